@@ -1,0 +1,5 @@
+"""Provides ``python -m sovtui``."""
+
+from .cli import main
+
+raise SystemExit(main())

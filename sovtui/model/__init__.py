@@ -1,0 +1,1 @@
+"""Provides the pure data model: dataclasses, health rules and the fused cluster view."""

@@ -1,0 +1,291 @@
+"""Provides the plain frozen dataclasses that sources produce and screens read."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class Health(str, enum.Enum):
+    """A verdict level; ordered so that ``max()`` picks the worst."""
+
+    OK = "ok"
+    WARN = "warn"
+    CRIT = "crit"
+    UNKNOWN = "unknown"
+
+    @property
+    def rank(self) -> int:
+        return _HEALTH_RANK[self]
+
+    @property
+    def glyph(self) -> str:
+        """A symbol that carries the level without colour."""
+        return _HEALTH_GLYPH[self]
+
+    @classmethod
+    def worst(cls, levels) -> "Health":
+        levels = list(levels)
+        if not levels:
+            return cls.OK
+        return max(levels, key=lambda h: h.rank)
+
+
+_HEALTH_RANK = {Health.OK: 0, Health.UNKNOWN: 1, Health.WARN: 2, Health.CRIT: 3}
+_HEALTH_GLYPH = {Health.OK: "✓", Health.UNKNOWN: "?", Health.WARN: "▲", Health.CRIT: "✗"}
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """A health level with the human reasons behind it, worst first."""
+
+    level: Health = Health.OK
+    reasons: tuple[str, ...] = ()
+
+    @property
+    def first_reason(self) -> str:
+        return self.reasons[0] if self.reasons else ""
+
+
+@dataclass(frozen=True, slots=True)
+class XidEvent:
+    """One NVIDIA XID error seen on a GPU."""
+
+    code: int
+    at: float | None = None  # unix seconds, when known
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Gpu:
+    """One GPU as seen by one or more sources (NVML over SSH, DCGM in Prometheus, ...)."""
+
+    host: str
+    index: int
+    uuid: str = ""
+    name: str = ""
+    util_pct: float | None = None
+    mem_util_pct: float | None = None
+    mem_used_mib: float | None = None
+    mem_total_mib: float | None = None
+    temp_c: float | None = None
+    temp_slowdown_c: float | None = None
+    temp_shutdown_c: float | None = None
+    power_w: float | None = None
+    power_limit_w: float | None = None
+    ecc_corrected_volatile: int | None = None
+    ecc_uncorrected_volatile: int | None = None
+    ecc_uncorrected_aggregate: int | None = None
+    row_remap_pending: bool | None = None
+    row_remap_failure: bool | None = None
+    retired_pages_pending: bool | None = None
+    throttle_reasons: tuple[str, ...] = ()
+    nvlink_down: int | None = None
+    xids: tuple[XidEvent, ...] = ()
+    lost: bool = False  # fell off the bus / expected but not enumerated
+    workload: str = ""  # pod (ns/name) or Slurm job holding the GPU
+    sources: tuple[str, ...] = ()
+    observed_at: float | None = None
+
+    @property
+    def key(self) -> str:
+        return self.uuid or f"{self.host}/{self.index}"
+
+    @property
+    def mem_pct(self) -> float | None:
+        if self.mem_used_mib is None or not self.mem_total_mib:
+            return None
+        return 100.0 * self.mem_used_mib / self.mem_total_mib
+
+    @property
+    def last_xid(self) -> int | None:
+        return self.xids[-1].code if self.xids else None
+
+
+@dataclass(frozen=True, slots=True)
+class GpuHost:
+    """What a source knows about a GPU host as a whole."""
+
+    name: str
+    expected_gpus: int | None = None
+    driver_version: str = ""
+    cuda_version: str = ""
+    error: str = ""  # unreachable, host key changed, probe failed: why
+
+
+@dataclass(frozen=True, slots=True)
+class CephPool:
+    """One Ceph pool's usage."""
+
+    name: str
+    stored_bytes: float = 0.0
+    max_avail_bytes: float = 0.0
+    objects: int | None = None
+
+    @property
+    def used_pct(self) -> float:
+        total = self.stored_bytes + self.max_avail_bytes
+        return 100.0 * self.stored_bytes / total if total > 0 else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class CephState:
+    """A Ceph cluster's health and capacity."""
+
+    health: str = "HEALTH_UNKNOWN"  # HEALTH_OK / HEALTH_WARN / HEALTH_ERR
+    total_bytes: float = 0.0
+    used_bytes: float = 0.0
+    nearfull_ratio: float = 0.85
+    full_ratio: float = 0.95
+    osds_total: int = 0
+    osds_up: int = 0
+    osds_in: int = 0
+    pools: tuple[CephPool, ...] = ()
+    checks: tuple[str, ...] = ()  # active health check names, e.g. OSD_NEARFULL
+
+    @property
+    def used_pct(self) -> float:
+        return 100.0 * self.used_bytes / self.total_bytes if self.total_bytes > 0 else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class FabricLink:
+    """One switch port of the leaf-spine fabric."""
+
+    device: str
+    ifname: str
+    oper_up: bool
+    admin_up: bool = True
+    speed_mbps: float | None = None
+    in_bps: float | None = None
+    out_bps: float | None = None
+    errors_per_s: float | None = None
+    peer: str = ""
+
+    @property
+    def down(self) -> bool:
+        """Down although an operator wants it up."""
+        return self.admin_up and not self.oper_up
+
+
+@dataclass(frozen=True, slots=True)
+class FabricState:
+    """The switch ports of the fabric."""
+
+    links: tuple[FabricLink, ...] = ()
+
+    @property
+    def devices(self) -> tuple[str, ...]:
+        return tuple(sorted({link.device for link in self.links}))
+
+    @property
+    def links_down(self) -> tuple[FabricLink, ...]:
+        return tuple(link for link in self.links if link.down)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueState:
+    """One job queue: a Slurm partition, a Kueue ClusterQueue, or Kubernetes pending pods."""
+
+    name: str
+    system: str  # "slurm" | "kueue" | "kubernetes"
+    pending_jobs: int = 0
+    running_jobs: int = 0
+    pending_gpus: int = 0
+    oldest_pending_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One alert from Prometheus or Alertmanager."""
+
+    name: str
+    severity: str = "none"
+    state: str = "firing"  # firing | pending | suppressed
+    labels: tuple[tuple[str, str], ...] = ()
+    summary: str = ""
+    description: str = ""
+    active_since: float | None = None
+    source: str = "prometheus"
+
+    @property
+    def label_dict(self) -> dict[str, str]:
+        return dict(self.labels)
+
+    @property
+    def identity(self) -> tuple:
+        """Same alert from Prometheus and Alertmanager compares equal on this."""
+        return (self.name, tuple(kv for kv in self.labels if kv[0] not in ("alertname",)))
+
+
+@dataclass(frozen=True, slots=True)
+class SourceData:
+    """What one poll of one source returned; ``None`` means "this source does not know"."""
+
+    gpus: tuple[Gpu, ...] | None = None
+    gpu_hosts: tuple[GpuHost, ...] | None = None
+    ceph: CephState | None = None
+    fabric: FabricState | None = None
+    queues: tuple[QueueState, ...] | None = None
+    alerts: tuple[Alert, ...] | None = None
+    version: str = ""
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SourceStatus:
+    """Freshness of one source: when it last answered, and why it failed if it did."""
+
+    name: str
+    kind: str = ""
+    interval_s: float = 10.0
+    ok: bool | None = None  # None: never polled yet
+    error: str = ""
+    latency_s: float | None = None
+    last_ok_at: float | None = None
+    last_attempt_at: float | None = None
+    failures: int = 0
+
+    def age(self, now: float) -> float | None:
+        return None if self.last_ok_at is None else max(0.0, now - self.last_ok_at)
+
+    def state(self, now: float) -> str:
+        """``pending`` | ``ok`` | ``stale`` | ``failing``."""
+        if self.ok is None:
+            return "pending"
+        if not self.ok:
+            return "failing"
+        age = self.age(now)
+        if age is not None and age > max(3 * self.interval_s, self.interval_s + 10):
+            return "stale"
+        return "ok"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceResult:
+    """The hub's record of one source: its status and its last good data."""
+
+    status: SourceStatus
+    data: SourceData | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DoctorCheck:
+    """One line of ``sovtui doctor``."""
+
+    source: str
+    check: str
+    ok: bool
+    detail: str = ""
+    hint: str = ""
+
+
+@dataclass(frozen=True)
+class SiteInfo:
+    """What the UI needs to know about the site it shows."""
+
+    name: str
+    production: bool = False
+    read_only: bool = False
+    demo: bool = False
+    extra: dict = field(default_factory=dict)

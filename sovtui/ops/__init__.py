@@ -1,0 +1,1 @@
+"""Provides mutations of the cluster: plan, confirm, run, audit."""

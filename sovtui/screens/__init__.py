@@ -1,0 +1,1 @@
+"""Provides the Textual screens of sovtui."""

@@ -1,0 +1,1 @@
+"""Provides the data sources: one module per backend, no Textual imports."""

@@ -1,0 +1,77 @@
+"""Provides the interface every data source implements, and its typed errors."""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+from concurrent.futures import Executor
+
+from ..model.types import DoctorCheck, SourceData
+
+
+class SourceError(Exception):
+    """A source could not deliver; ``str()`` is the short reason shown on screen."""
+
+    hint: str = ""
+
+    def __init__(self, message: str, *, hint: str = "") -> None:
+        super().__init__(message)
+        if hint:
+            self.hint = hint
+
+
+class Unreachable(SourceError):
+    """Connection refused, DNS failure, TLS failure, no route."""
+
+    hint = "check the URL/host and that the service is running"
+
+
+class Timeout(SourceError):
+    """The backend did not answer in time."""
+
+    hint = "the backend is slow or overloaded; raise timeout_s for this site if it is expected"
+
+
+class AuthError(SourceError):
+    """401/403 or a refused key."""
+
+    hint = "check credentials and permissions"
+
+
+class BadAnswer(SourceError):
+    """The backend answered something we cannot parse or an HTTP error status."""
+
+    hint = "the backend answered but not as expected; check its version and logs"
+
+
+class Source(abc.ABC):
+    """One backend. ``fetch`` returns a :class:`SourceData`; the hub owns scheduling.
+
+    Blocking clients override :meth:`fetch_sync` instead of :meth:`fetch`: the hub runs it in
+    its own small thread pool. Every implementation bounds its own calls with ``timeout_s``
+    too, because a thread cannot be cancelled from outside.
+    """
+
+    #: unique name within a site, shown in the header ("prometheus", "alertmanager", ...)
+    name: str = "source"
+    #: what kind of backend it is
+    kind: str = "generic"
+    interval_s: float = 10.0
+    timeout_s: float = 5.0
+
+    async def fetch(self, executor: Executor | None = None) -> SourceData:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(executor, self.fetch_sync)
+
+    def fetch_sync(self) -> SourceData:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    async def doctor(self, executor: Executor | None = None) -> list[DoctorCheck]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(executor, self.doctor_sync)
+
+    def doctor_sync(self) -> list[DoctorCheck]:
+        return [DoctorCheck(self.name, "configured", True)]
+
+    def close(self) -> None:
+        """Release connections; called once when the hub stops."""

@@ -1,0 +1,1 @@
+"""Provides reusable widgets that know nothing about backends."""
