@@ -215,7 +215,7 @@ class Alert:
     @property
     def identity(self) -> tuple:
         """Same alert from Prometheus and Alertmanager compares equal on this."""
-        return (self.name, tuple(kv for kv in self.labels if kv[0] not in ("alertname",)))
+        return (self.name, tuple(sorted(kv for kv in self.labels if kv[0] not in ("alertname",))))
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,215 @@
+"""Provides the base screens: a site screen with header/footer, and a filterable, sortable table screen."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static
+
+from ..model.view import ClusterView
+from ..widgets.header import SiteHeader
+from ..widgets.synctable import SyncTable
+
+
+class SiteScreen(Screen):
+    """A screen of the site: header on top, footer with its keys, body from ``compose_body``.
+
+    Screens never poll: the app calls :meth:`show_view` on the visible screen when the view
+    changes and marks hidden ones dirty; a dirty screen re-renders when it is shown again.
+    """
+
+    #: the name used by ``:name`` and the number keys
+    NAME = "screen"
+    TITLE_TEXT = "Screen"
+    #: one line for the help screen and command palette
+    HELP = ""
+
+    def __init__(self) -> None:
+        super().__init__(name=self.NAME, id=f"screen-{self.NAME}")
+        self.dirty = True
+        self.view: ClusterView | None = None
+
+    def compose(self) -> ComposeResult:
+        yield SiteHeader(id="site-header")
+        with Vertical(id="body"):
+            yield from self.compose_body()
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:
+        yield from ()
+
+    def on_screen_resume(self) -> None:
+        view = getattr(self.app, "view", None)
+        if view is not None and (self.dirty or view is not self.view):
+            self.show_view(view)
+
+    def show_view(self, view: ClusterView) -> None:
+        """Render ``view``; subclasses override :meth:`render_view`."""
+        self.view = view
+        self.dirty = False
+        self.show_header(view)
+        self.render_view(view)
+
+    def show_header(self, view: ClusterView, now: float | None = None) -> None:
+        header = self.query_one(SiteHeader)
+        header.show(view.site, view.statuses, view.now if now is None else now, self.TITLE_TEXT)
+
+    def render_view(self, view: ClusterView) -> None:  # pragma: no cover - overridden
+        pass
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One table row: a stable key, the cells, the text a filter matches and per-column sort keys."""
+
+    key: str
+    cells: tuple
+    search: str
+    sort: tuple
+
+
+class TableScreen(SiteScreen):
+    """A site screen around one :class:`SyncTable`: ``/`` filter, ``o`` sort, ``y`` copy, ``enter`` details."""
+
+    BINDINGS = [
+        Binding("slash", "filter", "Filter", id="table.filter"),
+        Binding("escape", "clear_filter", "Back", id="table.back"),
+        Binding("o", "sort_next", "Sort", id="table.sort"),
+        Binding("O", "sort_reverse", "Reverse", show=False, id="table.reverse"),
+        Binding("y", "copy", "Copy", id="table.copy"),
+    ]
+
+    AUTO_FOCUS = "#table"
+
+    #: (key, label, width or None)
+    COLUMNS: Sequence[tuple[str, str, int | None]] = ()
+    #: what a user sees when the source for this screen is missing
+    EMPTY = "no data"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.filter_text = ""
+        self.sort_column: int | None = None  # None: the screen's natural order (worst first)
+        self.sort_reverse = False
+        self._rows: list[Row] = []
+
+    def compose_body(self) -> ComposeResult:
+        yield from self.compose_top()
+        yield Input(placeholder="filter… (enter: keep, esc: clear)", id="filter")
+        yield SyncTable(self.COLUMNS, id="table")
+        yield Static("", id="table-status", markup=False)
+
+    def compose_top(self) -> ComposeResult:
+        yield from ()
+
+    @property
+    def table(self) -> SyncTable:
+        return self.query_one("#table", SyncTable)
+
+    # -- rows ------------------------------------------------------------------------------
+    def build_rows(self, view: ClusterView) -> list[Row] | None:  # pragma: no cover - overridden
+        """Rows in natural order, or ``None`` when no source feeds this screen."""
+        return []
+
+    def visible_rows(self) -> list[Row]:
+        rows = self._rows
+        if self.filter_text:
+            terms = self.filter_text.lower().split()
+            rows = [r for r in rows if all(t in r.search for t in terms)]
+        if self.sort_column is not None:
+            col = self.sort_column
+            rows = sorted(rows, key=lambda r: _none_last(r.sort[col]), reverse=self.sort_reverse)
+        elif self.sort_reverse:
+            rows = list(reversed(rows))
+        return rows
+
+    def render_view(self, view: ClusterView) -> None:
+        rows = self.build_rows(view)
+        self._missing = rows is None
+        self._rows = rows or []
+        self.render_rows()
+
+    def render_rows(self) -> None:
+        rows = self.visible_rows()
+        self.table.sync([(r.key, r.cells) for r in rows])
+        status = self.query_one("#table-status", Static)
+        if getattr(self, "_missing", False):
+            status.update(Text(self.EMPTY, style="italic yellow"))
+            return
+        parts = [f"{len(rows)} of {len(self._rows)}"]
+        if self.filter_text:
+            parts.append(f"filter: {self.filter_text}")
+        if self.sort_column is not None:
+            parts.append(f"sorted by {self.COLUMNS[self.sort_column][1]}{' ↓' if self.sort_reverse else ' ↑'}")
+        status.update(Text(" · ".join(parts), style="dim"))
+
+    def selected_row(self) -> Row | None:
+        key = self.table.selected_key()
+        return next((r for r in self._rows if r.key == key), None)
+
+    # -- keys ------------------------------------------------------------------------------
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "filter":
+            self.filter_text = event.value.strip()
+            self.render_rows()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "filter":
+            if not event.value.strip():
+                event.input.display = False
+            self.table.focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        if box.display or self.filter_text:
+            box.value = ""
+            box.display = False
+            self.filter_text = ""
+            self.render_rows()
+            self.table.focus()
+        else:
+            self.app.action_back()
+
+    def action_sort_next(self) -> None:
+        n = len(self.COLUMNS)
+        self.sort_column = 0 if self.sort_column is None else (self.sort_column + 1 if self.sort_column + 1 < n else None)
+        self.sort_reverse = False
+        self.render_rows()
+
+    def action_sort_reverse(self) -> None:
+        self.sort_reverse = not self.sort_reverse
+        self.render_rows()
+
+    def action_copy(self) -> None:
+        row = self.selected_row()
+        if row is None:
+            return
+        text = self.copy_text(row)
+        self.app.copy_to_clipboard(text)
+        self.notify(f"copied {text!r}", timeout=2)
+
+    def copy_text(self, row: Row) -> str:
+        return row.key
+
+    def on_data_table_row_selected(self, event: SyncTable.RowSelected) -> None:
+        row = next((r for r in self._rows if r.key == event.row_key.value), None)
+        if row is not None:
+            self.open_row(row)
+
+    def open_row(self, row: Row) -> None:
+        pass
+
+
+def _none_last(value):
+    return (value is None, value if value is not None else 0)

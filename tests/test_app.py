@@ -1,0 +1,222 @@
+"""Pilot tests of the app shell: navigation, command line, help, filter, failing sources."""
+
+from __future__ import annotations
+
+import pytest
+
+from sovtui.app import SCREEN_CLASSES, SovtuiApp
+from sovtui.model.types import Alert, Gpu, SiteInfo, SourceData
+from sovtui.screens.dialogs import CommandLine, DetailScreen, HelpScreen
+from sovtui.sources.base import Source, Unreachable
+from sovtui.widgets.header import SiteHeader
+
+pytestmark = pytest.mark.ui
+
+NOW = 1_790_000_000.0
+
+
+class ScriptedSource(Source):
+    """A source whose next answer the test controls."""
+
+    name = "prometheus"
+    kind = "prometheus"
+    interval_s = 60.0
+    timeout_s = 1.0
+
+    def __init__(self) -> None:
+        self.fail: str | None = None
+        self.calls = 0
+
+    async def fetch(self, executor=None) -> SourceData:
+        self.calls += 1
+        if self.fail:
+            raise Unreachable(self.fail)
+        gpus = tuple(
+            Gpu(host=f"gpu{h:02d}", index=i, uuid=f"GPU-{h}-{i}", name="NVIDIA H100", util_pct=10.0 * i,
+                mem_used_mib=100, mem_total_mib=1000, temp_c=50, power_w=200, sources=("dcgm",))
+            for h in (1, 2) for i in range(4)
+        )
+        alerts = (
+            Alert("GpuXidErrors", "critical", labels=(("instance", "gpu01"),), summary="XID 79 on gpu01", active_since=NOW - 60),
+            Alert("CephNearFull", "warning", labels=(("pool", "rbd"),), summary="pool rbd nearfull", active_since=NOW - 600),
+        )
+        return SourceData(gpus=gpus, alerts=alerts)
+
+
+def make_app(source: ScriptedSource | None = None, **site) -> tuple[SovtuiApp, ScriptedSource]:
+    source = source or ScriptedSource()
+    clock = {"now": NOW}
+    app = SovtuiApp(SiteInfo("lab", **site), [source], clock=lambda: clock["now"])
+    app.test_clock = clock
+    return app, source
+
+
+async def settle(pilot, app) -> None:
+    for _ in range(50):
+        await pilot.pause(0.02)
+        if all(r.status.ok is not None for r in app.hub.results.values()) and not app._rebuild_pending:
+            break
+    await pilot.pause(0.05)
+
+
+async def test_number_keys_and_escape_walk_the_screens():
+    app, _ = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        assert app.active_site_screen.NAME == "overview"
+        for i, cls in enumerate(SCREEN_CLASSES, start=1):
+            await pilot.press(str(i))
+            await pilot.pause()
+            assert app.active_site_screen.NAME == cls.NAME
+        # esc walks back through history
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.active_site_screen.NAME == SCREEN_CLASSES[-2].NAME
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.active_site_screen.NAME == SCREEN_CLASSES[-3].NAME
+
+
+async def test_colon_commands_and_aliases():
+    app, _ = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        for typed, expected in (("gpus", "gpus"), ("alert", "alerts"), ("ceph", "ceph"), ("fabric", "fabric"), ("jobs", "jobs"), ("nodes", "nodes"), ("overview", "overview")):
+            await pilot.press("colon")
+            await pilot.pause()
+            assert isinstance(app.screen, CommandLine)
+            await pilot.press(*typed, "enter")
+            await pilot.pause()
+            assert app.active_site_screen.NAME == expected, typed
+
+
+async def test_unknown_command_is_reported_and_esc_cancels():
+    app, _ = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("colon", *"nosuch", "enter")
+        await pilot.pause()
+        assert app.active_site_screen.NAME == "overview"
+        assert any("unknown command" in str(n.message) for n in app._notifications)
+        await pilot.press("colon")
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, CommandLine)
+
+
+async def test_colon_q_quits():
+    app, _ = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("colon", "q", "enter")
+        await pilot.pause()
+    assert app.return_code == 0
+
+
+async def test_help_lists_the_bindings_of_the_screen_below():
+    app, _ = make_app()
+    async with app.run_test(size=(100, 40)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("7", "question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        text = " ".join(str(rows) for _, rows in app.screen.sections)
+        assert "Filter" in text and ":gpus" in text and "ctrl+p" in text
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.active_site_screen.NAME == "alerts" and not isinstance(app.screen, HelpScreen)
+
+
+async def test_overview_tile_enter_opens_its_screen():
+    app, _ = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        assert app.focused.id == "tile-gpus"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.active_site_screen.NAME == "gpus"
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("down", "down", "enter")  # gpus -> fabric -> alerts
+        await pilot.pause()
+        assert app.active_site_screen.NAME == "alerts"
+
+
+async def test_filter_narrows_and_escape_clears():
+    app, _ = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("2")
+        await pilot.pause()
+        screen = app.active_site_screen
+        assert screen.table.row_count == 8
+        await pilot.press("slash", *"gpu02", "enter")
+        await pilot.pause()
+        assert screen.table.row_count == 4
+        assert all(k.startswith("GPU-2-") for k in screen.table.row_keys_in_order)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert screen.table.row_count == 8
+        assert app.active_site_screen.NAME == "gpus"  # first esc clears the filter, not the screen
+
+
+async def test_sort_and_detail():
+    app, _ = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("7")
+        await pilot.pause()
+        screen = app.active_site_screen
+        assert screen.table.row_keys_in_order[0].startswith("GpuXidErrors")  # critical first
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, DetailScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("o", "o", "o")  # sort by alert name
+        await pilot.pause()
+        assert screen.table.row_keys_in_order[0].startswith("CephNearFull")
+
+
+async def test_failing_source_keeps_data_and_says_why_then_recovers():
+    app, source = make_app()
+    async with app.run_test(size=(120, 30)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("2")
+        await pilot.pause()
+        screen = app.active_site_screen
+        assert screen.table.row_count == 8
+        source.fail = "Prometheus unreachable at http://127.0.0.1:1"
+        app.test_clock["now"] += 30
+        await app.hub.poll("prometheus")
+        await pilot.pause(0.1)
+        header = screen.query_one(SiteHeader)
+        text = header.plain
+        assert "prometheus ✗" in text and "unreachable" in text and "30s old" in text
+        assert screen.table.row_count == 8  # last good data still shown
+        source.fail = None
+        await app.hub.poll("prometheus")
+        await pilot.pause(0.1)
+        text = header.plain
+        assert "prometheus ✓" in text and "unreachable" not in text
+
+
+async def test_hidden_screens_render_when_shown_again():
+    app, source = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("2")
+        await pilot.pause()
+        gpus = app.active_site_screen
+        await pilot.press("1")
+        await pilot.pause()
+        calls = source.calls
+        await app.hub.poll("prometheus")
+        await pilot.pause(0.1)
+        assert source.calls == calls + 1
+        assert gpus.dirty  # hidden: marked, not rendered
+        await pilot.press("2")
+        await pilot.pause()
+        assert not gpus.dirty
+
