@@ -1,0 +1,118 @@
+"""Provides the demo sources: the real Source interface, answered from a DemoCluster instead of a network."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+
+from .. import __version__
+from ..model.types import DoctorCheck, SourceData
+from ..sources.base import Source
+from .cluster import DemoCluster
+
+#: how often the hub polls a demo source, seconds
+DEMO_INTERVAL_S = 2.0
+
+
+class DemoSource(Source):
+    """One simulated backend: each fetch advances the cluster to ``clock()`` and reads it; no threads, no I/O."""
+
+    interval_s = DEMO_INTERVAL_S
+    timeout_s = 2.0
+    what = "data"
+
+    def __init__(self, cluster: DemoCluster, clock: Callable[[], float] = time.time) -> None:
+        self.cluster = cluster
+        self.clock = clock
+
+    async def fetch(self, executor: Executor | None = None) -> SourceData:
+        self.cluster.advance_to(self.clock())
+        return self.build()
+
+    def fetch_sync(self) -> SourceData:
+        self.cluster.advance_to(self.clock())
+        return self.build()
+
+    def build(self) -> SourceData:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    async def doctor(self, executor: Executor | None = None) -> list[DoctorCheck]:
+        return self.doctor_sync()
+
+    def doctor_sync(self) -> list[DoctorCheck]:
+        c = self.cluster
+        return [
+            DoctorCheck(
+                self.name,
+                "simulated",
+                True,
+                f"simulated {self.what} of demo site {c.site!r} (seed {c.seed}); nothing is contacted",
+            )
+        ]
+
+
+class DemoPrometheus(DemoSource):
+    """Prometheus: GPUs as dcgm-exporter reports them, Ceph, the fabric (IF-MIB), Slurm partitions, alerts."""
+
+    name = "prometheus"
+    kind = "prometheus"
+    what = "DCGM, Ceph, IF-MIB, Slurm exporter metrics and alerts"
+
+    def build(self) -> SourceData:
+        c = self.cluster
+        return SourceData(
+            gpus=c.dcgm_gpus(),
+            ceph=c.ceph_state(),
+            fabric=c.fabric_state(),
+            # the same partitions as the slurm source, age included, so that the view's
+            # freshest-source-wins fusion of queues does not flicker between the two
+            queues=c.slurm_queues(),
+            alerts=c.alerts(),
+            version=f"2.53.0 (sovtui {__version__} demo)",
+        )
+
+
+class DemoSsh(DemoSource):
+    """SSH to every GPU host: GPUs as NVML sees them, with the kernel log's XIDs, plus the hosts themselves."""
+
+    name = "ssh"
+    kind = "ssh"
+    what = "NVML readings of 16 GPU hosts"
+
+    def build(self) -> SourceData:
+        c = self.cluster
+        return SourceData(gpus=c.nvml_gpus(), gpu_hosts=c.gpu_hosts(), version=f"sovtui {__version__} demo")
+
+
+class DemoKubernetes(DemoSource):
+    """The Kubernetes API: GPU pods per namespace, pending ones being those no node has room for."""
+
+    name = "kubernetes"
+    kind = "kubernetes"
+    what = "Kubernetes API"
+
+    def build(self) -> SourceData:
+        return SourceData(queues=self.cluster.k8s_queues(), version="v1.30.4 (demo)")
+
+
+class DemoSlurm(DemoSource):
+    """Slurm (squeue/sinfo): one queue per partition."""
+
+    name = "slurm"
+    kind = "slurm"
+    what = "squeue/sinfo output"
+
+    def build(self) -> SourceData:
+        return SourceData(queues=self.cluster.slurm_queues(), version="slurm 23.11.10 (demo)")
+
+
+def demo_sources(cluster: DemoCluster, clock: Callable[[], float] = time.time) -> list[Source]:
+    """The sources of the demo site, named like the real ones: prometheus, ssh, kubernetes, slurm.
+
+    ``clock`` is the time the sim is advanced to at each fetch; give the hub the same clock, so that
+    ages on screen ("firing for 3 min") are right. With ``DemoCluster()`` (t0 = DEMO_EPOCH) that is a
+    clock starting at DEMO_EPOCH (frozen there for snapshots); ``DemoCluster.live()`` pairs with
+    ``time.time``.
+    """
+    return [cls(cluster, clock) for cls in (DemoPrometheus, DemoSsh, DemoKubernetes, DemoSlurm)]
