@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 APP_NAME = "sovtui"
 
@@ -162,6 +164,8 @@ def load_config(explicit: str | os.PathLike | None = None, *, required: bool = F
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, "", f"not valid TOML ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(path, "", f"not valid UTF-8 (byte {exc.start})") from None
     except OSError as exc:
         raise ConfigError(path, "", f"cannot read ({exc.strerror})") from None
     return parse_config(raw, path)
@@ -207,10 +211,10 @@ def _parse_site(name: str, body: dict, path: Path | None) -> SiteConfig:
             values[key] = _typed(body[key], types, f"{prefix}.{key}", path)
     for key in ("prometheus_url", "alertmanager_url"):
         url = values.get(key)
-        if url is not None and not url.startswith(("http://", "https://")):
+        if url is not None and not _is_http_url(url):
             raise ConfigError(path, f"{prefix}.{key}", f"expected an http:// or https:// URL, got {url!r}")
     for key in ("refresh_s", "timeout_s"):
-        if key in values and values[key] <= 0:
+        if key in values and not 0 < values[key] < math.inf:
             raise ConfigError(path, f"{prefix}.{key}", f"expected a positive number of seconds, got {values[key]!r}")
     ssh = _parse_ssh(body.get("ssh", {}), f"{prefix}.ssh", path)
     metrics = _parse_metrics(body.get("metrics", {}), f"{prefix}.metrics", path)
@@ -232,6 +236,10 @@ def _parse_ssh(body: Any, prefix: str, path: Path | None) -> SshConfig:
             values[key] = _typed(body[key], types, f"{prefix}.{key}", path)
     if "port" in values and not 0 < values["port"] < 65536:
         raise ConfigError(path, f"{prefix}.port", f"expected a TCP port 1-65535, got {values['port']}")
+    if "concurrency" in values and values["concurrency"] < 1:
+        raise ConfigError(path, f"{prefix}.concurrency", f"expected at least 1, got {values['concurrency']}")
+    if "timeout_s" in values and not 0 < values["timeout_s"] < math.inf:
+        raise ConfigError(path, f"{prefix}.timeout_s", f"expected a positive number of seconds, got {values['timeout_s']!r}")
     return SshConfig(**values)
 
 
@@ -244,6 +252,13 @@ def _parse_metrics(body: Any, prefix: str, path: Path | None) -> MetricMap:
         if not isinstance(value, str) or not value:
             raise ConfigError(path, f"{prefix}.{key}", f"expected a metric or label name (string), got {_tname(value)}")
     return MetricMap(**body)
+
+
+def _is_http_url(url: str) -> bool:
+    try:
+        return url.startswith(("http://", "https://")) and bool(urlsplit(url).hostname)
+    except ValueError:  # e.g. an unbalanced [ in an IPv6 host
+        return False
 
 
 def _typed(value: Any, types: tuple[type, ...], key: str, path: Path | None) -> Any:

@@ -36,7 +36,8 @@ def backoff_delay(failures: int, interval_s: float, *, cap_s: float = 120.0, rng
     """Delay before the next attempt: the interval when healthy, else jittered exponential backoff."""
     if failures <= 0:
         return interval_s
-    ceiling = min(max(cap_s, interval_s), interval_s * 2 ** (failures - 1))
+    # cap the exponent: after ~1000 failures a float interval times 2**n overflows
+    ceiling = min(max(cap_s, interval_s), interval_s * 2 ** min(failures - 1, 32))
     return max(1.0, ceiling * (0.5 + 0.5 * (rng or random).random()))
 
 
@@ -173,7 +174,7 @@ class Hub:
             wake.clear()
             try:
                 await asyncio.wait_for(wake.wait(), timeout=delay)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def stop(self) -> None:

@@ -1,0 +1,79 @@
+"""Provides the registry that turns a site's config (or the demo) into the list of sources to poll."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from ..config import SiteConfig
+from ..model.types import SiteInfo
+from .base import Source
+
+Clock = Callable[[], float]
+
+#: A factory takes the site and the clock and returns the sources of one kind (often none: the
+#: site does not configure that backend). Client libraries are imported inside the factory so
+#: that building the registry, or ``import sovtui.cli``, never pays for them.
+SourceFactory = Callable[[SiteConfig, Clock], list[Source]]
+
+
+def _prometheus(site: SiteConfig, clock: Clock) -> list[Source]:
+    if not site.prometheus_url:
+        return []
+    from .prometheus import PrometheusSource
+
+    return [PrometheusSource(site, clock=clock)]
+
+
+def _alertmanager(site: SiteConfig, clock: Clock) -> list[Source]:
+    if not site.alertmanager_url:
+        return []
+    from .alertmanager import AlertmanagerSource
+
+    return [AlertmanagerSource(site)]
+
+
+#: kind → factory, in the order the sources are listed. Later issues add entries here:
+#: "ssh" (site.ssh.hosts), "kubernetes" (site.kube_context), "openstack" (site.openstack_cloud),
+#: "slurm" and "ceph"; each factory returns ``[]`` when the site does not configure its backend.
+FACTORIES: dict[str, SourceFactory] = {
+    "prometheus": _prometheus,
+    "alertmanager": _alertmanager,
+}
+
+
+def build_sources(site: SiteConfig, *, clock: Clock = time.time) -> list[Source]:
+    """Every source the site configures, in :data:`FACTORIES` order."""
+    sources: list[Source] = []
+    for factory in FACTORIES.values():
+        sources.extend(factory(site, clock))
+    return sources
+
+
+def site_info(site: SiteConfig, *, read_only: bool = False) -> SiteInfo:
+    """What the UI needs to know about a configured site; ``read_only`` forces read-only."""
+    return SiteInfo(name=site.name, production=site.production, read_only=site.read_only or read_only)
+
+
+def demo_clock(start: float, *, frozen: bool = False) -> Clock:
+    """A clock that starts at ``start`` and advances with wall time, or stays there when frozen."""
+    if frozen:
+        return lambda: start
+    origin = time.monotonic()
+    return lambda: start + (time.monotonic() - origin)
+
+
+def demo_setup(seed: int, *, frozen: bool = False) -> tuple[SiteInfo, list[Source], Clock]:
+    """The demo site: a simulated cluster with its sources and the clock they share.
+
+    Live, the simulation starts now and runs on wall time, so the header shows the real time.
+    Frozen (snapshots, tests, ``sovtui snapshot --demo``), it stays at ``DEMO_EPOCH``, so the
+    same seed gives the same screen and the same JSON.
+    """
+    from ..demo.cluster import DEMO_EPOCH, DemoCluster
+    from ..demo.sources import demo_sources
+
+    start = DEMO_EPOCH if frozen else time.time()
+    clock = demo_clock(start, frozen=frozen)
+    cluster = DemoCluster(seed=seed, start=start)
+    return SiteInfo(name="demo", demo=True), list(demo_sources(cluster, clock)), clock
