@@ -193,13 +193,13 @@ async def test_failing_source_keeps_data_and_says_why_then_recovers():
         await pilot.pause(0.1)
         header = screen.query_one(SiteHeader)
         text = header.plain
-        assert "prometheus ✗" in text and "unreachable" in text and "30s old" in text
+        assert "prom✗" in text and "unreachable" in text and "30s old" in text
         assert screen.table.row_count == 8  # last good data still shown
         source.fail = None
         await app.hub.poll("prometheus")
         await pilot.pause(0.1)
         text = header.plain
-        assert "prometheus ✓" in text and "unreachable" not in text
+        assert "prom✓" in text and "unreachable" not in text
 
 
 async def test_hidden_screens_render_when_shown_again():

@@ -14,7 +14,7 @@ from .view import ClusterView
 def rfc3339(ts: float | None) -> str | None:
     if ts is None:
         return None
-    return dt.datetime.fromtimestamp(ts, tz=dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    return dt.datetime.fromtimestamp(ts, tz=dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def _clean(value: Any) -> Any:

@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass, field
 
 
-class Health(str, enum.Enum):
+class Health(enum.StrEnum):
     """A verdict level; ordered so that ``max()`` picks the worst."""
 
     OK = "ok"
@@ -24,7 +24,7 @@ class Health(str, enum.Enum):
         return _HEALTH_GLYPH[self]
 
     @classmethod
-    def worst(cls, levels) -> "Health":
+    def worst(cls, levels) -> Health:
         levels = list(levels)
         if not levels:
             return cls.OK

@@ -143,7 +143,7 @@ def build_view(site: SiteInfo, results: Mapping[str, SourceResult], now: float) 
     gpu_lists: list[tuple[float, tuple[Gpu, ...]]] = []
     hosts: dict[str, GpuHost] = {}
     ceph = fabric = None
-    queues: list[QueueState] | None = None
+    queues: dict[tuple[str, str], QueueState] | None = None
     alert_lists: list[tuple[Alert, ...]] = []
     any_alerts = False
     # freshest source last, so its singletons (ceph/fabric) win
@@ -163,7 +163,10 @@ def build_view(site: SiteInfo, results: Mapping[str, SourceResult], now: float) 
         if data.fabric is not None:
             fabric = data.fabric
         if data.queues is not None:
-            queues = (queues or []) + list(data.queues)
+            # the same queue from two sources (exporter metrics and the scheduler): freshest wins
+            queues = queues or {}
+            for queue in data.queues:
+                queues[(queue.system, queue.name)] = queue
         if data.alerts is not None:
             any_alerts = True
             alert_lists.append(data.alerts)
@@ -179,7 +182,7 @@ def build_view(site: SiteInfo, results: Mapping[str, SourceResult], now: float) 
         gpu_hosts=tuple(sorted(hosts.values(), key=lambda h: h.name)) if hosts else None,
         ceph=ceph,
         fabric=fabric,
-        queues=tuple(queues) if queues is not None else None,
+        queues=tuple(queues.values()) if queues is not None else None,
         alerts=fuse_alerts(alert_lists) if any_alerts else None,
     )
 

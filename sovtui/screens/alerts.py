@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from ..model.export import rfc3339
 from ..model.health import SEVERITY_ORDER, alert_level
 from ..model.types import Alert
 from ..model.view import ClusterView
 from ..widgets.fmt import LEVEL_STYLE, fmt_age
 from .base import Row, TableScreen
 from .dialogs import DetailScreen
-from ..model.export import rfc3339
 
 
 def alert_key(alert: Alert) -> str:

@@ -27,7 +27,7 @@ def sources_tile(view: ClusterView) -> Tile:
     lines = []
     for status in view.statuses:
         state = states[status.name]
-        latency = f"{status.latency_s * 1000:.0f} ms" if status.latency_s is not None else ""
+        slow = status.latency_s is not None and status.latency_s >= 0.5
         if state == "failing":
             lines.append(f"✗ {status.name}: {status.error}")
         elif state == "stale":
@@ -35,7 +35,7 @@ def sources_tile(view: ClusterView) -> Tile:
         elif state == "pending":
             lines.append(f"… {status.name}: waiting for first answer")
         else:
-            lines.append(f"✓ {status.name} {latency}")
+            lines.append(f"✓ {status.name} · {fmt_age(status.age(view.now))} ago" + (f" · slow {status.latency_s:.1f}s" if slow else ""))
     ok = sum(1 for st in states.values() if st == "ok")
     return Tile("sources", "Sources", level, f"{ok}/{len(states)} answering", tuple(lines), "")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import abc
 import asyncio
 from concurrent.futures import Executor
 
@@ -44,7 +43,7 @@ class BadAnswer(SourceError):
     hint = "the backend answered but not as expected; check its version and logs"
 
 
-class Source(abc.ABC):
+class Source:
     """One backend. ``fetch`` returns a :class:`SourceData`; the hub owns scheduling.
 
     Blocking clients override :meth:`fetch_sync` instead of :meth:`fetch`: the hub runs it in

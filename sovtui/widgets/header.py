@@ -11,6 +11,8 @@ from ..model.types import SiteInfo, SourceStatus
 from .fmt import fmt_age
 
 _STATE_STYLE = {"ok": "green", "pending": "dim", "stale": "yellow", "failing": "bold red"}
+#: short names so that four or five sources fit an 80-column header
+SHORT_NAME = {"prometheus": "prom", "alertmanager": "am", "kubernetes": "k8s", "openstack": "nova"}
 _STATE_GLYPH = {"ok": "✓", "pending": "…", "stale": "◷", "failing": "✗"}
 
 
@@ -18,7 +20,7 @@ def freshness_line(status: SourceStatus, now: float) -> tuple[str, str]:
     """One source's freshness as (short marker, long explanation or '')."""
     state = status.state(now)
     age = status.age(now)
-    short = f"{status.name} {_STATE_GLYPH[state]}"
+    short = f"{SHORT_NAME.get(status.name, status.name)}{_STATE_GLYPH[state]}"
     if state == "stale":
         short += f" {fmt_age(age)}"
     if state == "failing":
@@ -33,7 +35,7 @@ class SiteHeader(Static):
     """The top bar. Line 1: badges and source markers; line 2 (only when needed): what is failing."""
 
     DEFAULT_CSS = """
-    SiteHeader { dock: top; height: auto; background: $primary-background; color: $text; }
+    SiteHeader { dock: top; height: auto; background: $primary-background; color: $text; text-wrap: nowrap; text-overflow: ellipsis; }
     SiteHeader.production { background: darkred; color: white; }
     """
 
@@ -49,8 +51,6 @@ class SiteHeader(Static):
     def show(self, site: SiteInfo, statuses: tuple[SourceStatus, ...], now: float, screen_title: str) -> None:
         self.set_class(site.production, "production")
         line = Text(no_wrap=True, overflow="ellipsis")
-        line.append(" sovtui ", style="bold reverse")
-        line.append(" ")
         if site.demo:
             line.append(" DEMO ", style="bold black on yellow")
             line.append(" ")
@@ -60,16 +60,16 @@ class SiteHeader(Static):
         if site.read_only:
             line.append(" READ-ONLY ", style="bold black on cyan")
             line.append(" ")
-        line.append(site.name, style="bold")
-        line.append(f" › {screen_title}  ")
+        line.append(" " + site.name, style="bold")
+        line.append(f" › {screen_title}  ")  # the screen name doubles as the title
         problems: list[str] = []
         for status in statuses:
             short, long = freshness_line(status, now)
             line.append(short, style=_STATE_STYLE[status.state(now)])
-            line.append("  ")
+            line.append(" ")
             if long:
                 problems.append(long)
-        line.append(time.strftime("%H:%M:%S", time.localtime(now)), style="dim")
+        line.append(" " + time.strftime("%H:%M:%S", time.localtime(now)), style="dim")
         text = line
         if problems:
             text = Text("\n").join([line, Text(" ⚠ " + " · ".join(problems), style="bold yellow", no_wrap=True, overflow="ellipsis")])

@@ -47,7 +47,7 @@ class SyncTable(DataTable):
                 old = self._cells.get(key)
                 if old == cells:
                     continue
-                for i, (column, value) in enumerate(zip(columns, cells)):
+                for i, (column, value) in enumerate(zip(columns, cells, strict=True)):
                     if old is None or old[i] != value:
                         try:
                             self.update_cell(key, column, value, update_width=False)

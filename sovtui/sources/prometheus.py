@@ -1,0 +1,809 @@
+"""Provides the Prometheus source: GPUs (dcgm-exporter), Ceph, fabric (IF-MIB), queues and alerts in a few queries."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from ..config import MetricMap, SiteConfig
+from ..model.types import (
+    Alert,
+    CephPool,
+    CephState,
+    DoctorCheck,
+    FabricLink,
+    FabricState,
+    Gpu,
+    QueueState,
+    SourceData,
+    XidEvent,
+)
+from .base import AuthError, BadAnswer, Source, SourceError, Timeout, Unreachable
+
+if TYPE_CHECKING:  # pragma: no cover
+    import requests
+
+Clock = Callable[[], float]
+
+#: label that tags the rate() branches of the fabric query so that in/out/errors stay apart
+RATE_LABEL = "sovtui_series"
+
+_CEPH_HEALTH = {0: "HEALTH_OK", 1: "HEALTH_WARN", 2: "HEALTH_ERR"}
+_SEVERITY_ORDER = {"critical": 0, "page": 0, "error": 1, "major": 1, "warning": 2, "minor": 2, "info": 3, "none": 4}
+_MAX_REASON = 160
+
+
+# ================================================================================== parsing
+class Sample(NamedTuple):
+    """One element of an instant vector: its labels (``__name__`` included when kept), value and time."""
+
+    labels: Mapping[str, str]
+    value: float
+    at: float
+
+    @property
+    def name(self) -> str:
+        return self.labels.get("__name__", "")
+
+
+@dataclass(frozen=True, slots=True)
+class RangeSeries:
+    """One series of a range query: its labels and its ``(unix seconds, value)`` points."""
+
+    labels: tuple[tuple[str, str], ...]
+    points: tuple[tuple[float, float], ...]
+
+    @property
+    def label_dict(self) -> dict[str, str]:
+        return dict(self.labels)
+
+
+def _short(text: str, limit: int = _MAX_REASON) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _labels(raw: Any) -> dict[str, str]:
+    if not isinstance(raw, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in raw.items()):
+        raise BadAnswer("Prometheus answered a series whose labels are not strings")
+    return raw
+
+
+def _point(raw: Any) -> tuple[float, float]:
+    """``[1700000000.123, "42"]`` → ``(1700000000.123, 42.0)``; NaN/±Inf are kept as floats."""
+    if not isinstance(raw, (list, tuple)) or len(raw) != 2:
+        raise BadAnswer("Prometheus answered a sample that is not a [time, value] pair")
+    ts, value = raw
+    if isinstance(ts, bool) or not isinstance(ts, (int, float)) or not math.isfinite(ts):
+        raise BadAnswer("Prometheus answered a sample with a bad timestamp")
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise BadAnswer("Prometheus answered a sample value that is not a number")
+    try:
+        number = float(value.strip()) if isinstance(value, str) else float(value)
+    except (ValueError, OverflowError):
+        raise BadAnswer(f"Prometheus answered a sample value that is not a number: {_short(value, 40)!r}") from None
+    return float(ts), number
+
+
+def parse_vector(result: Any) -> list[Sample]:
+    """The ``data.result`` of an instant query (vector) as samples; anything malformed → :class:`BadAnswer`."""
+    if not isinstance(result, list):
+        raise BadAnswer("Prometheus answered a result that is not a list (expected an instant vector)")
+    samples = []
+    for item in result:
+        if not isinstance(item, dict) or "value" not in item:
+            raise BadAnswer("Prometheus answered a result that is not an instant vector")
+        at, value = _point(item["value"])
+        samples.append(Sample(_labels(item.get("metric", {})), value, at))
+    return samples
+
+
+def parse_matrix(result: Any) -> list[RangeSeries]:
+    """The ``data.result`` of a range query (matrix); anything malformed → :class:`BadAnswer`."""
+    if not isinstance(result, list):
+        raise BadAnswer("Prometheus answered a result that is not a list (expected a range matrix)")
+    series = []
+    for item in result:
+        if not isinstance(item, dict) or not isinstance(item.get("values"), list):
+            raise BadAnswer("Prometheus answered a result that is not a range matrix")
+        labels = _labels(item.get("metric", {}))
+        points = tuple(_point(p) for p in item["values"])
+        series.append(RangeSeries(tuple(sorted(labels.items())), points))
+    return series
+
+
+def parse_time(text: Any) -> float | None:
+    """RFC 3339 (Go's, with up to 9 fractional digits) → unix seconds; unknown, zero or bad → ``None``."""
+    if not isinstance(text, str) or not text or text.startswith("0001-01-01"):
+        return None
+    value = text.strip().replace("z", "Z")
+    if value.endswith("Z"):
+        value = value[:-1] + "+00:00"
+    # Python wants at most 6 fractional digits
+    if "." in value:
+        head, _, rest = value.partition(".")
+        digits = len(rest) - len(rest.lstrip("0123456789"))
+        value = head + "." + rest[: min(digits, 6)] + rest[digits:] if digits else head + rest[digits:]
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.timestamp()
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _as_int(value: float | None) -> int | None:
+    value = _finite(value)
+    return int(value) if value is not None else None
+
+
+def _as_bool(value: float | None) -> bool | None:
+    value = _finite(value)
+    return None if value is None else value != 0
+
+
+def _severity_rank(severity: str) -> int:
+    return _SEVERITY_ORDER.get(severity.lower(), 5)
+
+
+def sort_alerts(alerts: Iterable[Alert]) -> tuple[Alert, ...]:
+    """Worst first: severity, firing before pending/suppressed, then name and labels."""
+    state_rank = {"firing": 0, "pending": 1, "suppressed": 2}
+    return tuple(sorted(alerts, key=lambda a: (_severity_rank(a.severity), state_rank.get(a.state, 3), a.name, a.labels)))
+
+
+def make_alert(labels_raw: Any, annotations_raw: Any, state: str, since: Any, source: str) -> Alert:
+    labels = _labels(labels_raw if labels_raw is not None else {})
+    annotations = annotations_raw if isinstance(annotations_raw, dict) else {}
+    text = {k: v for k, v in annotations.items() if isinstance(k, str) and isinstance(v, str)}
+    return Alert(
+        name=labels.get("alertname", ""),
+        severity=labels.get("severity", "none") or "none",
+        state=state,
+        labels=tuple(sorted(labels.items())),
+        summary=text.get("summary") or text.get("message") or text.get("title") or "",
+        description=text.get("description", ""),
+        active_since=parse_time(since),
+        source=source,
+    )
+
+
+def parse_prometheus_alerts(payload: Any) -> tuple[Alert, ...]:
+    """The JSON of ``GET /api/v1/alerts`` (firing and pending) as alerts; malformed → :class:`BadAnswer`."""
+    data = _success_data(payload, "alerts")
+    raw = data.get("alerts") if isinstance(data, dict) else None
+    if not isinstance(raw, list):
+        raise BadAnswer("Prometheus answered /api/v1/alerts without an alert list")
+    alerts = []
+    for item in raw:
+        if not isinstance(item, dict):
+            raise BadAnswer("Prometheus answered an alert that is not an object")
+        state = item.get("state")
+        if state not in ("firing", "pending"):
+            continue
+        alerts.append(make_alert(item.get("labels"), item.get("annotations"), state, item.get("activeAt"), "prometheus"))
+    return sort_alerts(alerts)
+
+
+def _success_data(payload: Any, what: str) -> Any:
+    if not isinstance(payload, dict):
+        raise BadAnswer(f"Prometheus answered {what} with something that is not a JSON object")
+    if payload.get("status") != "success":
+        raise BadAnswer(_api_error(payload) or f"Prometheus answered {what} without status success")
+    return payload.get("data")
+
+
+def _api_error(payload: Any) -> str:
+    if isinstance(payload, dict) and payload.get("status") == "error":
+        kind, error = payload.get("errorType", ""), payload.get("error", "")
+        return _short(f"Prometheus error{f' ({kind})' if kind else ''}: {error}")
+    return ""
+
+
+# ================================================================================== model building
+def _host_of(labels: Mapping[str, str], host_label: str) -> str:
+    host = labels.get(host_label, "")
+    if host:
+        return host
+    instance = labels.get("instance", "")
+    if instance.startswith("["):  # [::1]:9400
+        return instance[1:].split("]", 1)[0]
+    return instance.rsplit(":", 1)[0] if instance.count(":") == 1 else instance
+
+
+def gpus_from_samples(samples: Iterable[Sample], m: MetricMap) -> tuple[tuple[Gpu, ...], int]:
+    """Join dcgm-exporter series by (host, gpu index) into GPUs; also how many series had no usable index."""
+    fields: dict[str, list[str]] = {}
+    for metric, attr in (
+        (m.gpu_util, "util"), (m.gpu_mem_copy_util, "mem_util"), (m.gpu_fb_used, "fb_used"),
+        (m.gpu_fb_free, "fb_free"), (m.gpu_temp, "temp"), (m.gpu_power, "power"),
+        (m.gpu_power_limit, "power_limit"), (m.gpu_xid, "xid"), (m.gpu_ecc_dbe_vol, "dbe"),
+        (m.gpu_ecc_sbe_vol, "sbe"), (m.gpu_row_remap_failure, "remap_failure"),
+        (m.gpu_row_remap_pending, "remap_pending"),
+    ):
+        fields.setdefault(metric, []).append(attr)
+    records: dict[tuple[str, int], dict[str, Any]] = {}
+    unplaced = 0
+    for sample in samples:
+        attrs = fields.get(sample.name)
+        if not attrs:
+            continue
+        labels = sample.labels
+        raw_index = labels.get(m.gpu_label_index, "")
+        if not (raw_index.isascii() and raw_index.isdigit()):
+            unplaced += 1
+            continue
+        key = (_host_of(labels, m.gpu_label_host), int(raw_index))
+        rec = records.setdefault(key, {"workloads": set(), "at": sample.at, "uuid": "", "name": ""})
+        rec["uuid"] = rec["uuid"] or labels.get(m.gpu_label_uuid, "")
+        rec["name"] = rec["name"] or labels.get(m.gpu_label_model, "")
+        rec["at"] = max(rec["at"], sample.at)
+        pod = labels.get(m.gpu_label_pod, "")
+        if pod:
+            namespace = labels.get(m.gpu_label_namespace, "")
+            rec["workloads"].add(f"{namespace}/{pod}" if namespace else pod)
+        for attr in attrs:
+            rec[attr] = sample.value
+    gpus = []
+    for (host, index), rec in sorted(records.items()):
+        used, free = _finite(rec.get("fb_used")), _finite(rec.get("fb_free"))
+        xid = _as_int(rec.get("xid"))
+        gpus.append(
+            Gpu(
+                host=host,
+                index=index,
+                uuid=rec["uuid"],
+                name=rec["name"],
+                util_pct=_finite(rec.get("util")),
+                mem_util_pct=_finite(rec.get("mem_util")),
+                mem_used_mib=used,
+                mem_total_mib=used + free if used is not None and free is not None else None,
+                temp_c=_finite(rec.get("temp")),
+                power_w=_finite(rec.get("power")),
+                power_limit_w=_finite(rec.get("power_limit")),
+                ecc_corrected_volatile=_as_int(rec.get("sbe")),
+                ecc_uncorrected_volatile=_as_int(rec.get("dbe")),
+                row_remap_failure=_as_bool(rec.get("remap_failure")),
+                row_remap_pending=_as_bool(rec.get("remap_pending")),
+                xids=(XidEvent(xid),) if xid else (),
+                workload=", ".join(sorted(rec["workloads"])),
+                sources=("dcgm",),
+                observed_at=rec["at"],
+            )
+        )
+    return tuple(gpus), unplaced
+
+
+def ceph_from_samples(samples: Iterable[Sample], m: MetricMap) -> CephState | None:
+    """ceph-mgr prometheus module series → the cluster's state; ``None`` when there are none."""
+    health: list[int] = []
+    totals: list[float] = []
+    used: list[float] = []
+    pools: dict[str, dict[str, Any]] = {}
+    up: dict[str, bool] = {}
+    in_: dict[str, bool] = {}
+    checks: set[str] = set()
+    seen = False
+    for s in samples:
+        name, labels, value = s.name, s.labels, s.value
+        if name == m.ceph_health:
+            seen = True
+            if math.isfinite(value):
+                health.append(int(value))
+        elif name == m.ceph_health_detail:
+            seen = True
+            if value >= 1 and labels.get("name"):
+                checks.add(labels["name"])
+        elif name == m.ceph_total_bytes:
+            seen = True
+            totals.append(value)
+        elif name == m.ceph_used_bytes:
+            seen = True
+            used.append(value)
+        elif name in (m.ceph_pool_stored, m.ceph_pool_max_avail, m.ceph_pool_objects, m.ceph_pool_metadata):
+            seen = True
+            pool = pools.setdefault(labels.get("pool_id", ""), {})
+            if name == m.ceph_pool_metadata:
+                pool["name"] = labels.get("name", "")
+            else:
+                pool[name] = value
+        elif name in (m.ceph_osd_up, m.ceph_osd_in):
+            seen = True
+            daemon = labels.get("ceph_daemon") or labels.get("osd", "")
+            (up if name == m.ceph_osd_up else in_)[daemon] = value >= 1
+    if not seen:
+        return None
+    known = [h for h in health if h in _CEPH_HEALTH]
+    worst = max(known) if known else None
+    pool_list = []
+    for pool_id, p in pools.items():
+        if not any(k in p for k in (m.ceph_pool_stored, m.ceph_pool_max_avail)):
+            continue  # metadata only
+        pool_list.append(
+            CephPool(
+                name=p.get("name") or f"pool {pool_id}",
+                stored_bytes=_finite(p.get(m.ceph_pool_stored)) or 0.0,
+                max_avail_bytes=_finite(p.get(m.ceph_pool_max_avail)) or 0.0,
+                objects=_as_int(p.get(m.ceph_pool_objects)),
+            )
+        )
+    finite_totals = [t for t in totals if math.isfinite(t)]
+    finite_used = [u for u in used if math.isfinite(u)]
+    return CephState(
+        health=_CEPH_HEALTH[worst] if worst is not None else "HEALTH_UNKNOWN",
+        total_bytes=max(finite_totals, default=0.0),
+        used_bytes=max(finite_used, default=0.0),
+        osds_total=len(set(up) | set(in_)),
+        osds_up=sum(up.values()),
+        osds_in=sum(in_.values()),
+        pools=tuple(sorted(pool_list, key=lambda p: p.name)),
+        checks=tuple(sorted(checks)),
+    )
+
+
+def fabric_from_samples(samples: Iterable[Sample], m: MetricMap) -> FabricState | None:
+    """IF-MIB series (plus the tagged rate() branches) → switch ports; ``None`` when there are none."""
+    ports: dict[tuple[str, str], dict[str, Any]] = {}
+    plain = {m.if_oper_status: "oper", m.if_admin_status: "admin", m.if_speed: "speed"}
+    for s in samples:
+        labels = s.labels
+        attr = plain.get(s.name) or labels.get(RATE_LABEL)
+        if attr not in ("oper", "admin", "speed", "in", "out", "errors"):
+            continue
+        ifname = labels.get(m.if_label_name) or labels.get("ifDescr") or labels.get("ifIndex", "")
+        port = ports.setdefault((labels.get(m.if_label_device, ""), ifname), {})
+        port[attr] = s.value
+        if labels.get(m.if_label_alias):
+            port["peer"] = labels[m.if_label_alias]
+    if not ports:
+        return None
+    links = []
+    for (device, ifname), p in sorted(ports.items()):
+        if "oper" not in p:
+            continue  # a counter without a status: not a port we can judge
+        in_rate, out_rate = _finite(p.get("in")), _finite(p.get("out"))
+        links.append(
+            FabricLink(
+                device=device,
+                ifname=ifname,
+                oper_up=p["oper"] == 1,
+                admin_up=p.get("admin", 1) == 1,
+                speed_mbps=_finite(p.get("speed")),
+                in_bps=in_rate * 8 if in_rate is not None else None,
+                out_bps=out_rate * 8 if out_rate is not None else None,
+                errors_per_s=_finite(p.get("errors")),
+                peer=p.get("peer", ""),
+            )
+        )
+    return FabricState(tuple(links))
+
+
+def queues_from_samples(samples: Iterable[Sample], m: MetricMap) -> tuple[QueueState, ...] | None:
+    """Slurm partition and Kueue ClusterQueue series → queues; ``None`` when there are none."""
+    slurm: dict[str, dict[str, float]] = {}
+    kueue: dict[str, dict[str, float]] = {}
+    seen = False
+    for s in samples:
+        value = _finite(s.value) or 0.0
+        if s.name in (m.slurm_pending, m.slurm_running, m.slurm_pending_gpus):
+            seen = True
+            q = slurm.setdefault(s.labels.get(m.slurm_label_partition, ""), {})
+            q[s.name] = q.get(s.name, 0.0) + value
+        elif s.name in (m.kueue_pending, m.kueue_admitted):
+            seen = True
+            q = kueue.setdefault(s.labels.get(m.kueue_label_queue, ""), {})
+            q[s.name] = q.get(s.name, 0.0) + value  # pending is split by status: sum it
+    if not seen:
+        return None
+    queues = [
+        QueueState(name, "slurm", pending_jobs=round(q.get(m.slurm_pending, 0)),
+                   running_jobs=round(q.get(m.slurm_running, 0)), pending_gpus=round(q.get(m.slurm_pending_gpus, 0)))
+        for name, q in slurm.items()
+    ]
+    queues += [
+        QueueState(name, "kueue", pending_jobs=round(q.get(m.kueue_pending, 0)), running_jobs=round(q.get(m.kueue_admitted, 0)))
+        for name, q in kueue.items()
+    ]
+    return tuple(sorted(queues, key=lambda q: (q.system, q.name)))
+
+
+# ================================================================================== queries
+def _names_selector(names: Iterable[str]) -> str:
+    unique = sorted(set(names))
+    return "{__name__=~" + _promql_string("|".join(_regex_quote(n) for n in unique)) + "}"
+
+
+def _regex_quote(name: str) -> str:
+    return "".join("\\" + ch if ch in ".^$*+?()[]{}|\\" else ch for ch in name)
+
+
+def _promql_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def families(m: MetricMap) -> dict[str, tuple[str, ...]]:
+    """Exporter family → the metric names this source reads from it."""
+    return {
+        "dcgm": (m.gpu_util, m.gpu_mem_copy_util, m.gpu_fb_used, m.gpu_fb_free, m.gpu_temp, m.gpu_power,
+                 m.gpu_power_limit, m.gpu_xid, m.gpu_ecc_dbe_vol, m.gpu_ecc_sbe_vol, m.gpu_row_remap_failure,
+                 m.gpu_row_remap_pending),
+        "ceph": (m.ceph_health, m.ceph_health_detail, m.ceph_total_bytes, m.ceph_used_bytes, m.ceph_pool_stored,
+                 m.ceph_pool_max_avail, m.ceph_pool_objects, m.ceph_pool_metadata, m.ceph_osd_up, m.ceph_osd_in),
+        "snmp": (m.if_oper_status, m.if_admin_status, m.if_speed, m.if_in_octets, m.if_out_octets, m.if_in_errors),
+        "queues": (m.slurm_pending, m.slurm_running, m.slurm_pending_gpus, m.kueue_pending, m.kueue_admitted),
+    }
+
+
+def build_queries(m: MetricMap) -> dict[str, str]:
+    """One PromQL query per exporter family (never per GPU or per port)."""
+    fam = families(m)
+    window = m.rate_window
+
+    def rate(metric: str, tag: str) -> str:
+        return f'label_replace(rate({metric}[{window}]), "{RATE_LABEL}", "{tag}", "", "")'
+
+    fabric = " or ".join([
+        _names_selector((m.if_oper_status, m.if_admin_status, m.if_speed)),
+        rate(m.if_in_octets, "in"),
+        rate(m.if_out_octets, "out"),
+        rate(m.if_in_errors, "errors"),
+    ])
+    return {
+        "gpus": _names_selector(fam["dcgm"]),
+        "ceph": _names_selector(fam["ceph"]),
+        "fabric": fabric,
+        "queues": _names_selector(fam["queues"]),
+    }
+
+
+# ================================================================================== HTTP
+def _connection_reason(exc: BaseException) -> str:
+    text = repr(exc)
+    for needle, reason in (
+        ("Connection refused", "connection refused"),
+        ("Name or service not known", "host name does not resolve"),
+        ("nodename nor servname", "host name does not resolve"),
+        ("Temporary failure in name resolution", "host name does not resolve"),
+        ("NameResolutionError", "host name does not resolve"),
+        ("getaddrinfo failed", "host name does not resolve"),
+        ("No route to host", "no route to host"),
+        ("Network is unreachable", "network unreachable"),
+        ("RemoteDisconnected", "connection closed by the server"),
+        ("Connection reset", "connection reset by the server"),
+        ("Connection aborted", "connection closed by the server"),
+        ("CERTIFICATE_VERIFY_FAILED", "TLS certificate not trusted"),
+        ("SSLError", "TLS error"),
+    ):
+        if needle in text:
+            return reason
+    return "cannot connect"
+
+
+class HttpJson:
+    """A lazily made ``requests`` session plus the mapping of every failure to the typed source errors."""
+
+    def __init__(self, service: str, base_url: str, timeout_s: float, session: requests.Session | None = None) -> None:
+        self.service = service
+        self.base_url = base_url.rstrip("/")
+        self.timeout_s = timeout_s
+        self._session = session
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    @property
+    def session(self) -> requests.Session:
+        with self._lock:
+            if self._session is None:
+                import requests
+
+                self._session = requests.Session()
+            if self._remember not in self._session.hooks.setdefault("response", []):
+                self._session.hooks["response"].append(self._remember)
+            return self._session
+
+    def _remember(self, response, *args, **kwargs):
+        self._local.response = response
+        return response
+
+    @property
+    def last_response(self):
+        return getattr(self._local, "response", None)
+
+    def deadline(self) -> float:
+        return time.monotonic() + self.timeout_s
+
+    def remaining(self, deadline: float | None) -> float:
+        if deadline is None:
+            return self.timeout_s
+        left = deadline - time.monotonic()
+        if left <= 0.01:
+            raise Timeout(f"{self.service} did not answer within {self.timeout_s:g}s")
+        return left
+
+    def get(self, path: str, *, params: Mapping[str, Any] | None = None, deadline: float | None = None,
+            what: str = "", want_json: bool = True) -> Any:
+        """GET ``base_url + path``; the JSON body (or the response when ``want_json`` is false)."""
+        what = what or path
+        timeout = self.remaining(deadline)
+        session = self.session
+        response = self.call(lambda: session.get(self.base_url + path, params=params, timeout=timeout), what)
+        if not want_json:
+            return response
+        self.check_status(response, what)
+        try:
+            return response.json()
+        except ValueError:
+            raise BadAnswer(f"{self.service} answered {what} with something that is not JSON"
+                            f" ({_content_type(response)})") from None
+
+    def call(self, fn: Callable[[], Any], what: str) -> Any:
+        """Run one HTTP call; map every ``requests`` failure to a short typed error (no traceback)."""
+        import requests
+
+        try:
+            return fn()
+        except requests.exceptions.Timeout:
+            raise Timeout(f"{self.service} at {self.base_url} did not answer within {self.timeout_s:g}s ({what})") from None
+        except requests.exceptions.JSONDecodeError:
+            response = self.last_response
+            raise BadAnswer(f"{self.service} answered {what} with something that is not JSON"
+                            f"{f' ({_content_type(response)})' if response is not None else ''}") from None
+        except requests.exceptions.ConnectionError as exc:
+            if "timed out" in str(exc):
+                raise Timeout(f"{self.service} at {self.base_url} did not answer within {self.timeout_s:g}s"
+                              f" ({what})") from None
+            raise Unreachable(f"{self.service} unreachable at {self.base_url}: {_connection_reason(exc)}") from None
+        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema):
+            raise Unreachable(f"{self.service} unreachable at {self.base_url}: not a valid URL") from None
+        except requests.exceptions.RequestException as exc:
+            raise BadAnswer(f"{self.service} answered {what} badly: {type(exc).__name__}") from None
+
+    def check_status(self, response, what: str) -> None:
+        code = response.status_code
+        if code in (401, 403):
+            raise AuthError(f"{self.service} refused {what}: HTTP {code} {response.reason or ''}".rstrip())
+        if code >= 300:
+            detail = ""
+            try:
+                detail = _api_error(response.json())
+            except ValueError:
+                detail = _short(response.text, 80) if "html" not in _content_type(response) else ""
+            raise BadAnswer(f"{self.service} answered {what} with HTTP {code}" + (f": {detail}" if detail else ""))
+
+    def close(self) -> None:
+        with self._lock:
+            if self._session is not None:
+                self._session.close()
+
+
+def _content_type(response) -> str:
+    return (response.headers.get("Content-Type") or "no content type").split(";")[0] if response is not None else ""
+
+
+# ================================================================================== the source
+class PrometheusSource(Source):
+    """Reads a site's Prometheus: one query per exporter family, plus its alerts and build info."""
+
+    name = "prometheus"
+    kind = "prometheus"
+
+    def __init__(
+        self,
+        site: SiteConfig,
+        *,
+        clock: Clock = time.time,
+        session: requests.Session | None = None,
+        name: str = "prometheus",
+    ) -> None:
+        if not site.prometheus_url:
+            raise ValueError(f"site {site.name!r} has no prometheus_url")
+        self.name = name
+        self.site = site
+        self.url = site.prometheus_url.rstrip("/")
+        self.timeout_s = float(site.timeout_s)
+        self.interval_s = float(site.refresh_s)
+        self.metrics = site.metrics
+        self.clock = clock
+        self.queries = build_queries(site.metrics)
+        self.http = HttpJson("Prometheus", self.url, self.timeout_s, session)
+        self._client = None
+        self._client_lock = threading.Lock()
+        self._version = ""
+
+    # -- plumbing ---------------------------------------------------------------------------
+    @property
+    def client(self):
+        """The ``prometheus_api_client.PrometheusConnect`` on our session (made on first use)."""
+        with self._client_lock:
+            if self._client is None:
+                from prometheus_api_client.prometheus_connect import PrometheusConnect
+                from urllib3.util.retry import Retry
+
+                # no hidden retries: a down server must fail fast, the hub owns retrying
+                self._client = PrometheusConnect(
+                    url=self.url,
+                    session=self.http.session,
+                    timeout=self.timeout_s,
+                    retry=Retry(total=0, raise_on_status=False),
+                )
+            return self._client
+
+    def _api_call(self, fn: Callable[[], Any], what: str) -> Any:
+        from prometheus_api_client.exceptions import PrometheusApiClientException
+
+        try:
+            return self.http.call(fn, what)
+        except PrometheusApiClientException:
+            failed = True  # a non-200 answer; judged below, outside this handler (no chained traceback)
+        except (KeyError, TypeError, IndexError):
+            failed = False  # 200, but not {"data": {"result": ...}}
+        response = self.http.last_response
+        if failed:
+            if response is not None:
+                self.http.check_status(response, what)
+            raise BadAnswer(f"Prometheus answered {what} with an error")
+        detail = ""
+        if response is not None:
+            try:
+                detail = _api_error(response.json())
+            except ValueError:
+                pass
+        raise BadAnswer(detail or f"Prometheus answered {what} without data.result")
+
+    def query_sync(self, query: str, *, at: float | None = None, deadline: float | None = None,
+                   what: str = "") -> list[Sample]:
+        """One instant query at ``at`` (default: the clock); the samples of its vector."""
+        when = self.clock() if at is None else at
+        timeout = self.http.remaining(deadline)
+        client = self.client
+        result = self._api_call(
+            lambda: client.custom_query(query, params={"time": f"{when:.3f}"}, timeout=timeout), what or "a query"
+        )
+        return parse_vector(result)
+
+    def range_sync(self, query: str, start: float, end: float, step: float | str) -> list[RangeSeries]:
+        """A range query (e.g. for sparklines): per series, its ``(t, value)`` points."""
+        client = self.client
+        timeout = self.timeout_s
+        result = self._api_call(
+            lambda: client.custom_query_range(
+                query,
+                start_time=datetime.fromtimestamp(start, UTC),
+                end_time=datetime.fromtimestamp(end, UTC),
+                step=f"{step:g}" if isinstance(step, (int, float)) else str(step),
+                timeout=timeout,
+            ),
+            "a range query",
+        )
+        return parse_matrix(result)
+
+    def version_sync(self, deadline: float | None = None) -> str:
+        payload = self.http.get("/api/v1/status/buildinfo", deadline=deadline, what="build info")
+        data = _success_data(payload, "build info")
+        version = data.get("version") if isinstance(data, dict) else None
+        if not isinstance(version, str):
+            raise BadAnswer("Prometheus answered build info without a version")
+        return version
+
+    def alerts_sync(self, deadline: float | None = None) -> tuple[Alert, ...]:
+        return parse_prometheus_alerts(self.http.get("/api/v1/alerts", deadline=deadline, what="alerts"))
+
+    # -- the poll ---------------------------------------------------------------------------
+    def fetch_sync(self) -> SourceData:
+        try:
+            return self._fetch()
+        except SourceError:
+            self._version = ""  # it may come back as another build
+            raise
+
+    def _fetch(self) -> SourceData:
+        deadline = self.http.deadline()
+        at = self.clock()  # one instant for every query of this poll
+        m = self.metrics
+        notes: list[str] = []
+        errors: list[SourceError] = []
+
+        def part(label: str, fn: Callable[[], Any]) -> Any:
+            try:
+                return fn()
+            except BadAnswer as exc:  # costs this part only; unreachable/timeout/auth abort the poll
+                errors.append(exc)
+                notes.append(f"{label}: {exc}")
+                return None
+
+        parts = {
+            key: part(key, lambda q=query, k=key: self.query_sync(q, at=at, deadline=deadline, what=f"the {k} query"))
+            for key, query in self.queries.items()
+        }
+        alerts = part("alerts", lambda: self.alerts_sync(deadline))
+        if alerts is None and all(v is None for v in parts.values()):
+            raise errors[0]  # nothing at all worked: this is not a Prometheus we can read
+        if not self._version:
+            self._version = part("version", lambda: self.version_sync(deadline)) or ""
+
+        gpus = None
+        if parts["gpus"] is not None:
+            found, unplaced = gpus_from_samples(parts["gpus"], m)
+            gpus = found or None  # no dcgm-exporter series: this source does not know the GPUs
+            if unplaced:
+                notes.append(f"gpus: {unplaced} series without a {m.gpu_label_index!r} label were ignored")
+        return SourceData(
+            gpus=gpus,
+            ceph=ceph_from_samples(parts["ceph"], m) if parts["ceph"] is not None else None,
+            fabric=fabric_from_samples(parts["fabric"], m) if parts["fabric"] is not None else None,
+            queues=queues_from_samples(parts["queues"], m) if parts["queues"] is not None else None,
+            alerts=alerts,
+            version=self._version,
+            notes=tuple(notes),
+        )
+
+    # -- doctor -----------------------------------------------------------------------------
+    def doctor_sync(self) -> list[DoctorCheck]:
+        name, url = self.name, self.url
+        started = time.perf_counter()
+        try:
+            version = self.version_sync(self.http.deadline())
+        except SourceError as exc:
+            return [DoctorCheck(name, "reachable", False, str(exc), exc.hint)]
+        self._version = version
+        ms = (time.perf_counter() - started) * 1000
+        checks = [DoctorCheck(name, "reachable", True, f"Prometheus {version} at {url} ({ms:.0f} ms)")]
+        checks.append(self._check("ready", self._ready))
+        try:
+            counts = self._series_counts()
+        except SourceError as exc:
+            checks.append(DoctorCheck(name, "exporters", False, str(exc), exc.hint))
+        else:
+            hint = f"metric names can be mapped under [sites.{self.site.name}.metrics]"
+            for family, names in families(self.metrics).items():
+                found = {n: counts.get(n, 0) for n in names}
+                total = sum(found.values())
+                missing = sorted(n for n, c in found.items() if not c)
+                if not total:
+                    checks.append(DoctorCheck(name, family, False, "no series", f"is its exporter scraped? {hint}"))
+                    continue
+                detail = f"found {total} series ({len(names) - len(missing)}/{len(names)} metrics)"
+                if missing:
+                    detail += f"; missing {', '.join(missing)}"
+                checks.append(DoctorCheck(name, family, True, detail, hint if missing else ""))
+        checks.append(self._check("alerts", self._alerts_summary))
+        return checks
+
+    def _check(self, check: str, fn: Callable[[], str]) -> DoctorCheck:
+        try:
+            return DoctorCheck(self.name, check, True, fn())
+        except SourceError as exc:
+            return DoctorCheck(self.name, check, False, str(exc), exc.hint)
+
+    def _ready(self) -> str:
+        response = self.http.get("/-/ready", deadline=self.http.deadline(), what="/-/ready", want_json=False)
+        if response.status_code != 200:
+            raise BadAnswer(f"not ready: HTTP {response.status_code} {_short(response.text, 80)}".rstrip())
+        return _short(response.text, 80) or "ready"
+
+    def _series_counts(self) -> dict[str, int]:
+        names = [n for group in families(self.metrics).values() for n in group]
+        samples = self.query_sync(f"count by (__name__) ({_names_selector(names)})", deadline=self.http.deadline(),
+                                  what="the series count")
+        return {s.name: int(s.value) for s in samples if math.isfinite(s.value)}
+
+    def _alerts_summary(self) -> str:
+        alerts = self.alerts_sync(self.http.deadline())
+        firing = sum(a.state == "firing" for a in alerts)
+        return f"{firing} firing, {len(alerts) - firing} pending"
+
+    def close(self) -> None:
+        self.http.close()

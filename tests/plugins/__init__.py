@@ -1,0 +1,1 @@
+"""Provides pytest plugins shared by the test suite."""

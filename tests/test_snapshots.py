@@ -1,0 +1,68 @@
+"""SVG snapshot tests of the demo cluster (fixed seed, frozen clock) at 80x24 and 160x48."""
+
+from __future__ import annotations
+
+import pytest
+
+from sovtui.app import SovtuiApp
+from sovtui.sources.registry import demo_setup
+
+pytestmark = [pytest.mark.snapshot, pytest.mark.ui]
+
+
+def demo_app() -> SovtuiApp:
+    site, sources, clock = demo_setup(7, frozen=True)
+    return SovtuiApp(site, sources, clock=clock, watch_tty=False)
+
+
+async def _ready(pilot) -> None:
+    app = pilot.app
+    await app.hub.poll_all()
+    app.rebuild_view()
+    await pilot.pause()
+
+
+def _then(*keys: str):
+    async def run(pilot) -> None:
+        await _ready(pilot)
+        if keys:
+            await pilot.press(*keys)
+            await pilot.pause()
+            await _ready(pilot)
+
+    return run
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
+def test_overview(snap_compare, size):
+    assert snap_compare(demo_app(), terminal_size=size, run_before=_then())
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
+def test_gpus(snap_compare, size):
+    assert snap_compare(demo_app(), terminal_size=size, run_before=_then("2"))
+
+
+def test_alerts(snap_compare):
+    assert snap_compare(demo_app(), terminal_size=(80, 24), run_before=_then("7"))
+
+
+def test_sick_gpu_detail(snap_compare):
+    # the worst GPU is first in the fleet table; enter opens its detail
+    assert snap_compare(demo_app(), terminal_size=(80, 24), run_before=_then("2", "enter"))
+
+
+def test_ceph(snap_compare):
+    assert snap_compare(demo_app(), terminal_size=(160, 48), run_before=_then("4"))
+
+
+def test_fabric(snap_compare):
+    assert snap_compare(demo_app(), terminal_size=(80, 24), run_before=_then("5"))
+
+
+def test_jobs(snap_compare):
+    assert snap_compare(demo_app(), terminal_size=(80, 24), run_before=_then("6"))
+
+
+def test_help(snap_compare):
+    assert snap_compare(demo_app(), terminal_size=(80, 24), run_before=_then("question_mark"))
