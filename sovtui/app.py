@@ -102,7 +102,8 @@ class SovtuiApp(App[int]):
     # -- lifecycle -------------------------------------------------------------------------
     def on_mount(self) -> None:
         self.push_screen("overview")
-        self.hub.start()
+        # the first frame goes out before any source is polled
+        self.call_after_refresh(self.hub.start)
         self.set_interval(1.0, self._tick, name="header-tick")
         if self._watch_tty is None:
             self._watch_tty = not self.is_headless and sys.__stdin__ is not None and os.isatty(0)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from concurrent.futures import Executor
 
 from .. import __version__
 from ..model.types import DoctorCheck, SourceData
 from ..sources.base import Source
-from .cluster import DemoCluster
+
+if TYPE_CHECKING:
+    from .cluster import DemoCluster
 
 #: how often the hub polls a demo source, seconds
 DEMO_INTERVAL_S = 2.0
@@ -22,9 +25,13 @@ class DemoSource(Source):
     timeout_s = 2.0
     what = "data"
 
-    def __init__(self, cluster: DemoCluster, clock: Callable[[], float] = time.time) -> None:
-        self.cluster = cluster
+    def __init__(self, cluster: DemoCluster | _SharedCluster, clock: Callable[[], float] = time.time) -> None:
+        self._shared = cluster if isinstance(cluster, _SharedCluster) else _SharedCluster(lambda: cluster)
         self.clock = clock
+
+    @property
+    def cluster(self) -> DemoCluster:
+        return self._shared.get()
 
     async def fetch(self, executor: Executor | None = None) -> SourceData:
         self.cluster.advance_to(self.clock())
@@ -107,12 +114,26 @@ class DemoSlurm(DemoSource):
         return SourceData(queues=self.cluster.slurm_queues(), version="slurm 23.11.10 (demo)")
 
 
-def demo_sources(cluster: DemoCluster, clock: Callable[[], float] = time.time) -> list[Source]:
+class _SharedCluster:
+    """One cluster for all demo sources, built on first use so that start-up does not wait for it."""
+
+    def __init__(self, factory: Callable[[], DemoCluster]) -> None:
+        self._factory = factory
+        self._cluster: DemoCluster | None = None
+
+    def get(self) -> DemoCluster:
+        if self._cluster is None:
+            self._cluster = self._factory()
+        return self._cluster
+
+
+def demo_sources(cluster: DemoCluster | Callable[[], DemoCluster], clock: Callable[[], float] = time.time) -> list[Source]:
     """The sources of the demo site, named like the real ones: prometheus, ssh, kubernetes, slurm.
 
     ``clock`` is the time the sim is advanced to at each fetch; give the hub the same clock, so that
     ages on screen ("firing for 3 min") are right. With ``DemoCluster()`` (t0 = DEMO_EPOCH) that is a
     clock starting at DEMO_EPOCH (frozen there for snapshots); ``DemoCluster.live()`` pairs with
-    ``time.time``.
+    ``time.time``. ``cluster`` may be a factory: the cluster is then built at the first fetch.
     """
-    return [cls(cluster, clock) for cls in (DemoPrometheus, DemoSsh, DemoKubernetes, DemoSlurm)]
+    shared = _SharedCluster(cluster if callable(cluster) and not hasattr(cluster, "advance_to") else (lambda: cluster))
+    return [cls(shared, clock) for cls in (DemoPrometheus, DemoSsh, DemoKubernetes, DemoSlurm)]

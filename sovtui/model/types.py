@@ -57,6 +57,37 @@ class XidEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class GpuProcess:
+    """A compute process on a GPU, mapped to its Kubernetes pod or Slurm job when the host allows."""
+
+    pid: int
+    used_mib: float | None = None
+    name: str = ""
+    pod: str = ""  # namespace/name
+    container: str = ""
+    slurm_job: str = ""
+
+    @property
+    def workload(self) -> str:
+        if self.pod:
+            return self.pod
+        if self.slurm_job:
+            return f"slurm:{self.slurm_job}"
+        return self.name or str(self.pid)
+
+
+@dataclass(frozen=True, slots=True)
+class MigInstance:
+    """One MIG GPU instance."""
+
+    gi: int
+    ci: int | None = None
+    profile: str = ""
+    uuid: str = ""
+    mem_total_mib: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Gpu:
     """One GPU as seen by one or more sources (NVML over SSH, DCGM in Prometheus, ...)."""
 
@@ -81,6 +112,15 @@ class Gpu:
     retired_pages_pending: bool | None = None
     throttle_reasons: tuple[str, ...] = ()
     nvlink_down: int | None = None
+    nvlink_total: int | None = None
+    pci_bus_id: str = ""
+    sm_clock_mhz: float | None = None
+    mem_clock_mhz: float | None = None
+    ecc_mode: bool | None = None
+    mig_mode: bool | None = None
+    mig_instances: tuple[MigInstance, ...] = ()
+    processes: tuple[GpuProcess, ...] = ()
+    error: str = ""  # a per-GPU read error (e.g. "GPU is lost")
     xids: tuple[XidEvent, ...] = ()
     lost: bool = False  # fell off the bus / expected but not enumerated
     workload: str = ""  # pod (ns/name) or Slurm job holding the GPU
@@ -110,7 +150,10 @@ class GpuHost:
     expected_gpus: int | None = None
     driver_version: str = ""
     cuda_version: str = ""
+    backend: str = ""  # nvml | nvidia-smi | dcgm | none
     error: str = ""  # unreachable, host key changed, probe failed: why
+    latency_s: float | None = None
+    observed_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

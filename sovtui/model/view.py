@@ -68,7 +68,7 @@ def merge_gpus(readings: list[Gpu]) -> Gpu:
     for reading in readings[1:]:
         for name in _GPU_FIELDS:
             value = getattr(reading, name)
-            if value is not None and value != "":
+            if value is not None and value != "" and value != ():
                 values[name] = value
         for s in reading.sources:
             if s not in sources:

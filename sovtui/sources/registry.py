@@ -70,10 +70,18 @@ def demo_setup(seed: int, *, frozen: bool = False) -> tuple[SiteInfo, list[Sourc
     Frozen (snapshots, tests, ``sovtui snapshot --demo``), it stays at ``DEMO_EPOCH``, so the
     same seed gives the same screen and the same JSON.
     """
-    from ..demo.cluster import DEMO_EPOCH, DemoCluster
     from ..demo.sources import demo_sources
 
-    start = DEMO_EPOCH if frozen else time.time()
+    if frozen:
+        from ..demo.cluster import DEMO_EPOCH
+
+        start = DEMO_EPOCH
+    else:
+        start = time.time()
     clock = demo_clock(start, frozen=frozen)
-    cluster = DemoCluster(seed=seed, start=start)
+    def cluster():  # built at the first poll, after the first paint
+        from ..demo.cluster import DemoCluster
+
+        return DemoCluster(seed=seed, start=start)
+
     return SiteInfo(name="demo", demo=True), list(demo_sources(cluster, clock)), clock
