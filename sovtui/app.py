@@ -14,6 +14,7 @@ from textual.binding import Binding
 from textual.message import Message
 
 from .hub import Hub
+from .model.history import GpuHistory
 from .model.types import SiteInfo, SourceResult
 from .model.view import ClusterView, build_view
 from .screens.alerts import AlertsScreen
@@ -95,6 +96,7 @@ class SovtuiApp(App[int]):
         self.hub = Hub(sources, clock=clock, on_update=self._on_hub_update)
         self.view: ClusterView = build_view(site, self.hub.results, clock())
         self.history: list[str] = []
+        self.gpu_history = GpuHistory()
         self._rebuild_pending = False
         self._watch_tty = watch_tty
         self.title = f"sovtui · {site.name}"
@@ -147,12 +149,17 @@ class SovtuiApp(App[int]):
         """Fuse the hub's results; render the visible screen, mark the hidden ones dirty."""
         self._rebuild_pending = False
         self.view = build_view(self.site, self.hub.results, self.clock())
+        if self.view.gpus is not None:
+            self.gpu_history.record((row.gpu for row in self.view.gpus), self.view.now)
         visible = self.active_site_screen
         for screen in self._installed_site_screens():
             if screen is visible:
                 screen.show_view(self.view)
             else:
                 screen.dirty = True
+        top = self.screen
+        if not isinstance(top, SiteScreen) and hasattr(top, "show_view"):
+            top.show_view(self.view)  # a live detail view above the site screen
 
     def _tick(self) -> None:
         screen = self.active_site_screen

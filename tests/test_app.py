@@ -150,14 +150,13 @@ async def test_filter_narrows_and_escape_clears():
         await pilot.press("2")
         await pilot.pause()
         screen = app.active_site_screen
-        assert screen.table.row_count == 8
+        assert screen.table.row_count == 10  # 2 host rows + 8 GPUs
         await pilot.press("slash", *"gpu02", "enter")
         await pilot.pause()
-        assert screen.table.row_count == 4
-        assert all(k.startswith("GPU-2-") for k in screen.table.row_keys_in_order)
+        assert screen.table.row_keys_in_order == ["host:gpu02"] + [f"GPU-2-{i}" for i in range(4)]
         await pilot.press("escape")
         await pilot.pause()
-        assert screen.table.row_count == 8
+        assert screen.table.row_count == 10
         assert app.active_site_screen.NAME == "gpus"  # first esc clears the filter, not the screen
 
 
@@ -186,7 +185,7 @@ async def test_failing_source_keeps_data_and_says_why_then_recovers():
         await pilot.press("2")
         await pilot.pause()
         screen = app.active_site_screen
-        assert screen.table.row_count == 8
+        assert screen.table.row_count == 10
         source.fail = "Prometheus unreachable at http://127.0.0.1:1"
         app.test_clock["now"] += 30
         await app.hub.poll("prometheus")
@@ -194,7 +193,7 @@ async def test_failing_source_keeps_data_and_says_why_then_recovers():
         header = screen.query_one(SiteHeader)
         text = header.plain
         assert "prom✗" in text and "unreachable" in text and "30s old" in text
-        assert screen.table.row_count == 8  # last good data still shown
+        assert screen.table.row_count == 10  # last good data still shown
         source.fail = None
         await app.hub.poll("prometheus")
         await pilot.pause(0.1)
@@ -220,3 +219,38 @@ async def test_hidden_screens_render_when_shown_again():
         await pilot.pause()
         assert not gpus.dirty
 
+
+
+async def test_gpu_hosts_fold_and_worst_jump():
+    app, _ = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("2")
+        await pilot.pause()
+        screen = app.active_site_screen
+        assert screen.table.row_keys_in_order[0] == "host:gpu01"
+        await pilot.press("space")  # fold gpu01
+        await pilot.pause()
+        assert screen.table.row_keys_in_order[:2] == ["host:gpu01", "host:gpu02"]
+        await pilot.press("enter")  # enter on a host row unfolds it
+        await pilot.pause()
+        assert screen.table.row_count == 10
+        await pilot.press("g")  # flat list
+        await pilot.pause()
+        assert screen.table.row_count == 8
+
+
+async def test_gpu_detail_is_live_and_shows_history():
+    app, source = make_app()
+    async with app.run_test(size=(100, 40)) as pilot:
+        await settle(pilot, app)
+        await pilot.press("2", "down", "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, DetailScreen)
+        before = dict(app.screen.fields)
+        assert before["health"].plain.startswith("✓")
+        app.test_clock["now"] += 10
+        await app.hub.poll("prometheus")
+        await pilot.pause(0.1)
+        names = [name for name, _ in app.screen.fields]
+        assert "util history" in names  # two samples recorded

@@ -29,6 +29,8 @@ class SiteScreen(Screen):
     TITLE_TEXT = "Screen"
     #: one line for the help screen and command palette
     HELP = ""
+    #: a widget that exists only once the whole body is mounted
+    READY_SELECTOR = "SiteHeader"
 
     def __init__(self) -> None:
         super().__init__(name=self.NAME, id=f"screen-{self.NAME}")
@@ -52,9 +54,24 @@ class SiteScreen(Screen):
     def show_view(self, view: ClusterView) -> None:
         """Render ``view``; subclasses override :meth:`render_view`."""
         self.view = view
+        if not self._composed:
+            self.dirty = True  # rendered by on_mount once the widgets exist
+            return
         self.dirty = False
         self.show_header(view)
         self.render_view(view)
+
+    @property
+    def _composed(self) -> bool:
+        return bool(self.query(self.READY_SELECTOR))
+
+    def on_mount(self) -> None:
+        self.call_after_refresh(self._first_render)
+
+    def _first_render(self) -> None:
+        view = self.view or getattr(self.app, "view", None)
+        if view is not None and self.dirty:
+            self.show_view(view)
 
     def show_header(self, view: ClusterView, now: float | None = None) -> None:
         header = self.query_one(SiteHeader)
@@ -86,9 +103,13 @@ class TableScreen(SiteScreen):
     ]
 
     AUTO_FOCUS = "#table"
+    READY_SELECTOR = "#table-status"
 
     #: (key, label, width or None)
     COLUMNS: Sequence[tuple[str, str, int | None]] = ()
+    #: column keys shown only when the terminal is at least WIDE columns wide
+    WIDE_ONLY: frozenset[str] = frozenset()
+    WIDE = 120
     #: what a user sees when the source for this screen is missing
     EMPTY = "no data"
 
@@ -104,6 +125,20 @@ class TableScreen(SiteScreen):
         yield Input(placeholder="filter… (enter: keep, esc: clear)", id="filter")
         yield SyncTable(self.COLUMNS, id="table")
         yield Static("", id="table-status", markup=False)
+
+    def shown_columns(self) -> list[int]:
+        """Indexes into COLUMNS that fit the current width."""
+        wide = self.size.width >= self.WIDE
+        return [i for i, c in enumerate(self.COLUMNS) if wide or c[0] not in self.WIDE_ONLY]
+
+    def on_resize(self) -> None:
+        if not self._composed:
+            return
+        spec = [self.COLUMNS[i] for i in self.shown_columns()]
+        if spec != self.table.column_spec:
+            self.table.set_columns(spec)
+            if self.view is not None and not self.dirty:
+                self.render_rows()
 
     def compose_top(self) -> ComposeResult:
         yield from ()
@@ -137,17 +172,24 @@ class TableScreen(SiteScreen):
 
     def render_rows(self) -> None:
         rows = self.visible_rows()
-        self.table.sync([(r.key, r.cells) for r in rows])
+        shown = self.shown_columns()
+        if len(shown) == len(self.COLUMNS):
+            self.table.sync([(r.key, r.cells) for r in rows])
+        else:
+            self.table.sync([(r.key, tuple(r.cells[i] for i in shown)) for r in rows])
         status = self.query_one("#table-status", Static)
         if getattr(self, "_missing", False):
             status.update(Text(self.EMPTY, style="italic yellow"))
             return
-        parts = [f"{len(rows)} of {len(self._rows)}"]
+        parts = [self.count_text(rows)]
         if self.filter_text:
             parts.append(f"filter: {self.filter_text}")
         if self.sort_column is not None:
             parts.append(f"sorted by {self.COLUMNS[self.sort_column][1]}{' ↓' if self.sort_reverse else ' ↑'}")
         status.update(Text(" · ".join(parts), style="dim"))
+
+    def count_text(self, rows: list[Row]) -> str:
+        return f"{len(rows)} of {len(self._rows)}"
 
     def selected_row(self) -> Row | None:
         key = self.table.selected_key()
@@ -182,8 +224,12 @@ class TableScreen(SiteScreen):
             self.app.action_back()
 
     def action_sort_next(self) -> None:
-        n = len(self.COLUMNS)
-        self.sort_column = 0 if self.sort_column is None else (self.sort_column + 1 if self.sort_column + 1 < n else None)
+        shown = self.shown_columns()
+        if self.sort_column is None or self.sort_column not in shown:
+            self.sort_column = shown[0]
+        else:
+            position = shown.index(self.sort_column) + 1
+            self.sort_column = shown[position] if position < len(shown) else None
         self.sort_reverse = False
         self.render_rows()
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from rich.table import Table
 from rich.text import Text
@@ -92,20 +93,40 @@ class DetailScreen(ModalScreen[None]):
     DetailScreen > VerticalScroll { width: 90%; max-width: 120; height: 90%; border: round $accent; padding: 0 1; background: $surface; }
     """
 
-    def __init__(self, title: str, fields: Sequence[tuple[str, str | Text]], *, copy: str = "") -> None:
+    def __init__(
+        self,
+        title: str,
+        fields: Sequence[tuple[str, str | Text]],
+        *,
+        copy: str = "",
+        builder: Callable[[Any], Sequence[tuple[str, str | Text]]] | None = None,
+    ) -> None:
         super().__init__()
         self.title_text = title
         self.fields = list(fields)
         self.copy_value = copy or title
+        self.builder = builder
 
-    def compose(self) -> ComposeResult:
+    def _table(self) -> Table:
         table = Table(show_header=False, box=None, padding=(0, 2, 0, 0), expand=True)
         table.add_column("field", style="bold", no_wrap=True)
         table.add_column("value", overflow="fold")
         for name, value in self.fields:
             table.add_row(name, value)
+        return table
+
+    def compose(self) -> ComposeResult:
         with VerticalScroll():
-            yield Static(table, id="detail-body")
+            yield Static(self._table(), id="detail-body")
+
+    def show_view(self, view: Any) -> None:
+        """Live details: rebuild from the new view when a builder was given."""
+        if self.builder is None:
+            return
+        fields = list(self.builder(view))
+        if fields != self.fields:
+            self.fields = fields
+            self.query_one("#detail-body", Static).update(self._table())
 
     def on_mount(self) -> None:
         self.query_one(VerticalScroll).border_title = self.title_text

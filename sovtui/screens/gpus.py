@@ -1,35 +1,108 @@
-"""Provides the GPUs screen: one row per GPU of the fleet, worst first, with health reasons."""
+"""Provides the GPUs screen: every GPU of the fleet grouped by host, worst first, with health reasons."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+
 from rich.text import Text
+from textual.binding import Binding
 
 from ..model.export import rfc3339
+from ..model.history import sparkline
+from ..model.types import Health
 from ..model.view import ClusterView, GpuRow
-from ..widgets.fmt import fmt_num, level_text
+from ..widgets.fmt import LEVEL_STYLE, fmt_age, fmt_num, level_text
 from .base import Row, TableScreen
 from .dialogs import DetailScreen
 
+HOST_PREFIX = "host:"
+
+
+def gpu_fields(item: GpuRow, view: ClusterView, history) -> list[tuple[str, str | Text]]:
+    """Everything known about one GPU, for the detail view."""
+    g, v = item.gpu, item.verdict
+    host = next((h for h in view.gpu_hosts or () if h.name == g.host), None)
+    fields: list[tuple[str, str | Text]] = [("health", level_text(v.level))]
+    fields += [("reason", reason) for reason in v.reasons] or [("reason", "none: all rules pass")]
+    fields += [
+        ("host", g.host + (f"  (driver {host.driver_version}, CUDA {host.cuda_version}" + (f", via {host.backend})" if host.backend else ")") if host and host.driver_version else "")),
+        ("GPU", f"{g.index}  {g.name or '?'}  {g.uuid or ''}"),
+        ("PCI bus", g.pci_bus_id or "—"),
+        ("utilisation", f"gpu {fmt_num(g.util_pct, '%')}, memory bus {fmt_num(g.mem_util_pct, '%')}"),
+        ("memory", f"{fmt_num(g.mem_used_mib, ' MiB')} of {fmt_num(g.mem_total_mib, ' MiB')} ({fmt_num(g.mem_pct, '%')})"),
+        ("temperature", f"{fmt_num(g.temp_c, ' °C')} (slowdown {fmt_num(g.temp_slowdown_c, ' °C')}, shutdown {fmt_num(g.temp_shutdown_c, ' °C')})"),
+        ("power", f"{fmt_num(g.power_w, ' W')} of {fmt_num(g.power_limit_w, ' W')}"),
+        ("clocks", f"SM {fmt_num(g.sm_clock_mhz, ' MHz')}, memory {fmt_num(g.mem_clock_mhz, ' MHz')}"),
+        ("throttle", ", ".join(g.throttle_reasons) or "none"),
+        ("ECC", f"mode {_onoff(g.ecc_mode)}; volatile corrected {fmt_num(g.ecc_corrected_volatile)}, uncorrected {fmt_num(g.ecc_uncorrected_volatile)}; aggregate uncorrected {fmt_num(g.ecc_uncorrected_aggregate)}"),
+        ("row remap", f"pending {_yesno(g.row_remap_pending)}, failed {_yesno(g.row_remap_failure)}; retired pages pending {_yesno(g.retired_pages_pending)}"),
+        ("NVLink", "—" if g.nvlink_total is None else f"{g.nvlink_total - (g.nvlink_down or 0)}/{g.nvlink_total} links up"),
+        ("MIG", _onoff(g.mig_mode) + "".join(f"\n  GI {m.gi}/CI {m.ci} {m.profile} {m.uuid}" for m in g.mig_instances)),
+        ("workload", g.workload or "—"),
+    ]
+    for p in g.processes:
+        fields.append(("process", f"pid {p.pid} {p.name} {fmt_num(p.used_mib, ' MiB')} → {p.workload}"))
+    if history is not None:
+        for label, metric, lo, hi in (("util history", "util_pct", 0, 100), ("memory history", "mem_pct", 0, 100), ("temp history", "temp_c", None, None), ("power history", "power_w", 0, None)):
+            series = history.series(g.key, metric)
+            present = [x for x in series if x is not None]
+            if present:
+                fields.append((label, Text(sparkline(series, 60, lo, hi), style="cyan") + Text(f"  now {present[-1]:.0f}, min {min(present):.0f}, max {max(present):.0f}", style="dim")))
+    if g.xids:
+        for x in reversed(g.xids):
+            age = f"{fmt_age(view.now - x.at)} ago" if x.at else "time unknown"
+            fields.append(("XID", f"{x.code} {age} ({rfc3339(x.at) or '?'}) {x.message}"))
+    else:
+        fields.append(("XID", "none seen"))
+    fields.append(("sources", ", ".join(g.sources) or "—"))
+    if g.error:
+        fields.append(("read error", g.error))
+    return fields
+
+
+def _yesno(value: bool | None) -> str:
+    return "—" if value is None else ("YES" if value else "no")
+
+
+def _onoff(value: bool | None) -> str:
+    return "—" if value is None else ("on" if value else "off")
+
 
 class GpusScreen(TableScreen):
-    """Fleet GPU table: host, GPU, model, util, memory, temp, power, health, workload."""
+    """Fleet GPU table grouped by host (``enter``/``space`` on a host folds it), worst hosts first."""
 
     NAME = "gpus"
     TITLE_TEXT = "GPUs"
-    HELP = "every GPU of every host: DCGM via Prometheus, NVML over SSH"
+    HELP = "every GPU of every host: NVML over SSH, DCGM via Prometheus, fused by UUID"
     EMPTY = "no GPU source: set prometheus_url (dcgm-exporter) or [sites.X.ssh] hosts"
     COLUMNS = (
-        ("host", "Host", 8),
+        ("host", "Host", 9),
         ("gpu", "#", 2),
-        ("model", "Model", 10),
-        ("util", "Util", 5),
-        ("mem", "Mem", 5),
-        ("temp", "Temp", 5),
-        ("power", "Power", 6),
-        ("health", "Health", 28),
+        ("model", "Model", 12),
+        ("util", "Util", 4),
+        ("mem", "Mem", 4),
+        ("temp", "Temp", 4),
+        ("power", "Power", 5),
+        ("health", "Health", 30),
         ("workload", "Workload", None),
     )
+    WIDE_ONLY = frozenset({"model"})
 
+    BINDINGS = [
+        Binding("w", "worst", "Worst", id="gpus.worst"),
+        Binding("space", "fold", "Fold", id="gpus.fold"),
+        Binding("g", "toggle_groups", "Group", show=False, id="gpus.group"),
+        Binding("s", "shell", "Shell", id="gpus.shell"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.grouped = True
+        self.collapsed: set[str] = set()
+        self._by_key: dict[str, GpuRow] = {}
+
+    # -- rows ------------------------------------------------------------------------------
     def build_rows(self, view: ClusterView) -> list[Row] | None:
         if view.gpus is None:
             return None
@@ -44,7 +117,7 @@ class GpusScreen(TableScreen):
                 model,
                 fmt_num(g.util_pct, "%"),
                 fmt_num(g.mem_pct, "%"),
-                fmt_num(g.temp_c, "°C"),
+                fmt_num(g.temp_c, "°"),
                 fmt_num(g.power_w, "W"),
                 level_text(r.verdict.level, r.verdict.first_reason),
                 g.workload or Text("—", style="dim"),
@@ -52,36 +125,158 @@ class GpusScreen(TableScreen):
             search = " ".join([g.host, model, g.uuid, r.verdict.level.value, *r.verdict.reasons, g.workload]).lower()
             sort = (g.host, g.index, model, g.util_pct, g.mem_pct, g.temp_c, g.power_w, -r.verdict.level.rank, g.workload)
             rows.append(Row(g.key, cells, search, sort))
+        self._by_key = {r.gpu.key: r for r in view.gpus}
         return rows
 
+    def visible_rows(self) -> list[Row]:
+        rows = super().visible_rows()
+        if not self.grouped:
+            return rows
+        groups: dict[str, list[Row]] = {}
+        for row in rows:
+            groups.setdefault(self._by_key[row.key].gpu.host, []).append(row)
+        host_errors = {h.name: h.error for h in (self.view.gpu_hosts or ()) if h.error} if self.view else {}
+        for host in host_errors:
+            if host not in groups and (not self.filter_text or all(t in host for t in self.filter_text.lower().split())):
+                groups[host] = []
+
+        def rank(host: str) -> tuple:
+            levels = [self._by_key[r.key].verdict.level.rank for r in groups[host]]
+            worst = max(levels, default=Health.CRIT.rank if host in host_errors else 0)
+            return (-worst, host) if self.sort_column is None else (0,)
+
+        out: list[Row] = []
+        for host in sorted(groups, key=rank):
+            members = groups[host]
+            out.append(self._host_row(host, members, host_errors.get(host, "")))
+            if host not in self.collapsed:
+                last = len(members) - 1
+                for i, row in enumerate(members):  # a tree: the host is on its header row
+                    branch = Text("  └─" if i == last else "  ├─", style="dim")
+                    out.append(Row(row.key, (branch, *row.cells[1:]), row.search, row.sort))
+        return out
+
+    def _host_row(self, host: str, members: list[Row], error: str) -> Row:
+        items = [self._by_key[r.key] for r in members]
+        level = Health.worst(i.verdict.level for i in items) if items else (Health.CRIT if error else Health.UNKNOWN)
+        bad = sum(1 for i in items if i.verdict.level in (Health.WARN, Health.CRIT))
+        utils = [i.gpu.util_pct for i in items if i.gpu.util_pct is not None]
+        mems = [i.gpu.mem_pct for i in items if i.gpu.mem_pct is not None]
+        temps = [i.gpu.temp_c for i in items if i.gpu.temp_c is not None]
+        power = [i.gpu.power_w for i in items if i.gpu.power_w is not None]
+        fold = "▸" if host in self.collapsed else "▾"
+        summary = error if error else (f"{bad} of {len(items)} need attention" if bad else f"{len(items)} GPUs ok")
+        workloads = sorted({i.gpu.workload for i in items if i.gpu.workload})
+        cells = (
+            Text(f"{fold} {host}", style="bold"),
+            Text(str(len(items)), style="bold"),
+            Text(""),
+            Text(fmt_num(sum(utils) / len(utils), "%") if utils else "—", style="bold"),
+            Text(fmt_num(sum(mems) / len(mems), "%") if mems else "—", style="bold"),
+            Text(fmt_num(max(temps), "°") if temps else "—", style="bold"),
+            Text(fmt_num(sum(power) / 1000, "kW", 1) if power else "—", style="bold"),
+            level_text(level, summary) if not error else Text(f"✗ {error}", style=LEVEL_STYLE[Health.CRIT]),
+            Text(f"{len(workloads)} workloads" if workloads else "", style="dim"),
+        )
+        return Row(HOST_PREFIX + host, cells, host, ())
+
+    def count_text(self, rows: list[Row]) -> str:
+        gpus = [r for r in rows if not r.key.startswith(HOST_PREFIX)]
+        hosts = len({self._by_key[r.key].gpu.host for r in gpus}) if gpus else 0
+        crit = sum(1 for r in gpus if self._by_key[r.key].verdict.level is Health.CRIT)
+        warn = sum(1 for r in gpus if self._by_key[r.key].verdict.level is Health.WARN)
+        folded = f" · {len(self.collapsed)} hosts folded" if self.collapsed else ""
+        return f"{len(gpus)} of {len(self._rows)} GPUs on {hosts} hosts · {crit} crit · {warn} warn{folded}"
+
     def _row(self, key: str) -> GpuRow | None:
-        return next((r for r in (self.view.gpus or ()) if r.gpu.key == key), None) if self.view else None
+        return self._by_key.get(key)
+
+    # -- keys ------------------------------------------------------------------------------
+    def on_data_table_row_selected(self, event) -> None:
+        key = event.row_key.value
+        if key and key.startswith(HOST_PREFIX):
+            event.stop()
+            self._toggle(key[len(HOST_PREFIX):])
+
+    def open_row(self, row: Row) -> None:
+        if row.key.startswith(HOST_PREFIX):
+            self._toggle(row.key[len(HOST_PREFIX):])
+            return
+        key = row.key
+
+        def build(view: ClusterView):
+            item = next((r for r in view.gpus or () if r.gpu.key == key), None)
+            if item is None:
+                return [("gone", "this GPU is no longer reported by any source")]
+            return gpu_fields(item, view, getattr(self.app, "gpu_history", None))
+
+        item = self._row(key)
+        title = f"GPU {item.gpu.host}/{item.gpu.index}" if item else key
+        self.app.push_screen(DetailScreen(title, build(self.view), copy=item.gpu.host if item else key, builder=build))
+
+    def _toggle(self, host: str) -> None:
+        if host in self.collapsed:
+            self.collapsed.discard(host)
+        else:
+            self.collapsed.add(host)
+        self.render_rows()
+        keys = self.table.row_keys_in_order
+        if HOST_PREFIX + host in keys:
+            self.table.move_cursor(row=keys.index(HOST_PREFIX + host), animate=False)
+
+    def action_fold(self) -> None:
+        key = self.table.selected_key()
+        if key is None:
+            return
+        host = key[len(HOST_PREFIX):] if key.startswith(HOST_PREFIX) else self._row(key).gpu.host
+        self._toggle(host)
+
+    def action_toggle_groups(self) -> None:
+        self.grouped = not self.grouped
+        self.render_rows()
+
+    def action_worst(self) -> None:
+        """Put the cursor on the worst GPU (unfolding its host)."""
+        items = sorted(self._by_key.values(), key=lambda r: (-r.verdict.level.rank, r.gpu.host, r.gpu.index))
+        if not items or items[0].verdict.level is Health.OK:
+            self.notify("every GPU is healthy", timeout=2)
+            return
+        worst = items[0]
+        self.collapsed.discard(worst.gpu.host)
+        self.filter_text = ""
+        self.render_rows()
+        keys = self.table.row_keys_in_order
+        if worst.gpu.key in keys:
+            self.table.move_cursor(row=keys.index(worst.gpu.key), animate=False)
 
     def copy_text(self, row: Row) -> str:
+        if row.key.startswith(HOST_PREFIX):
+            return row.key[len(HOST_PREFIX):]
         gpu = self._row(row.key)
         return gpu.gpu.host if gpu else row.key
 
-    def open_row(self, row: Row) -> None:
-        item = self._row(row.key)
-        if item is None:
+    def selected_host(self) -> str | None:
+        key = self.table.selected_key()
+        if key is None:
+            return None
+        if key.startswith(HOST_PREFIX):
+            return key[len(HOST_PREFIX):]
+        item = self._row(key)
+        return item.gpu.host if item else None
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action == "shell":
+            # a shell on a simulated host would only fail; hide the key in the demo
+            return not self.app.site.demo and shutil.which("ssh") is not None
+        return True
+
+    def action_shell(self) -> None:
+        """An interactive SSH shell on the selected host; sovtui resumes when it exits."""
+        host = self.selected_host()
+        if host is None:
             return
-        g, v = item.gpu, item.verdict
-        fields = [
-            ("health", level_text(v.level)),
-            *[("reason", reason) for reason in v.reasons],
-            ("host", g.host),
-            ("index", str(g.index)),
-            ("uuid", g.uuid or "—"),
-            ("model", g.name or "—"),
-            ("utilisation", f"gpu {fmt_num(g.util_pct, '%')}, memory {fmt_num(g.mem_util_pct, '%')}"),
-            ("memory", f"{fmt_num(g.mem_used_mib, ' MiB')} of {fmt_num(g.mem_total_mib, ' MiB')}"),
-            ("temperature", f"{fmt_num(g.temp_c, ' °C')} (slowdown {fmt_num(g.temp_slowdown_c, ' °C')}, shutdown {fmt_num(g.temp_shutdown_c, ' °C')})"),
-            ("power", f"{fmt_num(g.power_w, ' W')} of {fmt_num(g.power_limit_w, ' W')}"),
-            ("ECC", f"corrected {fmt_num(g.ecc_corrected_volatile)}, uncorrected {fmt_num(g.ecc_uncorrected_volatile)}"),
-            ("row remap", f"pending {g.row_remap_pending}, failure {g.row_remap_failure}"),
-            ("throttle", ", ".join(g.throttle_reasons) or "none"),
-            ("workload", g.workload or "—"),
-            ("sources", ", ".join(g.sources)),
-        ]
-        fields += [("XID", f"{x.code} at {rfc3339(x.at) or '?'} {x.message}") for x in g.xids]
-        self.app.push_screen(DetailScreen(f"GPU {g.host}/{g.index}", fields, copy=g.host))
+        try:
+            with self.app.suspend():
+                subprocess.run(["ssh", host], check=False)
+        except Exception as exc:  # noqa: BLE001 - e.g. suspend unsupported in a browser
+            self.notify(f"cannot open a shell on {host}: {exc}", severity="error")

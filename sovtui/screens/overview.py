@@ -46,6 +46,7 @@ class OverviewScreen(SiteScreen):
     NAME = "overview"
     TITLE_TEXT = "Overview"
     HELP = "what is broken right now, one tile per domain"
+    READY_SELECTOR = "#tile-sources"
 
     BINDINGS = [
         Binding("left", "move(-1, 0)", "", show=False, id="overview.left"),

@@ -33,12 +33,21 @@ def _alertmanager(site: SiteConfig, clock: Clock) -> list[Source]:
     return [AlertmanagerSource(site)]
 
 
+def _ssh(site: SiteConfig, clock: Clock) -> list[Source]:
+    if not site.ssh.hosts:
+        return []
+    from .hosts import HostsSource
+
+    return [HostsSource(site, clock=clock)]
+
+
 #: kind → factory, in the order the sources are listed. Later issues add entries here:
 #: "ssh" (site.ssh.hosts), "kubernetes" (site.kube_context), "openstack" (site.openstack_cloud),
 #: "slurm" and "ceph"; each factory returns ``[]`` when the site does not configure its backend.
 FACTORIES: dict[str, SourceFactory] = {
     "prometheus": _prometheus,
     "alertmanager": _alertmanager,
+    "ssh": _ssh,
 }
 
 

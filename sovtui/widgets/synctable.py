@@ -29,6 +29,21 @@ class SyncTable(DataTable):
             self.add_column(label, key=key, width=width)
 
     @property
+    def column_spec(self) -> list[tuple[str, str, int | None]]:
+        return list(self._column_spec)
+
+    def set_columns(self, columns: Sequence[tuple[str, str, int | None]]) -> None:
+        """Replace the columns (e.g. when the terminal gets wider); the next sync refills the rows."""
+        if list(columns) == self._column_spec:
+            return
+        self._column_spec = list(columns)
+        self.clear(columns=True)
+        self._keys = []
+        self._cells = {}
+        for key, label, width in self._column_spec:
+            self.add_column(label, key=key, width=width)
+
+    @property
     def row_keys_in_order(self) -> list[str]:
         return list(self._keys)
 

@@ -1,0 +1,1092 @@
+"""Provides the SSH fleet source: one persistent connection per GPU host with the probe kept resident on it.
+
+Per host the source opens one SSH connection (asyncssh, through ``~/.ssh/config``, the ssh-agent
+and verified host keys), starts the probe once on it, and for every poll writes one newline and
+reads one JSON line back. A host whose connection or probe died is reconnected with jittered
+exponential backoff; until then it answers at once with its last error. Connection setup is
+capped by ``site.ssh.concurrency``; every host is bounded by ``site.ssh.timeout_s`` on connect
+and on each request, and all hosts are polled concurrently, so unreachable hosts never slow the
+others down.
+
+Answer format of the probe (one line per request; any field may be null)::
+
+    {"v": 1, "host": "gpu01", "t": 1790000000.0, "backend": "nvml", "error": "",
+     "driver": "550.54.15", "cuda": "12.4", "gpu_count": 8, "probe_ms": 3.1,
+     "gpus": [{"index": 0, "uuid": "GPU-…", "util_gpu": 97, ..., "error": ""}],
+     "xids": [{"t": 1789999000.0, "pci": "0000:18:00", "code": 79, "msg": "..."}]}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import getpass
+import json
+import logging
+import math
+import os
+import random
+import socket
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..config import SiteConfig
+from ..model.types import DoctorCheck, Gpu, GpuHost, GpuProcess, MigInstance, SourceData, XidEvent
+from .base import Source
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+
+#: environment variable naming an OpenSSH client config file to use instead of ``~/.ssh/config``
+SSH_CONFIG_ENV = "SOVTUI_SSH_CONFIG"
+#: protocol version of the probe's answers this module understands
+PROBE_VERSION = 1
+#: how many non-JSON lines (e.g. a chatty login script) may precede the probe's first answer
+_MAX_JUNK_LINES = 50
+_MAX_REASON = 200
+#: up to this many hosts answers are parsed on the event loop as they arrive; above, in a thread
+_INLINE_HOSTS = 32
+#: doctor lists every host separately up to this many hosts; above, healthy hosts are summed up
+_DOCTOR_DETAIL_HOSTS = 16
+
+# stages of reaching a host, in order; an error names the stage it happened in (for doctor)
+STAGES = ("reachable", "host key", "auth", "python3", "probe", "backend")
+_HINTS = {
+    "reachable": "check that the host is up, its name resolves (HostName in ~/.ssh/config) and sshd listens",
+    "host key": "verify the host's key out of band, then fix known_hosts (ssh-keygen -R HOST; ssh HOST once)",
+    "auth": "check the user, your ssh-agent or IdentityFile, and the host's authorized_keys",
+    "python3": "install python3 on the host (the probe is a self-contained python3 program)",
+    "probe": "run the probe by hand on the host (sovtui doctor shows its stderr) and check its python3",
+    "backend": "install the NVIDIA driver and nvidia-ml-py (pynvml) for the host's python3, or nvidia-smi",
+}
+
+
+# ================================================================================== parsing
+class ProbeError(ValueError):
+    """The probe answered something that is not a valid answer; ``str()`` is the reason."""
+
+
+def _short(text: object, limit: int = _MAX_REASON) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _num(value: Any) -> float | None:
+    kind = type(value)  # exact types: JSON gives int/float/str/bool/None, and a bool is no number
+    if kind is float:
+        return value if value - value == 0.0 else None  # NaN and ±inf fail this
+    if kind is int:
+        return float(value) if -1e300 < value < 1e300 else None
+    return None
+
+
+def _int(value: Any) -> int | None:
+    kind = type(value)
+    if kind is int:
+        return value
+    if kind is float and value - value == 0.0 and value == int(value):
+        return int(value)
+    return None
+
+
+def _bool(value: Any) -> bool | None:
+    return value if type(value) is bool else None
+
+
+def _str(value: Any) -> str:
+    return value if type(value) is str else ""
+
+
+def pci_key(text: Any) -> tuple[int, int, int] | None:
+    """``00000000:18:00.0`` / ``0000:18:00`` / ``PCI:0000:18:00`` → ``(domain, bus, device)``."""
+    if not isinstance(text, str):
+        return None
+    value = text.strip().lower()
+    value = value.removeprefix("pci:")
+    parts = value.split(":")
+    if len(parts) == 2:
+        parts = ["0", *parts]
+    if len(parts) != 3:
+        return None
+    domain, bus, devfn = parts
+    try:
+        return int(domain, 16), int(bus, 16), int(devfn.split(".")[0], 16)
+    except ValueError:
+        return None
+
+
+def parse_answer(line: str) -> dict[str, Any]:
+    """One line of the probe as a dict, its shape checked at the top level; :class:`ProbeError` if not.
+
+    Lists inside GPUs are checked while they are mapped (:func:`host_from_answer`), in one pass.
+    """
+    try:
+        data = json.loads(line)
+    except (ValueError, RecursionError):
+        raise ProbeError(f"answer is not JSON: {_short(line, 60)!r}") from None
+    if type(data) is not dict:
+        raise ProbeError(f"answer is a JSON {type(data).__name__}, not an object")
+    version = data.get("v")
+    if version is not None and version != PROBE_VERSION:
+        raise ProbeError(f"probe speaks protocol version {_short(version, 20)}, this sovtui speaks {PROBE_VERSION}")
+    for key in ("gpus", "xids"):
+        value = data.get(key)
+        if value is not None and not (type(value) is list and all(type(item) is dict for item in value)):
+            raise ProbeError(f"'{key}' is not a list of objects")
+    return data
+
+
+def _objects(raw: dict, key: str) -> list[dict]:
+    """``raw[key]``: a list of objects, or empty when null; anything else is a malformed answer."""
+    value = raw.get(key)
+    if value is None:
+        return []
+    if type(value) is not list or not all(type(item) is dict for item in value):
+        raise ProbeError(f"GPU {_short(raw.get('index'), 10)}: '{key}' is not a list of objects")
+    return value
+
+
+def _xid_event(raw: dict) -> XidEvent | None:
+    code = _int(raw.get("code"))
+    if code is None:
+        return None
+    return XidEvent(code=code, at=_num(raw.get("t")), message=_str(raw.get("msg")))
+
+
+def _process(raw: dict) -> GpuProcess | None:
+    pid = _int(raw.get("pid"))
+    if pid is None:
+        return None
+    job = raw.get("slurm_job")
+    return GpuProcess(
+        pid=pid,
+        used_mib=_num(raw.get("used_mib")),
+        name=_str(raw.get("name")),
+        pod=_str(raw.get("pod")),
+        container=_str(raw.get("container")),
+        slurm_job=job if type(job) is str else (str(job) if type(job) is int else ""),
+    )
+
+
+def _mig(raw: dict) -> MigInstance | None:
+    gi = _int(raw.get("gi"))
+    if gi is None:
+        return None
+    return MigInstance(gi=gi, ci=_int(raw.get("ci")), profile=_str(raw.get("profile")), uuid=_str(raw.get("uuid")),
+                       mem_total_mib=_num(raw.get("mem_total_mib")))
+
+
+def workload_of(processes: Iterable[GpuProcess]) -> str:
+    """The pods and Slurm jobs (``slurm:ID``) holding a GPU, in order, joined by ``", "``."""
+    names: list[str] = []
+    for proc in processes:
+        name = proc.pod or (f"slurm:{proc.slurm_job}" if proc.slurm_job else "")
+        if name and name not in names:
+            names.append(name)
+    return ", ".join(names)
+
+
+def gpu_from_probe(host: str, raw: dict, position: int, *, backend: str, observed_at: float | None,
+                   xids: Sequence[XidEvent] = ()) -> Gpu:
+    """One GPU entry of an answer as a :class:`Gpu` (``xids`` already matched to it)."""
+    get = raw.get
+    index = _int(get("index"))
+    procs = _objects(raw, "processes")
+    processes = tuple(p for p in map(_process, procs) if p is not None) if procs else ()
+    migs = _objects(raw, "mig_instances")
+    links = _objects(raw, "nvlink") if get("nvlink") is not None else None
+    nvlink_total = nvlink_down = None
+    if links is not None:
+        nvlink_total = len(links)
+        nvlink_down = sum(1 for link in links if link.get("active") is False)
+    error = _str(get("error"))
+    throttle = get("throttle_reasons")
+    if throttle is not None and type(throttle) is not list:
+        raise ProbeError(f"GPU {_short(get('index'), 10)}: 'throttle_reasons' is not a list")
+    return Gpu(
+        host=host,
+        index=index if index is not None else position,
+        uuid=_str(get("uuid")),
+        name=_str(get("name")),
+        util_pct=_num(get("util_gpu")),
+        mem_util_pct=_num(get("util_mem")),
+        mem_used_mib=_num(get("mem_used_mib")),
+        mem_total_mib=_num(get("mem_total_mib")),
+        temp_c=_num(get("temp_c")),
+        temp_slowdown_c=_num(get("temp_slowdown_c")),
+        temp_shutdown_c=_num(get("temp_shutdown_c")),
+        power_w=_num(get("power_w")),
+        power_limit_w=_num(get("power_limit_w")),
+        ecc_corrected_volatile=_int(get("ecc_corrected_volatile")),
+        ecc_uncorrected_volatile=_int(get("ecc_uncorrected_volatile")),
+        ecc_uncorrected_aggregate=_int(get("ecc_uncorrected_aggregate")),
+        row_remap_pending=_bool(get("row_remap_pending")),
+        row_remap_failure=_bool(get("row_remap_failure")),
+        retired_pages_pending=_bool(get("retired_pages_pending")),
+        throttle_reasons=tuple(r for r in throttle if type(r) is str and r) if throttle else (),
+        nvlink_down=nvlink_down,
+        nvlink_total=nvlink_total,
+        pci_bus_id=_str(get("pci_bus_id")),
+        sm_clock_mhz=_num(get("sm_clock_mhz")),
+        mem_clock_mhz=_num(get("mem_clock_mhz")),
+        ecc_mode=_bool(get("ecc_mode")),
+        mig_mode=_bool(get("mig_mode")),
+        mig_instances=tuple(m for m in map(_mig, migs) if m is not None) if migs else (),
+        processes=processes,
+        error=error,
+        xids=tuple(xids),
+        lost=bool(error) and "gpu is lost" in error.lower(),
+        workload=workload_of(processes) if processes else "",
+        sources=(backend,),
+        observed_at=observed_at,
+    )
+
+
+@dataclass
+class HostMemory:
+    """What the source remembers about one host for the whole session."""
+
+    max_gpus: int = 0
+    #: every GPU seen this session by UUID (its last reading), to name a GPU that went missing
+    seen: dict[str, Gpu] = field(default_factory=dict)
+    driver: str = ""
+    cuda: str = ""
+    backend: str = ""
+
+
+@dataclass(frozen=True)
+class ParsedHost:
+    """One host's answer turned into model objects."""
+
+    host: GpuHost
+    gpus: tuple[Gpu, ...]
+    notes: tuple[str, ...] = ()
+
+
+def host_from_answer(name: str, data: dict, memory: HostMemory, *, observed_at: float | None,
+                     latency_s: float | None) -> ParsedHost:
+    """Map one checked answer (see :func:`parse_answer`) to GPUs and a host, updating the host's memory."""
+    backend = _str(data.get("backend")) or "none"
+    raw_gpus = data.get("gpus") or []
+    xids = [(pci_key(x.get("pci")), event) for x in data.get("xids") or () if (event := _xid_event(x)) is not None]
+    xids.sort(key=lambda item: item[1].at if item[1].at is not None else -math.inf)
+    by_pci: dict[tuple[int, int, int], list[XidEvent]] = {}
+    for key, event in xids:
+        if key is not None:
+            by_pci.setdefault(key, []).append(event)
+    matched: set[tuple[int, int, int]] = set()
+    gpus: list[Gpu] = []
+    for position, raw in enumerate(raw_gpus):
+        key = pci_key(raw.get("pci_bus_id"))
+        own = by_pci.get(key, []) if key is not None else []
+        if own:
+            matched.add(key)  # type: ignore[arg-type]
+        gpus.append(gpu_from_probe(name, raw, position, backend=backend, observed_at=observed_at, xids=own))
+    notes: list[str] = []
+    # a GPU seen earlier this session that is gone now: report it lost under its old identity
+    present_uuids = {g.uuid for g in gpus if g.uuid}
+    present_index = {g.index for g in gpus}
+    for uuid, old in memory.seen.items():
+        if uuid in present_uuids or old.index in present_index:
+            continue
+        key = pci_key(old.pci_bus_id)
+        own = by_pci.get(key, []) if key is not None else []
+        if own:
+            matched.add(key)  # type: ignore[arg-type]
+        gpus.append(Gpu(host=name, index=old.index, uuid=uuid, name=old.name, pci_bus_id=old.pci_bus_id,
+                        mem_total_mib=old.mem_total_mib, lost=True, error="not enumerated by the driver any more",
+                        xids=tuple(own), sources=(backend,) if backend != "none" else old.sources[:1],
+                        observed_at=observed_at))
+        present_index.add(old.index)
+    for key, event in xids:
+        if key not in matched:
+            where = "PCI " + (f"{key[0]:04x}:{key[1]:02x}:{key[2]:02x}" if key else "unknown")
+            notes.append(f"{name}: XID {event.code} on {where} (no GPU there): {_short(event.message, 80)}")
+    gpus.sort(key=lambda g: g.index)
+    for gpu in gpus:
+        if gpu.uuid and not gpu.lost:
+            memory.seen[gpu.uuid] = gpu
+    count = _int(data.get("gpu_count"))
+    memory.max_gpus = max(memory.max_gpus, count or 0, len(raw_gpus))
+    memory.driver = _str(data.get("driver")) or memory.driver
+    memory.cuda = _str(data.get("cuda")) or memory.cuda
+    memory.backend = backend
+    error = _str(data.get("error"))
+    host_error = ""
+    if error:
+        if backend == "none" and not raw_gpus:
+            host_error = f"no GPU backend: {_short(error)}"
+        else:
+            notes.append(f"{name}: probe: {_short(error)}")
+    elif backend == "none" and memory.max_gpus:
+        host_error = "no GPU backend (driver gone?)"
+    host = GpuHost(
+        name=name,
+        expected_gpus=memory.max_gpus or None,
+        driver_version=_str(data.get("driver")),
+        cuda_version=_str(data.get("cuda")),
+        backend=backend,
+        error=host_error,
+        latency_s=latency_s,
+        observed_at=observed_at,
+    )
+    return ParsedHost(host, tuple(gpus), tuple(notes))
+
+
+# ================================================================================== SSH
+class _ProbeGone(Exception):
+    """The probe's stdout ended (it exited) or the connection under it died."""
+
+
+@dataclass
+class _Reply:
+    """One host's outcome of one poll: a raw answer line, or an error at a stage."""
+
+    line: str | None = None
+    received_at: float | None = None
+    latency_s: float | None = None
+    error: str = ""
+    stage: str = ""
+
+
+class _KnownHostsCache:
+    """known_hosts files parsed once and re-read when they change on disk (shared by all hosts)."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[str, ...], tuple[tuple, Any]] = {}
+
+    def get(self, paths: Sequence[str]) -> Any:
+        import asyncssh
+
+        stamp = []
+        readable = []
+        for path in paths:
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue
+            if os.access(path, os.R_OK):
+                readable.append(path)
+                stamp.append((path, st.st_mtime_ns, st.st_size))
+        key = tuple(paths)
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] == tuple(stamp):
+            return cached[1]
+        known = asyncssh.import_known_hosts("".join(Path(p).read_text(encoding="utf-8", errors="replace") + "\n"
+                                                    for p in readable))
+        self._cache[key] = (tuple(stamp), known)
+        return known
+
+
+class _SshConfigFilter:
+    """Per-host copies of the ssh config holding only the ``Host`` blocks that can apply to that host.
+
+    asyncssh tokenizes every line of the config at every connect, so a config with one block per
+    host costs O(hosts²) for a fleet. The copies keep the global part, every ``Match`` block and
+    the ``Host`` blocks whose patterns match the alias (matched as asyncssh does: against the
+    name as given), in order, so each host sees exactly the settings the full file gives it.
+    Configs that canonicalize host names (the name changes between passes) are used unfiltered.
+    """
+
+    def __init__(self, paths: Sequence[str]) -> None:
+        self.paths = list(paths)
+        self._stamp: tuple | None = None
+        self._blocks: list[list[tuple[Any, list[str]]]] | None = None
+        self._dir: str | None = None
+        self._written: dict[str, str] = {}
+
+    @property
+    def stamp(self) -> tuple | None:
+        return self._stamp
+
+    def _refresh(self) -> None:
+        stamp = []
+        for path in self.paths:
+            try:
+                st = os.stat(path)
+                stamp.append((path, st.st_mtime_ns, st.st_size))
+            except OSError:
+                stamp.append((path, None, None))
+        if tuple(stamp) == self._stamp:
+            return
+        self._stamp = tuple(stamp)
+        self._written.clear()
+        try:
+            texts = [Path(p).read_text(encoding="utf-8") for p in self.paths]
+        except (OSError, UnicodeDecodeError):
+            self._blocks = None  # asyncssh reports the problem itself
+            return
+        if any("canonicalize" in text.lower() for text in texts):
+            self._blocks = None
+            return
+        try:
+            self._blocks = [self._split(text) for text in texts]
+        except ValueError:  # unbalanced quotes and the like: asyncssh says where
+            self._blocks = None
+
+    @staticmethod
+    def _split(text: str) -> list[tuple[Any, list[str]]]:
+        import shlex
+
+        from asyncssh.pattern import WildcardPatternList
+
+        blocks: list[tuple[Any, list[str]]] = [(None, [])]
+        for raw in text.splitlines():
+            line = raw.strip()
+            if not line or line[0] == "#":
+                blocks[-1][1].append(raw)
+                continue
+            head = line.split(None, 1)[0].split("=", 1)[0].lower()
+            if head == "host":
+                tokens = shlex.split(line)
+                keyword, equal, rest = tokens[0].partition("=")
+                words = ([rest] if rest else []) + tokens[1:] if equal else tokens[1:]
+                if not equal and words and words[0].startswith("="):  # "Host = a b" / "Host =a"
+                    words = ([words[0][1:]] if words[0][1:] else []) + words[1:]
+                blocks.append((WildcardPatternList(",".join(words)), [raw]))
+            elif head == "match":
+                blocks.append((None, [raw]))
+            else:
+                blocks[-1][1].append(raw)
+        return blocks
+
+    def paths_for(self, alias: str) -> list[str]:
+        """Config paths to hand asyncssh for ``alias`` (a filtered copy when that is safe)."""
+        self._refresh()
+        if self._blocks is None or not self.paths:
+            return self.paths
+        written = self._written.get(alias)
+        if written is not None and os.path.exists(written):
+            return [written]
+        parts = []
+        for number, blocks in enumerate(self._blocks):
+            if number:
+                parts.append("Host *")  # a new file starts unconditional, as asyncssh does
+            for matcher, lines in blocks:
+                if matcher is None or matcher.matches(alias):
+                    parts.extend(lines)
+        if self._dir is None or not os.path.isdir(self._dir):
+            import atexit
+            import shutil
+            import tempfile
+
+            self._dir = tempfile.mkdtemp(prefix="sovtui-ssh-config-")
+            atexit.register(shutil.rmtree, self._dir, True)
+        import hashlib
+
+        path = os.path.join(self._dir, hashlib.sha1(alias.encode()).hexdigest()[:20] + ".conf")
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write("\n".join(parts) + "\n")
+        self._written[alias] = path
+        return [path]
+
+    def cleanup(self) -> None:
+        if self._dir is not None:
+            import shutil
+
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+            self._written.clear()
+
+
+def _local_user() -> str:
+    global _LOCAL_USER
+    if _LOCAL_USER is None:
+        try:
+            _LOCAL_USER = getpass.getuser()
+        except (KeyError, OSError):  # pragma: no cover - no user name in the environment
+            _LOCAL_USER = "root"
+    return _LOCAL_USER
+
+
+_LOCAL_USER: str | None = None
+
+
+def _task(coro: Any, name: str) -> asyncio.Task:
+    """A task whose exception counts as retrieved even if nobody awaits it (it was torn down)."""
+    task = asyncio.create_task(coro, name=name)
+    task.add_done_callback(lambda t: t.cancelled() or t.exception())
+    return task
+
+
+class _Link:
+    """One GPU host: its connection, resident probe, in-flight work, backoff and session memory."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.conn: Any = None
+        self.proc: Any = None
+        self.stderr_tail: collections.deque[str] = collections.deque(maxlen=20)
+        self.stderr_task: asyncio.Task | None = None
+        self.connect_task: asyncio.Task | None = None
+        self.owed = False  # a request was written whose answer has not been read yet
+        self.lock = asyncio.Lock()  # one request at a time (a poll and doctor may overlap)
+        self.asked_at = 0.0
+        self.timeouts = 0  # consecutive requests without an answer
+        self.failures = 0  # consecutive failed connects / probe deaths
+        self.retry_at = 0.0  # monotonic; no reconnect before
+        self.last_error = ""
+        self.last_stage = ""
+        self.memory = HostMemory()
+        self.had_trusted_keys = False  # known_hosts named keys for this host in the last attempt
+        self.connects = 0
+        self.probe_starts = 0
+        self.last_line: str | None = None
+        self.first_junk: str | None = None  # the first non-JSON line before the probe's first answer
+        self.target = ""  # user@host:port as resolved, for messages
+        self.resolved: tuple[Any, dict[str, Any]] | None = None  # (config stamp, connect options)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.conn is not None and not self.conn.is_closed()
+
+
+class HostsSource(Source):
+    """GPUs and GPU hosts read over SSH by a probe kept resident on every host."""
+
+    name = "ssh"
+    kind = "ssh"
+
+    def __init__(
+        self,
+        site: SiteConfig,
+        *,
+        hosts: Sequence[str] | None = None,
+        clock: Clock = time.time,
+        ssh_config: str | os.PathLike | None = None,
+        probe_cmd: str | None = None,
+        backoff_base_s: float = 2.0,
+        backoff_cap_s: float = 120.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.site = site
+        self.clock = clock
+        ssh = site.ssh
+        self.host_timeout_s = float(ssh.timeout_s)
+        self.concurrency = max(1, int(ssh.concurrency))
+        self.interval_s = site.refresh_s
+        # the hub's bound on a whole fetch: every host answers or times out within host_timeout_s
+        self.timeout_s = self.host_timeout_s + max(5.0, 0.5 * self.host_timeout_s)
+        explicit = ssh_config if ssh_config is not None else os.environ.get(SSH_CONFIG_ENV) or None
+        self.ssh_config_paths = self._config_paths(explicit)
+        self._ssh_filter = _SshConfigFilter(self.ssh_config_paths)
+        self._probe_cmd = probe_cmd
+        self.backoff_base_s = backoff_base_s
+        self.backoff_cap_s = backoff_cap_s
+        self._rng = rng or random.Random()
+        self._known_hosts = _KnownHostsCache()
+        self._links: dict[str, _Link] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._sem: asyncio.Semaphore | None = None
+        self._closed = False
+        self.set_hosts(hosts if hosts is not None else ssh.hosts)
+
+    # -- hosts -------------------------------------------------------------------------------
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        return tuple(self._links)
+
+    def set_hosts(self, names: Iterable[str]) -> None:
+        """Poll exactly ``names`` from now on (e.g. discovered from Kubernetes nodes or Nova hypervisors).
+
+        New hosts are connected at the next poll; hosts no longer listed are disconnected. A host
+        that stays keeps its connection and its session memory.
+        """
+        wanted = list(dict.fromkeys(n.strip() for n in names if n and n.strip()))
+        for name in [n for n in self._links if n not in wanted]:
+            try:
+                self._shutdown(self._links.pop(name))
+            except Exception:  # noqa: BLE001 - its loop may be gone
+                log.debug("disconnecting %s", name, exc_info=True)
+        links = {}
+        for name in wanted:
+            links[name] = self._links.get(name) or _Link(name)
+        self._links = links
+
+    def add_hosts(self, names: Iterable[str]) -> None:
+        """Poll these hosts too."""
+        self.set_hosts([*self._links, *names])
+
+    def stats(self, name: str) -> dict[str, Any]:
+        """Counters of one host (connections opened, probes started, failures), for tests and diagnostics."""
+        link = self._links[name]
+        return {"connects": link.connects, "probe_starts": link.probe_starts, "failures": link.failures,
+                "connected": link.alive(), "last_error": link.last_error, "stage": link.last_stage}
+
+    # -- configuration -----------------------------------------------------------------------
+    @staticmethod
+    def _config_paths(explicit: str | os.PathLike | None) -> list[str]:
+        if explicit:
+            return [str(Path(explicit).expanduser())]
+        default = Path("~", ".ssh", "config").expanduser()
+        return [str(default)] if os.access(default, os.R_OK) else []
+
+    def probe_command(self) -> str:
+        if self._probe_cmd is None:
+            from .probe import probe_command
+
+            self._probe_cmd = probe_command()
+        return self._probe_cmd
+
+    def _resolve(self, link: _Link) -> dict[str, Any]:
+        """asyncssh connect options for one host: ssh config wins over the site's user/port defaults."""
+        paths = self._ssh_filter.paths_for(link.name)
+        if link.resolved is not None and link.resolved[0] == self._ssh_filter.stamp:
+            return link.resolved[1]
+        from asyncssh.config import SSHClientConfig
+
+        local_user = _local_user()
+        try:
+            cfg = SSHClientConfig.load(None, paths, False, False, False, local_user, (), link.name, ())
+        except ValueError:
+            if paths == self.ssh_config_paths:
+                raise
+            # say where the error is in the user's file, not in the filtered copy
+            cfg = SSHClientConfig.load(None, self.ssh_config_paths, False, False, False, local_user, (), link.name, ())
+        ssh = self.site.ssh
+        options: dict[str, Any] = {"config": paths}
+        if cfg.get("User") is None and ssh.user:
+            options["username"] = ssh.user
+        if cfg.get("Port") is None and ssh.port:
+            options["port"] = ssh.port
+        if ssh.known_hosts:
+            files = [str(Path(ssh.known_hosts).expanduser())]
+        else:
+            user_files = cfg.get("UserKnownHostsFile", ())
+            files = [str(Path(p).expanduser()) for p in user_files] if user_files != () else \
+                [str(Path("~", ".ssh", "known_hosts").expanduser())]
+            files += [str(Path(p).expanduser()) for p in cfg.get("GlobalKnownHostsFile", ["/etc/ssh/ssh_known_hosts"])]
+        cache = self._known_hosts
+
+        def known_hosts(host: str, addr: str, port: int | None):
+            # asyncssh asks with the resolved HostName (or HostKeyAlias), the address and the port
+            from asyncssh.known_hosts import match_known_hosts
+
+            result = match_known_hosts(cache.get(files), host, addr, port)
+            link.had_trusted_keys = bool(result[0] or result[1])
+            return result
+
+        options["known_hosts"] = known_hosts
+        user = options.get("username") or cfg.get("User") or local_user
+        port = options.get("port") or cfg.get("Port") or 22
+        link.target = f"{user}@{cfg.get('HostName') or link.name}:{port}"
+        link.resolved = (self._ssh_filter.stamp, options)
+        return options
+
+    # -- loop binding ------------------------------------------------------------------------
+    def _bind_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        if loop is self._loop:
+            return
+        # connections belong to the loop that made them: a new loop starts from scratch
+        for link in self._links.values():
+            link.conn = link.proc = link.connect_task = link.stderr_task = None
+            link.timeouts, link.owed, link.lock = 0, False, asyncio.Lock()
+        self._loop = loop
+        self._sem = asyncio.Semaphore(self.concurrency)
+        self._closed = False
+
+    # -- polling -----------------------------------------------------------------------------
+    async def fetch(self, executor: Executor | None = None) -> SourceData:
+        self._bind_loop()
+        links = list(self._links.values())
+        if executor is not None and len(links) > _INLINE_HOSTS:
+            # a big fleet: parse in the hub's thread pool, in one go, so that hundreds of answers
+            # arriving together do not hold the event loop (and the UI on it) for their whole parse
+            replies = await asyncio.gather(*(self._poll(link) for link in links))
+            loop = asyncio.get_running_loop()
+            results = await loop.run_in_executor(
+                executor, lambda: [self._digest(link, reply) for link, reply in zip(links, replies, strict=True)])
+        else:
+            async def one(link: _Link) -> ParsedHost:
+                # parsed as soon as it arrives, while slower hosts are still answering
+                return self._digest(link, await self._poll(link))
+
+            results = await asyncio.gather(*(one(link) for link in links))
+        gpus: list[Gpu] = []
+        hosts: list[GpuHost] = []
+        notes: list[str] = []
+        for parsed in results:
+            gpus.extend(parsed.gpus)
+            hosts.append(parsed.host)
+            notes.extend(parsed.notes)
+        return SourceData(gpus=tuple(gpus), gpu_hosts=tuple(hosts), notes=tuple(notes))
+
+    def _digest(self, link: _Link, reply: _Reply) -> ParsedHost:
+        memory = link.memory
+        if reply.line is not None:
+            try:
+                parsed = host_from_answer(link.name, parse_answer(reply.line), memory,
+                                          observed_at=reply.received_at, latency_s=reply.latency_s)
+            except ProbeError as exc:
+                reply = _Reply(error=f"probe failed: {exc}", stage="probe")
+            except Exception as exc:  # noqa: BLE001 - a bad answer must never break the whole fetch
+                log.exception("parsing the probe answer of %s", link.name)
+                reply = _Reply(error=f"probe failed: {type(exc).__name__}: {_short(exc)}", stage="probe")
+            else:
+                link.last_line = reply.line
+                if not parsed.host.error:
+                    link.last_error, link.last_stage = "", ""
+                else:
+                    link.last_error, link.last_stage = parsed.host.error, "backend"
+                return parsed
+        if reply.stage == "probe" and link.alive():
+            link.last_error, link.last_stage = reply.error, reply.stage
+        host = GpuHost(
+            name=link.name,
+            expected_gpus=memory.max_gpus or None,
+            driver_version=memory.driver,
+            cuda_version=memory.cuda,
+            backend=memory.backend,
+            error=reply.error or link.last_error or "no answer",
+            latency_s=None,
+            observed_at=self.clock(),
+        )
+        return ParsedHost(host, ())
+
+    async def _poll(self, link: _Link, *, wait_reconnect: bool = False) -> _Reply:
+        try:
+            if link.alive() and link.connect_task is None:
+                return await self._ask(link)
+            if link.connect_task is None:
+                if time.monotonic() < link.retry_at:
+                    return _Reply(error=link.last_error, stage=link.last_stage)
+                link.connect_task = _task(self._establish(link), f"ssh-connect:{link.name}")
+            if link.failures and not wait_reconnect:
+                # a host that failed before reconnects in the background: it answers now with
+                # its last error, and with data at the first poll after the reconnect succeeded
+                return _Reply(error=link.last_error, stage=link.last_stage)
+            try:
+                return await asyncio.wait_for(asyncio.shield(link.connect_task), self.host_timeout_s + 0.5)
+            except TimeoutError:
+                waiting = link.conn is None and self._sem is not None and self._sem.locked()
+                why = "waiting for a connection slot" if waiting else "still connecting"
+                return _Reply(error=f"{why} ({self.host_timeout_s:g}s passed)", stage="reachable")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one host must never break the whole fetch
+            log.exception("polling %s", link.name)
+            return _Reply(error=f"{type(exc).__name__}: {_short(exc)}", stage="probe")
+
+    async def _ask(self, link: _Link) -> _Reply:
+        """One request to the resident probe: write a newline, read one line (or the late one still owed).
+
+        A read that times out (or is cancelled) leaves the answer owed: the next poll reads that
+        late answer instead of asking again, so requests and answers never get out of step.
+        """
+        async with link.lock:
+            if not link.owed:
+                try:
+                    link.proc.stdin.write("\n")
+                except Exception as exc:  # noqa: BLE001 - the channel is gone
+                    return self._lost(link, f"connection lost ({_short(exc) or type(exc).__name__})", "reachable")
+                link.asked_at = time.perf_counter()
+                link.owed = True
+            try:
+                async with asyncio.timeout(self.host_timeout_s):
+                    line, at_perf = await self._read_answer(link)
+            except TimeoutError:
+                link.timeouts += 1
+                if link.timeouts >= 2:
+                    return self._lost(link, f"probe did not answer in {self.host_timeout_s:g}s twice; restarting it",
+                                      "probe", keep_conn=True)
+                return _Reply(error=f"probe did not answer in {self.host_timeout_s:g}s", stage="probe")
+            except _ProbeGone as exc:
+                stage = getattr(exc, "stage", "probe")
+                return self._lost(link, str(exc), stage, keep_conn=stage != "reachable")
+            link.owed = False
+            link.timeouts = 0
+            link.failures = 0
+            return _Reply(line=line, received_at=self.clock(), latency_s=max(0.0, at_perf - link.asked_at))
+
+    async def _read_answer(self, link: _Link, *, first: bool = False) -> tuple[str, float]:
+        proc = link.proc
+        junk = 0
+        while True:
+            try:
+                line = await proc.stdout.readline()
+            except Exception as exc:  # noqa: BLE001 - connection lost, channel closed, signal
+                gone = _ProbeGone(f"connection lost ({_short(exc) or type(exc).__name__})")
+                gone.stage = "reachable"  # type: ignore[attr-defined]
+                raise gone from None
+            if not line.endswith("\n"):
+                raise await self._probe_exit(link, line)
+            if first and not line.lstrip().startswith("{") and junk < _MAX_JUNK_LINES:
+                # a login script talking on stdout before the probe runs, or a broken probe: keep
+                # the first such line, it is the reason if no answer follows
+                if not junk:
+                    link.first_junk = line
+                junk += 1
+                continue
+            return line, time.perf_counter()
+
+    async def _probe_exit(self, link: _Link, partial: str) -> _ProbeGone:
+        """Why the probe's output ended: its exit status and the tail of its stderr."""
+        proc = link.proc
+        status = None
+        try:
+            await asyncio.wait_for(proc.wait_closed(), 1.0)
+        except Exception:  # noqa: BLE001
+            pass
+        if link.stderr_task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(link.stderr_task), 0.5)
+            except Exception:  # noqa: BLE001
+                pass
+        status = proc.exit_status
+        signal = proc.exit_signal
+        tail = " | ".join(line for line in link.stderr_tail if line)[-300:]
+        if link.conn is None or link.conn.is_closed():
+            gone = _ProbeGone("connection lost")
+            gone.stage = "reachable"  # type: ignore[attr-defined]
+            return gone
+        lowered = tail.lower()
+        if status == 127 or ("python3" in lowered and ("not found" in lowered or "no such file" in lowered)):
+            gone = _ProbeGone(f"python3 not found on {link.name}" + (f": {tail}" if tail else ""))
+            gone.stage = "python3"  # type: ignore[attr-defined]
+            return gone
+        how = f"exited with status {status}" if status is not None else (
+            f"killed by signal {signal[0]}" if signal else "ended its output")
+        detail = tail or (f"last output {_short(partial, 60)!r}" if partial else "")
+        gone = _ProbeGone(f"probe {how}" + (f": {detail}" if detail else ""))
+        gone.stage = "probe"  # type: ignore[attr-defined]
+        return gone
+
+    async def _drain_stderr(self, link: _Link, proc: Any) -> None:
+        try:
+            async for line in proc.stderr:
+                link.stderr_tail.append(_short(line, 300))
+        except Exception:  # noqa: BLE001 - ends with the channel
+            pass
+
+    def _lost(self, link: _Link, error: str, stage: str, *, keep_conn: bool = False) -> _Reply:
+        """The probe or the connection died: tear down and back off before the next attempt."""
+        self._teardown(link, keep_conn=keep_conn)
+        self._fail(link, error, stage)
+        return _Reply(error=error, stage=stage)
+
+    def _fail(self, link: _Link, error: str, stage: str) -> None:
+        link.failures += 1
+        link.last_error, link.last_stage = error, stage
+        ceiling = min(self.backoff_cap_s, self.backoff_base_s * 2 ** min(link.failures - 1, 32))
+        link.retry_at = time.monotonic() + ceiling * (0.5 + 0.5 * self._rng.random())
+
+    def _teardown(self, link: _Link, *, keep_conn: bool = False) -> None:
+        link.owed = False
+        proc, link.proc = link.proc, None
+        link.timeouts = 0
+        if proc is not None:
+            try:
+                proc.close()
+            except Exception:  # noqa: BLE001
+                pass
+        if not keep_conn or (link.conn is not None and link.conn.is_closed()):
+            conn, link.conn = link.conn, None
+            if conn is not None:
+                try:
+                    conn.close()
+                except Exception:  # noqa: BLE001
+                    pass
+
+    async def _establish(self, link: _Link) -> _Reply:
+        """Connect (if needed), start the probe and read its first answer; never raises."""
+        try:
+            if link.conn is None or link.conn.is_closed():
+                link.conn = None
+                assert self._sem is not None
+                async with self._sem:
+                    link.conn = await self._connect(link)
+            return await self._start_probe(link)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every failure becomes the host's error
+            error, stage = self._describe(link, exc)
+            self._teardown(link, keep_conn=stage in ("python3", "probe"))
+            self._fail(link, error, stage)
+            return _Reply(error=error, stage=stage)
+        finally:
+            link.connect_task = None
+
+    async def _connect(self, link: _Link) -> Any:
+        import asyncssh
+
+        options = self._resolve(link)
+        link.had_trusted_keys = False
+        link.connects += 1
+        timeout = self.host_timeout_s
+        try:
+            return await asyncio.wait_for(
+                asyncssh.connect(
+                    link.name,
+                    connect_timeout=timeout,
+                    login_timeout=timeout,
+                    keepalive_interval=max(15.0, 2 * timeout),
+                    keepalive_count_max=3,
+                    **options,
+                ),
+                timeout + 1.0,
+            )
+        except TimeoutError:
+            raise TimeoutError(f"no SSH answer from {link.name} in {timeout:g}s") from None
+
+    async def _start_probe(self, link: _Link) -> _Reply:
+        command = self.probe_command()
+        proc = await asyncio.wait_for(
+            link.conn.create_process(command, encoding="utf-8", errors="replace"), self.host_timeout_s)
+        link.proc = proc
+        link.probe_starts += 1
+        link.stderr_tail.clear()
+        link.stderr_task = asyncio.create_task(self._drain_stderr(link, proc), name=f"ssh-stderr:{link.name}")
+        link.timeouts, link.owed = 0, False
+        link.asked_at = time.perf_counter()
+        proc.stdin.write("\n")
+        link.first_junk = None
+        try:
+            line, at_perf = await asyncio.wait_for(self._read_answer(link, first=True), self.host_timeout_s)
+        except TimeoutError:
+            if link.first_junk is not None:
+                raise _ProbeGone(f"probe failed: answer is not JSON: {_short(link.first_junk, 60)!r}") from None
+            raise TimeoutError(f"probe did not answer in {self.host_timeout_s:g}s after start") from None
+        link.failures = 0
+        return _Reply(line=line, received_at=self.clock(), latency_s=max(0.0, at_perf - link.asked_at))
+
+    def _describe(self, link: _Link, exc: BaseException) -> tuple[str, str]:
+        """A short human reason and the stage it belongs to."""
+        import asyncssh
+
+        name = link.name
+        if isinstance(exc, _ProbeGone):
+            return str(exc), getattr(exc, "stage", "probe")
+        if isinstance(exc, asyncssh.HostKeyNotVerifiable):
+            if "revoked" in str(exc).lower():
+                return f"host key REVOKED for {name}; fix known_hosts", "host key"
+            if link.had_trusted_keys:
+                return f"host key CHANGED for {name} — possible MITM; fix known_hosts", "host key"
+            return f"host key not trusted for {name} (not in known_hosts)", "host key"
+        if isinstance(exc, asyncssh.KeyExchangeFailed):
+            if link.had_trusted_keys and "host key" in str(exc).lower():
+                return f"host key CHANGED for {name} — possible MITM; fix known_hosts", "host key"
+            return f"key exchange with {name} failed: {_short(exc.reason if hasattr(exc, 'reason') else exc)}", "reachable"
+        if isinstance(exc, asyncssh.PermissionDenied):
+            return f"permission denied for {link.target or name} (check key/agent)", "auth"
+        if isinstance(exc, asyncssh.KeyImportError):
+            return f"cannot load the SSH key for {name}: {_short(exc)}", "auth"
+        if isinstance(exc, asyncssh.ConnectionLost):
+            return f"connection to {name} lost ({_short(exc.reason) or 'closed'})", "reachable"
+        if isinstance(exc, asyncssh.DisconnectError):
+            return f"{name} disconnected: {_short(exc.reason)}", "reachable"
+        if isinstance(exc, asyncssh.ChannelOpenError):
+            return f"{name} refused to start the probe: {_short(exc.reason)}", "probe"
+        if isinstance(exc, ImportError):
+            return f"probe not available: {_short(exc)}", "probe"
+        if isinstance(exc, TimeoutError):
+            return str(exc) or f"no answer from {name} in {self.host_timeout_s:g}s", \
+                "reachable" if link.conn is None else "probe"
+        if isinstance(exc, socket.gaierror):
+            return f"cannot resolve {name} ({_short(exc.strerror or exc)})", "reachable"
+        if isinstance(exc, ConnectionRefusedError):
+            return f"connection refused by {link.target or name}", "reachable"
+        if isinstance(exc, OSError):
+            return f"cannot reach {link.target or name}: {_short(exc.strerror or exc)}", "reachable"
+        if isinstance(exc, ValueError):  # asyncssh config errors (ConfigParseError is one)
+            return f"ssh config for {name}: {_short(exc)}", "reachable"
+        log.warning("connecting %s failed", name, exc_info=exc)
+        return f"{type(exc).__name__}: {_short(exc)}", "reachable"
+
+    # -- doctor ------------------------------------------------------------------------------
+    async def doctor(self, executor: Executor | None = None) -> list[DoctorCheck]:
+        self._bind_loop()
+        links = list(self._links.values())
+        if not links:
+            return [DoctorCheck(self.name, "hosts", False, "no hosts configured", "list them in [sites.NAME.ssh] hosts")]
+
+        async def check(link: _Link) -> list[DoctorCheck]:
+            if not link.alive() and link.connect_task is None:
+                link.retry_at = 0.0  # doctor tries now, whatever the backoff says
+            reply = await self._poll(link, wait_reconnect=True)
+            parsed = self._digest(link, reply)
+            return self._doctor_lines(link, reply, parsed)
+
+        groups = await asyncio.gather(*(check(link) for link in links))
+        checks = [DoctorCheck(self.name, "ssh config", True,
+                              ", ".join(self.ssh_config_paths) or "none (no ~/.ssh/config)")]
+        if len(links) <= _DOCTOR_DETAIL_HOSTS:
+            return checks + [c for group in groups for c in group]
+        # a big fleet: one summary line per check, then every failing line
+        for stage in STAGES:
+            lines = [c for group in groups for c in group if c.check.endswith(f": {stage}")]
+            good = sum(1 for c in lines if c.ok)
+            if lines:
+                checks.append(DoctorCheck(self.name, stage, good == len(lines), f"{good} of {len(links)} hosts ok"))
+        checks.extend(c for group in groups for c in group if not c.ok)
+        return checks
+
+    def _doctor_lines(self, link: _Link, reply: _Reply, parsed: ParsedHost) -> list[DoctorCheck]:
+        error = parsed.host.error
+        stage = link.last_stage if error else ""
+        if error and not stage:
+            stage = reply.stage or "reachable"
+        lines: list[DoctorCheck] = []
+        detail_ok = {
+            "reachable": link.target or link.name,
+            "host key": "verified against known_hosts",
+            "auth": "logged in",
+            "python3": "present",
+            "probe": "answers",
+        }
+        for name in STAGES:
+            label = f"{link.name}: {name}"
+            if name == stage:
+                lines.append(DoctorCheck(self.name, label, False, error, _HINTS[name]))
+                break
+            if name == "backend":
+                host = parsed.host
+                if host.backend in ("nvml", "nvidia-smi"):
+                    detail = f"{host.backend}, driver {host.driver_version or '?'}"
+                    if host.cuda_version:
+                        detail += f", CUDA {host.cuda_version}"
+                    detail += f", {len([g for g in parsed.gpus if not g.lost])} GPUs"
+                    lines.append(DoctorCheck(self.name, label, True, detail))
+                else:
+                    lines.append(DoctorCheck(self.name, label, False, f"no GPU backend ({host.backend or 'none'})",
+                                             _HINTS["backend"]))
+                break
+            lines.append(DoctorCheck(self.name, label, True, detail_ok[name]))
+        return lines
+
+    # -- closing -----------------------------------------------------------------------------
+    def _shutdown(self, link: _Link) -> None:
+        task, link.connect_task = link.connect_task, None
+        if task is not None and not task.done():
+            task.cancel()
+        if link.proc is not None:
+            try:
+                link.proc.stdin.write_eof()  # the probe exits on EOF
+            except Exception:  # noqa: BLE001
+                pass
+        self._teardown(link)
+
+    def close(self) -> None:
+        """Close every connection (safe to call from inside or outside the event loop)."""
+        self._closed = True
+        for link in self._links.values():
+            try:
+                self._shutdown(link)
+            except Exception:  # noqa: BLE001 - the loop may be gone already
+                log.debug("closing %s", link.name, exc_info=True)
+            link.resolved = None
+        self._ssh_filter.cleanup()
+
+    async def aclose(self) -> None:
+        """Close every connection and wait until they are closed."""
+        conns = [link.conn for link in self._links.values() if link.conn is not None]
+        self.close()
+        for conn in conns:
+            try:
+                await asyncio.wait_for(conn.wait_closed(), 5.0)
+            except Exception:  # noqa: BLE001
+                pass
