@@ -121,6 +121,20 @@ def test_range_query_returns_the_backfilled_history(lab_prometheus):
 
 
 @lab
+def test_gpu_history_is_one_query_aligned_to_the_data(lab_prometheus):
+    truth = lab_prometheus.truth
+    gpu = truth.gpu("gpu02", 5)
+    source = PrometheusSource(lab_prometheus.site(), clock=lab_prometheus.clock)
+    history = source.gpu_history_sync(gpu.uuid, span_s=600, points=10)
+    assert set(history) == {"util_pct", "mem_pct", "temp_c", "power_w"}
+    assert all(len(v) == 10 for v in history.values())
+    times = [truth.data_end - 600 + 60 * (i + 1) for i in range(10)]
+    assert history["util_pct"] == [truth.gpu_util("gpu02", 5, t) for t in times]
+    assert history["mem_pct"][-1] == pytest.approx(gpu.mem_pct)
+    assert history["temp_c"][-1] == gpu.temp_c and history["power_w"][-1] == gpu.power_w
+
+
+@lab
 def test_queries_per_fetch_are_bounded_by_exporter_families(lab_prometheus):
     session = requests.Session()
     seen: list[requests.PreparedRequest] = []

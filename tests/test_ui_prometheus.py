@@ -121,3 +121,16 @@ def test_snapshot_and_doctor_cli_against_the_real_servers(lab_prometheus, tmp_pa
     assert failed.returncode == 1
     assert "unreachable" in json.loads(failed.stdout)["sources"]["prometheus"]["error"].lower()
     assert _cli("doctor", config=str(dead), tmp_path=tmp_path).returncode != 0
+
+
+async def test_gpu_detail_draws_the_last_hour_from_prometheus(lab_prometheus):
+    app = _app(lab_prometheus, lab_prometheus.site(alertmanager_url=None))
+    async with app.run_test(size=(120, 50)) as pilot:
+        await _poll(pilot)
+        await pilot.press("2", "down", "enter")
+        for _ in range(100):
+            await pilot.pause(0.05)
+            text = " ".join(str(v) for _, v in getattr(app.screen, "fields", []))
+            if "Prometheus" in text:
+                break
+        assert "last hour, Prometheus" in text

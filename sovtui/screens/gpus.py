@@ -6,6 +6,7 @@ import shutil
 import subprocess
 
 from rich.text import Text
+from textual import work
 from textual.binding import Binding
 
 from ..model.export import rfc3339
@@ -19,8 +20,11 @@ from .dialogs import DetailScreen
 HOST_PREFIX = "host:"
 
 
-def gpu_fields(item: GpuRow, view: ClusterView, history) -> list[tuple[str, str | Text]]:
-    """Everything known about one GPU, for the detail view."""
+def gpu_fields(item: GpuRow, view: ClusterView, history, ranges: dict | None = None) -> list[tuple[str, str | Text]]:
+    """Everything known about one GPU, for the detail view.
+
+    ``ranges`` (metric -> values from a Prometheus range query) wins over the in-memory ``history``.
+    """
     g, v = item.gpu, item.verdict
     host = next((h for h in view.gpu_hosts or () if h.name == g.host), None)
     fields: list[tuple[str, str | Text]] = [("health", level_text(v.level))]
@@ -43,12 +47,12 @@ def gpu_fields(item: GpuRow, view: ClusterView, history) -> list[tuple[str, str 
     ]
     for p in g.processes:
         fields.append(("process", f"pid {p.pid} {p.name} {fmt_num(p.used_mib, ' MiB')} → {p.workload}"))
-    if history is not None:
-        for label, metric, lo, hi in (("util history", "util_pct", 0, 100), ("memory history", "mem_pct", 0, 100), ("temp history", "temp_c", None, None), ("power history", "power_w", 0, None)):
-            series = history.series(g.key, metric)
-            present = [x for x in series if x is not None]
-            if present:
-                fields.append((label, Text(sparkline(series, 60, lo, hi), style="cyan") + Text(f"  now {present[-1]:.0f}, min {min(present):.0f}, max {max(present):.0f}", style="dim")))
+    where = "last hour, Prometheus" if ranges else "since start, in memory"
+    for label, metric, lo, hi in (("util history", "util_pct", 0, 100), ("memory history", "mem_pct", 0, 100), ("temp history", "temp_c", None, None), ("power history", "power_w", 0, None)):
+        series = (ranges or {}).get(metric) or (history.series(g.key, metric) if history is not None else [])
+        present = [x for x in series if x is not None]
+        if present:
+            fields.append((label, Text(sparkline(series, 60, lo, hi), style="cyan") + Text(f"  now {present[-1]:.0f}, min {min(present):.0f}, max {max(present):.0f} ({where})", style="dim")))
     if g.xids:
         for x in reversed(g.xids):
             age = f"{fmt_age(view.now - x.at)} ago" if x.at else "time unknown"
@@ -101,6 +105,7 @@ class GpusScreen(TableScreen):
         self.grouped = True
         self.collapsed: set[str] = set()
         self._by_key: dict[str, GpuRow] = {}
+        self._ranges: dict[str, dict] = {}
 
     # -- rows ------------------------------------------------------------------------------
     def build_rows(self, view: ClusterView) -> list[Row] | None:
@@ -208,11 +213,33 @@ class GpusScreen(TableScreen):
             item = next((r for r in view.gpus or () if r.gpu.key == key), None)
             if item is None:
                 return [("gone", "this GPU is no longer reported by any source")]
-            return gpu_fields(item, view, getattr(self.app, "gpu_history", None))
+            return gpu_fields(item, view, getattr(self.app, "gpu_history", None), self._ranges.get(key))
 
         item = self._row(key)
         title = f"GPU {item.gpu.host}/{item.gpu.index}" if item else key
-        self.app.push_screen(DetailScreen(title, build(self.view), copy=item.gpu.host if item else key, builder=build))
+        self._detail = DetailScreen(title, build(self.view), copy=item.gpu.host if item else key, builder=build)
+        self.app.push_screen(self._detail)
+        if item is not None and item.gpu.uuid and "dcgm" in item.gpu.sources:
+            self.load_ranges(item.gpu.uuid, key)
+
+    @work(thread=True, exclusive=True, group="gpu-history", exit_on_error=False)
+    def load_ranges(self, uuid: str, key: str) -> None:
+        """Fetch the GPU's last hour from Prometheus off the UI thread (bounded by the source's timeout)."""
+        source = next((s for s in self.app.hub.sources.values() if hasattr(s, "gpu_history_sync")), None)
+        if source is None:
+            return
+        try:
+            ranges = source.gpu_history_sync(uuid)
+        except Exception as exc:  # noqa: BLE001 - history is a nicety; say why it is missing
+            self.app.call_from_thread(self.notify, f"no history from {source.name}: {exc}", severity="warning", timeout=3)
+            return
+        self.app.call_from_thread(self._got_ranges, key, ranges)
+
+    def _got_ranges(self, key: str, ranges: dict) -> None:
+        self._ranges[key] = ranges
+        detail = getattr(self, "_detail", None)
+        if detail is not None and detail.is_attached and self.app.view is not None:
+            detail.show_view(self.app.view)
 
     def _toggle(self, host: str) -> None:
         if host in self.collapsed:

@@ -690,6 +690,30 @@ class PrometheusSource(Source):
         )
         return parse_matrix(result)
 
+    def gpu_history_sync(self, uuid: str, *, span_s: float = 3600.0, points: int = 60) -> dict[str, list[float | None]]:
+        """The last ``span_s`` of one GPU's util/memory/temperature/power, in one range query.
+
+        Keys are the ``Gpu`` field names the history rings use: util_pct, mem_pct, temp_c, power_w.
+        """
+        m = self.metrics
+        names = [m.gpu_util, m.gpu_fb_used, m.gpu_fb_free, m.gpu_temp, m.gpu_power]
+        selector = '{__name__=~"%s",%s="%s"}' % ("|".join(names), m.gpu_label_uuid, uuid.replace('"', ""))
+        end = self.clock()
+        step = max(1.0, span_s / points)
+        times = [end - span_s + step * (i + 1) for i in range(points)]
+        by_name: dict[str, dict[float, float]] = {}
+        for series in self.range_sync(selector, times[0], end, step):
+            name = series.label_dict.get("__name__", "")
+            by_name.setdefault(name, {}).update({round(t, 3): v for t, v in series.points})
+
+        def column(name: str) -> list[float | None]:
+            values = by_name.get(name, {})
+            return [values.get(round(t, 3)) for t in times]
+
+        used, free = column(m.gpu_fb_used), column(m.gpu_fb_free)
+        mem = [100.0 * u / (u + f) if u is not None and f is not None and u + f > 0 else None for u, f in zip(used, free, strict=True)]
+        return {"util_pct": column(m.gpu_util), "mem_pct": mem, "temp_c": column(m.gpu_temp), "power_w": column(m.gpu_power)}
+
     def version_sync(self, deadline: float | None = None) -> str:
         payload = self.http.get("/api/v1/status/buildinfo", deadline=deadline, what="build info")
         data = _success_data(payload, "build info")
