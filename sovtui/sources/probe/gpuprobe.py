@@ -69,6 +69,7 @@ XID_INTERVAL_S = 30.0
 XID_WINDOW_S = 3600.0
 XID_KEEP = 200
 KERNEL_LOG_TIMEOUT_S = 2.0
+JOURNAL_OVERLAP_S = 5.0
 SMI_TIMEOUT_S = 15.0
 NVML_RETRY_S = 30.0
 PODS_RESCAN_S = 10.0
@@ -92,7 +93,7 @@ def decode_throttle(mask):
     names = [name for bit, name in THROTTLE_BITS if mask & bit]
     rest = mask & ~sum(bit for bit, _ in THROTTLE_BITS)
     if rest:
-        names.append("0x%x" % rest)
+        names.append(f"0x{rest:x}")
     return names
 
 
@@ -101,7 +102,7 @@ def cuda_version_text(value):
     if not value:
         return ""
     value = int(value)
-    return "%d.%d" % (value // 1000, (value % 1000) // 10)
+    return f"{value // 1000}.{value % 1000 // 10}"
 
 
 def _text(value):
@@ -175,15 +176,18 @@ def _boot_time(now):
 def _run(argv, timeout):
     """(returncode, stdout, stderr), or (None, "", why) when it could not run."""
     try:
-        done = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              timeout=timeout)
+        done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
     except FileNotFoundError:
-        return None, "", "%s: not found" % argv[0]
+        return None, "", f"{argv[0]}: not found"
     except subprocess.TimeoutExpired:
-        return None, "", "%s: timed out after %gs" % (argv[0], timeout)
+        return None, "", f"{argv[0]}: timed out after {timeout:g}s"
     except OSError as exc:
-        return None, "", "%s: %s" % (argv[0], exc)
+        return None, "", f"{argv[0]}: {exc}"
     return done.returncode, done.stdout.decode("utf-8", "replace"), done.stderr.decode("utf-8", "replace")
+
+
+#: journalctl's stderr when it ran but cannot show the kernel log (no journal, or not allowed to read it)
+_JOURNAL_UNUSABLE = ("No journal files", "insufficient permissions", "not seeing messages")
 
 
 class KernelLog:
@@ -196,7 +200,7 @@ class KernelLog:
         self.source = ""
         self.error = ""
         self._last_run = None
-        self._journal_since = None  # newest journal timestamp seen: the next read starts there
+        self._journal_since = None  # where the next journalctl read starts (unix seconds)
 
     def poll(self, now):
         if self._last_run is not None and now - self._last_run < self.interval:
@@ -212,10 +216,10 @@ class KernelLog:
         return self.events
 
     def _journalctl(self, now):
-        since = "-1h" if self._journal_since is None else "@%d" % int(self._journal_since)
+        since = "-1h" if self._journal_since is None else f"@{int(self._journal_since)}"
         rc, out, err = _run(["journalctl", "-k", "-o", "short-unix", "--since", since, "--no-pager"],
                             KERNEL_LOG_TIMEOUT_S)
-        if rc is None or rc != 0 or "No journal files" in err:
+        if rc is None or rc != 0 or any(hint in err for hint in _JOURNAL_UNUSABLE):
             if self._journal_since is not None:
                 self._journal_since = None  # start over with a full hour next time
             self.error = (err.strip().splitlines() or ["journalctl failed"])[-1] if rc is not None else err
@@ -224,10 +228,9 @@ class KernelLog:
             self.events = []
         self.source = "journalctl"
         self.error = ""
-        xids = parse_xids(out)
-        newest = max([x["t"] for x in xids if x["t"] is not None] or [now - 1.0])
-        self._journal_since = max(self._journal_since or 0.0, min(newest, now - 1.0))
-        return xids
+        # the next read starts a little before this one did; _merge drops what is read twice
+        self._journal_since = now - JOURNAL_OVERLAP_S
+        return parse_xids(out)
 
     def _dmesg(self, now):
         rc, out, err = _run(["dmesg"], KERNEL_LOG_TIMEOUT_S)
@@ -506,10 +509,11 @@ class NvmlBackend:
         N = self.N
         boot_skip = set()
         uuid = _text(self._q(boot_skip, "nvmlDeviceGetUUID", handle))
-        st = self._gpus.get(uuid or "#%d" % index)
+        key = uuid or f"#{index}"
+        st = self._gpus.get(key)
         if st is None:
             st = {"skip": set()}
-            self._gpus[uuid or "#%d" % index] = st
+            self._gpus[key] = st
         skip = st["skip"]
         q = self._q
         gpu["uuid"] = uuid
@@ -698,7 +702,8 @@ def parse_smi(text, fields=SMI_FIELDS):
                 other.append(line)
             continue
         v = dict.fromkeys(SMI_FIELDS, "")
-        v.update(zip(fields, cols))
+        for position, name in enumerate(fields):
+            v[name] = cols[position]
         for canonical, alternate in SMI_ALTERNATES.items():
             if alternate in v:
                 v[canonical] = v[alternate]
@@ -751,7 +756,7 @@ class Smi:
         gpus, driver, other = parse_smi(out, tuple(self.fields))
         if not gpus:
             why = " ".join((other or err.strip().splitlines() or ["no GPUs listed"])[:2])
-            return "nvidia-smi (exit %s): %s" % (rc, why)
+            return f"nvidia-smi (exit {rc}): {why}"
         doc["gpus"] = gpus
         doc["gpu_count"] = len(gpus)
         doc["driver"] = driver
@@ -782,9 +787,9 @@ class Probe:
             self.nvml = NvmlBackend(self.procs)
             self.nvml_error = ""
         except ImportError as exc:
-            self.nvml_error = "pynvml not importable (%s)" % _error_text(exc)
+            self.nvml_error = f"pynvml not importable ({_error_text(exc)})"
         except Exception as exc:  # noqa: BLE001 - NVMLError_LibraryNotFound, DriverNotLoaded, ...
-            self.nvml_error = "NVML init failed: %s" % _error_text(exc)
+            self.nvml_error = f"NVML init failed: {_error_text(exc)}"
         return self.nvml is not None
 
     def poll(self):
@@ -793,14 +798,14 @@ class Probe:
         doc = {
             "v": PROTOCOL_VERSION, "host": self.host, "t": now, "backend": "none", "error": "",
             "nvml_error": "", "driver": "", "cuda": "", "gpu_count": 0, "probe_ms": 0.0,
-            "gpus": [], "xids": [], "xid_source": "",
+            "gpus": [], "xids": [], "xid_source": "", "xid_error": "",
         }
         if self._nvml_ready(now):
             try:
                 self.nvml.poll(doc, now)
                 doc["backend"] = "nvml"
             except Exception as exc:  # noqa: BLE001 - NVML broke under us: fall back now, re-init later
-                self.nvml_error = "NVML failed: %s" % _error_text(exc)
+                self.nvml_error = f"NVML failed: {_error_text(exc)}"
                 self.nvml.close()
                 self.nvml = None
                 self._nvml_tried = now
@@ -817,6 +822,7 @@ class Probe:
         if self.kernel_log is not None:
             doc["xids"] = list(self.kernel_log.poll(now))
             doc["xid_source"] = self.kernel_log.source
+            doc["xid_error"] = self.kernel_log.error
         doc["probe_ms"] = round((time.perf_counter() - started) * 1000.0, 3)
         return doc
 
@@ -828,8 +834,8 @@ class Probe:
 
 def _failure_doc(host, exc):
     return {"v": PROTOCOL_VERSION, "host": host, "t": time.time(), "backend": "none",
-            "error": "probe failed: %s: %s" % (type(exc).__name__, _error_text(exc)), "nvml_error": "",
-            "driver": "", "cuda": "", "gpu_count": 0, "probe_ms": 0.0, "gpus": [], "xids": [], "xid_source": ""}
+            "error": f"probe failed: {type(exc).__name__}: {_error_text(exc)}", "nvml_error": "",
+            "driver": "", "cuda": "", "gpu_count": 0, "probe_ms": 0.0, "gpus": [], "xids": [], "xid_source": "", "xid_error": ""}
 
 
 def _emit(doc, out):

@@ -25,7 +25,7 @@ def _since(argv, now):
         return now - 3600 * float(value[1:-1])
     if value.startswith("-") and value.endswith("min"):
         return now - 60 * float(value[1:-3])
-    raise SystemExit("fake journalctl: unsupported --since %r" % value)
+    raise SystemExit(f"fake journalctl: unsupported --since {value!r}")
 
 
 def _boot_time(now):
@@ -44,7 +44,7 @@ def main(argv):
             print("-- No entries --")
             return 0
         since = _since(args, now)
-        lines = ["%.6f %s kernel: %s" % (t, host, msg) for t, msg in top["kmsg"] if since is None or t >= since]
+        lines = [f"{t:.6f} {host} kernel: {msg}" for t, msg in top["kmsg"] if since is None or t >= since]
         print("\n".join(lines) if lines else "-- No entries --")
         return 0
     if mode == "dmesg":
@@ -53,9 +53,9 @@ def main(argv):
             return 1
         boot = _boot_time(now)
         for t, msg in top["kmsg"]:
-            print("[%12.6f] %s" % (max(0.0, t - boot), msg))
+            print(f"[{max(0.0, t - boot):12.6f}] {msg}")
         return 0
-    print("kernlog.py: unknown mode %r" % mode, file=sys.stderr)
+    print(f"kernlog.py: unknown mode {mode!r}", file=sys.stderr)
     return 2
 
 
