@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 from concurrent.futures import Executor
+from typing import TYPE_CHECKING
 
 from .. import __version__
 from ..model.types import DoctorCheck, SourceData

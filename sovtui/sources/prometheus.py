@@ -697,7 +697,7 @@ class PrometheusSource(Source):
         """
         m = self.metrics
         names = [m.gpu_util, m.gpu_fb_used, m.gpu_fb_free, m.gpu_temp, m.gpu_power]
-        selector = '{__name__=~"%s",%s="%s"}' % ("|".join(names), m.gpu_label_uuid, uuid.replace('"', ""))
+        selector = '{__name__=~"' + "|".join(names) + '",' + m.gpu_label_uuid + '="' + uuid.replace('"', "") + '"}'
         end = self.clock()
         step = max(1.0, span_s / points)
         times = [end - span_s + step * (i + 1) for i in range(points)]
