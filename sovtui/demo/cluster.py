@@ -1531,7 +1531,7 @@ class DemoCluster:
         return tuple(out)
 
     def gpu_hosts(self) -> tuple[GpuHost, ...]:
-        return tuple(GpuHost(h.name, GPUS_PER_HOST, DRIVER_VERSION, CUDA_VERSION) for h in self._hosts.values())
+        return tuple(GpuHost(h.name, GPUS_PER_HOST, DRIVER_VERSION, CUDA_VERSION, backend="nvml", observed_at=self.now) for h in self._hosts.values())
 
     def _ceph_pools(self) -> list[CephPool]:
         used = sum(p.stored * p.overhead for p in self._pools)

@@ -40,6 +40,18 @@ def view_to_json(view: ClusterView) -> dict[str, Any]:
         }
         for s in view.statuses
     }
+    for name, polled in (view.hosts_by_source or {}).items():
+        if name in sources:
+            sources[name]["hosts"] = {
+                h.name: {
+                    "ok": not h.error,
+                    "error": h.error or None,
+                    "latency_s": round(h.latency_s, 4) if h.latency_s is not None else None,
+                    "backend": h.backend or None,
+                    "driver": h.driver_version or None,
+                }
+                for h in polled
+            }
     gpus = None
     if view.gpus is not None:
         gpus = []

@@ -42,6 +42,8 @@ class ClusterView:
     fabric: FabricState | None = None
     queues: tuple[QueueState, ...] | None = None
     alerts: tuple[Alert, ...] | None = None
+    #: per source name, the hosts it polled (with their errors): "which host failed, and why"
+    hosts_by_source: dict[str, tuple[GpuHost, ...]] | None = None
 
     def status(self, name: str) -> SourceStatus | None:
         return next((s for s in self.statuses if s.name == name), None)
@@ -142,6 +144,7 @@ def build_view(site: SiteInfo, results: Mapping[str, SourceResult], now: float) 
     """Fuse the hub's last good data of every source into one view."""
     gpu_lists: list[tuple[float, tuple[Gpu, ...]]] = []
     hosts: dict[str, GpuHost] = {}
+    hosts_by_source: dict[str, tuple[GpuHost, ...]] = {}
     ceph = fabric = None
     queues: dict[tuple[str, str], QueueState] | None = None
     alert_lists: list[tuple[Alert, ...]] = []
@@ -156,6 +159,7 @@ def build_view(site: SiteInfo, results: Mapping[str, SourceResult], now: float) 
         if data.gpus is not None:
             gpu_lists.append((fetched, data.gpus))
         if data.gpu_hosts is not None:
+            hosts_by_source[result.status.name] = data.gpu_hosts
             for host in data.gpu_hosts:
                 hosts[host.name] = host
         if data.ceph is not None:
@@ -184,6 +188,7 @@ def build_view(site: SiteInfo, results: Mapping[str, SourceResult], now: float) 
         fabric=fabric,
         queues=tuple(queues.values()) if queues is not None else None,
         alerts=fuse_alerts(alert_lists) if any_alerts else None,
+        hosts_by_source=hosts_by_source or None,
     )
 
 
