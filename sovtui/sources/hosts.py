@@ -1,12 +1,17 @@
 """Provides the SSH fleet source: one persistent connection per GPU host with the probe kept resident on it.
 
-Per host the source opens one SSH connection (asyncssh, through ``~/.ssh/config``, the ssh-agent
-and verified host keys), starts the probe once on it, and for every poll writes one newline and
-reads one JSON line back. A host whose connection or probe died is reconnected with jittered
-exponential backoff; until then it answers at once with its last error. Connection setup is
-capped by ``site.ssh.concurrency``; every host is bounded by ``site.ssh.timeout_s`` on connect
-and on each request, and all hosts are polled concurrently, so unreachable hosts never slow the
-others down.
+Per host the source opens one SSH connection (asyncssh, through ``~/.ssh/config`` or
+``$SOVTUI_SSH_CONFIG``, the ssh-agent, and host keys verified against known_hosts: an unknown or
+changed key is that host's error, never accepted), starts the probe once on it, and for every
+poll writes one newline and reads one JSON line back.
+
+Timing: all hosts are polled concurrently and each is bounded by ``site.ssh.timeout_s``, on
+connect and on each request, so a fetch takes about as long as the slowest answering host.
+A host's first connection is waited for (up to that timeout); a host whose connection or probe
+died reconnects in the background with jittered exponential backoff and meanwhile answers at
+once with its last error, so unreachable hosts never slow the others down. Connection setup is
+capped by ``site.ssh.concurrency``. A request that times out leaves its answer owed: the next
+poll reads that answer instead of asking again; a second timeout restarts the probe.
 
 Answer format of the probe (one line per request; any field may be null)::
 
@@ -30,7 +35,7 @@ import socket
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -268,6 +273,57 @@ class ParsedHost:
     notes: tuple[str, ...] = ()
 
 
+def _account_for_missing(name: str, gpus: list[Gpu], memory: HostMemory, expected: int,
+                         by_pci: dict[tuple[int, int, int], list[XidEvent]], matched: set, backend: str,
+                         observed_at: float | None) -> None:
+    """GPUs seen earlier this session that the answer does not name: give them back their identity.
+
+    A lost GPU the probe cannot name (its queries fail and the probe started after the loss)
+    gets the identity it had here, by index or as the only candidate. Any other GPU that is not
+    enumerated any more is reported lost under its old identity, in its old index if that is
+    free, else in a free one (the driver renumbers the GPUs after a missing one), so the host
+    still counts its expected GPUs. Either way the XIDs of its PCI address come with it.
+    """
+    present_uuids = {g.uuid for g in gpus if g.uuid}
+    present_pci = {pci_key(g.pci_bus_id) for g in gpus if g.pci_bus_id}
+    missing = sorted((old for uuid, old in memory.seen.items()
+                      if uuid not in present_uuids and pci_key(old.pci_bus_id) not in present_pci),
+                     key=lambda g: g.index)
+    if not missing:
+        return
+
+    def xids_of(pci: str) -> tuple[XidEvent, ...]:
+        key = pci_key(pci)
+        own = by_pci.get(key, []) if key is not None else []
+        if own:
+            matched.add(key)
+        return tuple(own)
+
+    for position, gpu in enumerate(gpus):
+        if not (gpu.lost and not gpu.uuid) or not missing:
+            continue
+        same = [old for old in missing if old.index == gpu.index]
+        old = same[0] if same else (missing[0] if len(missing) == 1 else None)
+        if old is None:
+            continue
+        missing.remove(old)
+        pci = gpu.pci_bus_id or old.pci_bus_id
+        gpus[position] = replace(gpu, uuid=old.uuid, name=gpu.name or old.name, pci_bus_id=pci,
+                                 xids=gpu.xids or xids_of(pci))
+    taken = {g.index for g in gpus}
+    free = [i for i in range(expected) if i not in taken]
+    for old in missing:
+        if not free:
+            break
+        index = old.index if old.index in free else free[0]
+        free.remove(index)
+        gpus.append(Gpu(host=name, index=index, uuid=old.uuid, name=old.name, pci_bus_id=old.pci_bus_id,
+                        mem_total_mib=old.mem_total_mib, lost=True,
+                        error=f"not enumerated by the driver any more (was GPU {old.index})",
+                        xids=xids_of(old.pci_bus_id), sources=(backend,) if backend != "none" else old.sources[:1],
+                        observed_at=observed_at))
+
+
 def host_from_answer(name: str, data: dict, memory: HostMemory, *, observed_at: float | None,
                      latency_s: float | None) -> ParsedHost:
     """Map one checked answer (see :func:`parse_answer`) to GPUs and a host, updating the host's memory."""
@@ -288,21 +344,13 @@ def host_from_answer(name: str, data: dict, memory: HostMemory, *, observed_at: 
             matched.add(key)  # type: ignore[arg-type]
         gpus.append(gpu_from_probe(name, raw, position, backend=backend, observed_at=observed_at, xids=own))
     notes: list[str] = []
-    # a GPU seen earlier this session that is gone now: report it lost under its old identity
-    present_uuids = {g.uuid for g in gpus if g.uuid}
-    present_index = {g.index for g in gpus}
-    for uuid, old in memory.seen.items():
-        if uuid in present_uuids or old.index in present_index:
-            continue
-        key = pci_key(old.pci_bus_id)
-        own = by_pci.get(key, []) if key is not None else []
-        if own:
-            matched.add(key)  # type: ignore[arg-type]
-        gpus.append(Gpu(host=name, index=old.index, uuid=uuid, name=old.name, pci_bus_id=old.pci_bus_id,
-                        mem_total_mib=old.mem_total_mib, lost=True, error="not enumerated by the driver any more",
-                        xids=tuple(own), sources=(backend,) if backend != "none" else old.sources[:1],
-                        observed_at=observed_at))
-        present_index.add(old.index)
+    # a GPU seen earlier this session that is not enumerated now: report it lost under its old
+    # identity (with its XIDs), in its old index if that is free, else in a free one (the driver
+    # renumbers the GPUs after a missing one), so that the host still counts its expected GPUs
+    count = _int(data.get("gpu_count"))
+    expected = max(memory.max_gpus, count or 0, len(raw_gpus))
+    if memory.seen and backend != "none":  # without a backend nothing is known about the GPUs
+        _account_for_missing(name, gpus, memory, expected, by_pci, matched, backend, observed_at)
     for key, event in xids:
         if key not in matched:
             where = "PCI " + (f"{key[0]:04x}:{key[1]:02x}:{key[2]:02x}" if key else "unknown")
@@ -311,11 +359,13 @@ def host_from_answer(name: str, data: dict, memory: HostMemory, *, observed_at: 
     for gpu in gpus:
         if gpu.uuid and not gpu.lost:
             memory.seen[gpu.uuid] = gpu
-    count = _int(data.get("gpu_count"))
-    memory.max_gpus = max(memory.max_gpus, count or 0, len(raw_gpus))
+    memory.max_gpus = expected
     memory.driver = _str(data.get("driver")) or memory.driver
     memory.cuda = _str(data.get("cuda")) or memory.cuda
     memory.backend = backend
+    nvml_error = _str(data.get("nvml_error"))
+    if backend == "nvidia-smi" and nvml_error:
+        notes.append(f"{name}: NVML unavailable ({_short(nvml_error, 100)}); read with nvidia-smi")
     error = _str(data.get("error"))
     host_error = ""
     if error:
@@ -399,6 +449,7 @@ class _SshConfigFilter:
         self._blocks: list[list[tuple[Any, list[str]]]] | None = None
         self._dir: str | None = None
         self._written: dict[str, str] = {}
+        self._has_jumps = False
 
     @property
     def stamp(self) -> tuple | None:
@@ -424,6 +475,7 @@ class _SshConfigFilter:
         if any("canonicalize" in text.lower() for text in texts):
             self._blocks = None
             return
+        self._has_jumps = any("proxyjump" in text.lower() for text in texts)
         try:
             self._blocks = [self._split(text) for text in texts]
         except ValueError:  # unbalanced quotes and the like: asyncssh says where
@@ -456,19 +508,35 @@ class _SshConfigFilter:
         return blocks
 
     def paths_for(self, alias: str) -> list[str]:
-        """Config paths to hand asyncssh for ``alias`` (a filtered copy when that is safe)."""
+        """Config paths to hand asyncssh for ``alias`` (a filtered copy when that is safe).
+
+        The copy also keeps the blocks of the ``ProxyJump`` hosts on the way to ``alias`` (and
+        theirs), because asyncssh opens the jump connections with the same config files.
+        """
         self._refresh()
         if self._blocks is None or not self.paths:
             return self.paths
         written = self._written.get(alias)
         if written is not None and os.path.exists(written):
             return [written]
+        names = [alias]
+        while True:
+            path = self._write(alias, names)
+            new = [hop for name in names for hop in self._jumps(path, name) if hop not in names]
+            if not new:
+                break
+            names.extend(dict.fromkeys(new))
+        self._written[alias] = path
+        return [path]
+
+    def _write(self, alias: str, names: Sequence[str]) -> str:
+        assert self._blocks is not None
         parts = []
         for number, blocks in enumerate(self._blocks):
             if number:
                 parts.append("Host *")  # a new file starts unconditional, as asyncssh does
             for matcher, lines in blocks:
-                if matcher is None or matcher.matches(alias):
+                if matcher is None or any(matcher.matches(name) for name in names):
                     parts.extend(lines)
         if self._dir is None or not os.path.isdir(self._dir):
             import atexit
@@ -482,8 +550,28 @@ class _SshConfigFilter:
         path = os.path.join(self._dir, hashlib.sha1(alias.encode()).hexdigest()[:20] + ".conf")
         with open(path, "w", encoding="utf-8") as fh:
             fh.write("\n".join(parts) + "\n")
-        self._written[alias] = path
-        return [path]
+        return path
+
+    def _jumps(self, path: str, name: str) -> list[str]:
+        """The host names in ``name``'s ProxyJump (``[user@]host[:port],...``) per the config at ``path``."""
+        if not self._has_jumps:
+            return []
+        from asyncssh.config import SSHClientConfig
+
+        try:
+            cfg = SSHClientConfig.load(None, [path], False, False, False, _local_user(), (), name, ())
+        except ValueError:
+            return []
+        value = cfg.get("ProxyJump")
+        if not isinstance(value, str) or value.lower() == "none":
+            return []
+        hops = []
+        for hop in value.split(","):
+            host = hop.strip().rsplit("@", 1)[-1]
+            host = host[1:].split("]", 1)[0] if host.startswith("[") else host.rsplit(":", 1)[0]
+            if host:
+                hops.append(host)
+        return hops
 
     def cleanup(self) -> None:
         if self._dir is not None:
@@ -534,6 +622,7 @@ class _Link:
         self.last_stage = ""
         self.memory = HostMemory()
         self.had_trusted_keys = False  # known_hosts named keys for this host in the last attempt
+        self.key_checked = False  # its host key was looked up (not reached: a jump host failed first)
         self.connects = 0
         self.probe_starts = 0
         self.last_line: str | None = None
@@ -569,8 +658,9 @@ class HostsSource(Source):
         self.host_timeout_s = float(ssh.timeout_s)
         self.concurrency = max(1, int(ssh.concurrency))
         self.interval_s = site.refresh_s
-        # the hub's bound on a whole fetch: every host answers or times out within host_timeout_s
-        self.timeout_s = self.host_timeout_s + max(5.0, 0.5 * self.host_timeout_s)
+        # the hub's bound on a whole fetch: every host answers or times out within host_timeout_s;
+        # the margin covers a loaded event loop when hundreds of hosts connect at once
+        self.timeout_s = 1.5 * self.host_timeout_s + 5.0
         explicit = ssh_config if ssh_config is not None else os.environ.get(SSH_CONFIG_ENV) or None
         self.ssh_config_paths = self._config_paths(explicit)
         self._ssh_filter = _SshConfigFilter(self.ssh_config_paths)
@@ -582,7 +672,6 @@ class HostsSource(Source):
         self._links: dict[str, _Link] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sem: asyncio.Semaphore | None = None
-        self._closed = False
         self.set_hosts(hosts if hosts is not None else ssh.hosts)
 
     # -- hosts -------------------------------------------------------------------------------
@@ -667,13 +756,14 @@ class HostsSource(Source):
             from asyncssh.known_hosts import match_known_hosts
 
             result = match_known_hosts(cache.get(files), host, addr, port)
+            link.key_checked = True
             link.had_trusted_keys = bool(result[0] or result[1])
             return result
 
         options["known_hosts"] = known_hosts
         user = options.get("username") or cfg.get("User") or local_user
         port = options.get("port") or cfg.get("Port") or 22
-        link.target = f"{user}@{cfg.get('HostName') or link.name}:{port}"
+        link.target = f"{user}@{cfg.get('Hostname') or link.name}:{port}"
         link.resolved = (self._ssh_filter.stamp, options)
         return options
 
@@ -688,7 +778,6 @@ class HostsSource(Source):
             link.timeouts, link.owed, link.lock = 0, False, asyncio.Lock()
         self._loop = loop
         self._sem = asyncio.Semaphore(self.concurrency)
-        self._closed = False
 
     # -- polling -----------------------------------------------------------------------------
     async def fetch(self, executor: Executor | None = None) -> SourceData:
@@ -827,7 +916,6 @@ class HostsSource(Source):
     async def _probe_exit(self, link: _Link, partial: str) -> _ProbeGone:
         """Why the probe's output ended: its exit status and the tail of its stderr."""
         proc = link.proc
-        status = None
         try:
             await asyncio.wait_for(proc.wait_closed(), 1.0)
         except Exception:  # noqa: BLE001
@@ -915,7 +1003,7 @@ class HostsSource(Source):
         import asyncssh
 
         options = self._resolve(link)
-        link.had_trusted_keys = False
+        link.had_trusted_keys = link.key_checked = False
         link.connects += 1
         timeout = self.host_timeout_s
         try:
@@ -962,6 +1050,8 @@ class HostsSource(Source):
         if isinstance(exc, _ProbeGone):
             return str(exc), getattr(exc, "stage", "probe")
         if isinstance(exc, asyncssh.HostKeyNotVerifiable):
+            if not link.key_checked:  # a ProxyJump host's key, checked by asyncssh with the ssh config's files
+                return f"host key not trusted for a jump host on the way to {name}: {_short(exc.reason)}", "host key"
             if "revoked" in str(exc).lower():
                 return f"host key REVOKED for {name}; fix known_hosts", "host key"
             if link.had_trusted_keys:
@@ -1072,7 +1162,6 @@ class HostsSource(Source):
 
     def close(self) -> None:
         """Close every connection (safe to call from inside or outside the event loop)."""
-        self._closed = True
         for link in self._links.values():
             try:
                 self._shutdown(link)

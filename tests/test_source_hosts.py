@@ -1,0 +1,1019 @@
+"""Provides tests of the SSH fleet source against real OpenSSH servers on loopback, one per fake GPU host."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shlex
+import shutil
+import signal
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import pynvml
+import pytest
+
+from sovtui.config import SiteConfig, SshConfig
+from sovtui.hub import Hub
+from sovtui.model.view import fuse_gpus
+from sovtui.sources.hosts import (
+    HostMemory,
+    HostsSource,
+    ProbeError,
+    host_from_answer,
+    parse_answer,
+    pci_key,
+    workload_of,
+)
+from sovtui.sources.registry import build_sources
+from tests.lab.procs import Daemon, free_port, require_binary, start_daemon, wait_port
+from tests.lab.sshd import SshLab, _keygen
+from tests.lab.stubs import SilentServer
+
+lab = pytest.mark.ssh
+
+# ================================================================================== canned answers
+T0 = 1_790_000_000.0
+
+
+def gpu_json(index: int, **over) -> dict:
+    """One GPU entry of a probe answer (an H100 at work), with overrides."""
+    bus = 0x18 + 0x10 * index
+    base = {
+        "index": index, "uuid": f"GPU-{index:02d}aa-bbbb", "name": "NVIDIA H100 80GB HBM3",
+        "pci_bus_id": f"00000000:{bus:02X}:00.0", "util_gpu": 97, "util_mem": 40, "mem_used_mib": 1234.0,
+        "mem_total_mib": 81559.0, "temp_c": 61, "temp_slowdown_c": 87, "temp_shutdown_c": 92, "power_w": 312.5,
+        "power_limit_w": 700.0, "sm_clock_mhz": 1980, "mem_clock_mhz": 2619, "throttle_reasons": [],
+        "ecc_mode": True, "ecc_corrected_volatile": 0, "ecc_uncorrected_volatile": 0, "ecc_corrected_aggregate": 0,
+        "ecc_uncorrected_aggregate": 0, "retired_pages_pending": False, "row_remap_pending": False,
+        "row_remap_failure": False, "mig_mode": False, "mig_instances": [],
+        "nvlink": [{"link": n, "active": True} for n in range(18)], "processes": [], "error": "",
+    }
+    base.update(over)
+    return base
+
+
+def answer(host: str, gpus: list[dict], xids: list[dict] | None = None, **over) -> dict:
+    data = {"v": 1, "host": host, "t": T0, "backend": "nvml", "error": "", "driver": "550.54.15", "cuda": "12.4",
+            "gpu_count": len(gpus), "probe_ms": 3.1, "gpus": gpus, "xids": xids or []}
+    data.update(over)
+    return data
+
+
+def healthy_8(host: str) -> dict:
+    gpus = [gpu_json(i) for i in range(8)]
+    gpus[0]["processes"] = [{"pid": 4242, "used_mib": 1000.0, "name": "python3", "pod": "team-a/llm-0",
+                             "container": "trainer", "slurm_job": None}]
+    gpus[3].update(throttle_reasons=["sw_thermal"], temp_c=88, nvlink=[{"link": 0, "active": True},
+                                                                        {"link": 1, "active": False}])
+    xids = [{"t": T0 - 100, "pci": "0000:38:00", "code": 13, "msg": "Graphics Exception"},
+            {"t": T0 - 50, "pci": "0000:38:00", "code": 31, "msg": "MMU Fault"}]
+    return answer(host, gpus, xids)
+
+
+def mig_4(host: str) -> dict:
+    gpus = [gpu_json(i, name="NVIDIA A100-SXM4-80GB") for i in range(4)]
+    gpus[1].update(mig_mode=True, mig_instances=[
+        {"gi": 1, "ci": 0, "profile": "3g.40gb", "uuid": "MIG-1", "mem_total_mib": 40192},
+        {"gi": 2, "ci": 0, "profile": "3g.40gb", "uuid": "MIG-2", "mem_total_mib": 40192}])
+    gpus[2]["processes"] = [{"pid": 1, "used_mib": 5.0, "name": "a.out", "slurm_job": "7001"},
+                            {"pid": 2, "used_mib": 5.0, "name": "b.out", "slurm_job": "7001"},
+                            {"pid": 3, "used_mib": 5.0, "name": "c.out", "pod": "ns/p"}]
+    gpus[3].update(error="GPU is lost", util_gpu=None, temp_c=None)
+    return answer(host, gpus, backend="nvidia-smi", driver="535.129.03", cuda="12.2")
+
+
+# ================================================================================== the fleet
+#: a stand-in for the probe, for protocol faults the real one does not make: same protocol (one
+#: JSON line per stdin line, exit on EOF); it answers from the file $SOVTUI_TEST_STATE.json
+STANDIN = r'''
+import json, os, sys, time
+state = os.environ["SOVTUI_TEST_STATE"]
+with open(state + ".starts", "a") as f:
+    f.write(f"{os.getpid()}\n")
+for _ in sys.stdin:
+    with open(state + ".json") as f:
+        text = f.read()
+    if text.startswith("RAW:"):
+        sys.stdout.write(text[4:].rstrip("\n") + "\n")
+    elif text.startswith("EXIT:"):
+        sys.stderr.write("probe blew up\n")
+        sys.exit(int(text[5:]))
+    elif text.startswith("SLEEP:"):
+        time.sleep(float(text[6:]))
+        sys.stdout.write("{}\n")
+    else:
+        sys.stdout.write(json.dumps(json.loads(text)) + "\n")
+    sys.stdout.flush()
+'''
+
+
+@dataclass
+class FakeHost:
+    """One fake GPU host: its own sshd (own port, host key and environment: the fake NVML's state file)."""
+
+    name: str
+    port: int
+    state: Path  # prefix: <state>.nvml (fake NVML), <state>.json (stand-in probe), <state>.starts
+    scenario: dict | None = None
+    host_public_key: str = ""
+    daemon: Daemon | None = None
+    argv: list[str] = field(default_factory=list)
+    workdir: Path | None = None
+
+    def starts(self) -> list[int]:
+        path = Path(f"{self.state}.starts")
+        return [int(x) for x in path.read_text().split()] if path.exists() else []
+
+
+class Fleet:
+    """Fake GPU hosts behind real sshd processes, an ssh config with aliases and a known_hosts.
+
+    Each host runs the real probe (``probe_cmd``) with the real nvidia-ml-py on the fake
+    ``libnvidia-ml.so.1``; its sshd sets ``LD_LIBRARY_PATH``, ``FAKE_NVML_STATE``, ``PYTHONPATH``
+    and ``PATH`` (fake journalctl/dmesg/nvidia-smi) for every session, as a real host's
+    environment would be. ``standin_cmd`` runs the stand-in probe instead.
+    """
+
+    def __init__(self, lab: SshLab, root: Path) -> None:
+        from sovtui.sources.probe import probe_command
+        from tests.lab.fakenvml import build_fake_nvml
+
+        self.lab = lab
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        root.chmod(0o755)
+        self.states = root / "states"
+        self.states.mkdir(exist_ok=True)
+        self.states.chmod(0o777)  # the lab user's probes write their start marks here
+        # the fake NVML, and its fake command-line tools run by the system python3 of the "host"
+        self.libdir = root / "fakenvml"
+        build_fake_nvml(self.libdir, gcc=require_binary("gcc", "ssh"))
+        host_python = shutil.which("python3", path="/usr/bin:/bin") or "python3"
+        for tool in (self.libdir / "bin").iterdir():
+            text = tool.read_text().replace(shlex.quote(sys.executable), host_python, 1)
+            tool.write_text(text)
+        # nvidia-ml-py for the host's python3 (the venv is not readable by the lab user)
+        self.pylib = root / "pylib"
+        self.pylib.mkdir(exist_ok=True)
+        shutil.copy(Path(pynvml.__file__), self.pylib / "pynvml.py")
+        for path in [*root.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() or os.access(path, os.X_OK) else 0o644)
+        self.states.chmod(0o777)
+        self.standin = root / "standin_probe.py"
+        self.standin.write_text(STANDIN, encoding="utf-8")
+        self.standin.chmod(0o644)
+        self.standin_cmd = f"exec python3 -u {self.standin}"
+        # the real probe, its kernel log read at every poll; the shell notes the probe's PID first
+        self.probe_cmd = 'echo $$ >> "$SOVTUI_TEST_STATE.starts"; exec ' + probe_command(
+            "python3", "--serve", "--xid-interval", "0")
+        self.hosts: dict[str, FakeHost] = {}
+        self.silent: list[SilentServer] = []
+        self.ssh_config = root / "ssh_config"
+        self.known_hosts = root / "known_hosts"
+        self._template = (lab.workdir / "sshd_config").read_text(encoding="utf-8")
+        self._sshd = require_binary("/usr/sbin/sshd", "ssh", candidates=("sshd",))
+        self._keygen = require_binary("ssh-keygen", "ssh")
+
+    # -- building ----------------------------------------------------------------------------
+    def add_sshd(self, name: str, scenario: dict) -> FakeHost:
+        workdir = self.root / name
+        workdir.mkdir(exist_ok=True)
+        key = workdir / "ssh_host_ed25519_key"
+        pub = " ".join(_keygen(self._keygen, key, f"{name}-host").split()[:2])
+        host = FakeHost(name, free_port(), self.states / name, host_public_key=pub, workdir=workdir)
+        self.hosts[name] = host
+        self.set_scenario(name, scenario)
+        self.set_answer(name, answer(name, [gpu_json(i) for i in range(4)]))
+        lines = []
+        for line in self._template.splitlines():
+            if line.startswith("HostKey "):
+                line = f"HostKey {key}"
+            elif line.startswith("PidFile "):
+                line = f"PidFile {workdir / 'sshd.pid'}"
+            lines.append(line)
+        env = {
+            "SOVTUI_TEST_STATE": host.state,
+            "FAKE_NVML_STATE": f"{host.state}.nvml",
+            "LD_LIBRARY_PATH": self.libdir,
+            "PYTHONPATH": self.pylib,
+            "PATH": f"{self.libdir / 'bin'}:/usr/local/bin:/usr/bin:/bin",
+        }
+        lines.append("SetEnv " + " ".join(f"{k}={v}" for k, v in env.items()))
+        config = workdir / "sshd_config"
+        config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        host.argv = [self._sshd, "-D", "-e", "-f", str(config), "-p", str(host.port)]
+        self.start(name)
+        return host
+
+    def add_closed(self, name: str) -> FakeHost:
+        host = FakeHost(name, free_port(), self.states / name)
+        self.hosts[name] = host
+        return host
+
+    def add_silent(self, name: str) -> FakeHost:
+        server = SilentServer()
+        self.silent.append(server)
+        host = FakeHost(name, int(server.url.rsplit(":", 1)[1]), self.states / name)
+        self.hosts[name] = host
+        return host
+
+    def write_files(self, *, unknown: tuple[str, ...] = (), changed: tuple[str, ...] = (),
+                    bulk: int = 0, bulk_target: str = "gpu01", jumps: dict[str, tuple[str, str]] | None = None) -> None:
+        """The ssh config and known_hosts: one alias per host, ``bulk`` aliases of ``bulk_target``, and
+        ``jumps`` aliases (alias → (host, jump host)) reached through a ProxyJump."""
+        jumps = jumps or {}
+        blocks = []
+        for host in self.hosts.values():
+            blocks.append(f"Host {host.name}\n  HostName 127.0.0.1\n  Port {host.port}\n")
+        target = self.hosts[bulk_target]
+        blocks.append(f"Host bulk-*\n  HostName 127.0.0.1\n  Port {target.port}\n" if bulk else "")
+        for alias, (to, via) in jumps.items():
+            blocks.append(f"Host {alias}\n  HostName 127.0.0.1\n  Port {self.hosts[to].port}\n  ProxyJump {via}\n")
+        blocks.append(f"Host *\n  User {self.lab.user}\n  IdentityFile {self.lab.client_key}\n  IdentitiesOnly yes\n"
+                      f"  UserKnownHostsFile {self.known_hosts}\n")  # for jump hosts, which asyncssh checks itself
+        self.ssh_config.write_text("\n".join(blocks), encoding="utf-8")
+        known = []
+        for host in self.hosts.values():
+            if host.name in unknown or not host.host_public_key:
+                continue
+            key = _other_key() if host.name in changed else host.host_public_key
+            known.append(f"[127.0.0.1]:{host.port} {key}")
+        self.known_hosts.write_text("\n".join(known) + "\n", encoding="utf-8")
+        self.bulk = [f"bulk-{i:03d}" for i in range(bulk)]
+
+    # -- driving -----------------------------------------------------------------------------
+    def set_scenario(self, name: str, scenario: dict) -> None:
+        """What the fake NVML (and kernel log) of the host shows from now on."""
+        from tests.lab.fakenvml import write_state
+
+        host = self.hosts[name]
+        host.scenario = scenario
+        write_state(f"{host.state}.nvml", scenario)
+        Path(f"{host.state}.nvml").chmod(0o644)
+
+    def set_answer(self, name: str, answer_or_text: dict | str) -> None:
+        """What the stand-in probe of the host answers from now on."""
+        host = self.hosts[name]
+        text = answer_or_text if isinstance(answer_or_text, str) else json.dumps(answer_or_text)
+        tmp = Path(f"{host.state}.json.tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.chmod(0o644)
+        tmp.replace(f"{host.state}.json")
+
+    def start(self, name: str) -> None:
+        host = self.hosts[name]
+        assert host.workdir is not None
+        host.daemon = start_daemon(f"sshd-{name}", host.argv, host.workdir)
+        wait_port("127.0.0.1", host.port, daemon=host.daemon, timeout_s=15, banner=b"SSH-2.0")
+
+    def stop(self, name: str) -> None:
+        """Stop the host's sshd and every session it started (the connection and the probe die).
+
+        sshd puts each connection in a session of its own, so stopping the listener's process
+        group leaves them running: they are found as its descendants first and killed by PID.
+        """
+        host = self.hosts[name]
+        if host.daemon is None or host.daemon.pid is None:
+            return
+        children = _descendants(host.daemon.pid)
+        host.daemon.stop()
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def site(self, *, timeout_s: float = 5.0, concurrency: int = 16, known_hosts: str | None = "") -> SiteConfig:
+        kh = str(self.known_hosts) if known_hosts == "" else known_hosts
+        return SiteConfig(name="lab", refresh_s=1.0, ssh=SshConfig(hosts=tuple(self.hosts), known_hosts=kh,
+                                                                    concurrency=concurrency, timeout_s=timeout_s))
+
+    def source(self, names: list[str], *, timeout_s: float = 5.0, probe_cmd: str | None = None,
+               known_hosts: str | None = "", **kw) -> HostsSource:
+        return HostsSource(self.site(timeout_s=timeout_s, known_hosts=known_hosts), hosts=names,
+                           ssh_config=str(self.ssh_config), probe_cmd=probe_cmd or self.probe_cmd, **kw)
+
+    def close(self) -> None:
+        for name in self.hosts:
+            self.stop(name)
+        for server in self.silent:
+            server.close()
+
+
+def _descendants(root: int) -> list[int]:
+    """PIDs of every process below ``root`` (from /proc)."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        parents.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _other_key() -> str:
+    import asyncssh
+
+    return " ".join(asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode().split()[:2])
+
+
+@pytest.fixture(scope="module")
+def fleet(lab_sshd, lab_dir):
+    from tests.lab.fakenvml import SCENARIOS, ecc_uncorrected, healthy, mig, processes
+
+    root = lab_dir / "ssh-fleet"
+    shutil.rmtree(root, ignore_errors=True)
+    fleet = Fleet(lab_sshd, root)
+    try:
+        fleet.add_sshd("gpu01", processes([os.getpid()]))
+        fleet.add_sshd("gpu02", mig())
+        fleet.add_sshd("gpu03", healthy())  # its stand-in probe answers garbage
+        fleet.set_answer("gpu03", "RAW:this is not json {")
+        fleet.add_closed("gpu04")
+        fleet.add_silent("gpu05")
+        fleet.add_sshd("gpu06", healthy())  # its key is not in known_hosts
+        fleet.add_sshd("gpu07", healthy())  # known_hosts has another key for it
+        fleet.add_sshd("gpu08", healthy())  # restarted by a test
+        fleet.add_sshd("gpu09", healthy())  # loses a GPU in a test
+        fleet.add_sshd("gpu10", ecc_uncorrected())
+        fleet.add_sshd("gpu11", SCENARIOS["no_driver"]())
+        fleet.write_files(unknown=("gpu06",), changed=("gpu07",), bulk=40,
+                          jumps={"jumped": ("gpu02", "gpu01"), "jumped-bad": ("gpu02", "gpu06")})
+        yield fleet
+    finally:
+        fleet.close()
+
+
+def by_host(data) -> dict:
+    return {h.name: h for h in data.gpu_hosts}
+
+
+def gpus_of(data, host: str) -> list:
+    return sorted((g for g in data.gpus if g.host == host), key=lambda g: g.index)
+
+
+async def fetch_until(source: HostsSource, predicate, *, timeout_s: float = 20.0, pause_s: float = 0.1):
+    deadline = time.monotonic() + timeout_s
+    while True:
+        data = await source.fetch()
+        if predicate(data):
+            return data
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met in {timeout_s}s; hosts: {data.gpu_hosts}")
+        await asyncio.sleep(pause_s)
+
+
+# ================================================================================== parsing (no SSH)
+def test_parse_maps_every_field():
+    memory = HostMemory()
+    parsed = host_from_answer("gpu01", parse_answer(json.dumps(healthy_8("gpu01"))), memory,
+                              observed_at=T0, latency_s=0.01)
+    host = parsed.host
+    assert (host.name, host.expected_gpus, host.driver_version, host.cuda_version, host.backend, host.error) == (
+        "gpu01", 8, "550.54.15", "12.4", "nvml", "")
+    assert host.latency_s == 0.01 and host.observed_at == T0
+    g0, g3, g2 = parsed.gpus[0], parsed.gpus[3], parsed.gpus[2]
+    assert (g0.util_pct, g0.mem_util_pct, g0.mem_used_mib, g0.mem_total_mib) == (97.0, 40.0, 1234.0, 81559.0)
+    assert (g0.temp_c, g0.temp_slowdown_c, g0.temp_shutdown_c, g0.power_w, g0.power_limit_w) == (61, 87, 92, 312.5, 700)
+    assert (g0.sm_clock_mhz, g0.mem_clock_mhz, g0.ecc_mode, g0.mig_mode) == (1980, 2619, True, False)
+    assert g0.processes[0].pod == "team-a/llm-0" and g0.processes[0].used_mib == 1000.0
+    assert g0.workload == "team-a/llm-0"
+    assert g0.sources == ("nvml",) and g0.observed_at == T0
+    assert (g0.nvlink_total, g0.nvlink_down) == (18, 0)
+    assert (g3.nvlink_total, g3.nvlink_down, g3.throttle_reasons) == (2, 1, ("sw_thermal",))
+    assert [x.code for x in g2.xids] == [13, 31] and g2.xids[-1].message == "MMU Fault"
+    assert g2.xids[0].at == T0 - 100
+    assert all(not g.xids for g in parsed.gpus if g.index != 2)
+    assert parsed.notes == ()
+
+
+def test_parse_mig_slurm_lost_and_nvidia_smi():
+    parsed = host_from_answer("gpu02", parse_answer(json.dumps(mig_4("gpu02"))), HostMemory(),
+                              observed_at=T0, latency_s=None)
+    g1, g2, g3 = parsed.gpus[1:]
+    assert g1.mig_mode is True and [m.profile for m in g1.mig_instances] == ["3g.40gb", "3g.40gb"]
+    assert g1.mig_instances[0].gi == 1 and g1.mig_instances[0].mem_total_mib == 40192
+    assert g2.workload == "slurm:7001, ns/p"
+    assert g3.lost and g3.error == "GPU is lost" and g3.util_pct is None
+    assert parsed.host.backend == "nvidia-smi" and g1.sources == ("nvidia-smi",)
+
+
+def test_xid_on_a_pci_without_gpu_becomes_a_note():
+    data = answer("h", [gpu_json(0)], [{"t": T0, "pci": "0000:99:00", "code": 79, "msg": "GPU has fallen off the bus."}])
+    parsed = host_from_answer("h", data, HostMemory(), observed_at=T0, latency_s=None)
+    assert parsed.notes == ("h: XID 79 on PCI 0000:99:00 (no GPU there): GPU has fallen off the bus.",)
+
+
+def test_gpu_gone_is_remembered_lost_with_its_xid():
+    memory = HostMemory()
+    host_from_answer("h", answer("h", [gpu_json(i) for i in range(4)]), memory, observed_at=T0, latency_s=None)
+    gone = answer("h", [gpu_json(i) for i in (0, 1, 3)],
+                  [{"t": T0, "pci": "0000:38:00", "code": 79, "msg": "GPU has fallen off the bus."}], gpu_count=3)
+    parsed = host_from_answer("h", gone, memory, observed_at=T0 + 10, latency_s=None)
+    assert parsed.host.expected_gpus == 4
+    lost = [g for g in parsed.gpus if g.lost]
+    assert [(g.index, g.uuid, g.last_xid, g.error) for g in lost] == [
+        (2, "GPU-02aa-bbbb", 79, "not enumerated by the driver any more (was GPU 2)")]
+    assert parsed.notes == ()
+    # the view shows four GPUs, one lost, and adds no anonymous placeholder
+    fused = fuse_gpus([(T0, parsed.gpus)], (parsed.host,))
+    assert [(g.index, g.lost) for g in fused] == [(0, False), (1, False), (2, True), (3, False)]
+
+
+def test_gpu_gone_and_the_others_renumbered():
+    # the driver enumerates the GPUs after a missing one one index lower
+    memory = HostMemory()
+    host_from_answer("h", answer("h", [gpu_json(i) for i in range(4)]), memory, observed_at=T0, latency_s=None)
+    renumbered = [gpu_json(0), gpu_json(1), dict(gpu_json(3), index=2)]
+    parsed = host_from_answer("h", answer("h", renumbered, gpu_count=3), memory, observed_at=T0, latency_s=None)
+    assert [(g.index, g.uuid, g.lost) for g in parsed.gpus] == [
+        (0, "GPU-00aa-bbbb", False), (1, "GPU-01aa-bbbb", False), (2, "GPU-03aa-bbbb", False),
+        (3, "GPU-02aa-bbbb", True)]
+    fused = fuse_gpus([(T0, parsed.gpus)], (parsed.host,))
+    assert len(fused) == 4 and sum(g.lost for g in fused) == 1
+
+
+def test_lost_gpu_without_identity_gets_the_one_seen_before():
+    memory = HostMemory()
+    host_from_answer("h", answer("h", [gpu_json(i) for i in range(2)]), memory, observed_at=T0, latency_s=None)
+    nameless = {"index": 1, "error": "GPU is lost"}
+    parsed = host_from_answer("h", answer("h", [gpu_json(0), nameless]), memory, observed_at=T0, latency_s=None)
+    assert [(g.index, g.uuid, g.lost) for g in parsed.gpus] == [(0, "GPU-00aa-bbbb", False), (1, "GPU-01aa-bbbb", True)]
+
+
+def test_gpu_count_shrinks_without_identity_still_expected():
+    memory = HostMemory()
+    host_from_answer("h", answer("h", [gpu_json(i, uuid="") for i in range(4)]), memory, observed_at=T0, latency_s=None)
+    parsed = host_from_answer("h", answer("h", [gpu_json(i, uuid="") for i in range(3)]), memory,
+                              observed_at=T0, latency_s=None)
+    assert parsed.host.expected_gpus == 4
+    fused = fuse_gpus([(T0, parsed.gpus)], (parsed.host,))
+    assert [(g.index, g.lost) for g in fused][-1] == (3, True)
+
+
+@pytest.mark.parametrize("line, why", [
+    ("not json", "answer is not JSON"),
+    ("[1, 2]", "answer is a JSON list, not an object"),
+    ('{"v": 2}', "protocol version 2"),
+    ('{"v": 1, "gpus": {"0": {}}}', "'gpus' is not a list of objects"),
+    ('{"v": 1, "gpus": [{"index": 0, "processes": 5}]}', "'processes' is not a list of objects"),
+    ('{"v": 1, "xids": [1]}', "'xids' is not a list of objects"),
+    ('{"v": 1, "gpus": [{"index": 0, "nvlink": [true]}]}', "'nvlink' is not a list of objects"),
+    ('{"v": 1, "gpus": [{"index": 0, "throttle_reasons": "hot"}]}', "'throttle_reasons' is not a list"),
+])
+def test_malformed_answers_are_probe_errors(line, why):
+    with pytest.raises(ProbeError, match=why):
+        host_from_answer("h", parse_answer(line), HostMemory(), observed_at=None, latency_s=None)
+
+
+def test_nulls_and_wrong_types_are_unknown_not_errors():
+    raw = {k: None for k in gpu_json(0)}
+    raw.update(index=0, temp_c="hot", power_w=float("nan"), ecc_uncorrected_volatile=True)
+    data = parse_answer(json.dumps(answer("h", [raw], driver=None, cuda=None, gpu_count=None)).replace("NaN", "null"))
+    parsed = host_from_answer("h", data, HostMemory(), observed_at=None, latency_s=None)
+    g = parsed.gpus[0]
+    assert (g.temp_c, g.power_w, g.ecc_uncorrected_volatile, g.nvlink_total, g.uuid, g.workload) == (
+        None, None, None, None, "", "")
+    assert parsed.host.expected_gpus == 1 and parsed.host.driver_version == ""
+
+
+def test_no_backend_is_a_host_error_other_errors_are_notes():
+    data = answer("h", [], backend="none", error="NVML Shared Library Not Found", gpu_count=None, driver=None)
+    assert host_from_answer("h", data, HostMemory(), observed_at=None, latency_s=None).host.error == \
+        "no GPU backend: NVML Shared Library Not Found"
+    data = answer("h", [gpu_json(0)], error="xid: cannot read the kernel log")
+    parsed = host_from_answer("h", data, HostMemory(), observed_at=None, latency_s=None)
+    assert parsed.host.error == "" and parsed.notes == ("h: probe: xid: cannot read the kernel log",)
+
+
+def test_helpers():
+    assert pci_key("00000000:18:00.0") == pci_key("0000:18:00") == pci_key("PCI:0000:18:00") == (0, 0x18, 0)
+    assert pci_key("garbage") is None and pci_key(None) is None
+    assert workload_of(()) == ""
+
+
+def test_registry_builds_the_ssh_source_only_with_hosts():
+    assert not [s for s in build_sources(SiteConfig(name="x")) if s.kind == "ssh"]
+    site = SiteConfig(name="x", ssh=SshConfig(hosts=("gpu01", "gpu02"), timeout_s=4.0))
+    (source,) = [s for s in build_sources(site) if s.kind == "ssh"]
+    assert isinstance(source, HostsSource) and source.hosts == ("gpu01", "gpu02") and source.name == "ssh"
+    assert source.timeout_s > source.host_timeout_s == 4.0
+
+
+SSH_CONFIG = """\
+# site defaults
+User ops
+ServerAliveInterval 30
+
+Host gpu01 gpu02
+  Port 2201
+Host gpu0? !gpu03
+  IdentityFile ~/.ssh/gpu_key
+Host=gpu03
+  HostName 10.0.0.3
+Host = bastion
+  HostName 10.0.0.1
+  User jump
+Match host gpu*
+  ForwardAgent no
+Host gpu*
+  ProxyJump bastion
+  User admin
+Host *
+  ConnectTimeout 7
+"""
+
+
+@pytest.mark.parametrize("alias", ["gpu01", "gpu02", "gpu03", "gpu07", "gpu10", "bastion", "other"])
+def test_ssh_config_copy_per_host_gives_the_same_settings(tmp_path, alias):
+    from asyncssh.config import SSHClientConfig
+
+    from sovtui.sources.hosts import _SshConfigFilter
+
+    path = tmp_path / "config"
+    path.write_text(SSH_CONFIG)
+    flt = _SshConfigFilter([str(path)])
+    copy = flt.paths_for(alias)
+    try:
+        assert copy != [str(path)]
+        assert len(Path(copy[0]).read_text().splitlines()) < len(SSH_CONFIG.splitlines())
+
+        def load(paths):
+            return SSHClientConfig.load(None, paths, False, False, False, "me", (), alias, ())._options
+
+        assert load(copy) == load([str(path)])
+    finally:
+        flt.cleanup()
+    assert not Path(copy[0]).exists()
+
+
+def test_ssh_config_copy_keeps_the_jump_hosts(tmp_path):
+    from asyncssh.config import SSHClientConfig
+
+    from sovtui.sources.hosts import _SshConfigFilter
+
+    path = tmp_path / "config"
+    path.write_text(SSH_CONFIG + "Host edge\n  ProxyJump admin@gw:2222\nHost gw\n  HostName 10.9.9.9\n  ProxyJump bastion\n")
+    flt = _SshConfigFilter([str(path)])
+    try:
+        (copy,) = flt.paths_for("gpu01")
+        text = Path(copy).read_text()
+        assert "Host = bastion" in text and "Host gw" not in text
+
+        def load(paths, name):
+            return SSHClientConfig.load(None, paths, False, False, False, "me", (), name, ())._options
+
+        for name in ("gpu01", "bastion"):
+            assert load([copy], name) == load([str(path)], name)
+        (copy,) = flt.paths_for("edge")
+        for name in ("edge", "gw", "bastion"):
+            assert load([copy], name) == load([str(path)], name)
+    finally:
+        flt.cleanup()
+
+
+def test_ssh_config_with_canonicalization_is_used_whole(tmp_path):
+    from sovtui.sources.hosts import _SshConfigFilter
+
+    path = tmp_path / "config"
+    path.write_text("CanonicalizeHostname yes\n" + SSH_CONFIG)
+    assert _SshConfigFilter([str(path)]).paths_for("gpu01") == [str(path)]
+
+
+def test_set_hosts_adds_and_removes_live():
+    source = HostsSource(SiteConfig(name="x", ssh=SshConfig(hosts=("a", "b"))), ssh_config=os.devnull)
+    source.set_hosts(["b", "c", "c", " "])
+    assert source.hosts == ("b", "c")
+    source.add_hosts(["d"])
+    assert source.hosts == ("b", "c", "d")
+
+
+# ================================================================================== against real sshd
+def expect_gpu(gpu, g: dict) -> None:
+    """A GPU read over SSH by the real probe equals the fake host's GPU ``g``."""
+    from tests.lab.fakenvml import MIB
+
+    assert (gpu.uuid, gpu.name, gpu.pci_bus_id) == (g["uuid"], g["name"], g["pci"])
+    assert (gpu.util_pct, gpu.mem_util_pct) == (g["util_gpu"], g["util_mem"])
+    assert gpu.mem_total_mib == round(g["mem_total"] / MIB, 3) and gpu.mem_used_mib == round(g["mem_used"] / MIB, 3)
+    assert (gpu.temp_c, gpu.temp_slowdown_c, gpu.temp_shutdown_c) == (g["temp"], g["temp_slowdown"], g["temp_shutdown"])
+    assert (gpu.power_w, gpu.power_limit_w) == (g["power_mw"] / 1000, g["power_limit_mw"] / 1000)
+    assert (gpu.sm_clock_mhz, gpu.mem_clock_mhz) == (g["sm_clock"], g["mem_clock"])
+    assert (gpu.nvlink_total, gpu.nvlink_down) == (g["nvlinks"], len(g["nvlink_down"]))
+    assert gpu.sources == ("nvml",) and not gpu.lost and gpu.error == ""
+
+
+@lab
+async def test_real_probe_end_to_end(fleet):
+    source = fleet.source(["gpu01", "gpu02", "gpu10", "gpu11"])
+    try:
+        data = await source.fetch()
+    finally:
+        await source.aclose()
+    hosts = by_host(data)
+    for name in ("gpu01", "gpu02", "gpu10"):
+        host = hosts[name]
+        assert (host.error, host.backend, host.driver_version, host.cuda_version, host.expected_gpus) == (
+            "", "nvml", "550.54.15", "12.4", 8), host
+        assert host.latency_s is not None and host.latency_s < 5 and host.observed_at is not None
+        gpus = gpus_of(data, name)
+        assert [g.index for g in gpus] == list(range(8))
+        for gpu, g in zip(gpus, fleet.hosts[name].scenario["gpus"], strict=True):
+            expect_gpu(gpu, g)
+    (proc,) = gpus_of(data, "gpu01")[0].processes
+    assert (proc.pid, proc.used_mib) == (os.getpid(), 2048.0)
+    mig = gpus_of(data, "gpu02")[0]
+    assert mig.mig_mode is True and [m.profile for m in mig.mig_instances] == ["3g.40gb", "2g.20gb", "1g.10gb"]
+    ecc = gpus_of(data, "gpu10")[2]
+    assert (ecc.ecc_uncorrected_volatile, ecc.last_xid) == (3, 48) and ecc.xids[0].at is not None
+    assert all(not g.xids for g in gpus_of(data, "gpu10") if g.index != 2)
+    assert hosts["gpu11"].backend == "none" and hosts["gpu11"].error.startswith("no GPU backend: nvml: NVML init failed")
+    assert gpus_of(data, "gpu11") == []
+
+
+@lab
+async def test_probe_is_started_once_per_connection(fleet):
+    host = fleet.hosts["gpu08"]
+    before = len(host.starts())
+    source = fleet.source(["gpu08"])
+    try:
+        for _ in range(5):
+            data = await source.fetch()
+            assert by_host(data)["gpu08"].error == ""
+        stats = source.stats("gpu08")
+        pid = host.starts()[-1]
+        assert Path(f"/proc/{pid}").exists()  # the same probe process, still running
+    finally:
+        await source.aclose()
+    assert (stats["connects"], stats["probe_starts"]) == (1, 1)
+    assert len(host.starts()) == before + 1
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert not Path(f"/proc/{pid}").exists(), "the probe must exit when the connection closes"
+
+
+@lab
+async def test_unknown_host_key_is_not_trusted(fleet):
+    before = len(fleet.hosts["gpu06"].starts())
+    source = fleet.source(["gpu06"])
+    try:
+        data = await source.fetch()
+    finally:
+        await source.aclose()
+    assert by_host(data)["gpu06"].error == "host key not trusted for gpu06 (not in known_hosts)"
+    assert gpus_of(data, "gpu06") == [] and len(fleet.hosts["gpu06"].starts()) == before
+
+
+@lab
+async def test_changed_host_key_is_refused(fleet):
+    before = len(fleet.hosts["gpu07"].starts())
+    source = fleet.source(["gpu07"])
+    try:
+        data = await source.fetch()
+    finally:
+        await source.aclose()
+    assert by_host(data)["gpu07"].error == "host key CHANGED for gpu07 — possible MITM; fix known_hosts"
+    assert len(fleet.hosts["gpu07"].starts()) == before  # nothing ran on it
+
+
+@lab
+async def test_known_hosts_from_the_ssh_config(fleet, tmp_path):
+    # no known_hosts in the site config: the ssh config's UserKnownHostsFile is used, and still verified
+    config = tmp_path / "ssh_config"
+    config.write_text(f"UserKnownHostsFile {fleet.known_hosts}\n" + fleet.ssh_config.read_text())
+    source = HostsSource(fleet.site(known_hosts=None), hosts=["gpu01", "gpu07"], ssh_config=str(config),
+                         probe_cmd=fleet.probe_cmd)
+    try:
+        data = await source.fetch()
+    finally:
+        await source.aclose()
+    assert by_host(data)["gpu01"].error == ""
+    assert "host key CHANGED for gpu07" in by_host(data)["gpu07"].error
+
+
+@lab
+async def test_ssh_config_from_the_environment(fleet, monkeypatch):
+    monkeypatch.setenv("SOVTUI_SSH_CONFIG", str(fleet.ssh_config))
+    source = HostsSource(fleet.site(), hosts=["gpu01"], probe_cmd=fleet.probe_cmd)
+    try:
+        data = await source.fetch()
+    finally:
+        await source.aclose()
+    assert by_host(data)["gpu01"].error == ""
+
+
+@lab
+async def test_proxyjump_from_the_ssh_config(fleet):
+    source = fleet.source(["jumped", "jumped-bad"])
+    try:
+        data = await source.fetch()
+    finally:
+        await source.aclose()
+    hosts = by_host(data)
+    assert hosts["jumped"].error == "" and len(gpus_of(data, "jumped")) == 8
+    assert [m.profile for m in gpus_of(data, "jumped")[0].mig_instances] == ["3g.40gb", "2g.20gb", "1g.10gb"]
+    assert hosts["jumped-bad"].error.startswith("host key not trusted for a jump host on the way to jumped-bad")
+
+
+@lab
+async def test_site_user_is_a_default_the_ssh_config_wins(fleet, tmp_path):
+    # the ssh config names the user for every host; the site's user only fills in where it does not
+    site = replace(fleet.site(), ssh=replace(fleet.site().ssh, user="nobody-here"))
+    source = HostsSource(site, hosts=["gpu01"], ssh_config=str(fleet.ssh_config), probe_cmd=fleet.probe_cmd)
+    try:
+        assert by_host(await source.fetch())["gpu01"].error == ""
+    finally:
+        await source.aclose()
+    bare = tmp_path / "ssh_config"
+    bare.write_text(f"Host gpu01\n  HostName 127.0.0.1\n  Port {fleet.hosts['gpu01'].port}\n"
+                    f"  IdentityFile {fleet.lab.client_key}\n  IdentitiesOnly yes\n")
+    source = HostsSource(site, hosts=["gpu01"], ssh_config=str(bare), probe_cmd=fleet.probe_cmd)
+    try:
+        error = by_host(await source.fetch())["gpu01"].error
+    finally:
+        await source.aclose()
+    assert error.startswith("permission denied for nobody-here@127.0.0.1:"), error
+
+
+@lab
+async def test_dead_and_blackholed_hosts_do_not_slow_the_others(fleet):
+    timeout = 2.0
+    healthy = fleet.source(["gpu01", "gpu02"], timeout_s=timeout)
+    mixed = fleet.source(["gpu01", "gpu02", "gpu04", "gpu05"], timeout_s=timeout, backoff_base_s=30.0)
+    try:
+        t0 = time.perf_counter()
+        await healthy.fetch()
+        cold_healthy = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        data = await mixed.fetch()
+        cold_mixed = time.perf_counter() - t0
+        hosts = by_host(data)
+        assert hosts["gpu01"].error == "" and len(gpus_of(data, "gpu01")) == 8
+        assert hosts["gpu04"].error.startswith("connection refused by ")
+        assert hosts["gpu05"].error == f"no SSH answer from gpu05 in {timeout:g}s"
+        # the blackholed host costs at most the per-host timeout, once
+        assert cold_mixed < timeout + 1.0, (cold_healthy, cold_mixed)
+
+        steady_healthy, steady_mixed = [], []
+        for _ in range(7):
+            t0 = time.perf_counter()
+            await healthy.fetch()
+            steady_healthy.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            data = await mixed.fetch()
+            steady_mixed.append(time.perf_counter() - t0)
+            assert by_host(data)["gpu02"].error == ""
+        a, b = statistics.median(steady_healthy), statistics.median(steady_mixed)
+        assert b < a * 1.5 + 0.02, (steady_healthy, steady_mixed)
+        # hosts in backoff are not retried every poll, and keep their error
+        assert mixed.stats("gpu04")["connects"] == 1 and mixed.stats("gpu05")["connects"] == 1
+        assert by_host(data)["gpu05"].error == f"no SSH answer from gpu05 in {timeout:g}s"
+    finally:
+        await healthy.aclose()
+        await mixed.aclose()
+
+
+@lab
+async def test_reconnects_after_sshd_restart(fleet):
+    source = fleet.source(["gpu08"], backoff_base_s=0.2, backoff_cap_s=0.5)
+    host = fleet.hosts["gpu08"]
+    try:
+        data = await source.fetch()
+        assert by_host(data)["gpu08"].error == ""
+        first_pid = host.starts()[-1]
+        fleet.stop("gpu08")
+        data = await source.fetch()
+        assert by_host(data)["gpu08"].error.startswith("connection lost"), by_host(data)["gpu08"]
+        assert gpus_of(data, "gpu08") == [] and by_host(data)["gpu08"].expected_gpus == 8
+        data = await source.fetch()  # still down: an error at once
+        assert by_host(data)["gpu08"].error
+        fleet.start("gpu08")
+        data = await fetch_until(source, lambda d: not by_host(d)["gpu08"].error)
+        assert len(gpus_of(data, "gpu08")) == 8 and by_host(data)["gpu08"].expected_gpus == 8
+        assert host.starts()[-1] != first_pid
+        assert source.stats("gpu08")["connects"] >= 2
+    finally:
+        await source.aclose()
+
+
+@lab
+async def test_probe_killed_is_restarted_on_the_same_connection(fleet):
+    source = fleet.source(["gpu01"], backoff_base_s=0.2, backoff_cap_s=0.5)
+    host = fleet.hosts["gpu01"]
+    try:
+        await source.fetch()
+        pid = host.starts()[-1]
+        os.kill(pid, signal.SIGKILL)
+        data = await fetch_until(source, lambda d: by_host(d)["gpu01"].error, timeout_s=5)
+        assert by_host(data)["gpu01"].error.startswith(("probe killed by signal", "probe exited")), by_host(data)
+        data = await fetch_until(source, lambda d: not by_host(d)["gpu01"].error)
+        assert host.starts()[-1] != pid and len(gpus_of(data, "gpu01")) == 8
+        stats = source.stats("gpu01")
+        assert (stats["connects"], stats["probe_starts"]) == (1, 2)
+    finally:
+        await source.aclose()
+
+
+@lab
+async def test_gpu_that_falls_off_the_bus(fleet):
+    from tests.lab.fakenvml import fell_off_bus, healthy
+
+    source = fleet.source(["gpu09"])
+    try:
+        data = await source.fetch()
+        assert by_host(data)["gpu09"].expected_gpus == 8
+        old = gpus_of(data, "gpu09")[3]
+        # not enumerated any more: the driver lists 7 GPUs, renumbered, and logs XID 79
+        fleet.set_scenario("gpu09", fell_off_bus("gone", t=time.time()))  # logged now
+        data = await source.fetch()
+        host, gpus = by_host(data)["gpu09"], gpus_of(data, "gpu09")
+        assert (host.expected_gpus, host.error, len(gpus)) == (8, "", 8)
+        (lost,) = [g for g in gpus if g.lost]
+        assert (lost.uuid, lost.pci_bus_id, lost.last_xid) == (old.uuid, old.pci_bus_id, 79)
+        assert "was GPU 3" in lost.error
+        fused = fuse_gpus([(T0, data.gpus)], data.gpu_hosts)
+        assert len(fused) == 8 and [g.uuid for g in fused if g.lost] == [old.uuid]
+        # still enumerated, but every query says GPU is lost
+        fleet.set_scenario("gpu09", fell_off_bus("lost", t=time.time()))
+        data = await source.fetch()
+        gpus = gpus_of(data, "gpu09")
+        assert [(g.index, g.uuid) for g in gpus if g.lost] == [(3, old.uuid)] and gpus[3].last_xid == 79
+        assert gpus[3].error == "GPU is lost"
+    finally:
+        fleet.set_scenario("gpu09", healthy())
+        await source.aclose()
+
+
+@lab
+async def test_malformed_output_is_a_probe_failure(fleet):
+    source = fleet.source(["gpu09", "gpu01"], probe_cmd=fleet.standin_cmd)
+    try:
+        fleet.set_answer("gpu09", answer("gpu09", [gpu_json(i) for i in range(4)]))
+        assert by_host(await source.fetch())["gpu09"].error == ""
+        fleet.set_answer("gpu09", "RAW:this is not json {")
+        data = await source.fetch()
+        assert by_host(data)["gpu09"].error == "probe failed: answer is not JSON: 'this is not json {'"
+        assert gpus_of(data, "gpu09") == [] and by_host(data)["gpu01"].error == ""
+        fleet.set_answer("gpu09", '{"v": 1, "gpus": 3}')
+        assert by_host(await source.fetch())["gpu09"].error == "probe failed: 'gpus' is not a list of objects"
+        fleet.set_answer("gpu09", answer("gpu09", [gpu_json(i) for i in range(4)]))
+        data = await source.fetch()  # the line protocol is intact: the same probe answers right now
+        assert by_host(data)["gpu09"].error == "" and source.stats("gpu09")["probe_starts"] == 1
+    finally:
+        await source.aclose()
+
+
+@lab
+async def test_malformed_first_answer(fleet):
+    # before its first answer non-JSON lines are skipped (chatty login scripts); if nothing follows,
+    # the first of them is the reason
+    source = fleet.source(["gpu03"], timeout_s=1.0, probe_cmd=fleet.standin_cmd)
+    try:
+        data = await source.fetch()
+    finally:
+        await source.aclose()
+    assert by_host(data)["gpu03"].error == "probe failed: answer is not JSON: 'this is not json {'"
+
+
+@lab
+async def test_login_banner_before_the_first_answer_is_skipped(fleet):
+    source = fleet.source(["gpu01"], probe_cmd=f"echo 'Welcome to gpu01'; echo; {fleet.probe_cmd}")
+    try:
+        data = await source.fetch()
+    finally:
+        await source.aclose()
+    assert by_host(data)["gpu01"].error == "" and len(gpus_of(data, "gpu01")) == 8
+
+
+@lab
+async def test_missing_python_and_doctor(fleet):
+    source = fleet.source(["gpu01"], probe_cmd="exec python3-not-installed-here -u -c pass")
+    try:
+        data = await source.fetch()
+        assert by_host(data)["gpu01"].error.startswith("python3 not found on gpu01")
+        checks = await source.doctor()
+    finally:
+        await source.aclose()
+    failed = [c for c in checks if not c.ok]
+    assert [c.check for c in failed] == ["gpu01: python3"] and "install python3" in failed[0].hint
+    assert [c.check for c in checks if c.ok][-3:] == ["gpu01: reachable", "gpu01: host key", "gpu01: auth"]
+
+
+@lab
+async def test_probe_that_exits(fleet):
+    fleet.set_answer("gpu09", "EXIT:3")
+    source = fleet.source(["gpu09"], probe_cmd=fleet.standin_cmd)
+    try:
+        data = await source.fetch()
+    finally:
+        fleet.set_answer("gpu09", answer("gpu09", [gpu_json(i) for i in range(4)]))
+        await source.aclose()
+    assert by_host(data)["gpu09"].error == "probe exited with status 3: probe blew up"
+
+
+@lab
+async def test_slow_probe_times_out_then_recovers(fleet):
+    fleet.set_answer("gpu09", "SLEEP:1.5")
+    source = fleet.source(["gpu09"], timeout_s=1.0, backoff_base_s=0.2, backoff_cap_s=0.5,
+                          probe_cmd=fleet.standin_cmd)
+    try:
+        t0 = time.perf_counter()
+        data = await source.fetch()
+        assert time.perf_counter() - t0 < 2.0
+        assert by_host(data)["gpu09"].error == "probe did not answer in 1s after start"
+        fleet.set_answer("gpu09", answer("gpu09", [gpu_json(i) for i in range(4)]))
+        data = await fetch_until(source, lambda d: not by_host(d)["gpu09"].error)
+        assert len(gpus_of(data, "gpu09")) == 4
+    finally:
+        fleet.set_answer("gpu09", answer("gpu09", [gpu_json(i) for i in range(4)]))
+        await source.aclose()
+
+
+@lab
+async def test_a_late_answer_is_read_not_asked_again(fleet):
+    # a request that times out leaves its answer owed: the next poll reads it instead of asking
+    # again, so requests and answers stay in step
+    source = fleet.source(["gpu09"], timeout_s=1.0, probe_cmd=fleet.standin_cmd)
+    try:
+        fleet.set_answer("gpu09", answer("gpu09", [gpu_json(i) for i in range(4)]))
+        assert by_host(await source.fetch())["gpu09"].error == ""
+        fleet.set_answer("gpu09", "SLEEP:1.3")
+        assert by_host(await source.fetch())["gpu09"].error == "probe did not answer in 1s"
+        fleet.set_answer("gpu09", answer("gpu09", [gpu_json(i) for i in range(2)]))
+        await asyncio.sleep(0.5)
+        data = await source.fetch()  # the late answer ("{}": no backend) of the slow request
+        assert by_host(data)["gpu09"].error == "no GPU backend (driver gone?)" and gpus_of(data, "gpu09") == []
+        data = await source.fetch()
+        assert len([g for g in gpus_of(data, "gpu09") if not g.lost]) == 2
+        assert source.stats("gpu09")["probe_starts"] == 1
+    finally:
+        fleet.set_answer("gpu09", answer("gpu09", [gpu_json(i) for i in range(4)]))
+        await source.aclose()
+
+
+@lab
+async def test_doctor_per_host(fleet):
+    source = fleet.source(["gpu01", "gpu04", "gpu06", "gpu11"])
+    try:
+        checks = await source.doctor()
+    finally:
+        await source.aclose()
+    lines = {c.check: c for c in checks}
+    assert [lines[f"gpu01: {s}"].ok for s in ("reachable", "host key", "auth", "python3", "probe", "backend")] == [True] * 6
+    assert lines["gpu01: backend"].detail == "nvml, driver 550.54.15, CUDA 12.4, 8 GPUs"
+    assert not lines["gpu04: reachable"].ok and lines["gpu04: reachable"].hint
+    assert lines["gpu06: reachable"].ok and not lines["gpu06: host key"].ok
+    assert "not in known_hosts" in lines["gpu06: host key"].detail and "gpu06: auth" not in lines
+    assert lines["gpu11: probe"].ok and not lines["gpu11: backend"].ok
+    assert "NVML init failed" in lines["gpu11: backend"].detail and lines["gpu11: backend"].hint
+
+
+@lab
+async def test_many_hosts_through_the_hub(fleet):
+    # 40 aliases of one host and two dead ones, polled by the hub (which parses big fleets in its threads)
+    source = fleet.source([*fleet.bulk, "gpu04", "gpu05"], timeout_s=1.5, probe_cmd=fleet.standin_cmd)
+    hub = Hub([source])
+    try:
+        t0 = time.perf_counter()
+        result = await hub.poll("ssh")
+        first = time.perf_counter() - t0
+        result = await hub.poll("ssh")
+        checks = await hub.doctor()
+    finally:
+        await hub.stop()
+    assert result.status.ok and result.status.kind == "ssh" and first < source.timeout_s
+    errors = {h.name: h.error for h in result.data.gpu_hosts if h.error}
+    assert set(errors) == {"gpu04", "gpu05"}
+    assert len(result.data.gpus) == 4 * len(fleet.bulk)  # the stand-in answers four GPUs
+    assert source.timeout_s > source.host_timeout_s
+    summary = {c.check: c for c in checks if ":" not in c.check}
+    assert summary["reachable"].detail == f"{len(fleet.bulk)} of {len(fleet.bulk) + 2} hosts ok"
+    assert {c.check for c in checks if not c.ok and ":" in c.check} == {"gpu04: reachable", "gpu05: reachable"}
+
+
+@lab
+async def test_set_hosts_connects_new_and_drops_old(fleet):
+    source = fleet.source(["gpu01"])
+    try:
+        await source.fetch()
+        source.set_hosts(["gpu02"])
+        data = await source.fetch()
+        assert [h.name for h in data.gpu_hosts] == ["gpu02"] and by_host(data)["gpu02"].error == ""
+        assert source.stats("gpu02")["connects"] == 1
+    finally:
+        await source.aclose()
