@@ -262,6 +262,85 @@ class Alert:
 
 
 @dataclass(frozen=True, slots=True)
+class KubeNode:
+    """A Kubernetes node as its API reports it, with its GPU accounting (``nvidia.com/gpu``)."""
+
+    name: str
+    ready: bool | None = None  # None: Ready is Unknown (kubelet silent) or not reported
+    unschedulable: bool = False  # cordoned
+    taints: tuple[str, ...] = ()  # "key=value:Effect"
+    labels: tuple[tuple[str, str], ...] = ()  # a subset: roles, zone, instance type, GPU feature discovery
+    gpu_product: str = ""  # label nvidia.com/gpu.product
+    gpu_capacity: int = 0
+    gpu_allocatable: int = 0
+    gpu_requested: int = 0  # by the pods bound here that have not finished
+    conditions: tuple[tuple[str, str, str, str], ...] = ()  # (type, status, reason, message)
+    pods_with_gpus: tuple[tuple[str, int], ...] = ()  # ("namespace/name", GPUs), by name
+
+    @property
+    def gpu_free(self) -> int:
+        return max(0, self.gpu_allocatable - self.gpu_requested)
+
+    @property
+    def label_dict(self) -> dict[str, str]:
+        return dict(self.labels)
+
+
+@dataclass(frozen=True, slots=True)
+class NovaHost:
+    """A Nova compute host: its nova-compute service, its hypervisor's capacity (Placement) and its servers."""
+
+    name: str
+    zone: str = ""
+    service_state: str = ""  # up | down
+    service_status: str = ""  # enabled | disabled
+    disabled_reason: str = ""
+    forced_down: bool = False
+    hypervisor_state: str = ""
+    vcpus_used: int | None = None
+    vcpus: int | None = None
+    memory_mb_used: int | None = None
+    memory_mb: int | None = None
+    running_vms: int = 0
+    servers: tuple[str, ...] = ()  # server names, sorted
+    gpu_inventory: tuple[tuple[str, int, int], ...] = ()  # (resource class VGPU/PGPU, total, used)
+
+    @property
+    def gpus_total(self) -> int:
+        return sum(total for _, total, _ in self.gpu_inventory)
+
+    @property
+    def gpus_used(self) -> int:
+        return sum(used for _, _, used in self.gpu_inventory)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenStackFlavor:
+    """A Nova flavor, with the extra specs that ask for GPUs (``pci_passthrough:alias``, ``resources:VGPU``)."""
+
+    name: str
+    vcpus: int = 0
+    ram_mb: int = 0
+    gpu_specs: tuple[tuple[str, str], ...] = ()
+    public: bool = True
+
+    @property
+    def is_gpu(self) -> bool:
+        return bool(self.gpu_specs)
+
+
+@dataclass(frozen=True, slots=True)
+class NeutronAgent:
+    """A Neutron agent (L3, DHCP, OVS, metadata, ...) on one host."""
+
+    host: str
+    agent_type: str = ""
+    binary: str = ""
+    alive: bool = False
+    admin_state_up: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class SourceData:
     """What one poll of one source returned; ``None`` means "this source does not know"."""
 
@@ -273,6 +352,10 @@ class SourceData:
     alerts: tuple[Alert, ...] | None = None
     version: str = ""
     notes: tuple[str, ...] = ()
+    kube_nodes: tuple[KubeNode, ...] | None = None
+    nova_hosts: tuple[NovaHost, ...] | None = None
+    openstack_flavors: tuple[OpenStackFlavor, ...] | None = None
+    neutron_agents: tuple[NeutronAgent, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,6 +41,22 @@ def _ssh(site: SiteConfig, clock: Clock) -> list[Source]:
     return [HostsSource(site, clock=clock)]
 
 
+def _kubernetes(site: SiteConfig, clock: Clock) -> list[Source]:
+    if not site.kube_context:
+        return []
+    from .kubernetes import KubernetesSource
+
+    return [KubernetesSource(site, clock=clock)]
+
+
+def _openstack(site: SiteConfig, clock: Clock) -> list[Source]:
+    if not site.openstack_cloud:
+        return []
+    from .openstack import OpenStackSource
+
+    return [OpenStackSource(site, clock=clock)]
+
+
 #: kind → factory, in the order the sources are listed. Later issues add entries here:
 #: "ssh" (site.ssh.hosts), "kubernetes" (site.kube_context), "openstack" (site.openstack_cloud),
 #: "slurm" and "ceph"; each factory returns ``[]`` when the site does not configure its backend.
@@ -48,6 +64,8 @@ FACTORIES: dict[str, SourceFactory] = {
     "prometheus": _prometheus,
     "alertmanager": _alertmanager,
     "ssh": _ssh,
+    "kubernetes": _kubernetes,
+    "openstack": _openstack,
 }
 
 

@@ -36,6 +36,18 @@ def _start_sshd(workdir: Path) -> Any:
     return start_sshd(workdir)
 
 
+def _start_kubeapi(workdir: Path) -> Any:
+    from .kubeapi import start_kubeapi
+
+    return start_kubeapi(workdir)
+
+
+def _start_openstack(workdir: Path) -> Any:
+    from .openstack import start_openstack
+
+    return start_openstack(workdir)
+
+
 @dataclass(frozen=True)
 class Component:
     """A lab backend: its name (= pytest marker = word in ``$SOVTUI_LAB_SKIP``) and how to start it."""
@@ -53,6 +65,9 @@ COMPONENTS: dict[str, Component] = {
         # Prometheus needs ~5 s before its first scrape and alert push (service discovery throttle)
         Component("prometheus", "lab_prometheus", _start_prometheus, early=True),
         Component("ssh", "lab_sshd", _start_sshd),
+        Component("kubernetes", "lab_kube", _start_kubeapi, early=True),
+        # Keystone + Placement + Nova take ~1 min (several minutes when the venv is built)
+        Component("openstack", "lab_openstack", _start_openstack, early=True),
     )
 }
 
@@ -178,3 +193,15 @@ def lab_prometheus():
 def lab_sshd():
     """A real OpenSSH server on loopback with a test user and an ed25519 client key: an SshLab."""
     return LAB.get("ssh")
+
+
+@pytest.fixture(scope="session")
+def lab_kube():
+    """The fake Kubernetes API server (HTTPS, RBAC users, seeded GPU cluster) with its kubeconfig and truth: a KubeLab."""
+    return LAB.get("kubernetes")
+
+
+@pytest.fixture(scope="session")
+def lab_openstack():
+    """A real OpenStack (Keystone, Placement, Nova with two fake hypervisors) with its clouds.yaml: an OpenStackLab."""
+    return LAB.get("openstack")
