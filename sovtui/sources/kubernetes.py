@@ -1,0 +1,1062 @@
+"""Provides the Kubernetes source: informer caches (list, then watch) of nodes, pods, PDBs, Jobs, Deployments and events.
+
+The official ``kubernetes`` client is imported lazily; its asyncio flavour (``kubernetes.aio``, shipped in the same
+package) loads the kubeconfig as kubectl does (contexts, TLS, tokens, exec and OIDC plugins) and makes the requests.
+Responses are read as raw JSON and projected to small records, because the generated models cost far more time and
+memory than a 20,000-pod cluster allows.
+
+Each resource has an informer: one paginated list that yields a resourceVersion, then a watch from it (with
+bookmarks) that keeps the cache current; a dropped connection resumes the watch from the last version seen, a 410
+Expired re-lists. A poll (:meth:`KubernetesSource.fetch`) therefore costs what changed, not the cluster's size.
+RBAC is respected: a denied verb is reported (:class:`KubeForbidden` names it), never worked around.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import random
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from ..config import SiteConfig
+from ..model.types import DoctorCheck, KubeNode, QueueState, SourceData
+from .base import AuthError, BadAnswer, Source, SourceError, Timeout, Unreachable
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+
+GPU_RESOURCE = "nvidia.com/gpu"
+MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
+#: terminal pods hold no GPUs: the server leaves them out (and sends DELETED when a pod finishes)
+POD_FIELD_SELECTOR = "status.phase!=Succeeded,status.phase!=Failed"
+#: node labels worth carrying: roles, placement, and NVIDIA GPU feature discovery's essentials
+LABEL_PREFIXES = ("node-role.kubernetes.io/",)
+LABEL_KEYS = frozenset(
+    {
+        "topology.kubernetes.io/zone",
+        "topology.kubernetes.io/region",
+        "node.kubernetes.io/instance-type",
+        "kubernetes.io/arch",
+        "nvidia.com/gpu.product",
+        "nvidia.com/gpu.count",
+        "nvidia.com/gpu.memory",
+        "nvidia.com/gpu.family",
+        "nvidia.com/gpu.present",
+        "nvidia.com/mig.strategy",
+        "nvidia.com/mig.config",
+        "nvidia.com/cuda.driver-version.full",
+    }
+)
+PAGE_SIZE = 500  # as client-go's reflector pages its lists
+MAX_EVENTS = 500  # most recent Warning events kept
+
+
+# ================================================================================== errors
+class KubeForbidden(AuthError):
+    """The API server's RBAC denied one verb on one resource (403); ``verb``, ``resource`` and ``group`` say which."""
+
+    hint = "grant this user the verb on the resource (a ClusterRole and ClusterRoleBinding); sovtui does not work around RBAC"
+
+    def __init__(self, verb: str, resource: str, group: str = "", message: str = "", namespace: str = "") -> None:
+        self.verb, self.resource, self.group, self.namespace = verb, resource, group, namespace
+        self.server_message = message
+        qualified = f"{resource}.{group}" if group else resource
+        super().__init__(f"cannot {verb} {qualified}: {message}" if message else f"cannot {verb} {qualified} (forbidden)")
+
+
+class EvictionBlocked(SourceError):
+    """An eviction refused with 429 because the pod's PodDisruptionBudget allows no disruption now."""
+
+    hint = "wait for the budget to allow a disruption (more healthy pods), or change the PodDisruptionBudget"
+
+    def __init__(self, namespace: str, pod: str, message: str, causes: tuple[str, ...] = (), retry_after_s: float | None = None) -> None:
+        self.namespace, self.pod, self.causes, self.retry_after_s = namespace, pod, causes, retry_after_s
+        detail = f" ({'; '.join(causes)})" if causes else ""
+        super().__init__(f"evicting {namespace}/{pod}: {message}{detail}")
+
+
+class _Expired(Exception):
+    """410 Gone, reason Expired: the watch (or list continuation) is too old; list again."""
+
+
+# ================================================================================== records
+class NodeRec(NamedTuple):
+    name: str
+    ready: bool | None
+    unschedulable: bool
+    taints: tuple[str, ...]
+    labels: tuple[tuple[str, str], ...]
+    gpu_product: str
+    gpu_capacity: int
+    gpu_allocatable: int
+    conditions: tuple[tuple[str, str, str, str], ...]
+
+
+class PodRec(NamedTuple):
+    namespace: str
+    name: str
+    node: str
+    phase: str
+    gpus: int
+    owner_kind: str
+    owner_name: str
+    mirror: bool
+    created: float | None
+    deleting: bool
+    scheduling: str  # why it is not scheduled (PodScheduled=False message), if so
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def holds_gpus(self) -> bool:
+        return bool(self.gpus and self.node and self.phase not in ("Succeeded", "Failed"))
+
+    @property
+    def waits_for_gpus(self) -> bool:
+        return bool(self.gpus and not self.node and self.phase == "Pending" and not self.deleting)
+
+
+class PdbRec(NamedTuple):
+    namespace: str
+    name: str
+    disruptions_allowed: int
+    current_healthy: int
+    desired_healthy: int
+    expected_pods: int
+
+
+class JobRec(NamedTuple):
+    namespace: str
+    name: str
+    active: int
+    succeeded: int
+    failed: int
+    completions: int | None
+    state: str  # "running" | "complete" | "failed" | "suspended"
+
+
+class DeploymentRec(NamedTuple):
+    namespace: str
+    name: str
+    replicas: int
+    updated: int
+    ready: int
+    available: int
+    rolled_out: bool  # the controller saw the latest spec and every replica is updated and available
+
+
+class EventRec(NamedTuple):
+    namespace: str
+    name: str
+    type: str
+    reason: str
+    message: str
+    object_kind: str
+    object_name: str
+    object_namespace: str
+    count: int
+    last_seen: float | None
+
+
+@dataclass(frozen=True)
+class KubeWorkloads:
+    """What the informers hold beyond nodes and GPU queues, for screens that want it."""
+
+    pdbs: tuple[PdbRec, ...]
+    jobs: tuple[JobRec, ...]
+    deployments: tuple[DeploymentRec, ...]
+    warning_events: tuple[EventRec, ...]  # newest first
+
+
+# ================================================================================== projections
+def parse_time(value: Any) -> float | None:
+    if not value or not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def quantity(value: Any) -> int:
+    """An integer resource quantity such as an extended resource count ("8"); fractions round down."""
+    if value is None:
+        return 0
+    text = str(value).strip()
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    suffixes = {"k": 10**3, "M": 10**6, "G": 10**9, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
+    for suffix, factor in sorted(suffixes.items(), key=lambda kv: -len(kv[0])):
+        if text.endswith(suffix):
+            try:
+                return int(float(text[: -len(suffix)]) * factor)
+            except ValueError:
+                return 0
+    if text.endswith("m"):
+        try:
+            return int(float(text[:-1]) / 1000)
+        except ValueError:
+            return 0
+    try:
+        return int(float(text))
+    except ValueError:
+        return 0
+
+
+def _container_gpus(container: dict, resource: str) -> int:
+    res = container.get("resources") or {}
+    requests, limits = res.get("requests") or {}, res.get("limits") or {}
+    # for extended resources requests default to limits, and must equal them when both are set
+    return quantity(requests.get(resource, limits.get(resource)))
+
+
+def pod_gpus(pod: dict, resource: str = GPU_RESOURCE) -> int:
+    """The pod's effective request: max(sum of app containers and sidecars, largest regular init container)."""
+    spec = pod.get("spec") or {}
+    init = spec.get("initContainers") or ()
+    sidecars = sum(_container_gpus(c, resource) for c in init if c.get("restartPolicy") == "Always")
+    main = sum(_container_gpus(c, resource) for c in spec.get("containers") or ()) + sidecars
+    first = max((_container_gpus(c, resource) for c in init if c.get("restartPolicy") != "Always"), default=0)
+    return max(main, first)
+
+
+def _taint(t: dict) -> str:
+    value = t.get("value")
+    return f"{t.get('key', '')}{'=' + value if value else ''}:{t.get('effect', '')}"
+
+
+def project_node(obj: dict) -> NodeRec:
+    meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
+    labels = meta.get("labels") or {}
+    conditions = tuple(
+        (c.get("type", ""), c.get("status", ""), c.get("reason", ""), c.get("message", "")) for c in status.get("conditions") or ()
+    )
+    ready_status = next((c[1] for c in conditions if c[0] == "Ready"), "")
+    return NodeRec(
+        name=meta.get("name", ""),
+        ready={"True": True, "False": False}.get(ready_status),
+        unschedulable=bool(spec.get("unschedulable")),
+        taints=tuple(_taint(t) for t in spec.get("taints") or ()),
+        labels=tuple(sorted((k, v) for k, v in labels.items() if k in LABEL_KEYS or k.startswith(LABEL_PREFIXES))),
+        gpu_product=labels.get("nvidia.com/gpu.product", ""),
+        gpu_capacity=quantity((status.get("capacity") or {}).get(GPU_RESOURCE)),
+        gpu_allocatable=quantity((status.get("allocatable") or {}).get(GPU_RESOURCE)),
+        conditions=conditions,
+    )
+
+
+def project_pod(obj: dict) -> PodRec:
+    meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
+    owner = next((r for r in meta.get("ownerReferences") or () if r.get("controller")), None)
+    scheduled = next((c for c in status.get("conditions") or () if c.get("type") == "PodScheduled"), None)
+    why = scheduled.get("message", "") if scheduled and scheduled.get("status") == "False" else ""
+    return PodRec(
+        namespace=meta.get("namespace", ""),
+        name=meta.get("name", ""),
+        node=spec.get("nodeName") or "",
+        phase=status.get("phase") or "Pending",
+        gpus=pod_gpus(obj),
+        owner_kind=owner.get("kind", "") if owner else "",
+        owner_name=owner.get("name", "") if owner else "",
+        mirror=MIRROR_ANNOTATION in (meta.get("annotations") or {}),
+        created=parse_time(meta.get("creationTimestamp")),
+        deleting=bool(meta.get("deletionTimestamp")),
+        scheduling=why,
+    )
+
+
+def project_pdb(obj: dict) -> PdbRec:
+    meta, status = obj.get("metadata") or {}, obj.get("status") or {}
+    return PdbRec(
+        meta.get("namespace", ""),
+        meta.get("name", ""),
+        int(status.get("disruptionsAllowed") or 0),
+        int(status.get("currentHealthy") or 0),
+        int(status.get("desiredHealthy") or 0),
+        int(status.get("expectedPods") or 0),
+    )
+
+
+def project_job(obj: dict) -> JobRec:
+    meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
+    conds = {c.get("type"): c.get("status") for c in status.get("conditions") or ()}
+    state = "complete" if conds.get("Complete") == "True" else "failed" if conds.get("Failed") == "True" else "suspended" if spec.get("suspend") else "running"
+    return JobRec(
+        meta.get("namespace", ""),
+        meta.get("name", ""),
+        int(status.get("active") or 0),
+        int(status.get("succeeded") or 0),
+        int(status.get("failed") or 0),
+        spec.get("completions"),
+        state,
+    )
+
+
+def project_deployment(obj: dict) -> DeploymentRec:
+    meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
+    replicas = int(spec.get("replicas", 1) if spec.get("replicas") is not None else 1)
+    updated, available = int(status.get("updatedReplicas") or 0), int(status.get("availableReplicas") or 0)
+    observed = int(status.get("observedGeneration") or 0) >= int(meta.get("generation") or 0)
+    rolled_out = observed and updated == replicas and available == replicas and int(status.get("replicas") or 0) == replicas
+    return DeploymentRec(meta.get("namespace", ""), meta.get("name", ""), replicas, updated, int(status.get("readyReplicas") or 0), available, rolled_out)
+
+
+def project_event(obj: dict) -> EventRec:
+    meta = obj.get("metadata") or {}
+    inv = obj.get("involvedObject") or {}
+    series = obj.get("series") or {}
+    last = (
+        parse_time(series.get("lastObservedTime"))
+        or parse_time(obj.get("lastTimestamp"))
+        or parse_time(obj.get("eventTime"))
+        or parse_time(obj.get("firstTimestamp"))
+        or parse_time(meta.get("creationTimestamp"))
+    )
+    return EventRec(
+        meta.get("namespace", ""),
+        meta.get("name", ""),
+        obj.get("type", ""),
+        obj.get("reason", ""),
+        obj.get("message", ""),
+        inv.get("kind", ""),
+        inv.get("name", ""),
+        inv.get("namespace", ""),
+        int(series.get("count") or obj.get("count") or 1),
+        last,
+    )
+
+
+@dataclass(frozen=True)
+class ResourceKind:
+    """One resource the source keeps an informer for."""
+
+    resource: str  # plural, as RBAC and errors name it
+    group: str
+    api: str  # kubernetes.aio.client class
+    method: str  # its list-for-all-namespaces method
+    project: Callable[[dict], Any]
+    field_selector: str | None = None
+    required: bool = True  # without it the poll fails; optional ones only add a note
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.resource}.{self.group}" if self.group else self.resource
+
+
+KINDS: tuple[ResourceKind, ...] = (
+    ResourceKind("nodes", "", "CoreV1Api", "list_node", project_node),
+    ResourceKind("pods", "", "CoreV1Api", "list_pod_for_all_namespaces", project_pod, POD_FIELD_SELECTOR),
+    ResourceKind("poddisruptionbudgets", "policy", "PolicyV1Api", "list_pod_disruption_budget_for_all_namespaces", project_pdb, required=False),
+    ResourceKind("jobs", "batch", "BatchV1Api", "list_job_for_all_namespaces", project_job, required=False),
+    ResourceKind("deployments", "apps", "AppsV1Api", "list_deployment_for_all_namespaces", project_deployment, required=False),
+    ResourceKind("events", "", "CoreV1Api", "list_event_for_all_namespaces", project_event, "type=Warning", required=False),
+)
+
+
+def _key(obj: dict) -> str:
+    meta = obj.get("metadata") or {}
+    ns = meta.get("namespace")
+    return f"{ns}/{meta.get('name', '')}" if ns else meta.get("name", "")
+
+
+def _decode_page(raw: bytes, project: Callable[[dict], Any]) -> tuple[list[tuple[str, Any]], dict]:
+    """A list response's items projected, and its list metadata (run off the event loop)."""
+    doc = json.loads(raw)
+    return [(_key(obj), project(obj)) for obj in doc.get("items") or ()], doc.get("metadata") or {}
+
+
+def _import_client(kinds: Iterable[ResourceKind]) -> None:
+    """Import the client and the API classes it loads lazily (run in a thread)."""
+    from kubernetes.aio import client, config  # noqa: F401
+
+    for name in {k.api for k in kinds} | {"VersionApi", "ApiClient", "Configuration", "V1Eviction", "V1ObjectMeta"}:
+        getattr(client, name)
+
+
+async def _bounded(awaitable: Any, seconds: float) -> Any:
+    """``await`` with a deadline; unlike ``wait_for`` on Python 3.11 it never swallows a cancellation."""
+    async with asyncio.timeout(seconds):
+        return await awaitable
+
+
+async def _call_raw(call: Callable, seconds: float, *args: Any, **kwargs: Any) -> tuple[int, bytes, Any]:
+    """One request through a client ``*_without_preload_content`` method: (status, body, headers), all within ``seconds``."""
+    async with asyncio.timeout(seconds):
+        resp = await call(*args, _request_timeout=seconds, **kwargs)
+        try:
+            return resp.status, await resp.read(), resp.headers
+        finally:
+            resp.release()
+
+
+def _status_of(raw: bytes) -> dict:
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return {"message": raw[:200].decode("utf-8", "replace").strip()}
+    return doc if isinstance(doc, dict) else {}
+
+
+# ================================================================================== informer
+@dataclass
+class InformerStats:
+    """Counters of one informer's traffic: how often it listed, watched, resumed, and what it received."""
+
+    lists: int = 0  # complete lists (the first one and every re-list)
+    pages: int = 0
+    listed_items: int = 0
+    relists: int = 0  # lists after the first: forced by 410 Expired or a failed resume
+    watches: int = 0  # watch requests made
+    resumes: int = 0  # watches resumed from a resourceVersion after a drop or a server timeout
+    events: int = 0  # ADDED/MODIFIED/DELETED received
+    bookmarks: int = 0
+    expired: int = 0  # 410s received
+    errors: int = 0
+
+
+class Informer:
+    """A cache of one resource, kept by list + watch; runs as a task on the source's event loop."""
+
+    def __init__(self, kind: ResourceKind, source: KubernetesSource) -> None:
+        self.kind = kind
+        self.source = source
+        self.items: dict[str, Any] = {}
+        self.resource_version = ""
+        self.synced = False
+        self.watching = False
+        self.error: SourceError | None = None
+        self.stats = InformerStats()
+        self.progress = (0, None)  # (items so far, remaining per the server) while the first list runs
+        self.task: asyncio.Task | None = None
+        self.stopped = False
+
+    def _call(self) -> Callable:
+        from kubernetes.aio import client
+
+        if self.stopped or self.source._api is None:
+            raise asyncio.CancelledError  # never fall back to the client's default configuration
+        api = getattr(client, self.kind.api)(self.source._api)
+        return getattr(api, f"{self.kind.method}_without_preload_content")
+
+    async def run(self) -> None:
+        need_list = True
+        failures = 0
+        while not self.stopped:
+            was_watching = False
+            try:
+                if need_list:
+                    await self._list()
+                    need_list = False
+                    failures = 0
+                    self.error = None
+                    self.synced = True
+                    self.source._poke()
+                self.stats.watches += 1
+                was_watching = await self._watch()
+                failures = 0
+                self.stats.resumes += 1  # the server ended the watch (its timeout): resume from where we are
+                continue
+            except _Expired:
+                self.stats.expired += 1
+                self.stats.relists += 1
+                need_list = True
+                continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - every failure becomes a typed error and a retry
+                err = self.source._classify(exc, "watch" if self.synced and not need_list else "list", self.kind)
+                was_watching = getattr(exc, "_sovtui_streamed", False)
+                if getattr(exc, "_sovtui_healthy", False):
+                    failures = 0  # a fresh problem, not a repeat of the last one
+            self.stats.errors += 1
+            failures += 1
+            if isinstance(err, AuthError) and not isinstance(err, KubeForbidden):
+                await self.source._refresh_credentials()
+            if failures == 1 and was_watching and isinstance(err, Unreachable):
+                self.stats.resumes += 1  # a dropped connection: resume at once, from the last version seen
+                continue
+            self.error = err
+            self.source._poke()
+            delay = min(30.0, 0.25 * 2 ** min(failures - 1, 8)) * (0.5 + random.random() / 2)
+            log.info("kubernetes %s: %s; retrying in %.1fs", self.kind.resource, err, delay)
+            await asyncio.sleep(delay)
+
+    async def _list(self) -> None:
+        call = self._call()
+        items: dict[str, Any] = {}
+        token: str | None = None
+        timeout = self.source.timeout_s
+        while True:
+            kwargs: dict[str, Any] = {"limit": PAGE_SIZE}
+            if token:
+                kwargs["_continue"] = token
+            if self.kind.field_selector:
+                kwargs["field_selector"] = self.kind.field_selector
+            status, raw, _ = await _call_raw(call, timeout, **kwargs)
+            if status != 200:
+                if status == 410:
+                    raise _Expired(_status_of(raw).get("message", "continue token expired"))
+                raise self.source._http_error(status, raw, "list", self.kind)
+            page, meta = await asyncio.to_thread(_decode_page, raw, self.kind.project) if len(raw) > 65536 else _decode_page(raw, self.kind.project)
+            items.update(page)
+            self.stats.pages += 1
+            self.progress = (len(items), meta.get("remainingItemCount"))
+            token = meta.get("continue") or None
+            if not token:
+                self.resource_version = str(meta.get("resourceVersion") or "")
+                break
+        self.stats.lists += 1
+        self.stats.listed_items += len(items)
+        self.items = items
+        self.source._reset(self.kind, items)
+
+    async def _watch(self) -> bool:
+        """Watch from ``resource_version`` until the server ends the stream; True if it got as far as streaming."""
+        call = self._call()
+        window = int(300 * (1 + random.random()))  # 5-10 minutes, as client-go spreads its watches
+        timeout = self.source.timeout_s
+        kwargs: dict[str, Any] = {
+            "watch": True,
+            "resource_version": self.resource_version,
+            "allow_watch_bookmarks": True,
+            "timeout_seconds": window,
+            "_request_timeout": window + timeout,
+        }
+        if self.kind.field_selector:
+            kwargs["field_selector"] = self.kind.field_selector
+        resp = await _bounded(call(**kwargs), timeout)
+        streaming = False
+        try:
+            if resp.status != 200:
+                raw = await _bounded(resp.read(), timeout)
+                if resp.status == 410:
+                    raise _Expired(_status_of(raw).get("message", ""))
+                raise self.source._http_error(resp.status, raw, "watch", self.kind)
+            streaming = True
+            started = time.monotonic()
+            received = 0
+            self.watching = True
+            self.error = None
+            self.source._poke()
+            items, project, changed = self.items, self.kind.project, self.source._changed
+            idle = self.source.watch_idle_s
+            while True:
+                line = await _bounded(resp.content.readline(), idle)
+                if not line:
+                    return True
+                line = line.strip()
+                if not line:
+                    continue
+                event = json.loads(line)
+                received += 1
+                etype = event.get("type")
+                obj = event.get("object") or {}
+                if etype == "ERROR":
+                    if obj.get("code") == 410:
+                        raise _Expired(obj.get("message", ""))
+                    raise self.source._http_error(int(obj.get("code") or 500), line, "watch", self.kind)
+                rv = (obj.get("metadata") or {}).get("resourceVersion")
+                if etype == "BOOKMARK":
+                    self.stats.bookmarks += 1
+                elif etype in ("ADDED", "MODIFIED"):
+                    key = _key(obj)
+                    rec = project(obj)
+                    old = items.get(key)
+                    items[key] = rec
+                    changed(self.kind, key, old, rec)
+                    self.stats.events += 1
+                elif etype == "DELETED":
+                    key = _key(obj)
+                    old = items.pop(key, None)
+                    changed(self.kind, key, old, None)
+                    self.stats.events += 1
+                if rv:
+                    self.resource_version = rv
+        except Exception as exc:
+            if streaming:
+                exc._sovtui_streamed = True  # type: ignore[attr-defined]
+                # one that streamed for a while (or delivered something) before it broke was a healthy watch
+                if received or time.monotonic() - started > 5.0:
+                    exc._sovtui_healthy = True  # type: ignore[attr-defined]
+            raise
+        finally:
+            self.watching = False
+            resp.release()
+
+
+# ================================================================================== the source
+class KubernetesSource(Source):
+    """Nodes with their GPU accounting and pending GPU pods per namespace, from the Kubernetes API."""
+
+    name = "kubernetes"
+    kind = "kubernetes"
+    #: a watch silent for this long is presumed dead and resumed (servers send a bookmark about every minute)
+    watch_idle_s = 150.0
+
+    def __init__(
+        self,
+        site: SiteConfig,
+        *,
+        kubeconfig: str | os.PathLike | None = None,
+        context: str | None = None,
+        clock: Clock = time.time,
+        kinds: Iterable[ResourceKind] = KINDS,
+    ) -> None:
+        self.site = site
+        self.kubeconfig = str(kubeconfig) if kubeconfig else None
+        self.context = context or site.kube_context
+        self.clock = clock
+        self.interval_s = site.refresh_s
+        self.timeout_s = site.timeout_s
+        self.kinds = tuple(kinds)
+        self.version = ""
+        self.server = ""
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._api: Any = None
+        self._cfg: Any = None
+        self._loader: Any = None
+        self._informers: dict[str, Informer] = {}
+        self._wake: asyncio.Event | None = None
+        self._start_lock: asyncio.Lock | None = None
+        self._last_refresh = 0.0
+        self._closing: set[asyncio.Task] = set()
+        self._version_task: asyncio.Task | None = None
+        self._reset_aggregates()
+
+    # -- aggregates, kept current by the informers' callbacks ------------------------------------
+    def _reset_aggregates(self) -> None:
+        self._nodes: dict[str, NodeRec] = {}
+        self._gpu_pods: dict[str, dict[str, int]] = {}  # node → pod key → GPUs
+        self._pending: dict[str, dict[str, PodRec]] = {}  # namespace → pod key → pod waiting for GPUs
+        self._bound: dict[str, set[str]] = {}  # namespace → keys of GPU pods bound to a node
+        self._views: dict[str, KubeNode] = {}
+        self._dirty: set[str] = set()
+        self._node_tuple: tuple[KubeNode, ...] | None = None
+
+    def _reset(self, kind: ResourceKind, items: dict[str, Any]) -> None:
+        """A (re-)list replaced one cache: rebuild what depends on it."""
+        if kind.resource == "nodes":
+            self._nodes = dict(items)
+            self._views.clear()
+            self._dirty = set(self._nodes)
+            self._node_tuple = None
+        elif kind.resource == "pods":
+            self._gpu_pods, self._pending, self._bound = {}, {}, {}
+            for key, pod in items.items():
+                self._add_pod(key, pod)
+            self._dirty |= set(self._nodes)
+            self._node_tuple = None
+
+    def _changed(self, kind: ResourceKind, key: str, old: Any, new: Any) -> None:
+        if kind.resource == "pods":
+            if old is not None:
+                self._remove_pod(key, old)
+            if new is not None:
+                self._add_pod(key, new)
+        elif kind.resource == "nodes":
+            if new is None:
+                self._nodes.pop(key, None)
+                self._views.pop(key, None)
+            else:
+                self._nodes[key] = new
+            self._dirty.add(key)
+            self._node_tuple = None
+        elif kind.resource == "events":
+            events = self._informers["events"].items
+            if new is not None and len(events) > MAX_EVENTS * 2:
+                self._trim_events(events)
+
+    def _add_pod(self, key: str, pod: PodRec) -> None:
+        if pod.holds_gpus:
+            self._gpu_pods.setdefault(pod.node, {})[key] = pod.gpus
+            self._bound.setdefault(pod.namespace, set()).add(key)
+            self._dirty.add(pod.node)
+        elif pod.waits_for_gpus:
+            self._pending.setdefault(pod.namespace, {})[key] = pod
+
+    def _remove_pod(self, key: str, pod: PodRec) -> None:
+        if pod.holds_gpus:
+            held = self._gpu_pods.get(pod.node)
+            if held is not None:
+                held.pop(key, None)
+                if not held:
+                    del self._gpu_pods[pod.node]
+            bound = self._bound.get(pod.namespace)
+            if bound is not None:
+                bound.discard(key)
+                if not bound:
+                    del self._bound[pod.namespace]
+            self._dirty.add(pod.node)
+        elif pod.waits_for_gpus:
+            waiting = self._pending.get(pod.namespace)
+            if waiting is not None:
+                waiting.pop(key, None)
+                if not waiting:
+                    del self._pending[pod.namespace]
+
+    @staticmethod
+    def _trim_events(events: dict[str, EventRec]) -> None:
+        keep = sorted(events.items(), key=lambda kv: kv[1].last_seen or 0.0, reverse=True)[:MAX_EVENTS]
+        events.clear()
+        events.update(keep)
+
+    def _node_view(self, name: str) -> KubeNode:
+        rec = self._nodes[name]
+        held = self._gpu_pods.get(name, {})
+        return KubeNode(
+            name=rec.name,
+            ready=rec.ready,
+            unschedulable=rec.unschedulable,
+            taints=rec.taints,
+            labels=rec.labels,
+            gpu_product=rec.gpu_product,
+            gpu_capacity=rec.gpu_capacity,
+            gpu_allocatable=rec.gpu_allocatable,
+            gpu_requested=sum(held.values()),
+            conditions=rec.conditions,
+            pods_with_gpus=tuple(sorted(held.items())),
+        )
+
+    def kube_nodes(self) -> tuple[KubeNode, ...]:
+        """Every node, by name; rebuilds only the nodes that changed since the last call."""
+        for name in self._dirty:
+            if name in self._nodes:
+                self._views[name] = self._node_view(name)
+        if self._dirty or self._node_tuple is None:
+            self._dirty = set()
+            self._node_tuple = tuple(self._views[n] for n in sorted(self._views))
+        return self._node_tuple
+
+    def queues(self) -> tuple[QueueState, ...]:
+        """Per namespace with GPU pods: pods waiting for GPUs (unscheduled), pods holding them, oldest wait."""
+        now = self.clock()
+        out = []
+        for ns in sorted(set(self._pending) | set(self._bound)):
+            waiting = self._pending.get(ns, {})
+            created = [p.created for p in waiting.values() if p.created is not None]
+            out.append(
+                QueueState(
+                    name=ns,
+                    system="kubernetes",
+                    pending_jobs=len(waiting),
+                    running_jobs=len(self._bound.get(ns, ())),
+                    pending_gpus=sum(p.gpus for p in waiting.values()),
+                    oldest_pending_s=max(0.0, now - min(created)) if created else None,
+                )
+            )
+        return tuple(out)
+
+    def pending_pods(self) -> tuple[PodRec, ...]:
+        """Pods waiting for GPUs, oldest first, with the scheduler's reason."""
+        pods = [p for waiting in self._pending.values() for p in waiting.values()]
+        return tuple(sorted(pods, key=lambda p: (p.created or 0.0, p.key)))
+
+    def workloads(self) -> KubeWorkloads:
+        def items(resource: str) -> list:
+            inf = self._informers.get(resource)
+            return list(inf.items.values()) if inf is not None and inf.synced else []
+
+        events = sorted(items("events"), key=lambda e: e.last_seen or 0.0, reverse=True)[:MAX_EVENTS]
+        return KubeWorkloads(
+            pdbs=tuple(sorted(items("poddisruptionbudgets"))),
+            jobs=tuple(sorted(items("jobs"))),
+            deployments=tuple(sorted(items("deployments"))),
+            warning_events=tuple(events),
+        )
+
+    def informer_stats(self) -> dict[str, InformerStats]:
+        return {name: inf.stats for name, inf in self._informers.items()}
+
+    # -- connection ---------------------------------------------------------------------------
+    def _where(self) -> str:
+        ctx = self.context or (self._loader.current_context.get("name") if self._loader is not None else "") or "current context"
+        return f"{self.server or 'the API server'} (context {ctx})"
+
+    async def _load_config(self) -> None:
+        from kubernetes.aio import client, config
+
+        cfg = client.Configuration()
+        path = self.kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+        try:
+            loader = await _bounded(
+                config.load_kube_config(config_file=path, context=self.context, client_configuration=cfg, persist_config=False),
+                self.timeout_s,
+            )
+        except TimeoutError:
+            raise Timeout(f"kubeconfig {path}: the credential plugin did not answer within {self.timeout_s:g}s") from None
+        except (config.ConfigException, OSError, ValueError, KeyError) as exc:
+            raise SourceError(f"kubeconfig {path}: {exc}", hint="check $KUBECONFIG and the site's kube_context") from None
+        if "exec" in getattr(loader, "_user", {}) or "auth-provider" in getattr(loader, "_user", {}):
+            async def refresh(conf: Any) -> None:  # exec/OIDC tokens expire: let the loader renew them
+                if "exec" in loader._user:
+                    await loader.load_from_exec_plugin()
+                if getattr(loader, "token", None):
+                    conf.api_key["BearerToken"] = loader.token
+
+            cfg.refresh_api_key_hook = refresh
+        self._cfg, self._loader = cfg, loader
+        self.server = cfg.host
+
+    async def _refresh_credentials(self) -> None:
+        """After a 401: read the kubeconfig again (rotated token file, new exec/OIDC token), at most every 30 s."""
+        if self._cfg is None or time.monotonic() - self._last_refresh < 30:
+            return
+        self._last_refresh = time.monotonic()
+        from kubernetes.aio import config
+
+        path = self.kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+        try:
+            await _bounded(config.load_kube_config(config_file=path, context=self.context, client_configuration=self._cfg, persist_config=False), self.timeout_s)
+        except Exception as exc:  # noqa: BLE001 - the 401 stays the reported error
+            log.info("kubernetes: reloading credentials failed: %s", exc)
+
+    async def _start(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # first use, or a new event loop (the old one's tasks died with it)
+            self._forget()
+            self._loop = loop
+            self._wake = asyncio.Event()
+            self._start_lock = asyncio.Lock()
+        assert self._start_lock is not None
+        async with self._start_lock:
+            if self._api is not None:
+                return
+            # importing the client takes a second or more: not on the event loop the UI draws with
+            await asyncio.to_thread(_import_client, self.kinds)
+            from kubernetes.aio import client
+
+            await self._load_config()
+            self._api = client.ApiClient(self._cfg)
+            self._informers = {kind.resource: Informer(kind, self) for kind in self.kinds}
+            for inf in self._informers.values():
+                inf.task = loop.create_task(inf.run(), name=f"kubernetes:{inf.kind.resource}")
+            self._version_task = loop.create_task(self._fetch_version(), name="kubernetes:version")
+
+    async def _fetch_version(self) -> None:
+        from kubernetes.aio import client
+
+        try:
+            status, raw, _ = await _call_raw(client.VersionApi(self._api).get_code_without_preload_content, self.timeout_s)
+            if status == 200:
+                self.version = str(json.loads(raw).get("gitVersion", ""))
+        except Exception as exc:  # noqa: BLE001 - the informers report connection problems
+            log.debug("kubernetes: /version failed: %s", exc)
+
+    def _poke(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    # -- errors -------------------------------------------------------------------------------
+    def _http_error(self, status: int, raw: bytes, verb: str, kind: ResourceKind) -> SourceError:
+        doc = _status_of(raw)
+        message = str(doc.get("message") or "").strip()
+        if status == 401:
+            return AuthError(
+                f"unauthorized: {self._where()} rejected the credentials",
+                hint="the token or client certificate is invalid or expired; log in again or refresh the kubeconfig",
+            )
+        if status == 403:
+            return KubeForbidden(verb, kind.resource, kind.group, message)
+        if status == 404:
+            return BadAnswer(f"{verb} {kind.qualified}: not found on {self.server} ({message or 'the cluster does not serve this API'})")
+        if status == 429:
+            return BadAnswer(f"{verb} {kind.qualified}: the API server is throttling requests (429)", hint="the API server is overloaded; sovtui retries with backoff")
+        return BadAnswer(f"{verb} {kind.qualified}: HTTP {status}" + (f": {message}" if message else ""))
+
+    def _classify(self, exc: BaseException, verb: str, kind: ResourceKind) -> SourceError:
+        import aiohttp
+
+        if isinstance(exc, SourceError):
+            return exc
+        what = f"{verb} {kind.qualified}"
+        if isinstance(exc, TimeoutError):
+            return Timeout(f"{what}: no answer from {self.server} within {self.timeout_s:g}s")
+        if isinstance(exc, (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError)):
+            return Unreachable(f"TLS with {self.server} failed: {exc}", hint="check certificate-authority(-data) and the server name in the kubeconfig")
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            why = exc.os_error.strerror if getattr(exc, "os_error", None) is not None and exc.os_error.strerror else str(exc)
+            return Unreachable(f"cannot connect to {self.server}: {why}")
+        if isinstance(exc, (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, aiohttp.ClientOSError, ConnectionError)):
+            return Unreachable(f"{what}: connection to {self.server} dropped ({type(exc).__name__})")
+        if isinstance(exc, aiohttp.ClientError):
+            return Unreachable(f"{what}: {type(exc).__name__}: {exc}")
+        if isinstance(exc, ValueError):
+            return BadAnswer(f"{what}: unreadable answer from {self.server}: {exc}")
+        return BadAnswer(f"{what}: {type(exc).__name__}: {exc}")
+
+    # -- polling ------------------------------------------------------------------------------
+    async def fetch(self, executor: Executor | None = None) -> SourceData:
+        await self._start()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(0.2, self.timeout_s - 0.25)
+        assert self._wake is not None
+        while True:
+            # ready: listed, and watching (or failed, which is reported below)
+            pending = [inf for inf in self._informers.values() if inf.error is None and not (inf.synced and inf.watching)]
+            failed = [inf for inf in self._informers.values() if inf.kind.required and inf.error is not None and not (inf.synced and inf.watching)]
+            if failed:
+                raise failed[0].error  # type: ignore[misc]
+            if not any(inf.kind.required for inf in pending):
+                if not pending or loop.time() >= deadline:
+                    break
+            if loop.time() >= deadline:
+                slow = next(inf for inf in pending if inf.kind.required)
+                if slow.synced:
+                    raise Timeout(f"watch of {slow.kind.qualified} not re-established within {self.timeout_s:g}s")
+                done, remaining = slow.progress
+                so_far = f" ({done} so far" + (f", {remaining} to go)" if remaining else ")") if done else ""
+                raise Timeout(f"initial list of {slow.kind.qualified} not complete after {self.timeout_s:g}s{so_far}; still loading")
+            self._wake.clear()
+            try:
+                await _bounded(self._wake.wait(), deadline - loop.time())
+            except TimeoutError:
+                pass
+        notes = []
+        for inf in self._informers.values():
+            if inf.kind.required:
+                continue
+            if inf.error is not None and not (inf.synced and inf.watching):
+                notes.append(f"{inf.kind.qualified}: {inf.error}")
+            elif not inf.synced:
+                notes.append(f"{inf.kind.qualified}: still loading")
+            elif not inf.watching:
+                notes.append(f"{inf.kind.qualified}: reconnecting")
+        return SourceData(queues=self.queues(), kube_nodes=self.kube_nodes(), version=self.version, notes=tuple(notes))
+
+    # -- actions ------------------------------------------------------------------------------
+    async def cordon(self, node: str, *, unschedulable: bool = True, dry_run: bool = False) -> KubeNode:
+        """Mark a node (un)schedulable, as ``kubectl cordon``/``uncordon`` does; returns the node as the server has it."""
+        from kubernetes.aio import client
+
+        await self._start()
+        kwargs: dict[str, Any] = {"dry_run": "All"} if dry_run else {}
+        body = {"spec": {"unschedulable": True if unschedulable else None}}
+        kind = ResourceKind("nodes", "", "", "", project_node)
+        try:
+            status, raw, _ = await _call_raw(client.CoreV1Api(self._api).patch_node_without_preload_content, self.timeout_s, node, body, **kwargs)
+        except Exception as exc:  # noqa: BLE001
+            raise self._classify(exc, "patch", kind) from None
+        if status != 200:
+            raise self._http_error(status, raw, "patch", kind)
+        rec = project_node(json.loads(raw))
+        return KubeNode(rec.name, rec.ready, rec.unschedulable, rec.taints, rec.labels, rec.gpu_product, rec.gpu_capacity, rec.gpu_allocatable,
+                        sum(self._gpu_pods.get(node, {}).values()), rec.conditions, tuple(sorted(self._gpu_pods.get(node, {}).items())))
+
+    async def evict(self, namespace: str, pod: str, *, dry_run: bool = False) -> None:
+        """Evict a pod through the Eviction API (PodDisruptionBudgets are honoured by the server).
+
+        Raises :class:`EvictionBlocked` when the budget refuses (429), :class:`KubeForbidden` without RBAC.
+        """
+        from kubernetes.aio import client
+
+        await self._start()
+        body = client.V1Eviction(api_version="policy/v1", kind="Eviction", metadata=client.V1ObjectMeta(name=pod, namespace=namespace))
+        kwargs: dict[str, Any] = {"dry_run": "All"} if dry_run else {}
+        kind = ResourceKind("pods/eviction", "", "", "", project_pod)
+        try:
+            call = client.CoreV1Api(self._api).create_namespaced_pod_eviction_without_preload_content
+            status, raw, headers = await _call_raw(call, self.timeout_s, pod, namespace, body, **kwargs)
+        except Exception as exc:  # noqa: BLE001
+            raise self._classify(exc, "create", kind) from None
+        if status in (200, 201):
+            return
+        if status == 429:
+            doc = _status_of(raw)
+            details = doc.get("details") or {}
+            causes = tuple(str(c.get("message", "")) for c in details.get("causes") or () if c.get("message"))
+            retry = headers.get("Retry-After") or details.get("retryAfterSeconds")
+            raise EvictionBlocked(namespace, pod, str(doc.get("message") or "too many requests"), causes, float(retry) if retry else None)
+        if status == 404:
+            raise BadAnswer(f"evicting {namespace}/{pod}: {_status_of(raw).get('message', 'not found')}")
+        raise self._http_error(status, raw, "create", kind)
+
+    # -- doctor -------------------------------------------------------------------------------
+    async def doctor(self, executor: Executor | None = None) -> list[DoctorCheck]:
+        """Kubeconfig, reachability and, per resource, whether this user may list it."""
+        try:
+            await self._start()
+        except SourceError as exc:
+            return [DoctorCheck(self.name, "kubeconfig", False, str(exc), exc.hint)]
+        checks = [DoctorCheck(self.name, "kubeconfig", True, f"context {self.context or 'current'} → {self.server}")]
+        from kubernetes.aio import client
+
+        for kind in self.kinds:
+            try:
+                call = getattr(getattr(client, kind.api)(self._api), f"{kind.method}_without_preload_content")
+                status, raw, _ = await _call_raw(call, self.timeout_s, limit=1)
+                if status != 200:
+                    raise self._http_error(status, raw, "list", kind)
+                checks.append(DoctorCheck(self.name, f"list {kind.qualified}", True))
+            except Exception as exc:  # noqa: BLE001
+                err = self._classify(exc, "list", kind)
+                checks.append(DoctorCheck(self.name, f"list {kind.qualified}", False, str(err), err.hint))
+                if isinstance(err, (Unreachable, Timeout)) or (isinstance(err, AuthError) and not isinstance(err, KubeForbidden)):
+                    break
+        return checks
+
+    # -- shutdown -----------------------------------------------------------------------------
+    def _forget(self) -> None:
+        if self._version_task is not None and not self._version_task.done():
+            try:
+                self._version_task.cancel()
+            except RuntimeError:
+                pass
+        for inf in self._informers.values():
+            inf.stopped = True
+            if inf.task is not None:
+                try:
+                    inf.task.cancel()
+                except RuntimeError:  # its loop is closed: the task died with it
+                    pass
+        self._informers = {}
+        self._api = None
+        self._reset_aggregates()
+
+    async def aclose(self) -> None:
+        """Stop the informers and close the HTTP session."""
+        tasks = [inf.task for inf in self._informers.values() if inf.task is not None]
+        if self._version_task is not None:
+            tasks.append(self._version_task)
+        api = self._api
+        self._forget()
+        await asyncio.gather(*tasks, *self._closing, return_exceptions=True)
+        if api is not None:
+            await api.close()
+
+    def close(self) -> None:
+        """Stop the informers; the session closes on the source's loop if it still runs."""
+        api = self._api
+        tasks = [inf.task for inf in self._informers.values() if inf.task is not None]
+        self._forget()
+        loop = self._loop
+        if api is None or loop is None or loop.is_closed():
+            return
+
+        async def finish() -> None:
+            try:
+                await asyncio.gather(*tasks, return_exceptions=True)
+            finally:
+                await api.close()
+
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            task = loop.create_task(finish())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+        elif not loop.is_running():
+            loop.run_until_complete(finish())

@@ -1,0 +1,743 @@
+"""Provides tests of the Kubernetes source, and of the lab's fake API server through the official ``kubernetes`` client."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sovtui.config import SiteConfig
+from sovtui.hub import Hub
+from sovtui.model.types import KubeNode
+from sovtui.sources.base import AuthError, SourceError, Timeout, Unreachable
+from sovtui.sources.kubernetes import (
+    EvictionBlocked,
+    KubeForbidden,
+    KubernetesSource,
+    parse_time,
+    pod_gpus,
+    project_event,
+    project_node,
+    quantity,
+)
+from sovtui.sources.registry import build_sources
+from tests.lab.procs import free_port
+from tests.lab.stubs import SilentServer
+
+lab = pytest.mark.kubernetes
+
+
+def site(ctx: str = "lab", timeout_s: float = 5.0) -> SiteConfig:
+    return SiteConfig("lab", kube_context=ctx, timeout_s=timeout_s)
+
+
+@contextlib.asynccontextmanager
+async def kube_source(kubeconfig, ctx: str = "lab", timeout_s: float = 5.0):
+    src = KubernetesSource(site(ctx, timeout_s), kubeconfig=kubeconfig)
+    try:
+        yield src
+    finally:
+        await src.aclose()
+
+
+@contextlib.asynccontextmanager
+async def kube_api(kubeconfig, ctx: str = "lab"):
+    """The official asyncio client, configured from the lab's kubeconfig as any user of the library would."""
+    from kubernetes.aio import client, config
+
+    cfg = client.Configuration()
+    await config.load_kube_config(config_file=str(kubeconfig), context=ctx, client_configuration=cfg, persist_config=False)
+    async with client.ApiClient(cfg) as api:
+        yield api
+
+
+async def until(check, timeout_s: float = 5.0, interval_s: float = 0.02):
+    """Await ``check()`` (sync or async) until truthy; return (value, seconds it took)."""
+    t0 = time.perf_counter()
+    while True:
+        value = check()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value, time.perf_counter() - t0
+        if time.perf_counter() - t0 > timeout_s:
+            raise AssertionError(f"not true after {timeout_s}s")
+        await asyncio.sleep(interval_s)
+
+
+def node_of(data, name: str) -> KubeNode:
+    return next(n for n in data.kube_nodes if n.name == name)
+
+
+def status_body(exc) -> dict:
+    return json.loads(exc.body)
+
+
+# ---------------------------------------------------------------------------------- pure functions
+def test_effective_gpu_request_follows_the_scheduler_rules():
+    def c(gpus, **kw):
+        return {"name": "c", "resources": {"limits": {"nvidia.com/gpu": str(gpus)}}, **kw}
+
+    assert pod_gpus({"spec": {"containers": [c(2), c(1)]}}) == 3
+    # an init container runs alone: the pod needs the larger of it and the app containers
+    assert pod_gpus({"spec": {"initContainers": [c(4)], "containers": [c(1)]}}) == 4
+    # a sidecar (init container that keeps running) adds to the app containers
+    assert pod_gpus({"spec": {"initContainers": [c(1, restartPolicy="Always")], "containers": [c(2)]}}) == 3
+    assert pod_gpus({"spec": {"containers": [{"name": "cpu", "resources": {"requests": {"cpu": "2"}}}]}}) == 0
+    assert [quantity(q) for q in ("8", 2, "1k", "500m", "", None, "bogus")] == [8, 2, 1000, 0, 0, 0, 0]
+
+
+def test_node_and_event_projection():
+    node = project_node(
+        {
+            "metadata": {"name": "n1", "labels": {"nvidia.com/gpu.product": "H100", "kubernetes.io/hostname": "n1", "node-role.kubernetes.io/gpu": ""}},
+            "spec": {"unschedulable": True, "taints": [{"key": "a", "value": "b", "effect": "NoSchedule"}, {"key": "c", "effect": "NoExecute"}]},
+            "status": {"capacity": {"nvidia.com/gpu": "8"}, "allocatable": {"nvidia.com/gpu": "7"}, "conditions": [{"type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown"}]},
+        }
+    )
+    assert node.ready is None and node.unschedulable
+    assert node.taints == ("a=b:NoSchedule", "c:NoExecute")
+    assert dict(node.labels) == {"nvidia.com/gpu.product": "H100", "node-role.kubernetes.io/gpu": ""}
+    assert (node.gpu_capacity, node.gpu_allocatable) == (8, 7)
+    # new-style events carry their last time in series, old-style in lastTimestamp
+    ev = project_event({"metadata": {"name": "e"}, "type": "Warning", "series": {"count": 4, "lastObservedTime": "2024-01-01T00:00:10.000000Z"}, "eventTime": "2024-01-01T00:00:00.000000Z"})
+    assert (ev.count, ev.last_seen) == (4, parse_time("2024-01-01T00:00:10Z"))
+    ev = project_event({"metadata": {"name": "e"}, "count": 2, "lastTimestamp": "2024-01-01T00:01:00Z", "eventTime": None})
+    assert (ev.count, ev.last_seen) == (2, parse_time("2024-01-01T00:01:00Z"))
+
+
+def test_registry_adds_the_source_only_with_a_context():
+    assert not [s for s in build_sources(SiteConfig("x")) if s.kind == "kubernetes"]
+    sources = [s for s in build_sources(SiteConfig("x", kube_context="prod")) if s.kind == "kubernetes"]
+    assert len(sources) == 1 and sources[0].context == "prod" and sources[0].name == "kubernetes"
+
+
+# ---------------------------------------------------------------------------------- the fake, through the official client
+@lab
+async def test_official_client_reads_every_resource_into_its_models(lab_kube):
+    """The generated (pydantic, strict) models accept what the fake serves: shapes, required fields, types."""
+    from kubernetes.aio import client
+
+    truth = lab_kube.truth
+    async with kube_api(lab_kube.kubeconfig) as api:
+        core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
+        assert (await client.VersionApi(api).get_code()).git_version.startswith("v1.")
+        assert (await client.CoreApi(api).get_api_versions()).versions == ["v1"]
+        groups = {g.name for g in (await client.ApisApi(api).get_api_versions()).groups}
+        assert {"apps", "batch", "policy", "events.k8s.io"} <= groups
+        core_resources = {r.name for r in (await core.get_api_resources()).resources}
+        assert {"nodes", "pods", "pods/eviction", "pods/status", "events"} <= core_resources
+
+        nodes = await core.list_node()
+        assert int(nodes.metadata.resource_version) > 0
+        assert {n.metadata.name for n in nodes.items} == set(truth.nodes)
+        a01 = next(n for n in nodes.items if n.metadata.name == "gpu-a-01")
+        assert a01.status.allocatable["nvidia.com/gpu"] == "8"
+        assert a01.metadata.labels["nvidia.com/gpu.product"] == "NVIDIA-H100-80GB-HBM3"
+        a03 = next(n for n in nodes.items if n.metadata.name == "gpu-a-03")
+        assert a03.spec.unschedulable and a03.spec.taints[0].key == "node.kubernetes.io/unschedulable"
+
+        pods = await core.list_pod_for_all_namespaces()
+        assert len(pods.items) == truth.pods_total
+        mirror = [p for p in pods.items if "kubernetes.io/config.mirror" in (p.metadata.annotations or {})]
+        assert {f"{p.metadata.namespace}/{p.metadata.name}" for p in mirror} == truth.mirror_pods
+        assert all(p.metadata.owner_references[0].kind == "Node" for p in mirror)
+        ds_pods = [p for p in pods.items if p.metadata.owner_references and p.metadata.owner_references[0].kind == "DaemonSet"]
+        assert {f"{p.metadata.namespace}/{p.metadata.name}" for p in ds_pods} == truth.daemonset_pods
+        assert len((await core.list_namespaced_pod("ml-serving")).items) == 5
+
+        assert {d.metadata.name for d in (await apps.list_deployment_for_all_namespaces()).items} == {"coredns", "vllm", "embeddings"}
+        assert {d.metadata.name for d in (await apps.list_daemon_set_for_all_namespaces()).items} >= {"nvidia-dcgm-exporter", "nvidia-device-plugin-daemonset"}
+        rs = (await apps.list_replica_set_for_all_namespaces()).items
+        assert all(r.metadata.owner_references[0].kind == "Deployment" for r in rs)
+        jobs = {j.metadata.name: j for j in (await client.BatchV1Api(api).list_job_for_all_namespaces()).items}
+        assert jobs["eval-sweep"].status.succeeded == 6 and jobs["eval-sweep"].status.conditions
+        pdbs = {p.metadata.name: p for p in (await client.PolicyV1Api(api).list_pod_disruption_budget_for_all_namespaces()).items}
+        assert pdbs["vllm"].status.disruptions_allowed == 0 and pdbs["embeddings"].status.disruptions_allowed == 1
+        events = (await core.list_event_for_all_namespaces()).items
+        assert sum(1 for e in events if e.type == "Warning") == truth.warning_events
+        # events.k8s.io/v1 serves the same events in its schema (the scheduler's have eventTime, so the model takes them)
+        new = (await client.EventsV1Api(api).list_event_for_all_namespaces(field_selector="reason=FailedScheduling")).items
+        assert len(new) == 3 and all(e.event_time and e.regarding.kind == "Pod" and e.note for e in new)
+
+
+@lab
+def test_the_synchronous_client_reads_it_too(lab_kube):
+    from kubernetes import client, config
+
+    api = config.new_client_from_config(config_file=str(lab_kube.kubeconfig), context="lab")
+    try:
+        names = {n.metadata.name for n in client.CoreV1Api(api).list_node(_request_timeout=5).items}
+        assert names == set(lab_kube.truth.nodes)
+    finally:
+        api.close()
+
+
+# ---------------------------------------------------------------------------------- the source against the truth
+@lab
+async def test_fetch_gives_each_node_its_gpu_accounting(lab_kube):
+    truth = lab_kube.truth
+    async with kube_source(lab_kube.kubeconfig) as src:
+        data = await src.fetch()
+    assert data.version == "v1.31.4" and data.notes == ()
+    assert [n.name for n in data.kube_nodes] == sorted(truth.nodes)
+    for node in data.kube_nodes:
+        want = truth.nodes[node.name]
+        assert node.ready is want.ready, node.name
+        assert node.unschedulable is want.unschedulable, node.name
+        assert set(node.taints) == want.taints, node.name
+        assert node.gpu_product == want.gpu_product
+        assert (node.gpu_capacity, node.gpu_allocatable, node.gpu_requested) == (want.gpu_capacity, want.gpu_allocatable, want.gpu_requested), node.name
+        assert dict(node.pods_with_gpus) == want.pods, node.name
+    # the static pod's mirror holds a GPU too; the NotReady node still has its pod's GPUs allocated
+    assert ("kube-system/gpu-healthcheck-gpu-b-01", 1) in node_of(data, "gpu-b-01").pods_with_gpus
+    assert node_of(data, "gpu-b-04").ready is None and node_of(data, "gpu-b-04").gpu_requested == 4
+    assert node_of(data, "gpu-b-02").gpu_free == 3  # 7 allocatable (one GPU unhealthy), 4 used
+
+
+@lab
+async def test_queues_are_pending_gpu_pods_per_namespace(lab_kube):
+    truth = lab_kube.truth
+    async with kube_source(lab_kube.kubeconfig) as src:
+        data = await src.fetch()
+        pending = src.pending_pods()
+    queues = {q.name: q for q in data.queues}
+    assert {ns: (q.pending_jobs, q.pending_gpus) for ns, q in queues.items() if q.pending_jobs} == truth.pending
+    assert {ns: q.running_jobs for ns, q in queues.items() if q.running_jobs} == truth.running
+    assert all(q.system == "kubernetes" for q in queues.values())
+    assert 2600 < queues["research"].oldest_pending_s < 2900  # created 45 min ago
+    assert queues["ml-serving"].oldest_pending_s is None
+    # the scheduler's own words for why they wait
+    assert all("Insufficient nvidia.com/gpu" in p.scheduling for p in pending if p.namespace == "research")
+
+
+@lab
+async def test_selectors_and_pages_are_applied_by_the_server(lab_kube):
+    from kubernetes.aio import client
+    from kubernetes.aio.client.exceptions import ApiException
+
+    truth = lab_kube.truth
+    async with kube_api(lab_kube.kubeconfig) as api:
+        core = client.CoreV1Api(api)
+        everything = (await core.list_pod_for_all_namespaces()).items
+        all_events = (await core.list_event_for_all_namespaces()).items
+
+        def names(items):
+            return sorted(f"{p.metadata.namespace}/{p.metadata.name}" for p in items)
+
+        labels = lambda p: p.metadata.labels or {}  # noqa: E731
+        for selector, keep in (
+            ("app=vllm", lambda p: labels(p).get("app") == "vllm"),
+            ("app!=vllm", lambda p: labels(p).get("app") != "vllm"),
+            ("app in (vllm, embeddings)", lambda p: labels(p).get("app") in ("vllm", "embeddings")),
+            ("app notin (vllm,embeddings)", lambda p: labels(p).get("app") not in ("vllm", "embeddings")),
+            ("model", lambda p: "model" in labels(p)),
+            ("!model", lambda p: "model" not in labels(p)),
+            ("app=vllm,model=llama-3-70b", lambda p: labels(p).get("app") == "vllm" and labels(p).get("model") == "llama-3-70b"),
+        ):
+            got = (await core.list_pod_for_all_namespaces(label_selector=selector)).items
+            assert names(got) == names([p for p in everything if keep(p)]), selector
+        for selector, keep in (
+            ("spec.nodeName=gpu-a-01", lambda p: p.spec.node_name == "gpu-a-01"),
+            ("status.phase=Succeeded", lambda p: p.status.phase == "Succeeded"),
+            ("metadata.namespace=ml-serving", lambda p: p.metadata.namespace == "ml-serving"),
+            ("metadata.name==notebook-alice", lambda p: p.metadata.name == "notebook-alice"),
+            ("spec.nodeName=gpu-b-03,status.phase!=Succeeded", lambda p: p.spec.node_name == "gpu-b-03" and p.status.phase != "Succeeded"),
+        ):
+            got = (await core.list_pod_for_all_namespaces(field_selector=selector)).items
+            assert names(got) == names([p for p in everything if keep(p)]) and got, selector
+        with pytest.raises(ApiException) as err:
+            await core.list_pod_for_all_namespaces(field_selector="spec.foo=bar")
+        assert err.value.status == 400 and status_body(err.value)["message"] == "field label not supported: spec.foo"
+        with pytest.raises(ApiException) as err:
+            await core.list_pod_for_all_namespaces(label_selector="app in vllm")
+        assert err.value.status == 400 and status_body(err.value)["reason"] == "BadRequest"
+
+        # limit/continue: pages of one consistent snapshot
+        seen, token, pages = [], None, 0
+        while True:
+            page = await core.list_pod_for_all_namespaces(limit=7, _continue=token)
+            pages += 1
+            seen += page.items
+            token = page.metadata._continue
+            if not token:
+                break
+            assert page.metadata.remaining_item_count == len(everything) - len(seen)
+        assert names(seen) == names(everything) and pages == -(-len(everything) // 7)
+
+    # the source asks the server to leave out finished pods and Normal events: count what the server sent it
+    lab_kube.main.reset_stats()
+    async with kube_source(lab_kube.kubeconfig) as src:
+        await src.fetch()
+    sent = lab_kube.main.stats()["items"]
+    assert sent["pods"] == truth.pods_total - truth.pods_terminal < len(everything)
+    assert sent["events"] == sum(1 for e in all_events if e.type == "Warning") < len(all_events)
+
+
+# ---------------------------------------------------------------------------------- watch
+@lab
+async def test_watch_picks_up_a_cordon_within_a_second(lab_kube):
+    from kubernetes.aio import client
+
+    async with kube_source(lab_kube.kubeconfig) as src, kube_api(lab_kube.kubeconfig) as api:
+        assert not node_of(await src.fetch(), "gpu-b-03").unschedulable
+        await client.CoreV1Api(api).patch_node("gpu-b-03", {"spec": {"unschedulable": True}})
+
+        async def cordoned():
+            node = node_of(await src.fetch(), "gpu-b-03")
+            return node.unschedulable and "node.kubernetes.io/unschedulable:NoSchedule" in node.taints
+
+        _, took = await until(cordoned, timeout_s=1.0)
+        print(f"\ncordon seen by the source after {took * 1000:.0f} ms")
+        stats = src.informer_stats()["nodes"]
+        assert stats.lists == 1 and stats.events >= 1  # one list at start, then only changes
+
+        # and back, through the source's own action (strategic merge patch, as kubectl uncordon)
+        node = await src.cordon("gpu-b-03", unschedulable=False)
+        assert node.unschedulable is False
+        await until(lambda: _not_cordoned(src, "gpu-b-03"), timeout_s=1.0)
+
+
+async def _not_cordoned(src, name):
+    node = node_of(await src.fetch(), name)
+    return not node.unschedulable and not any(t.startswith("node.kubernetes.io/unschedulable") for t in node.taints)
+
+
+@lab
+async def test_watch_resumes_after_a_dropped_connection_without_relisting(lab_kube):
+    async with kube_source(lab_kube.kubeconfig) as src:
+        await src.fetch()
+        assert lab_kube.main.drop_watches() >= len(src.kinds)
+        await src.cordon("gpu-b-03")
+        await until(lambda: _cordoned(src, "gpu-b-03"), timeout_s=2.0)
+        stats = src.informer_stats()["nodes"]
+        assert stats.resumes >= 1 and stats.lists == 1 and stats.relists == 0
+        await src.cordon("gpu-b-03", unschedulable=False)
+        await until(lambda: _not_cordoned(src, "gpu-b-03"), timeout_s=2.0)
+
+
+async def _cordoned(src, name):
+    return node_of(await src.fetch(), name).unschedulable
+
+
+@lab
+async def test_410_expired_forces_a_relist(lab_kube):
+    from kubernetes.aio import client, watch
+    from kubernetes.aio.client.exceptions import ApiException
+
+    async with kube_source(lab_kube.kubeconfig) as src, kube_api(lab_kube.kubeconfig) as api:
+        await src.fetch()
+        old_rv = src._informers["nodes"].resource_version
+        # the server restarts: watches drop and wait; meanwhile a node changes and etcd compacts its history
+        lab_kube.main.drop_watches(hold_s=0.5)
+        await src.cordon("gpu-b-03")
+        lab_kube.main.compact()
+        await until(lambda: _cordoned(src, "gpu-b-03"), timeout_s=3.0)
+        stats = src.informer_stats()["nodes"]
+        assert stats.expired >= 1 and stats.relists >= 1 and stats.lists == 2
+        await src.cordon("gpu-b-03", unschedulable=False)
+        await until(lambda: _not_cordoned(src, "gpu-b-03"), timeout_s=2.0)
+        assert lab_kube.main.stats()["expired"].get("nodes", 0) >= 1
+
+        # the real Status in the stream, as the official watch helper sees it (and turns into an ApiException)
+        w = watch.Watch()
+        with pytest.raises(ApiException) as err:
+            async for _ in w.stream(client.CoreV1Api(api).list_node, resource_version=old_rv, timeout_seconds=5):
+                pass
+        await w.close()
+        assert err.value.status == 410 and str(err.value.reason).startswith("Expired: too old resource version")
+        resp = await client.CoreV1Api(api).list_node_without_preload_content(watch=True, resource_version=old_rv, timeout_seconds=5)
+        line = json.loads(await resp.content.readline())
+        resp.release()
+        assert resp.status == 200 and line["type"] == "ERROR"
+        assert {k: v for k, v in line["object"].items() if k != "message"} == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "reason": "Expired", "code": 410}
+
+
+@lab
+async def test_official_watch_helper_sees_modified_and_bookmarks(lab_kube):
+    from kubernetes.aio import client, watch
+
+    async with kube_api(lab_kube.kubeconfig) as api:
+        core = client.CoreV1Api(api)
+        rv = (await core.list_node()).metadata.resource_version
+        seen: list[tuple[str, str]] = []
+        w = watch.Watch()
+
+        async def consume():
+            async for event in w.stream(core.list_node, resource_version=rv, allow_watch_bookmarks=True, timeout_seconds=3):
+                obj = event["object"]
+                name = obj.metadata.name if hasattr(obj, "metadata") else ""
+                seen.append((event["type"], name))
+                if any(t == "BOOKMARK" for t, _ in seen) and ("MODIFIED", "gpu-b-03") in seen:
+                    w.stop()
+
+        task = asyncio.create_task(consume())
+        await asyncio.sleep(0.1)
+        await core.patch_node("gpu-b-03", {"metadata": {"labels": {"lab/touched": "yes"}}})
+        await asyncio.wait_for(task, 5)
+        await w.close()
+        await core.patch_node("gpu-b-03", {"metadata": {"labels": {"lab/touched": None}}})
+    assert ("MODIFIED", "gpu-b-03") in seen and any(t == "BOOKMARK" for t, _ in seen)
+    assert int(w.resource_version) > int(rv)
+
+
+# ---------------------------------------------------------------------------------- errors
+@lab
+async def test_rbac_denial_is_a_typed_error_naming_verb_and_resource(lab_kube):
+    from kubernetes.aio import client
+    from kubernetes.aio.client.exceptions import ApiException
+
+    async with kube_source(lab_kube.kubeconfig, "lab-viewer") as src:
+        with pytest.raises(KubeForbidden) as err:
+            await src.fetch()
+    assert (err.value.verb, err.value.resource, err.value.group) == ("list", "nodes", "")
+    assert 'User "viewer" cannot list resource "nodes"' in str(err.value) and err.value.hint
+
+    async with kube_source(lab_kube.kubeconfig, "lab-lister") as src:
+        with pytest.raises(KubeForbidden) as err:
+            await src.fetch()
+    assert (err.value.verb, err.value.resource) == ("watch", "pods")  # listing is allowed, watching is not
+
+    async with kube_source(lab_kube.kubeconfig, "lab-noevents") as src:
+        data = await src.fetch()  # events are optional: a note, not a failure
+    assert data.kube_nodes and any(n.startswith("events: cannot list events") for n in data.notes)
+
+    async with kube_api(lab_kube.kubeconfig, "lab-viewer") as api:
+        with pytest.raises(ApiException) as err:
+            await client.CoreV1Api(api).list_node()
+        assert err.value.status == 403
+        assert status_body(err.value) == {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": 'nodes is forbidden: User "viewer" cannot list resource "nodes" in API group "" at the cluster scope',
+            "reason": "Forbidden",
+            "details": {"kind": "nodes"},
+            "code": 403,
+        }
+        with pytest.raises(ApiException) as err:
+            await client.CoreV1Api(api).create_namespaced_pod_eviction("notebook-alice", "research", client.V1Eviction(metadata=client.V1ObjectMeta(name="notebook-alice", namespace="research")))
+        assert status_body(err.value)["message"] == 'pods "notebook-alice" is forbidden: User "viewer" cannot create resource "pods/eviction" in API group "" in the namespace "research"'
+
+
+@lab
+async def test_bad_token_is_401_and_exec_plugin_works(lab_kube):
+    from kubernetes.aio import client
+    from kubernetes.aio.client.exceptions import ApiException
+
+    async with kube_source(lab_kube.kubeconfig, "lab-badtoken") as src:
+        with pytest.raises(AuthError) as err:
+            await src.fetch()
+    assert not isinstance(err.value, KubeForbidden) and "unauthorized" in str(err.value) and "lab-badtoken" in str(err.value)
+    async with kube_api(lab_kube.kubeconfig, "lab-badtoken") as api:
+        with pytest.raises(ApiException) as err:
+            await client.CoreV1Api(api).list_node()
+    assert status_body(err.value) == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": "Unauthorized", "reason": "Unauthorized", "code": 401}
+    async with kube_source(lab_kube.kubeconfig, "lab-exec") as src:  # token from an exec credential plugin
+        assert len((await src.fetch()).kube_nodes) == len(lab_kube.truth.nodes)
+
+
+def _kubeconfig(path: Path, server: str, *, ca: Path | None = None) -> Path:
+    cluster: dict = {"server": server}
+    if ca is not None:
+        cluster["certificate-authority"] = str(ca)
+    doc = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": "x",
+        "clusters": [{"name": "x", "cluster": cluster}],
+        "users": [{"name": "x", "user": {"token": "t"}}],
+        "contexts": [{"name": "x", "context": {"cluster": "x", "user": "x"}}],
+    }
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    return path
+
+
+async def test_unreachable_timeout_and_kubeconfig_errors_are_typed(tmp_path):
+    closed = _kubeconfig(tmp_path / "closed", f"https://127.0.0.1:{free_port()}")
+    async with kube_source(closed, "x", timeout_s=2.0) as src:
+        with pytest.raises(Unreachable) as err:
+            await src.fetch()
+    assert "cannot connect" in str(err.value)
+
+    with SilentServer() as silent:
+        async with kube_source(_kubeconfig(tmp_path / "silent", silent.url), "x", timeout_s=1.0) as src:
+            t0 = time.perf_counter()
+            with pytest.raises(Timeout):
+                await src.fetch()
+            assert time.perf_counter() - t0 < 3.0
+
+    with pytest.raises(SourceError, match="kubeconfig"):
+        async with kube_source(tmp_path / "missing", "x") as src:
+            await src.fetch()
+    with pytest.raises(SourceError, match="kubeconfig"):
+        async with kube_source(closed, "no-such-context") as src:
+            await src.fetch()
+
+
+
+@lab
+async def test_a_certificate_from_another_ca_is_refused(lab_kube, tmp_path):
+    from tests.lab.kubeapi.lab import make_tls
+
+    other_ca, _, _ = make_tls(tmp_path / "other")
+    kubeconfig = _kubeconfig(tmp_path / "kubeconfig", lab_kube.url, ca=other_ca)
+    async with kube_source(kubeconfig, "x") as src:
+        with pytest.raises(Unreachable) as err:
+            await src.fetch()
+    assert "TLS" in str(err.value)
+
+
+# ---------------------------------------------------------------------------------- writes
+@lab
+async def test_eviction_honours_the_disruption_budget(lab_kube):
+    from kubernetes.aio import client
+    from kubernetes.aio.client.exceptions import ApiException
+
+    async with kube_api(lab_kube.kubeconfig) as api, kube_source(lab_kube.kubeconfig) as src:
+        core, policy = client.CoreV1Api(api), client.PolicyV1Api(api)
+        pods = {p.metadata.name: p for p in (await core.list_namespaced_pod("ml-serving")).items}
+        vllm = next(n for n in pods if n.startswith("vllm-"))
+        emb = sorted(n for n in pods if n.startswith("embeddings-"))[0]
+
+        def eviction(name):
+            return client.V1Eviction(api_version="policy/v1", kind="Eviction", metadata=client.V1ObjectMeta(name=name, namespace="ml-serving"))
+
+        with pytest.raises(ApiException) as err:
+            await core.create_namespaced_pod_eviction(vllm, "ml-serving", eviction(vllm))
+        assert err.value.status == 429
+        assert status_body(err.value) == {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": "Cannot evict pod as it would violate the pod's disruption budget.",
+            "reason": "TooManyRequests",
+            "details": {"causes": [{"reason": "DisruptionBudget", "message": "The disruption budget vllm needs 3 healthy pods and has 3 currently"}]},
+            "code": 429,
+        }
+        with pytest.raises(EvictionBlocked) as blocked:
+            await src.evict("ml-serving", vllm)
+        assert blocked.value.causes == ("The disruption budget vllm needs 3 healthy pods and has 3 currently",)
+
+        # a dry run passes the budget check and changes nothing
+        await src.fetch()
+        await src.evict("ml-serving", emb, dry_run=True)
+        still = await core.read_namespaced_pod(emb, "ml-serving")
+        assert still.metadata.deletion_timestamp is None
+        assert (await policy.read_namespaced_pod_disruption_budget("embeddings", "ml-serving")).status.disruptions_allowed == 1
+
+        # the real one: the pod goes, its ReplicaSet replaces it, the budget recovers
+        await src.evict("ml-serving", emb)
+        gone = lambda: not any(k == f"ml-serving/{emb}" for n in src.kube_nodes() for k, _ in n.pods_with_gpus)  # noqa: E731
+        await until(gone, timeout_s=3.0)
+
+        async def replaced():
+            names = {p.metadata.name for p in (await core.list_namespaced_pod("ml-serving", label_selector="app=embeddings")).items if p.status.phase == "Running"}
+            pdb = await policy.read_namespaced_pod_disruption_budget("embeddings", "ml-serving")
+            return len(names) == 2 and emb not in names and pdb.status.disruptions_allowed == 1
+
+        await until(replaced, timeout_s=5.0)
+
+
+@lab
+async def test_dry_run_validates_but_does_not_persist(lab_kube):
+    from kubernetes.aio import client
+    from kubernetes.aio.client.exceptions import ApiException
+
+    async with kube_api(lab_kube.kubeconfig) as api, kube_source(lab_kube.kubeconfig) as src:
+        core = client.CoreV1Api(api)
+        await src.fetch()
+        before = await core.read_node("gpu-b-03")
+        events_before = src.informer_stats()["nodes"].events
+        answer = await core.patch_node("gpu-b-03", {"spec": {"unschedulable": True}}, dry_run="All")
+        assert answer.spec.unschedulable is True
+        node = await src.cordon("gpu-b-03", dry_run=True)
+        assert node.unschedulable is True
+        await asyncio.sleep(0.3)
+        after = await core.read_node("gpu-b-03")
+        assert not after.spec.unschedulable and after.metadata.resource_version == before.metadata.resource_version
+        assert src.informer_stats()["nodes"].events == events_before and not node_of(await src.fetch(), "gpu-b-03").unschedulable
+
+        # validated all the same
+        with pytest.raises(ApiException) as err:
+            await core.patch_node("gpu-b-03", {"spec": {"taints": [{"key": "x", "effect": "Bogus"}]}}, dry_run="All")
+        body = status_body(err.value)
+        assert err.value.status == 422 and body["reason"] == "Invalid"
+        assert body["details"]["causes"] == [{"reason": "FieldValueNotSupported", "message": 'Unsupported value: "Bogus": supported values: "NoExecute", "NoSchedule", "PreferNoSchedule"', "field": "spec.taints[0].effect"}]
+        dep = client.V1Deployment.from_dict(_deployment("dry", image="busybox:1"))
+        made = await client.AppsV1Api(api).create_namespaced_deployment("lab-tests", dep, dry_run="All")
+        assert made.metadata.name == "dry"
+        with pytest.raises(ApiException) as err:
+            await client.AppsV1Api(api).read_namespaced_deployment("dry", "lab-tests")
+        assert err.value.status == 404 and status_body(err.value)["message"] == 'deployments.apps "dry" not found'
+
+
+@lab
+async def test_patch_flavours_and_a_kubelet_status_update(lab_kube):
+    from kubernetes.aio import client
+    from kubernetes.aio.client.exceptions import ApiException
+
+    async with kube_api(lab_kube.kubeconfig) as api, kube_source(lab_kube.kubeconfig) as src:
+        core = client.CoreV1Api(api)
+        await src.fetch()
+        # JSON merge patch replaces the taint list; a JSON patch takes it away again ("test" guards it)
+        await core.patch_node("gpu-b-03", {"spec": {"taints": [{"key": "lab/maintenance", "value": "disk", "effect": "NoSchedule"}]}}, _content_type="application/merge-patch+json")
+        await until(lambda: "lab/maintenance=disk:NoSchedule" in node_of_cached(src, "gpu-b-03").taints, timeout_s=1.0)
+        with pytest.raises(ApiException) as err:
+            await core.patch_node("gpu-b-03", [{"op": "test", "path": "/spec/taints/0/key", "value": "other"}, {"op": "remove", "path": "/spec/taints"}])
+        assert err.value.status == 422
+        await core.patch_node("gpu-b-03", [{"op": "test", "path": "/spec/taints/0/key", "value": "lab/maintenance"}, {"op": "remove", "path": "/spec/taints"}])
+        await until(lambda: not node_of_cached(src, "gpu-b-03").taints, timeout_s=1.0)
+        # strategic merge patch merges conditions by type: the kubelet reports NotReady, the others stay
+        await core.patch_node_status("gpu-b-03", {"status": {"conditions": [{"type": "Ready", "status": "False", "reason": "KubeletNotReady", "message": "container runtime is down"}]}})
+        await until(lambda: node_of_cached(src, "gpu-b-03").ready is False, timeout_s=1.0)
+        conditions = {c[0]: c[1:] for c in node_of_cached(src, "gpu-b-03").conditions}
+        assert conditions["Ready"][:2] == ("False", "KubeletNotReady") and conditions["MemoryPressure"][0] == "False" and len(conditions) == 4
+        await core.patch_node_status("gpu-b-03", {"status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status"}]}})
+        await until(lambda: node_of_cached(src, "gpu-b-03").ready is True, timeout_s=1.0)
+
+
+def node_of_cached(src: KubernetesSource, name: str) -> KubeNode:
+    return next(n for n in src.kube_nodes() if n.name == name)
+
+
+@lab
+async def test_a_finished_pod_leaves_the_cache_and_frees_its_gpus(lab_kube):
+    from kubernetes.aio import client
+
+    async with kube_api(lab_kube.kubeconfig) as api, kube_source(lab_kube.kubeconfig) as src:
+        core, batch = client.CoreV1Api(api), client.BatchV1Api(api)
+        before = node_of(await src.fetch(), "gpu-b-02")
+        assert ("ml-train/bert-train-t3p8v", 4) in before.pods_with_gpus
+        # the kubelet reports the pod done; the source's watch (status.phase!=Succeeded) gets a DELETED
+        await core.patch_namespaced_pod_status("bert-train-t3p8v", "ml-train", {"status": {"phase": "Succeeded"}})
+        await until(lambda: node_of_cached(src, "gpu-b-02").gpu_requested == before.gpu_requested - 4, timeout_s=1.0)
+        assert "ml-train/bert-train-t3p8v" not in src._informers["pods"].items
+        assert (await core.read_namespaced_pod("bert-train-t3p8v", "ml-train")).status.phase == "Succeeded"
+
+        async def complete():
+            job = await batch.read_namespaced_job_status("bert-train", "ml-train")
+            return any(c.type == "Complete" and c.status == "True" for c in job.status.conditions or ())
+
+        await until(complete, timeout_s=2.0)
+        await until(lambda: any(j.name == "bert-train" and j.state == "complete" for j in src.workloads().jobs), timeout_s=1.0)
+
+
+def _deployment(name: str, *, image: str, replicas: int = 2, gpus: int = 1) -> dict:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": "lab-tests"},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "server", "image": image, "resources": {"limits": {"nvidia.com/gpu": str(gpus)}}}]},
+            },
+        },
+    }
+
+
+@lab
+async def test_a_deployment_rolls_out_to_available(lab_kube):
+    from kubernetes.aio import client
+
+    async with kube_api(lab_kube.kubeconfig) as api, kube_source(lab_kube.kubeconfig) as src:
+        apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
+        await src.fetch()
+        await apps.create_namespaced_deployment("lab-tests", client.V1Deployment.from_dict(_deployment("rollout", image="server:1")))
+
+        async def rolled_out(image):
+            dep = await apps.read_namespaced_deployment_status("rollout", "lab-tests")
+            st = dep.status
+            conds = {c.type: (c.status, c.reason) for c in st.conditions or ()}
+            return (
+                st.observed_generation == dep.metadata.generation
+                and (st.replicas, st.updated_replicas, st.ready_replicas, st.available_replicas) == (2, 2, 2, 2)
+                and conds.get("Available") == ("True", "MinimumReplicasAvailable")
+                and conds.get("Progressing") == ("True", "NewReplicaSetAvailable")
+                and dep.spec.template.spec.containers[0].image == image
+            )
+
+        _, took = await until(lambda: rolled_out("server:1"), timeout_s=5.0)
+        print(f"\nrollout of 2 replicas available after {took:.2f}s")
+        rs = [r for r in (await apps.list_namespaced_replica_set("lab-tests")).items if r.metadata.owner_references[0].name == "rollout"]
+        assert len(rs) == 1 and rs[0].status.available_replicas == 2
+        pods = (await core.list_namespaced_pod("lab-tests", label_selector="app=rollout")).items
+        assert len(pods) == 2 and all(p.metadata.owner_references[0].name == rs[0].metadata.name and p.spec.node_name for p in pods)
+        assert {q.name: q.running_jobs for q in (await src.fetch()).queues}["lab-tests"] == 2
+
+        # a new template: a second ReplicaSet takes over, the first scales to zero
+        await apps.patch_namespaced_deployment("rollout", "lab-tests", {"spec": {"template": {"spec": {"containers": [{"name": "server", "image": "server:2"}]}}}})
+        _, took = await until(lambda: rolled_out("server:2"), timeout_s=8.0)
+        print(f"rolling update available after {took:.2f}s")
+        rs = {r.metadata.name: r for r in (await apps.list_namespaced_replica_set("lab-tests")).items if r.metadata.owner_references[0].name == "rollout"}
+        assert sorted(r.spec.replicas for r in rs.values()) == [0, 2]
+        assert any(d.name == "rollout" and d.rolled_out for d in src.workloads().deployments)
+
+        await apps.delete_namespaced_deployment("rollout", "lab-tests")
+
+        async def collected():
+            return not (await core.list_namespaced_pod("lab-tests", label_selector="app=rollout")).items
+
+        await until(collected, timeout_s=5.0)
+
+
+@lab
+async def test_the_hub_polls_it(lab_kube):
+    src = KubernetesSource(site(), kubeconfig=lab_kube.kubeconfig)
+    hub = Hub([src])
+    try:
+        result = await hub.poll("kubernetes")
+        assert result.status.ok, result.status.error
+        assert len(result.data.kube_nodes) == len(lab_kube.truth.nodes)
+        checks = await hub.doctor()
+        assert checks and all(c.ok for c in checks), checks
+    finally:
+        await hub.stop()
+        await src.aclose()
+
+
+# ---------------------------------------------------------------------------------- scale
+def _rss_mib() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+@lab
+async def test_a_1000_node_20000_pod_cluster(lab_kube):
+    big = lab_kube.big(1000, 20000)
+    print(f"\nbig cluster server up in {big.startup_s:.1f}s")
+    gc.collect()
+    rss0 = _rss_mib()
+    async with kube_source(big.kubeconfig, timeout_s=30.0) as src:
+        t0 = time.perf_counter()
+        data = await src.fetch()
+        first = time.perf_counter() - t0
+        gc.collect()
+        rss1 = _rss_mib()
+        t1 = time.perf_counter()
+        again = await src.fetch()
+        steady = time.perf_counter() - t1
+        stats = src.informer_stats()
+        sent = big.stats()["items"]
+        print(
+            f"initial list+watch of 1000 nodes / {sent['pods']} pods ({stats['pods'].pages} pages): {first:.2f}s; "
+            f"steady poll: {steady * 1000:.1f} ms; RSS +{rss1 - rss0:.0f} MiB"
+        )
+    assert len(data.kube_nodes) == 1000 and all(n.gpu_allocatable == 8 for n in data.kube_nodes)
+    assert sent["pods"] == 20000 - 20000 // 40  # finished pods stay on the server
+    assert stats["pods"].lists == 1 and stats["pods"].pages == -(-sent["pods"] // 500)
+    assert sum(q.pending_jobs for q in data.queues) == 20000 // 60
+    assert sum(n.gpu_requested for n in data.kube_nodes) == sum(g for n in data.kube_nodes for _, g in n.pods_with_gpus) > 0
+    assert again.kube_nodes is data.kube_nodes  # nothing changed: nothing rebuilt
