@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -29,6 +30,11 @@ from .screens.overview import OverviewScreen
 from .sources.base import Source
 
 log = logging.getLogger(__name__)
+
+#: how often the garbage that ``SovtuiApp.settle_garbage`` set aside is collected ...
+FULL_COLLECTION_EVERY_S = 60.0
+#: ... or sooner, once this many more objects are set aside than after the last collection
+FULL_COLLECTION_AFTER = 250_000
 
 #: screens in number-key order
 SCREEN_CLASSES: tuple[type[SiteScreen], ...] = (
@@ -99,6 +105,9 @@ class SovtuiApp(App[int]):
         self.gpu_history = GpuHistory()
         self._rebuild_pending = False
         self._watch_tty = watch_tty
+        self._froze_garbage = False
+        self._full_collection_at = time.monotonic()
+        self._frozen_after_collection = 0
         self.title = f"sovtui · {site.name}"
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -114,6 +123,9 @@ class SovtuiApp(App[int]):
 
     async def on_unmount(self) -> None:
         await self.hub.stop()
+        if self._froze_garbage:
+            gc.unfreeze()
+            self._froze_garbage = False
 
     def _install_tty_watchdog(self) -> None:
         """Exit cleanly when the SSH session or terminal goes away, instead of spinning."""
@@ -160,6 +172,32 @@ class SovtuiApp(App[int]):
         top = self.screen
         if not isinstance(top, SiteScreen) and hasattr(top, "show_view"):
             top.show_view(self.view)  # a live detail view above the site screen
+        self.settle_garbage()
+
+    def settle_garbage(self) -> None:
+        """Call after a large re-render: set every object alive now aside from the garbage collector.
+
+        Python's collector walks every object it tracks; with a big fleet the view, the rows and
+        the table hold hundreds of thousands, so its passes take tens of milliseconds (a full
+        one a few hundred) and run every few keystrokes. Frozen objects (``gc.freeze``) are
+        still freed the moment nothing refers to them; the collector just stops walking them,
+        so its passes see only what was made since. The one thing freezing delays is freeing
+        frozen objects that only refer to each other in a cycle: once a minute, after a
+        refresh, everything is unfrozen and collected in full.
+        """
+        self._froze_garbage = True
+        gc.freeze()
+        due = time.monotonic() - self._full_collection_at >= FULL_COLLECTION_EVERY_S
+        if due or gc.get_freeze_count() > self._frozen_after_collection + FULL_COLLECTION_AFTER:
+            self._full_collection_at = time.monotonic() + 3600.0  # until it has run
+            self.call_after_refresh(self._collect_frozen_garbage)
+
+    def _collect_frozen_garbage(self) -> None:
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
+        self._full_collection_at = time.monotonic()
+        self._frozen_after_collection = gc.get_freeze_count()
 
     def _tick(self) -> None:
         screen = self.active_site_screen

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from operator import attrgetter
 
 from .health import alert_level, alert_sort_key, ceph_verdict, fabric_verdict, gpu_verdict, queue_verdict
 from .types import (
@@ -60,6 +61,8 @@ _GPU_FIELDS = [f.name for f in fields(Gpu) if f.name not in _GPU_MERGE_SKIP]
 def merge_gpus(readings: list[Gpu]) -> Gpu:
     """Merge readings of one GPU, oldest first: a newer non-empty value wins; sources are unioned."""
     base = readings[0]
+    if len(readings) == 1 and _already_merged(base):
+        return base  # what merging it with nothing would rebuild, field for field
     values = {name: getattr(base, name) for name in _GPU_FIELDS}
     sources: list[str] = list(base.sources)
     xids = list(base.xids)
@@ -97,8 +100,44 @@ def merge_gpus(readings: list[Gpu]) -> Gpu:
     )
 
 
+def _already_merged(gpu: Gpu) -> bool:
+    """True when merging ``gpu`` alone would give an equal Gpu: tuples, XIDs in time order."""
+    xids = gpu.xids
+    if type(xids) is not tuple or type(gpu.sources) is not tuple:
+        return False
+    return len(xids) < 2 or all((xids[i].at or 0.0) <= (xids[i + 1].at or 0.0) for i in range(len(xids) - 1))
+
+
+_HOST_INDEX = attrgetter("host", "index")
+
+
+def _fetched_at(item: tuple[float, Gpu]) -> float:
+    return item[0]
+
+
 def fuse_gpus(per_source: list[tuple[float, tuple[Gpu, ...]]], hosts: tuple[GpuHost, ...] = ()) -> list[Gpu]:
     """Fuse GPU lists from several sources (each with the time it was fetched) by UUID, else host/index."""
+    uuids = [gpu.uuid for gpu in per_source[0][1]] if len(per_source) == 1 else []
+    if uuids and all(uuids) and len(set(uuids)) == len(uuids):
+        # one source, every GPU once by its UUID: each is its own group of one reading
+        fused = [gpu if _already_merged(gpu) else merge_gpus([gpu]) for gpu in per_source[0][1]]
+    else:
+        fused = _fuse_groups(per_source)
+    # a host that should have N GPUs but shows fewer: the missing ones are lost
+    seen: dict[str, set[int]] = {}
+    for gpu in fused:
+        seen.setdefault(gpu.host, set()).add(gpu.index)
+    for host in hosts:
+        if host.expected_gpus and not host.error:
+            have = seen.get(host.name, set())
+            for index in range(host.expected_gpus):
+                if index not in have:
+                    fused.append(Gpu(host=host.name, index=index, lost=True, sources=("expected",)))
+    fused.sort(key=_HOST_INDEX)
+    return fused
+
+
+def _fuse_groups(per_source: list[tuple[float, tuple[Gpu, ...]]]) -> list[Gpu]:
     groups: dict[str, list[tuple[float, Gpu]]] = {}
     alias: dict[tuple[str, int], str] = {}
     for fetched_at, gpus in per_source:
@@ -114,19 +153,10 @@ def fuse_gpus(per_source: list[tuple[float, tuple[Gpu, ...]]], hosts: tuple[GpuH
         loose = groups.pop(f"{host}/{index}", None)
         if loose:
             groups[uuid].extend(loose)
-    fused = [merge_gpus([g for _, g in sorted(items, key=lambda item: item[0])]) for items in groups.values()]
-    # a host that should have N GPUs but shows fewer: the missing ones are lost
-    seen: dict[str, set[int]] = {}
-    for gpu in fused:
-        seen.setdefault(gpu.host, set()).add(gpu.index)
-    for host in hosts:
-        if host.expected_gpus and not host.error:
-            have = seen.get(host.name, set())
-            for index in range(host.expected_gpus):
-                if index not in have:
-                    fused.append(Gpu(host=host.name, index=index, lost=True, sources=("expected",)))
-    fused.sort(key=lambda g: (g.host, g.index))
-    return fused
+    return [
+        merge_gpus([items[0][1]] if len(items) == 1 else [g for _, g in sorted(items, key=_fetched_at)])
+        for items in groups.values()
+    ]
 
 
 def fuse_alerts(lists: list[tuple[Alert, ...]]) -> tuple[Alert, ...]:
@@ -138,6 +168,53 @@ def fuse_alerts(lists: list[tuple[Alert, ...]]) -> tuple[Alert, ...]:
             if current is None or (alert.source == "alertmanager" and current.source != "alertmanager"):
                 by_identity[alert.identity] = alert
     return tuple(sorted(by_identity.values(), key=alert_sort_key))
+
+
+#: equal verdicts are one object: a fleet has a handful of distinct ones, and fewer objects
+#: that outlive a refresh make the garbage collector's full passes rarer
+_VERDICTS: dict[Verdict, Verdict] = {}
+
+
+def _shared_verdict(verdict: Verdict) -> Verdict:
+    shared = _VERDICTS.get(verdict)
+    if shared is None:
+        if len(_VERDICTS) > 10_000:
+            _VERDICTS.clear()
+        shared = _VERDICTS[verdict] = verdict
+    return shared
+
+
+#: verdicts per the readings the GPU rules look at; most GPUs of a fleet read alike
+_VERDICT_OF_READING: dict[tuple, Verdict] = {}
+
+
+def _verdict(gpu: Gpu) -> Verdict:
+    """``gpu_verdict(gpu)``, remembered per everything it reads (numbers the reasons print, with their type)."""
+    xids, ecc, nvlink = gpu.xids, gpu.ecc_uncorrected_volatile, gpu.nvlink_down
+    key = (
+        gpu.lost,
+        tuple((type(x.code), x.code) for x in xids) if xids else (),
+        type(ecc),
+        ecc,
+        gpu.row_remap_failure,
+        gpu.row_remap_pending,
+        gpu.retired_pages_pending,
+        gpu.throttle_reasons,
+        gpu.temp_c,
+        gpu.temp_shutdown_c,
+        gpu.temp_slowdown_c,
+        type(nvlink),
+        nvlink,
+    )
+    try:
+        verdict = _VERDICT_OF_READING.get(key)
+    except TypeError:  # a reading that cannot be a key (a list where a tuple belongs)
+        return _shared_verdict(gpu_verdict(gpu))
+    if verdict is None:
+        if len(_VERDICT_OF_READING) > 10_000:
+            _VERDICT_OF_READING.clear()
+        verdict = _VERDICT_OF_READING[key] = _shared_verdict(gpu_verdict(gpu))
+    return verdict
 
 
 def build_view(site: SiteInfo, results: Mapping[str, SourceResult], now: float) -> ClusterView:
@@ -177,7 +254,7 @@ def build_view(site: SiteInfo, results: Mapping[str, SourceResult], now: float) 
     gpus = None
     if gpu_lists or hosts:
         fused = fuse_gpus(gpu_lists, tuple(hosts.values()))
-        gpus = tuple(GpuRow(g, gpu_verdict(g)) for g in fused)
+        gpus = tuple(GpuRow(g, _verdict(g)) for g in fused)
     return ClusterView(
         site=site,
         now=now,

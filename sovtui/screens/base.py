@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import compress, repeat
+from operator import attrgetter, is_, is_not, itemgetter
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -74,7 +76,10 @@ class SiteScreen(Screen):
             self.show_view(view)
 
     def show_header(self, view: ClusterView, now: float | None = None) -> None:
-        header = self.query_one(SiteHeader)
+        headers = self.query(SiteHeader)
+        if not headers:
+            return  # not composed yet (the header tick can come first); the first render shows it
+        header = headers.first()
         header.show(view.site, view.statuses, view.now if now is None else now, self.TITLE_TEXT)
 
     def render_view(self, view: ClusterView) -> None:  # pragma: no cover - overridden
@@ -89,6 +94,20 @@ class Row:
     cells: tuple
     search: str
     sort: tuple
+
+
+_KEY, _CELLS, _SORT = attrgetter("key"), attrgetter("cells"), attrgetter("sort")
+
+
+def _sorted(rows: list[Row], column: int, reverse: bool) -> list[Row]:
+    """``rows`` by their sort value in ``column``, stable; rows without one last (first when reversed)."""
+    values = list(map(itemgetter(column), map(_SORT, rows)))
+    present = list(compress(range(len(rows)), map(is_not, values, repeat(None))))
+    present.sort(key=values.__getitem__, reverse=reverse)
+    if len(present) < len(rows):
+        empty = list(compress(range(len(rows)), map(is_, values, repeat(None))))
+        present = empty + present if reverse else present + empty
+    return list(map(rows.__getitem__, present))
 
 
 class TableScreen(SiteScreen):
@@ -156,10 +175,13 @@ class TableScreen(SiteScreen):
         rows = self._rows
         if self.filter_text:
             terms = self.filter_text.lower().split()
-            rows = [r for r in rows if all(t in r.search for t in terms)]
+            if len(terms) == 1:
+                term = terms[0]
+                rows = [r for r in rows if term in r.search]
+            else:
+                rows = [r for r in rows if all(t in r.search for t in terms)]
         if self.sort_column is not None:
-            col = self.sort_column
-            rows = sorted(rows, key=lambda r: _none_last(r.sort[col]), reverse=self.sort_reverse)
+            rows = _sorted(rows, self.sort_column, self.sort_reverse)
         elif self.sort_reverse:
             rows = list(reversed(rows))
         return rows
@@ -173,15 +195,19 @@ class TableScreen(SiteScreen):
     def render_rows(self) -> None:
         rows = self.visible_rows()
         shown = self.shown_columns()
+        keys = list(map(_KEY, rows))
         if len(shown) == len(self.COLUMNS):
-            self.table.sync([(r.key, r.cells) for r in rows])
+            self.table.sync_keyed(keys, list(map(_CELLS, rows)))
         else:
-            self.table.sync([(r.key, tuple(r.cells[i] for i in shown)) for r in rows])
+            self.table.sync_keyed(keys, [tuple(r.cells[i] for i in shown) for r in rows])
         status = self.query_one("#table-status", Static)
         if getattr(self, "_missing", False):
             status.update(Text(self.EMPTY, style="italic yellow"))
             return
         parts = [self.count_text(rows)]
+        settle = getattr(self.app, "settle_garbage", None)
+        if settle is not None:
+            settle()  # what the rows are made of now lives until they change
         if self.filter_text:
             parts.append(f"filter: {self.filter_text}")
         if self.sort_column is not None:
@@ -256,6 +282,3 @@ class TableScreen(SiteScreen):
     def open_row(self, row: Row) -> None:
         pass
 
-
-def _none_last(value):
-    return (value is None, value if value is not None else 0)

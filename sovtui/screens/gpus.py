@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from operator import attrgetter, itemgetter, le
 
 from rich.text import Text
 from textual import work
@@ -11,7 +12,7 @@ from textual.binding import Binding
 
 from ..model.export import rfc3339
 from ..model.history import sparkline
-from ..model.types import Health
+from ..model.types import Health, Verdict
 from ..model.view import ClusterView, GpuRow
 from ..widgets.fmt import LEVEL_STYLE, fmt_age, fmt_num, level_text
 from .base import Row, TableScreen
@@ -73,6 +74,67 @@ def _onoff(value: bool | None) -> str:
     return "—" if value is None else ("on" if value else "off")
 
 
+#: shared cell texts: a cell is never modified once made, and the fleet repeats the same few
+_TEXTS: dict[tuple[str, str], Text] = {}
+_LEVEL_TEXTS: dict[tuple[Health, str], Text] = {}
+
+
+def _text(plain: str, style: str) -> Text:
+    text = _TEXTS.get((plain, style))
+    if text is None:
+        if len(_TEXTS) > 4096:
+            _TEXTS.clear()
+        text = _TEXTS[(plain, style)] = Text(plain, style=style)
+    return text
+
+
+def _level_text(level: Health, reason: str) -> Text:
+    text = _LEVEL_TEXTS.get((level, reason))
+    if text is None:
+        if len(_LEVEL_TEXTS) > 4096:
+            _LEVEL_TEXTS.clear()
+        text = _LEVEL_TEXTS[(level, reason)] = level_text(level, reason)
+    return text
+
+
+_ROW_KEY = attrgetter("key")
+_HOST, _LEVEL = itemgetter(0), itemgetter(1)
+
+
+_SHOWN = attrgetter("host", "index", "name", "uuid", "util_pct", "mem_used_mib", "mem_total_mib", "temp_c", "power_w", "workload")
+_HOST_INDEX = attrgetter("gpu.host", "gpu.index")
+_LEVEL_OF = attrgetter("verdict.level")
+_NEGATIVE_RANK = {level: -level.rank for level in Health}
+
+
+def _worst_first(gpus: tuple[GpuRow, ...]) -> list[GpuRow]:
+    """The GPUs by (worst level, host, index)."""
+    places = list(map(_HOST_INDEX, gpus))
+    if all(map(le, places, places[1:])):  # as the view lists them: a stable sort on the level is enough
+        ranks = list(map(_NEGATIVE_RANK.__getitem__, map(_LEVEL_OF, gpus)))
+        return [gpus[i] for i in sorted(range(len(gpus)), key=ranks.__getitem__)]
+    return sorted(gpus, key=lambda r: (-r.verdict.level.rank, r.gpu.host, r.gpu.index))
+
+
+def _gpu_row(item: GpuRow) -> Row:
+    g, v = item.gpu, item.verdict
+    model = g.name.replace("NVIDIA ", "")
+    cells = (
+        g.host,
+        str(g.index),
+        model,
+        fmt_num(g.util_pct, "%"),
+        fmt_num(g.mem_pct, "%"),
+        fmt_num(g.temp_c, "°"),
+        fmt_num(g.power_w, "W"),
+        _level_text(v.level, v.first_reason),
+        g.workload or _text("—", "dim"),
+    )
+    search = " ".join([g.host, model, g.uuid, v.level.value, *v.reasons, g.workload]).lower()
+    sort = (g.host, g.index, model, g.util_pct, g.mem_pct, g.temp_c, g.power_w, -v.level.rank, g.workload)
+    return Row(g.key, cells, search, sort)
+
+
 class GpusScreen(TableScreen):
     """Fleet GPU table grouped by host (``enter``/``space`` on a host folds it), worst hosts first."""
 
@@ -105,31 +167,47 @@ class GpusScreen(TableScreen):
         self.grouped = True
         self.collapsed: set[str] = set()
         self._by_key: dict[str, GpuRow] = {}
+        #: per GPU key: (host, level, level rank)
+        self._info: dict[str, tuple[str, Health, int]] = {}
         self._ranges: dict[str, dict] = {}
+        # rows kept between renders: per GPU key (shown values, verdict, row, info) and (row, its tree rows);
+        # per host its host row and its block of rows; the grouping of the rows by host
+        self._row_cache: dict[str, tuple[tuple, Verdict, Row, tuple[str, Health, int]]] = {}
+        self._tree_rows: dict[str, tuple[Row, dict[bool, Row]]] = {}
+        self._host_rows: dict[str, tuple[tuple, tuple[Row, ...], Row]] = {}
+        self._blocks: dict[str, tuple[list[Row], bool, str, list[Row]]] = {}
+        self._grouped: tuple | None = None
 
     # -- rows ------------------------------------------------------------------------------
     def build_rows(self, view: ClusterView) -> list[Row] | None:
+        """One row per GPU, worst first; a GPU whose shown values did not change keeps its Row object.
+
+        Keeping the object lets the table skip the row without comparing its cells, and keeps
+        the host rows and tree rows built from it.
+        """
         if view.gpus is None:
             return None
-        ordered = sorted(view.gpus, key=lambda r: (-r.verdict.level.rank, r.gpu.host, r.gpu.index))
+        previous = self._row_cache
+        cache: dict[str, tuple[tuple, Verdict, Row, tuple[str, Health, int]]] = {}
+        info: dict[str, tuple[str, Health, int]] = {}
         rows = []
-        for r in ordered:
-            g = r.gpu
-            model = g.name.replace("NVIDIA ", "")
-            cells = (
-                g.host,
-                str(g.index),
-                model,
-                fmt_num(g.util_pct, "%"),
-                fmt_num(g.mem_pct, "%"),
-                fmt_num(g.temp_c, "°"),
-                fmt_num(g.power_w, "W"),
-                level_text(r.verdict.level, r.verdict.first_reason),
-                g.workload or Text("—", style="dim"),
-            )
-            search = " ".join([g.host, model, g.uuid, r.verdict.level.value, *r.verdict.reasons, g.workload]).lower()
-            sort = (g.host, g.index, model, g.util_pct, g.mem_pct, g.temp_c, g.power_w, -r.verdict.level.rank, g.workload)
-            rows.append(Row(g.key, cells, search, sort))
+        for item in _worst_first(view.gpus):
+            g, v = item.gpu, item.verdict
+            key = g.key
+            shown = _SHOWN(g)  # everything of the GPU the row shows, searches or sorts on, with the verdict
+            entry = previous.get(key)
+            if entry is None or entry[0] != shown or (entry[1] is not v and entry[1] != v):
+                entry = (shown, v, _gpu_row(item), (g.host, v.level, v.level.rank))
+            cache[key] = entry
+            info[key] = entry[3]
+            rows.append(entry[2])
+        self._row_cache = cache
+        self._info = info
+        if len(self._tree_rows) > 2 * len(cache) + 100:  # GPUs that left the fleet
+            self._tree_rows = {}
+        if len(self._host_rows) > 2 * len(cache) + 100:
+            self._host_rows = {}
+            self._blocks = {}
         self._by_key = {r.gpu.key: r for r in view.gpus}
         return rows
 
@@ -137,31 +215,73 @@ class GpusScreen(TableScreen):
         rows = super().visible_rows()
         if not self.grouped:
             return rows
+        groups, hosts, host_errors = self._grouping(rows)
+        out: list[Row] = []
+        for host in hosts:
+            out.extend(self._host_block(host, groups[host], host_errors.get(host, "")))
+        return out
+
+    def _grouping(self, rows: list[Row]) -> tuple[dict[str, list[Row]], list[str], dict[str, str]]:
+        """The rows by host and the hosts in display order, kept while the rows and filter are."""
+        host_errors = {h.name: h.error for h in (self.view.gpu_hosts or ()) if h.error} if self.view else {}
+        stamp = (self.filter_text, self.sort_column, host_errors)
+        cached = self._grouped
+        if cached is not None and cached[0] is rows and cached[1] == stamp:
+            return cached[2], cached[3], host_errors
+        info = self._info
         groups: dict[str, list[Row]] = {}
         for row in rows:
-            groups.setdefault(self._by_key[row.key].gpu.host, []).append(row)
-        host_errors = {h.name: h.error for h in (self.view.gpu_hosts or ()) if h.error} if self.view else {}
+            host = info[row.key][0]
+            members = groups.get(host)
+            if members is None:
+                groups[host] = [row]
+            else:
+                members.append(row)
         for host in host_errors:
             if host not in groups and (not self.filter_text or all(t in host for t in self.filter_text.lower().split())):
                 groups[host] = []
+        if self.sort_column is None:  # worst host first
+            order = {}
+            for host, members in groups.items():
+                worst = max((info[r.key][2] for r in members), default=Health.CRIT.rank if host in host_errors else 0)
+                order[host] = (-worst, host)
+            hosts = sorted(groups, key=order.__getitem__)
+        else:
+            hosts = list(groups)  # in the order of the sorted rows
+        self._grouped = (rows, stamp, groups, hosts)
+        return groups, hosts, host_errors
 
-        def rank(host: str) -> tuple:
-            levels = [self._by_key[r.key].verdict.level.rank for r in groups[host]]
-            worst = max(levels, default=Health.CRIT.rank if host in host_errors else 0)
-            return (-worst, host) if self.sort_column is None else (0,)
+    def _host_block(self, host: str, members: list[Row], error: str) -> list[Row]:
+        """The host's row and, unless folded, its GPUs as a tree (kept while its rows are)."""
+        folded = host in self.collapsed
+        cached = self._blocks.get(host)
+        if cached is not None and cached[1] is folded and cached[2] == error and (cached[0] is members or cached[0] == members):
+            return cached[3]
+        block = [self._host_row(host, members, error)]
+        if not folded:
+            last = len(members) - 1
+            block += [self._tree_row(row, i == last) for i, row in enumerate(members)]
+        self._blocks[host] = (members, folded, error, block)
+        return block
 
-        out: list[Row] = []
-        for host in sorted(groups, key=rank):
-            members = groups[host]
-            out.append(self._host_row(host, members, host_errors.get(host, "")))
-            if host not in self.collapsed:
-                last = len(members) - 1
-                for i, row in enumerate(members):  # a tree: the host is on its header row
-                    branch = Text("  └─" if i == last else "  ├─", style="dim")
-                    out.append(Row(row.key, (branch, *row.cells[1:]), row.search, row.sort))
-        return out
+    def _tree_row(self, row: Row, last: bool) -> Row:
+        """``row`` with a tree branch instead of its host name (both branches kept while ``row`` is)."""
+        cached = self._tree_rows.get(row.key)
+        if cached is None or cached[0] is not row:
+            cached = self._tree_rows[row.key] = (row, {})
+        tree = cached[1].get(last)
+        if tree is None:
+            branch = _text("  └─" if last else "  ├─", "dim")
+            tree = cached[1][last] = Row(row.key, (branch, *row.cells[1:]), row.search, row.sort)
+        return tree
 
     def _host_row(self, host: str, members: list[Row], error: str) -> Row:
+        folded = host in self.collapsed
+        # the same GPU rows in any order make the same host row (a GPU row is kept while its values are)
+        stamp = (frozenset(map(id, members)), folded, error)
+        cached = self._host_rows.get(host)
+        if cached is not None and cached[0] == stamp:
+            return cached[2]
         items = [self._by_key[r.key] for r in members]
         level = Health.worst(i.verdict.level for i in items) if items else (Health.CRIT if error else Health.UNKNOWN)
         bad = sum(1 for i in items if i.verdict.level in (Health.WARN, Health.CRIT))
@@ -169,29 +289,32 @@ class GpusScreen(TableScreen):
         mems = [i.gpu.mem_pct for i in items if i.gpu.mem_pct is not None]
         temps = [i.gpu.temp_c for i in items if i.gpu.temp_c is not None]
         power = [i.gpu.power_w for i in items if i.gpu.power_w is not None]
-        fold = "▸" if host in self.collapsed else "▾"
+        fold = "▸" if folded else "▾"
         summary = error if error else (f"{bad} of {len(items)} need attention" if bad else f"{len(items)} GPUs ok")
         workloads = sorted({i.gpu.workload for i in items if i.gpu.workload})
         cells = (
             Text(f"{fold} {host}", style="bold"),
-            Text(str(len(items)), style="bold"),
-            Text(""),
-            Text(fmt_num(sum(utils) / len(utils), "%") if utils else "—", style="bold"),
-            Text(fmt_num(sum(mems) / len(mems), "%") if mems else "—", style="bold"),
-            Text(fmt_num(max(temps), "°") if temps else "—", style="bold"),
-            Text(fmt_num(sum(power) / 1000, "kW", 1) if power else "—", style="bold"),
-            level_text(level, summary) if not error else Text(f"✗ {error}", style=LEVEL_STYLE[Health.CRIT]),
-            Text(f"{len(workloads)} workloads" if workloads else "", style="dim"),
+            _text(str(len(items)), "bold"),
+            _text("", ""),
+            _text(fmt_num(sum(utils) / len(utils), "%") if utils else "—", "bold"),
+            _text(fmt_num(sum(mems) / len(mems), "%") if mems else "—", "bold"),
+            _text(fmt_num(max(temps), "°") if temps else "—", "bold"),
+            _text(fmt_num(sum(power) / 1000, "kW", 1) if power else "—", "bold"),
+            _level_text(level, summary) if not error else Text(f"✗ {error}", style=LEVEL_STYLE[Health.CRIT]),
+            _text(f"{len(workloads)} workloads" if workloads else "", "dim"),
         )
-        return Row(HOST_PREFIX + host, cells, host, ())
+        row = Row(HOST_PREFIX + host, cells, host, ())
+        self._host_rows[host] = (stamp, tuple(members), row)  # the members keep their ids unique
+        return row
 
     def count_text(self, rows: list[Row]) -> str:
-        gpus = [r for r in rows if not r.key.startswith(HOST_PREFIX)]
-        hosts = len({self._by_key[r.key].gpu.host for r in gpus}) if gpus else 0
-        crit = sum(1 for r in gpus if self._by_key[r.key].verdict.level is Health.CRIT)
-        warn = sum(1 for r in gpus if self._by_key[r.key].verdict.level is Health.WARN)
+        # host rows have no entry in _info; GPU rows do
+        found = list(filter(None, map(self._info.get, map(_ROW_KEY, rows))))
+        levels = list(map(_LEVEL, found))
+        hosts = len(set(map(_HOST, found)))
+        crit, warn = levels.count(Health.CRIT), levels.count(Health.WARN)
         folded = f" · {len(self.collapsed)} hosts folded" if self.collapsed else ""
-        return f"{len(gpus)} of {len(self._rows)} GPUs on {hosts} hosts · {crit} crit · {warn} warn{folded}"
+        return f"{len(found)} of {len(self._rows)} GPUs on {hosts} hosts · {crit} crit · {warn} warn{folded}"
 
     def _row(self, key: str) -> GpuRow | None:
         return self._by_key.get(key)
@@ -264,11 +387,10 @@ class GpusScreen(TableScreen):
 
     def action_worst(self) -> None:
         """Put the cursor on the worst GPU (unfolding its host)."""
-        items = sorted(self._by_key.values(), key=lambda r: (-r.verdict.level.rank, r.gpu.host, r.gpu.index))
-        if not items or items[0].verdict.level is Health.OK:
+        worst = min(self._by_key.values(), key=lambda r: (-r.verdict.level.rank, r.gpu.host, r.gpu.index), default=None)
+        if worst is None or worst.verdict.level is Health.OK:
             self.notify("every GPU is healthy", timeout=2)
             return
-        worst = items[0]
         self.collapsed.discard(worst.gpu.host)
         self.filter_text = ""
         self.render_rows()
