@@ -584,8 +584,9 @@ class Informer:
                     self.stats.events += 1
                 if rv:
                     self.resource_version = rv
-        except Exception as exc:
-            if streaming:
+        except BaseException as exc:
+            resp.close()  # a broken or abandoned stream: its connection is not reusable
+            if streaming and isinstance(exc, Exception):
                 exc._sovtui_streamed = True  # type: ignore[attr-defined]
                 # one that streamed for a while (or delivered something) before it broke was a healthy watch
                 if received or time.monotonic() - started > 5.0:
@@ -907,7 +908,9 @@ class KubernetesSource(Source):
             pending = [inf for inf in self._informers.values() if inf.error is None and not (inf.synced and inf.watching)]
             failed = [inf for inf in self._informers.values() if inf.kind.required and inf.error is not None and not (inf.synced and inf.watching)]
             if failed:
-                raise failed[0].error  # type: ignore[misc]
+                err = failed[0].error
+                assert err is not None
+                raise err.with_traceback(None)  # the same error object, raised at every poll: no growing traceback
             if not any(inf.kind.required for inf in pending):
                 if not pending or loop.time() >= deadline:
                     break

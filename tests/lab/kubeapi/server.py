@@ -401,6 +401,8 @@ class ApiServer:
         else:
             rv_match = query.get("resourceVersionMatch", "")
             rv_param = query.get("resourceVersion", "")
+            if rv_param and not rv_param.isdigit():
+                raise bad_request(f"resourceVersion: Invalid value: {rv_param!r}: must be a valid resource version")
             if rv_match == "Exact" and rv_param and int(rv_param) != self.store.rv and int(rv_param) < self.store.floor[rtype.stored_as]:
                 raise ApiError(410, "Expired", "The resourceVersion for the provided list is too old.")
             entries = self.store.entries(rtype.stored_as, namespace)
