@@ -33,8 +33,8 @@ log = logging.getLogger(__name__)
 
 #: how often the garbage that ``SovtuiApp.settle_garbage`` set aside is collected ...
 FULL_COLLECTION_EVERY_S = 60.0
-#: ... or sooner, once this many more objects are set aside than after the last collection
-FULL_COLLECTION_AFTER = 250_000
+#: ... or sooner, after this many re-renders (each sets aside a little garbage)
+FULL_COLLECTION_AFTER = 500
 
 #: screens in number-key order
 SCREEN_CLASSES: tuple[type[SiteScreen], ...] = (
@@ -107,7 +107,7 @@ class SovtuiApp(App[int]):
         self._watch_tty = watch_tty
         self._froze_garbage = False
         self._full_collection_at = time.monotonic()
-        self._frozen_after_collection = 0
+        self._settled_since_collection = 0
         self.title = f"sovtui · {site.name}"
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -187,9 +187,11 @@ class SovtuiApp(App[int]):
         """
         self._froze_garbage = True
         gc.freeze()
+        self._settled_since_collection += 1
         due = time.monotonic() - self._full_collection_at >= FULL_COLLECTION_EVERY_S
-        if due or gc.get_freeze_count() > self._frozen_after_collection + FULL_COLLECTION_AFTER:
+        if due or self._settled_since_collection >= FULL_COLLECTION_AFTER:
             self._full_collection_at = time.monotonic() + 3600.0  # until it has run
+            self._settled_since_collection = -(10**9)
             self.call_after_refresh(self._collect_frozen_garbage)
 
     def _collect_frozen_garbage(self) -> None:
@@ -197,7 +199,7 @@ class SovtuiApp(App[int]):
         gc.collect()
         gc.freeze()
         self._full_collection_at = time.monotonic()
-        self._frozen_after_collection = gc.get_freeze_count()
+        self._settled_since_collection = 0
 
     def _tick(self) -> None:
         screen = self.active_site_screen

@@ -202,7 +202,7 @@ class TableScreen(SiteScreen):
             self.table.sync_keyed(keys, [tuple(r.cells[i] for i in shown) for r in rows])
         status = self.query_one("#table-status", Static)
         if getattr(self, "_missing", False):
-            status.update(Text(self.EMPTY, style="italic yellow"))
+            status.update(Text(self.EMPTY, style="italic yellow"), layout=False)
             return
         parts = [self.count_text(rows)]
         settle = getattr(self.app, "settle_garbage", None)
@@ -212,7 +212,7 @@ class TableScreen(SiteScreen):
             parts.append(f"filter: {self.filter_text}")
         if self.sort_column is not None:
             parts.append(f"sorted by {self.COLUMNS[self.sort_column][1]}{' ↓' if self.sort_reverse else ' ↑'}")
-        status.update(Text(" · ".join(parts), style="dim"))
+        status.update(Text(" · ".join(parts), style="dim"), layout=False)  # one line (CSS): no layout pass
 
     def count_text(self, rows: list[Row]) -> str:
         return f"{len(rows)} of {len(self._rows)}"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from operator import attrgetter, itemgetter, le
+from collections import Counter
+from itertools import compress, repeat
+from operator import and_, attrgetter, eq, is_, itemgetter, le, not_
 
 from rich.text import Text
 from textual import work
@@ -101,10 +103,33 @@ _ROW_KEY = attrgetter("key")
 _HOST, _LEVEL = itemgetter(0), itemgetter(1)
 
 
+_GPU, _VERDICT, _GPU_KEY = attrgetter("gpu"), attrgetter("verdict"), attrgetter("key")
+_FIRST, _SECOND, _THIRD, _FOURTH, _FIFTH, _SIXTH = (itemgetter(i) for i in range(6))
+_RANK = itemgetter(2)  # of a GPU's info: (host, level, level rank)
+_UTIL, _MEM_PCT, _TEMP, _POWER, _WORKLOAD = (attrgetter(name) for name in ("util_pct", "mem_pct", "temp_c", "power_w", "workload"))
+_HEALTH_RANK = {level: level.rank for level in Health}
+#: what a GPU without a kept row compares as: nothing equals it
+_NO_ENTRY = (object(), None)
+
+
+def _same_verdict(kept: Verdict | None, verdict: Verdict) -> bool:
+    return kept is verdict or kept == verdict
+
+
 _SHOWN = attrgetter("host", "index", "name", "uuid", "util_pct", "mem_used_mib", "mem_total_mib", "temp_c", "power_w", "workload")
 _HOST_INDEX = attrgetter("gpu.host", "gpu.index")
 _LEVEL_OF = attrgetter("verdict.level")
 _NEGATIVE_RANK = {level: -level.rank for level in Health}
+
+
+def _same_rows(kept: list[Row], rows: list[Row]) -> bool:
+    """The very same row objects in the same order (a GPU's row is kept while its values are)."""
+    return kept is rows or (len(kept) == len(rows) and all(map(is_, kept, rows)))
+
+
+def _tree_row(row: Row, last: bool) -> Row:
+    """A GPU's row under its host: a tree branch instead of the host name."""
+    return Row(row.key, (_text("  └─" if last else "  ├─", "dim"), *row.cells[1:]), row.search, row.sort)
 
 
 def _worst_first(gpus: tuple[GpuRow, ...]) -> list[GpuRow]:
@@ -112,7 +137,7 @@ def _worst_first(gpus: tuple[GpuRow, ...]) -> list[GpuRow]:
     places = list(map(_HOST_INDEX, gpus))
     if all(map(le, places, places[1:])):  # as the view lists them: a stable sort on the level is enough
         ranks = list(map(_NEGATIVE_RANK.__getitem__, map(_LEVEL_OF, gpus)))
-        return [gpus[i] for i in sorted(range(len(gpus)), key=ranks.__getitem__)]
+        return list(map(gpus.__getitem__, sorted(range(len(gpus)), key=ranks.__getitem__)))
     return sorted(gpus, key=lambda r: (-r.verdict.level.rank, r.gpu.host, r.gpu.index))
 
 
@@ -170,13 +195,15 @@ class GpusScreen(TableScreen):
         #: per GPU key: (host, level, level rank)
         self._info: dict[str, tuple[str, Health, int]] = {}
         self._ranges: dict[str, dict] = {}
-        # rows kept between renders: per GPU key (shown values, verdict, row, info) and (row, its tree rows);
+        # rows kept between renders: per GPU key (shown values, verdict, row, info, tree rows);
         # per host its host row and its block of rows; the grouping of the rows by host
         self._row_cache: dict[str, tuple[tuple, Verdict, Row, tuple[str, Health, int]]] = {}
-        self._tree_rows: dict[str, tuple[Row, dict[bool, Row]]] = {}
+        self._tree_inner: dict[str, Row] = {}  # a GPU's row under its host: ├─
+        self._tree_last: dict[str, Row] = {}  # ... and as its host's last: └─
         self._host_rows: dict[str, tuple[tuple, tuple[Row, ...], Row]] = {}
-        self._blocks: dict[str, tuple[list[Row], bool, str, list[Row]]] = {}
+        self._blocks: dict[str, tuple] = {}
         self._grouped: tuple | None = None
+        self._tally: tuple | None = None
 
     # -- rows ------------------------------------------------------------------------------
     def build_rows(self, view: ClusterView) -> list[Row] | None:
@@ -187,29 +214,28 @@ class GpusScreen(TableScreen):
         """
         if view.gpus is None:
             return None
-        previous = self._row_cache
-        cache: dict[str, tuple[tuple, Verdict, Row, tuple[str, Health, int]]] = {}
-        info: dict[str, tuple[str, Health, int]] = {}
-        rows = []
-        for item in _worst_first(view.gpus):
-            g, v = item.gpu, item.verdict
-            key = g.key
-            shown = _SHOWN(g)  # everything of the GPU the row shows, searches or sorts on, with the verdict
-            entry = previous.get(key)
-            if entry is None or entry[0] != shown or (entry[1] is not v and entry[1] != v):
-                entry = (shown, v, _gpu_row(item), (g.host, v.level, v.level.rank))
-            cache[key] = entry
-            info[key] = entry[3]
-            rows.append(entry[2])
-        self._row_cache = cache
-        self._info = info
-        if len(self._tree_rows) > 2 * len(cache) + 100:  # GPUs that left the fleet
-            self._tree_rows = {}
-        if len(self._host_rows) > 2 * len(cache) + 100:
+        items = _worst_first(view.gpus)
+        gpus = list(map(_GPU, items))
+        keys = list(map(_GPU_KEY, gpus))
+        shown = list(map(_SHOWN, gpus))  # everything of a GPU its row shows, searches or sorts on
+        verdicts = list(map(_VERDICT, items))
+        entries = list(map(self._row_cache.get, keys, repeat(_NO_ENTRY)))
+        # an entry is (shown, verdict, row, info, tree row, last tree row); keep those whose GPU reads the same
+        same = map(and_, map(eq, map(_FIRST, entries), shown), map(_same_verdict, map(_SECOND, entries), verdicts))
+        for index in compress(range(len(items)), map(not_, same)):
+            item, v = items[index], verdicts[index]
+            row = _gpu_row(item)
+            info = (item.gpu.host, v.level, v.level.rank)
+            entries[index] = (shown[index], v, row, info, _tree_row(row, False), _tree_row(row, True))
+        self._row_cache = dict(zip(keys, entries, strict=True))
+        self._info = dict(zip(keys, map(_FOURTH, entries), strict=True))
+        self._tree_inner = dict(zip(keys, map(_FIFTH, entries), strict=True))
+        self._tree_last = dict(zip(keys, map(_SIXTH, entries), strict=True))
+        if len(self._host_rows) > 2 * len(self._row_cache) + 100:  # hosts that left the fleet
             self._host_rows = {}
             self._blocks = {}
-        self._by_key = {r.gpu.key: r for r in view.gpus}
-        return rows
+        self._by_key = dict(zip(map(_GPU_KEY, map(_GPU, view.gpus)), view.gpus, strict=True))
+        return list(map(_THIRD, entries))
 
     def visible_rows(self) -> list[Row]:
         rows = super().visible_rows()
@@ -217,63 +243,78 @@ class GpusScreen(TableScreen):
             return rows
         groups, hosts, host_errors = self._grouping(rows)
         out: list[Row] = []
+        gpus = shown_hosts = crit = warn = 0
         for host in hosts:
-            out.extend(self._host_block(host, groups[host], host_errors.get(host, "")))
+            block, tally = self._host_block(host, groups[host], host_errors.get(host, ""))
+            out += block
+            if tally[0]:
+                gpus, shown_hosts, crit, warn = gpus + tally[0], shown_hosts + 1, crit + tally[1], warn + tally[2]
+        self._tally = (out, (gpus, shown_hosts, crit, warn))  # for count_text
         return out
 
     def _grouping(self, rows: list[Row]) -> tuple[dict[str, list[Row]], list[str], dict[str, str]]:
-        """The rows by host and the hosts in display order, kept while the rows and filter are."""
+        """The rows by host and the hosts in display order.
+
+        Kept while the rows and filter are; after a refresh that kept every GPU in its place
+        (the usual one) only the new row objects are put in the same places.
+        """
         host_errors = {h.name: h.error for h in (self.view.gpu_hosts or ()) if h.error} if self.view else {}
         stamp = (self.filter_text, self.sort_column, host_errors)
         cached = self._grouped
         if cached is not None and cached[0] is rows and cached[1] == stamp:
             return cached[2], cached[3], host_errors
         info = self._info
-        groups: dict[str, list[Row]] = {}
-        for row in rows:
-            host = info[row.key][0]
-            members = groups.get(host)
-            if members is None:
-                groups[host] = [row]
-            else:
-                members.append(row)
-        for host in host_errors:
-            if host not in groups and (not self.filter_text or all(t in host for t in self.filter_text.lower().split())):
-                groups[host] = []
+        keys = list(map(_ROW_KEY, rows))
+        if cached is not None and cached[1] == stamp and cached[4] == keys:
+            places = cached[5]
+            groups = {host: list(map(rows.__getitem__, indexes)) for host, indexes in places.items()}
+        else:
+            # each host's rows in their order, the hosts in the order they first appear
+            hosts_of = list(map(_HOST, map(info.__getitem__, keys)))
+            first = dict.fromkeys(hosts_of)
+            position = dict(zip(first, range(len(first)), strict=True))
+            by_host = sorted(range(len(keys)), key=list(map(position.__getitem__, hosts_of)).__getitem__)
+            counts = Counter(hosts_of)
+            groups, places = {}, {}
+            start = 0
+            for host in first:
+                end = start + counts[host]
+                places[host] = indexes = by_host[start:end]
+                groups[host] = list(map(rows.__getitem__, indexes))
+                start = end
+            for host in host_errors:
+                if host not in groups and (not self.filter_text or all(t in host for t in self.filter_text.lower().split())):
+                    groups[host] = []
+                    places[host] = []
         if self.sort_column is None:  # worst host first
-            order = {}
-            for host, members in groups.items():
-                worst = max((info[r.key][2] for r in members), default=Health.CRIT.rank if host in host_errors else 0)
-                order[host] = (-worst, host)
+            ranks = list(map(_RANK, map(info.__getitem__, keys)))
+            order = {
+                host: (-max(map(ranks.__getitem__, indexes), default=Health.CRIT.rank if host in host_errors else 0), host)
+                for host, indexes in places.items()
+            }
             hosts = sorted(groups, key=order.__getitem__)
         else:
             hosts = list(groups)  # in the order of the sorted rows
-        self._grouped = (rows, stamp, groups, hosts)
+        self._grouped = (rows, stamp, groups, hosts, keys, places)
         return groups, hosts, host_errors
 
-    def _host_block(self, host: str, members: list[Row], error: str) -> list[Row]:
-        """The host's row and, unless folded, its GPUs as a tree (kept while its rows are)."""
+    def _host_block(self, host: str, members: list[Row], error: str) -> tuple[list[Row], tuple[int, int, int]]:
+        """The host's row and, unless folded, its GPUs as a tree, with (GPUs, crit, warn) among
+        the tree's rows; kept while the host's rows are."""
         folded = host in self.collapsed
         cached = self._blocks.get(host)
-        if cached is not None and cached[1] is folded and cached[2] == error and (cached[0] is members or cached[0] == members):
-            return cached[3]
+        if cached is not None and cached[1] is folded and cached[2] == error and _same_rows(cached[0], members):
+            return cached[3], cached[4]
         block = [self._host_row(host, members, error)]
-        if not folded:
-            last = len(members) - 1
-            block += [self._tree_row(row, i == last) for i, row in enumerate(members)]
-        self._blocks[host] = (members, folded, error, block)
-        return block
-
-    def _tree_row(self, row: Row, last: bool) -> Row:
-        """``row`` with a tree branch instead of its host name (both branches kept while ``row`` is)."""
-        cached = self._tree_rows.get(row.key)
-        if cached is None or cached[0] is not row:
-            cached = self._tree_rows[row.key] = (row, {})
-        tree = cached[1].get(last)
-        if tree is None:
-            branch = _text("  └─" if last else "  ├─", "dim")
-            tree = cached[1][last] = Row(row.key, (branch, *row.cells[1:]), row.search, row.sort)
-        return tree
+        tally = (0, 0, 0)
+        if not folded and members:
+            keys = list(map(_ROW_KEY, members))
+            block += map(self._tree_inner.__getitem__, keys[:-1])
+            block.append(self._tree_last[keys[-1]])
+            levels = list(map(_LEVEL, map(self._info.__getitem__, keys)))
+            tally = (len(keys), levels.count(Health.CRIT), levels.count(Health.WARN))
+        self._blocks[host] = (members, folded, error, block, tally)
+        return block, tally
 
     def _host_row(self, host: str, members: list[Row], error: str) -> Row:
         folded = host in self.collapsed
@@ -282,16 +323,19 @@ class GpusScreen(TableScreen):
         cached = self._host_rows.get(host)
         if cached is not None and cached[0] == stamp:
             return cached[2]
-        items = [self._by_key[r.key] for r in members]
-        level = Health.worst(i.verdict.level for i in items) if items else (Health.CRIT if error else Health.UNKNOWN)
-        bad = sum(1 for i in items if i.verdict.level in (Health.WARN, Health.CRIT))
-        utils = [i.gpu.util_pct for i in items if i.gpu.util_pct is not None]
-        mems = [i.gpu.mem_pct for i in items if i.gpu.mem_pct is not None]
-        temps = [i.gpu.temp_c for i in items if i.gpu.temp_c is not None]
-        power = [i.gpu.power_w for i in items if i.gpu.power_w is not None]
+        items = list(map(self._by_key.__getitem__, map(_ROW_KEY, members)))
+        gpus = list(map(_GPU, items))
+        levels = list(map(_LEVEL_OF, items))
+        # the first worst level, as Health.worst picks it
+        level = max(levels, key=_HEALTH_RANK.__getitem__) if items else (Health.CRIT if error else Health.UNKNOWN)
+        bad = levels.count(Health.WARN) + levels.count(Health.CRIT)
+        utils = [x for x in map(_UTIL, gpus) if x is not None]
+        mems = [x for x in map(_MEM_PCT, gpus) if x is not None]
+        temps = [x for x in map(_TEMP, gpus) if x is not None]
+        power = [x for x in map(_POWER, gpus) if x is not None]
         fold = "▸" if folded else "▾"
         summary = error if error else (f"{bad} of {len(items)} need attention" if bad else f"{len(items)} GPUs ok")
-        workloads = sorted({i.gpu.workload for i in items if i.gpu.workload})
+        workloads = sorted({x for x in map(_WORKLOAD, gpus) if x})
         cells = (
             Text(f"{fold} {host}", style="bold"),
             _text(str(len(items)), "bold"),
@@ -308,13 +352,16 @@ class GpusScreen(TableScreen):
         return row
 
     def count_text(self, rows: list[Row]) -> str:
-        # host rows have no entry in _info; GPU rows do
-        found = list(filter(None, map(self._info.get, map(_ROW_KEY, rows))))
-        levels = list(map(_LEVEL, found))
-        hosts = len(set(map(_HOST, found)))
-        crit, warn = levels.count(Health.CRIT), levels.count(Health.WARN)
+        tally = self._tally
+        if tally is not None and tally[0] is rows:  # counted while grouping them
+            gpus, hosts, crit, warn = tally[1]
+        else:  # host rows have no entry in _info; GPU rows do
+            found = list(filter(None, map(self._info.get, map(_ROW_KEY, rows))))
+            levels = list(map(_LEVEL, found))
+            gpus, hosts = len(found), len(set(map(_HOST, found)))
+            crit, warn = levels.count(Health.CRIT), levels.count(Health.WARN)
         folded = f" · {len(self.collapsed)} hosts folded" if self.collapsed else ""
-        return f"{len(found)} of {len(self._rows)} GPUs on {hosts} hosts · {crit} crit · {warn} warn{folded}"
+        return f"{gpus} of {len(self._rows)} GPUs on {hosts} hosts · {crit} crit · {warn} warn{folded}"
 
     def _row(self, key: str) -> GpuRow | None:
         return self._by_key.get(key)
