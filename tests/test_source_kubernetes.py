@@ -683,7 +683,12 @@ async def test_a_deployment_rolls_out_to_available(lab_kube):
         print(f"rolling update available after {took:.2f}s")
         rs = {r.metadata.name: r for r in (await apps.list_namespaced_replica_set("lab-tests")).items if r.metadata.owner_references[0].name == "rollout"}
         assert sorted(r.spec.replicas for r in rs.values()) == [0, 2]
-        assert any(d.name == "rollout" and d.rolled_out for d in src.workloads().deployments)
+
+        async def source_sees_the_rollout():  # the source learns it through its watch, a moment later
+            await src.fetch()
+            return any(d.name == "rollout" and d.rolled_out for d in src.workloads().deployments)
+
+        await until(source_sees_the_rollout, timeout_s=5.0)
 
         await apps.delete_namespaced_deployment("rollout", "lab-tests")
 
