@@ -31,10 +31,13 @@ from .sources.base import Source
 
 log = logging.getLogger(__name__)
 
-#: how often the garbage that ``SovtuiApp.settle_garbage`` set aside is collected ...
+#: the garbage that ``SovtuiApp.settle_garbage`` sets aside is collected in full after a refresh
+#: once a minute, when no key was pressed for a while; after five minutes or this many
+#: re-renders even while keys are being pressed
 FULL_COLLECTION_EVERY_S = 60.0
-#: ... or sooner, after this many re-renders (each sets aside a little garbage)
-FULL_COLLECTION_AFTER = 500
+FULL_COLLECTION_QUIET_S = 3.0
+FULL_COLLECTION_AT_LATEST_S = 300.0
+FULL_COLLECTION_AFTER = 2000
 
 #: screens in number-key order
 SCREEN_CLASSES: tuple[type[SiteScreen], ...] = (
@@ -108,6 +111,9 @@ class SovtuiApp(App[int]):
         self._froze_garbage = False
         self._full_collection_at = time.monotonic()
         self._settled_since_collection = 0
+        self._collection_due = False
+        self._refreshing = False
+        self._interacted_at = 0.0
         self.title = f"sovtui · {site.name}"
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -164,40 +170,52 @@ class SovtuiApp(App[int]):
         if self.view.gpus is not None:
             self.gpu_history.record((row.gpu for row in self.view.gpus), self.view.now)
         visible = self.active_site_screen
-        for screen in self._installed_site_screens():
-            if screen is visible:
-                screen.show_view(self.view)
-            else:
-                screen.dirty = True
-        top = self.screen
-        if not isinstance(top, SiteScreen) and hasattr(top, "show_view"):
-            top.show_view(self.view)  # a live detail view above the site screen
-        self.settle_garbage()
+        self._refreshing = True
+        try:
+            for screen in self._installed_site_screens():
+                if screen is visible:
+                    screen.show_view(self.view)
+                else:
+                    screen.dirty = True
+            top = self.screen
+            if not isinstance(top, SiteScreen) and hasattr(top, "show_view"):
+                top.show_view(self.view)  # a live detail view above the site screen
+        finally:
+            self._refreshing = False
+        self._settle_after_refresh()
 
     def settle_garbage(self) -> None:
         """Call after a large re-render: set every object alive now aside from the garbage collector.
 
         Python's collector walks every object it tracks; with a big fleet the view, the rows and
         the table hold hundreds of thousands, so its passes take tens of milliseconds (a full
-        one a few hundred) and run every few keystrokes. Frozen objects (``gc.freeze``) are
+        one several hundred) and run every few keystrokes. Frozen objects (``gc.freeze``) are
         still freed the moment nothing refers to them; the collector just stops walking them,
         so its passes see only what was made since. The one thing freezing delays is freeing
         frozen objects that only refer to each other in a cycle: once a minute, after a
-        refresh, everything is unfrozen and collected in full.
+        refresh and while no key is being pressed, everything is unfrozen and collected in full.
         """
         self._froze_garbage = True
         gc.freeze()
         self._settled_since_collection += 1
-        due = time.monotonic() - self._full_collection_at >= FULL_COLLECTION_EVERY_S
-        if due or self._settled_since_collection >= FULL_COLLECTION_AFTER:
-            self._full_collection_at = time.monotonic() + 3600.0  # until it has run
-            self._settled_since_collection = -(10**9)
+        if not self._refreshing:
+            self._interacted_at = time.monotonic()
+
+    def _settle_after_refresh(self) -> None:
+        self.settle_garbage()
+        now = time.monotonic()
+        since = now - self._full_collection_at
+        quiet = now - self._interacted_at >= FULL_COLLECTION_QUIET_S
+        overdue = since >= FULL_COLLECTION_AT_LATEST_S or self._settled_since_collection >= FULL_COLLECTION_AFTER
+        if not self._collection_due and ((since >= FULL_COLLECTION_EVERY_S and quiet) or overdue):
+            self._collection_due = True
             self.call_after_refresh(self._collect_frozen_garbage)
 
     def _collect_frozen_garbage(self) -> None:
         gc.unfreeze()
         gc.collect()
         gc.freeze()
+        self._collection_due = False
         self._full_collection_at = time.monotonic()
         self._settled_since_collection = 0
 

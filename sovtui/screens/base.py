@@ -205,14 +205,14 @@ class TableScreen(SiteScreen):
             status.update(Text(self.EMPTY, style="italic yellow"), layout=False)
             return
         parts = [self.count_text(rows)]
-        settle = getattr(self.app, "settle_garbage", None)
-        if settle is not None:
-            settle()  # what the rows are made of now lives until they change
         if self.filter_text:
             parts.append(f"filter: {self.filter_text}")
         if self.sort_column is not None:
             parts.append(f"sorted by {self.COLUMNS[self.sort_column][1]}{' ↓' if self.sort_reverse else ' ↑'}")
         status.update(Text(" · ".join(parts), style="dim"), layout=False)  # one line (CSS): no layout pass
+        settle = getattr(self.app, "settle_garbage", None)
+        if settle is not None:
+            settle()  # what the rows are made of now lives until they change
 
     def count_text(self, rows: list[Row]) -> str:
         return f"{len(rows)} of {len(self._rows)}"

@@ -99,27 +99,23 @@ def _level_text(level: Health, reason: str) -> Text:
     return text
 
 
-_ROW_KEY = attrgetter("key")
-_HOST, _LEVEL = itemgetter(0), itemgetter(1)
-
-
-_GPU, _VERDICT, _GPU_KEY = attrgetter("gpu"), attrgetter("verdict"), attrgetter("key")
-_FIRST, _SECOND, _THIRD, _FOURTH, _FIFTH, _SIXTH = (itemgetter(i) for i in range(6))
-_RANK = itemgetter(2)  # of a GPU's info: (host, level, level rank)
+# getters for the C-level passes over thousands of rows
+_KEY = attrgetter("key")  # of a Row or a Gpu
+_GPU, _VERDICT = attrgetter("gpu"), attrgetter("verdict")  # of a GpuRow
+_HOST_INDEX, _LEVEL_OF = attrgetter("gpu.host", "gpu.index"), attrgetter("verdict.level")  # of a GpuRow
 _UTIL, _MEM_PCT, _TEMP, _POWER, _WORKLOAD = (attrgetter(name) for name in ("util_pct", "mem_pct", "temp_c", "power_w", "workload"))
+#: everything of a GPU its row shows, searches or sorts on (besides its verdict)
+_SHOWN = attrgetter("host", "index", "name", "uuid", "util_pct", "mem_used_mib", "mem_total_mib", "temp_c", "power_w", "workload")
+_FIRST, _SECOND, _THIRD, _FOURTH, _FIFTH, _SIXTH = (itemgetter(i) for i in range(6))
+_HOST, _LEVEL, _RANK = itemgetter(0), itemgetter(1), itemgetter(2)  # of a GPU's info: (host, level, level rank)
 _HEALTH_RANK = {level: level.rank for level in Health}
+_NEGATIVE_RANK = {level: -level.rank for level in Health}
 #: what a GPU without a kept row compares as: nothing equals it
 _NO_ENTRY = (object(), None)
 
 
 def _same_verdict(kept: Verdict | None, verdict: Verdict) -> bool:
     return kept is verdict or kept == verdict
-
-
-_SHOWN = attrgetter("host", "index", "name", "uuid", "util_pct", "mem_used_mib", "mem_total_mib", "temp_c", "power_w", "workload")
-_HOST_INDEX = attrgetter("gpu.host", "gpu.index")
-_LEVEL_OF = attrgetter("verdict.level")
-_NEGATIVE_RANK = {level: -level.rank for level in Health}
 
 
 def _same_rows(kept: list[Row], rows: list[Row]) -> bool:
@@ -197,7 +193,7 @@ class GpusScreen(TableScreen):
         self._ranges: dict[str, dict] = {}
         # rows kept between renders: per GPU key (shown values, verdict, row, info, tree rows);
         # per host its host row and its block of rows; the grouping of the rows by host
-        self._row_cache: dict[str, tuple[tuple, Verdict, Row, tuple[str, Health, int]]] = {}
+        self._row_cache: dict[str, tuple] = {}
         self._tree_inner: dict[str, Row] = {}  # a GPU's row under its host: ├─
         self._tree_last: dict[str, Row] = {}  # ... and as its host's last: └─
         self._host_rows: dict[str, tuple[tuple, tuple[Row, ...], Row]] = {}
@@ -216,7 +212,7 @@ class GpusScreen(TableScreen):
             return None
         items = _worst_first(view.gpus)
         gpus = list(map(_GPU, items))
-        keys = list(map(_GPU_KEY, gpus))
+        keys = list(map(_KEY, gpus))
         shown = list(map(_SHOWN, gpus))  # everything of a GPU its row shows, searches or sorts on
         verdicts = list(map(_VERDICT, items))
         entries = list(map(self._row_cache.get, keys, repeat(_NO_ENTRY)))
@@ -234,7 +230,7 @@ class GpusScreen(TableScreen):
         if len(self._host_rows) > 2 * len(self._row_cache) + 100:  # hosts that left the fleet
             self._host_rows = {}
             self._blocks = {}
-        self._by_key = dict(zip(map(_GPU_KEY, map(_GPU, view.gpus)), view.gpus, strict=True))
+        self._by_key = dict(zip(map(_KEY, map(_GPU, view.gpus)), view.gpus, strict=True))
         return list(map(_THIRD, entries))
 
     def visible_rows(self) -> list[Row]:
@@ -264,7 +260,7 @@ class GpusScreen(TableScreen):
         if cached is not None and cached[0] is rows and cached[1] == stamp:
             return cached[2], cached[3], host_errors
         info = self._info
-        keys = list(map(_ROW_KEY, rows))
+        keys = list(map(_KEY, rows))
         if cached is not None and cached[1] == stamp and cached[4] == keys:
             places = cached[5]
             groups = {host: list(map(rows.__getitem__, indexes)) for host, indexes in places.items()}
@@ -308,7 +304,7 @@ class GpusScreen(TableScreen):
         block = [self._host_row(host, members, error)]
         tally = (0, 0, 0)
         if not folded and members:
-            keys = list(map(_ROW_KEY, members))
+            keys = list(map(_KEY, members))
             block += map(self._tree_inner.__getitem__, keys[:-1])
             block.append(self._tree_last[keys[-1]])
             levels = list(map(_LEVEL, map(self._info.__getitem__, keys)))
@@ -323,7 +319,7 @@ class GpusScreen(TableScreen):
         cached = self._host_rows.get(host)
         if cached is not None and cached[0] == stamp:
             return cached[2]
-        items = list(map(self._by_key.__getitem__, map(_ROW_KEY, members)))
+        items = list(map(self._by_key.__getitem__, map(_KEY, members)))
         gpus = list(map(_GPU, items))
         levels = list(map(_LEVEL_OF, items))
         # the first worst level, as Health.worst picks it
@@ -356,7 +352,7 @@ class GpusScreen(TableScreen):
         if tally is not None and tally[0] is rows:  # counted while grouping them
             gpus, hosts, crit, warn = tally[1]
         else:  # host rows have no entry in _info; GPU rows do
-            found = list(filter(None, map(self._info.get, map(_ROW_KEY, rows))))
+            found = list(filter(None, map(self._info.get, map(_KEY, rows))))
             levels = list(map(_LEVEL, found))
             gpus, hosts = len(found), len(set(map(_HOST, found)))
             crit, warn = levels.count(Health.CRIT), levels.count(Health.WARN)

@@ -117,7 +117,7 @@ class SyncTable(DataTable):
         #: per cell (by identity, kept alive) and width: its styled runs of text as rich renders it, and their width
         self._shapes: dict[tuple[int, int], tuple[object, list[tuple[str, Style | None]] | None, int]] = {}
         self._row_memo: tuple = (None, [])
-        #: per place and state of a cell: the styles DataTable puts before and after its content
+        #: per place of a cell and DataTable's styles for its state: what goes before and after its content
         self._cell_styles: dict[tuple, tuple[Style, Style, Style | None, Style | None]] = {}
 
     def on_mount(self) -> None:
@@ -384,13 +384,11 @@ class SyncTable(DataTable):
     # -- rendering ---------------------------------------------------------------------------
     def _clear_caches(self) -> None:
         self._unlink_caches()
-        self._cell_styles = {}
         self._row_memo = (None, [])
         super()._clear_caches()
 
     def notify_style_update(self) -> None:
         self._unlink_caches()  # focus changes land here
-        self._cell_styles = {}
         super().notify_style_update()
 
     def _unlink_caches(self) -> None:
@@ -625,10 +623,23 @@ class SyncTable(DataTable):
         _, runs, used = shape
         if runs is None:
             return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        style_key = (base_style, row_index, column_index, header, cursor, hover, show_hover_cursor, pseudo_classes)
+        # DataTable's styles for the cell's state (cached by DataTable until its CSS changes) and
+        # what they make at this place: determined by the key, so kept across focus and CSS changes
+        component_style, post = self._get_styles_to_render_cell(
+            header,
+            False,
+            False,
+            hover,
+            cursor,
+            self.show_cursor,
+            show_hover_cursor,
+            self.cursor_foreground_priority == "css",
+            self.cursor_background_priority == "css",
+        )
+        style_key = (base_style, row_index, column_index, component_style, post)
         styles = self._cell_styles.get(style_key)
         if styles is None:
-            styles = self._cell_styles[style_key] = self._styles_for_cell(style_key)
+            styles = self._styles_for_cell(style_key)
         pre, post, edge, plain_style = styles
         segments = [Segment(" " * padding, edge)] if padding else []
         for text, style in runs:
@@ -674,20 +685,7 @@ class SyncTable(DataTable):
 
     def _styles_for_cell(self, style_key: tuple) -> tuple[Style, Style, Style | None, Style | None]:
         """The styles DataTable applies to a cell at this place: before, after, on padding, on plain text."""
-        base_style, row_index, column_index, header, cursor, hover, show_hover_cursor, _ = style_key
-        if len(self._cell_styles) > _CACHE_LIMIT:
-            self._cell_styles.clear()
-        component_style, post = self._get_styles_to_render_cell(
-            header,
-            False,
-            False,
-            hover,
-            cursor,
-            self.show_cursor,
-            show_hover_cursor,
-            self.cursor_foreground_priority == "css",
-            self.cursor_background_priority == "css",
-        )
+        base_style, row_index, column_index, component_style, post = style_key
         pre = base_style + Style.from_meta({"row": row_index, "column": column_index}) + component_style
 
         def applied(style: Style | None) -> Style | None:  # Segment.apply_style(style=pre, post_style=post)
@@ -697,5 +695,8 @@ class SyncTable(DataTable):
                 style = style + post if style else post
             return style
 
+        if len(self._cell_styles) > _CACHE_LIMIT:
+            self._cell_styles.clear()
         # padding and fill are null-styled before styling; a text run without a style is None
-        return pre, post, applied(Style.null()), applied(None)
+        styles = self._cell_styles[style_key] = (pre, post, applied(Style.null()), applied(None))
+        return styles
