@@ -915,6 +915,27 @@ async def test_missing_python_and_doctor(fleet):
 
 
 @lab
+async def test_probe_gone_before_its_first_request_says_why(fleet, monkeypatch):
+    """The probe may exit before sovtui writes its first request: the reason is still python3, not a broken pipe."""
+    import asyncssh
+
+    real = asyncssh.SSHClientConnection.create_process
+
+    async def exited_first(self, *args, **kwargs):
+        proc = await real(self, *args, **kwargs)
+        await asyncio.wait_for(proc.wait_closed(), 5.0)
+        return proc
+
+    monkeypatch.setattr(asyncssh.SSHClientConnection, "create_process", exited_first)
+    source = fleet.source(["gpu01"], probe_cmd="exec python3-not-installed-here -u -c pass")
+    try:
+        data = await source.fetch()
+    finally:
+        await source.aclose()
+    assert by_host(data)["gpu01"].error.startswith("python3 not found on gpu01")
+
+
+@lab
 async def test_probe_that_exits(fleet):
     fleet.set_answer("gpu09", "EXIT:3")
     source = fleet.source(["gpu09"], probe_cmd=fleet.standin_cmd)

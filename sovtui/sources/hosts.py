@@ -871,8 +871,10 @@ class HostsSource(Source):
             if not link.owed:
                 try:
                     link.proc.stdin.write("\n")
-                except Exception as exc:  # noqa: BLE001 - the channel is gone
-                    return self._lost(link, f"connection lost ({_short(exc) or type(exc).__name__})", "reachable")
+                except Exception:  # noqa: BLE001 - the probe exited or the channel is gone: say which
+                    gone = await self._probe_exit(link, "")
+                    stage = getattr(gone, "stage", "probe")
+                    return self._lost(link, str(gone), stage, keep_conn=stage != "reachable")
                 link.asked_at = time.perf_counter()
                 link.owed = True
             try:
@@ -1031,7 +1033,10 @@ class HostsSource(Source):
         link.stderr_task = asyncio.create_task(self._drain_stderr(link, proc), name=f"ssh-stderr:{link.name}")
         link.timeouts, link.owed = 0, False
         link.asked_at = time.perf_counter()
-        proc.stdin.write("\n")
+        try:
+            proc.stdin.write("\n")
+        except Exception:  # noqa: BLE001 - the probe already exited (no python3, say): ask why
+            raise await self._probe_exit(link, "") from None
         link.first_junk = None
         try:
             line, at_perf = await asyncio.wait_for(self._read_answer(link, first=True), self.host_timeout_s)
