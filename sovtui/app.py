@@ -165,6 +165,17 @@ class SovtuiApp(App[int]):
 
     def rebuild_view(self) -> None:
         """Fuse the hub's results; render the visible screen, mark the hidden ones dirty."""
+        # a fleet's worth of new objects, nearly all of them to be kept until the next refresh
+        # and then set aside (see settle_garbage): the collector need not walk them meanwhile
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            self._rebuild_view()
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _rebuild_view(self) -> None:
         self._rebuild_pending = False
         self.view = build_view(self.site, self.hub.results, self.clock())
         if self.view.gpus is not None:
@@ -202,7 +213,11 @@ class SovtuiApp(App[int]):
             self._interacted_at = time.monotonic()
 
     def _settle_after_refresh(self) -> None:
-        self.settle_garbage()
+        self._refreshing = True
+        try:
+            self.settle_garbage()
+        finally:
+            self._refreshing = False
         now = time.monotonic()
         since = now - self._full_collection_at
         quiet = now - self._interacted_at >= FULL_COLLECTION_QUIET_S

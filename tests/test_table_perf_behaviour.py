@@ -133,6 +133,22 @@ async def test_nothing_stays_frozen_after_the_app_exits():
     assert gc.get_freeze_count() == 0
 
 
+async def test_the_full_collection_waits_for_a_pause_in_the_typing():
+    fleet = Fleet()
+    app = SovtuiApp(SiteInfo("lab"), [fleet], watch_tty=False)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = await _gpus_screen(pilot, app, fleet)
+        app._full_collection_at -= 120.0  # a minute is long past
+        screen.render_rows()  # a key was just pressed
+        app.rebuild_view()
+        assert not app._collection_due
+        app._interacted_at -= 10.0  # ... and then nothing for a while
+        app.rebuild_view()
+        assert app._collection_due
+        await pilot.pause()
+        assert not app._collection_due and app._settled_since_collection == 0
+
+
 # ---------------------------------------------------------------------------------------------
 # SyncTable against DataTable
 

@@ -138,6 +138,8 @@ class TableScreen(SiteScreen):
         self.sort_column: int | None = None  # None: the screen's natural order (worst first)
         self.sort_reverse = False
         self._rows: list[Row] = []
+        #: (columns shown, per row id: (row, its cells in those columns))
+        self._narrowing: tuple[tuple[int, ...], dict[int, tuple[Row, tuple]]] = ((), {})
 
     def compose_body(self) -> ComposeResult:
         yield from self.compose_top()
@@ -199,7 +201,7 @@ class TableScreen(SiteScreen):
         if len(shown) == len(self.COLUMNS):
             self.table.sync_keyed(keys, list(map(_CELLS, rows)))
         else:
-            self.table.sync_keyed(keys, [tuple(r.cells[i] for i in shown) for r in rows])
+            self.table.sync_keyed(keys, self._narrowed(rows, tuple(shown)))
         status = self.query_one("#table-status", Static)
         if getattr(self, "_missing", False):
             status.update(Text(self.EMPTY, style="italic yellow"), layout=False)
@@ -213,6 +215,20 @@ class TableScreen(SiteScreen):
         settle = getattr(self.app, "settle_garbage", None)
         if settle is not None:
             settle()  # what the rows are made of now lives until they change
+
+    def _narrowed(self, rows: list[Row], shown: tuple[int, ...]) -> list[tuple]:
+        """The rows' cells in the shown columns; the same tuple for a row as long as the row is
+        the same object, so that the table can skip it without comparing cells."""
+        if self._narrowing[0] != shown or len(self._narrowing[1]) > 2 * len(rows) + 1000:
+            self._narrowing = (shown, {})
+        kept = self._narrowing[1]
+        out = []
+        for row in rows:
+            entry = kept.get(id(row))
+            if entry is None or entry[0] is not row:
+                entry = kept[id(row)] = (row, tuple(row.cells[i] for i in shown))  # the row keeps its id unique
+            out.append(entry[1])
+        return out
 
     def count_text(self, rows: list[Row]) -> str:
         return f"{len(rows)} of {len(self._rows)}"

@@ -169,10 +169,10 @@ class SyncTable(DataTable):
             entry, cells = entries[index], cells_of[index]
             if len(cells) != len(column_keys):
                 raise ValueError(f"row {keys[index]!r} has {len(cells)} cells for {len(column_keys)} columns")
-            row = entry[3]
-            for i, (column_key, before, after) in enumerate(zip(column_keys, entry[2], cells, strict=True)):
-                if not _same(before, after):
-                    row[column_key] = after
+            row, old = entry[3], entry[2]
+            for i in compress(range(len(cells)), map(is_not, old, cells)):  # other objects; equal ones stay
+                if not _same(old[i], cells[i]):
+                    row[column_keys[i]] = cells[i]
                     written += 1
                     if auto[i]:  # measured when the rows are next replaced, as DataTable would
                         self._unmeasured.add(keys[index])
