@@ -178,7 +178,7 @@ def test_richer_state_is_there():
     assert any(s.gpus and s.status == "ACTIVE" for s in cluster.nova_servers())
     # copies: mutating what was handed out does not touch the sim
     cluster.k8s_nodes()[5].unschedulable = True
-    assert not any(n.unschedulable for n in cluster.k8s_nodes())
+    assert [n.name for n in cluster.k8s_nodes() if n.unschedulable] == ["gpu16"]  # the storyline's one
 
 
 # ---------------------------------------------------------------------------------------------
@@ -470,6 +470,7 @@ def test_sources_follow_the_interface():
         ("ssh", "ssh"),
         ("kubernetes", "kubernetes"),
         ("slurm", "slurm"),
+        ("openstack", "openstack"),
     ]
     assert all(s.interval_s == 2.0 for s in sources)
 
@@ -477,7 +478,7 @@ def test_sources_follow_the_interface():
         return [c for s in sources for c in await s.doctor()]
 
     checks = asyncio.run(doctor())
-    assert len(checks) == 4 and all(c.ok and c.check == "simulated" for c in checks)
+    assert len(checks) == 5 and all(c.ok and c.check == "simulated" for c in checks)
     assert all("simulated" in c.detail for c in checks)
 
 
@@ -527,3 +528,48 @@ def test_package_hygiene():
                 assert not any(a.name.split(".")[0] == "textual" for a in node.names), path.name
             elif isinstance(node, ast.ImportFrom):
                 assert (node.module or "").split(".")[0] != "textual", path.name
+
+
+def _nodes(cluster: DemoCluster, t: float):
+    from sovtui.model.types import SiteInfo, SourceResult, SourceStatus
+    from sovtui.model.view import build_view
+
+    results = {}
+    for source in demo_sources(cluster, lambda: t):
+        results[source.name] = SourceResult(SourceStatus(source.name, source.kind, ok=True, last_ok_at=t), source.fetch_sync())
+    return {n.name: n for n in build_view(SiteInfo("demo", demo=True), results, t).nodes}
+
+
+def test_every_host_in_every_layer_and_operations_show():
+    cluster = DemoCluster()
+    nodes = _nodes(cluster, DEMO_EPOCH)
+    assert len(nodes) == 19  # 16 GPU hosts and 3 control-plane nodes
+    assert all(n.kube is not None for n in nodes.values())
+    assert {n for n, v in nodes.items() if v.nova is not None} == {"gpu14", "gpu15", "gpu16"}
+    assert {n for n, v in nodes.items() if v.slurm is not None} == {f"gpu{i:02d}" for i in range(9, 14)}
+    # the GPU accounting agrees with the pods the sim placed
+    for node in nodes.values():
+        k = node.kube
+        assert k.gpu_requested == sum(g for _, g in k.pods_with_gpus) <= k.gpu_allocatable
+    # the storyline's forgotten cordon
+    assert nodes["gpu16"].status.status == "mismatch"
+    assert nodes["gpu16"].status.reason == "cordoned in K8s but enabled in Nova"
+    # an operator finishes the job in Nova: with its VMs still there, the host drains
+    cluster.disable_nova("gpu16", "maintenance")
+    after = _nodes(cluster, DEMO_EPOCH + 5)["gpu16"]
+    assert after.status.status == "draining" and "2 VMs" in after.status.reason
+    # cordoning a Kubernetes host with GPU pods on it: draining, with what still runs
+    busy = next(n for n, v in nodes.items() if v.kube.pods_with_gpus and v.nova is None and v.slurm is None)
+    cluster.cordon(busy)
+    assert _nodes(cluster, DEMO_EPOCH + 10)[busy].status.status == "draining"
+
+
+def test_gpu_off_the_bus_drains_slurm_and_shows_the_mismatch():
+    cluster = DemoCluster()
+    story = cluster.storyline()
+    host = story.xid_gpu[0]
+    t = story.xid_times[-1][1] + 30
+    node = _nodes(cluster, t)[host]
+    assert node.slurm.state in ("draining", "drained")
+    assert node.status.status == "mismatch" and node.status.level.value == "crit"
+    assert "fell off the bus" in node.status.reason

@@ -66,3 +66,13 @@ def test_jobs(snap_compare):
 
 def test_help(snap_compare):
     assert snap_compare(demo_app(), terminal_size=(80, 24), run_before=_then("question_mark"))
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
+def test_nodes(snap_compare, size):
+    assert snap_compare(demo_app(), terminal_size=size, run_before=_then("3"))
+
+
+def test_node_detail(snap_compare):
+    # the worst host first; enter opens it across its layers
+    assert snap_compare(demo_app(), terminal_size=(100, 40), run_before=_then("3", "down", "enter"))

@@ -46,9 +46,15 @@ from ..model.types import (
     FabricState,
     Gpu,
     GpuHost,
+    KubeNode,
+    NeutronAgent,
+    NodeEvent,
+    NovaHost,
+    OpenStackFlavor,
     QueueState,
     XidEvent,
 )
+from ..model.types import SlurmNode as SlurmNodeView
 
 #: t0 of the demo at its default start: 2026-09-21 14:13:20 UTC. Fixed so that snapshots of the demo
 #: (``DemoCluster()`` polled with a clock returning ``DEMO_EPOCH``) are identical on every machine and every
@@ -437,6 +443,23 @@ SWEEP_PERIOD_S = 2700.0
 SLURM_BACKLOG_GPUS = 64
 
 
+#: flavor -> (vCPUs, RAM MiB, GPUs)
+_FLAVORS = {
+    "g1.h100x8": (96, 1024 * 1024, 8),
+    "g1.a100x4": (48, 512 * 1024, 4),
+    "g1.a100x2": (24, 256 * 1024, 2),
+    "m1.large": (4, 8 * 1024, 0),
+}
+_FLAVOR_GPU = {"g1.h100x8": "h100", "g1.a100x4": "a100", "g1.a100x2": "a100"}
+_K8S_CONDITIONS = (
+    ("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+    ("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+    ("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+    ("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
+)
+_K8S_NOT_READY = _K8S_CONDITIONS[:3] + (("Ready", "False", "KubeletNotReady", "container runtime is down"),)
+
+
 # ---------------------------------------------------------------------------------------------
 # the cluster
 
@@ -466,6 +489,8 @@ class DemoCluster:
         self._build_kubernetes()
         self._build_slurm(plan)
         self._build_nova()
+        # an operator cordoned a Nova host in Kubernetes for maintenance and forgot Nova: a mismatch
+        self._k8s_nodes["gpu16"].unschedulable = True
         self._k8s_schedule(self.born)
         self._slurm_schedule(self.born)
         self._backdate_initial_workloads()
@@ -1626,6 +1651,109 @@ class DemoCluster:
             since = self._alert_since[key]
             state = "firing" if now - since >= for_s else "pending"
             out.append(Alert(name, severity, state, labels, summary, description, since, "prometheus"))
+        return tuple(out)
+
+    # -- host layers: Kubernetes nodes, Nova computes, Slurm nodes, their events --------------
+    def kube_nodes(self) -> tuple[KubeNode, ...]:
+        """Every Kubernetes node as the API shows it, with its GPU accounting."""
+        held: dict[str, dict[str, int]] = {}
+        for pod in self._pods.values():
+            if pod.node and pod.gpus and not pod.terminal:
+                held.setdefault(pod.node, {})[pod.workload] = pod.gpus
+        out = []
+        for node in sorted(self._k8s_nodes.values(), key=lambda n: n.name):
+            host = self._hosts.get(node.name)
+            taints = node.taints + (("node.kubernetes.io/unschedulable:NoSchedule",) if node.unschedulable else ())
+            labels = dict(node.labels)
+            labels.setdefault(f"node-role.kubernetes.io/{node.role}", "")
+            pods = held.get(node.name, {})
+            out.append(KubeNode(
+                name=node.name,
+                ready=node.ready,
+                unschedulable=node.unschedulable,
+                taints=taints,
+                labels=tuple(sorted(labels.items())),
+                gpu_product=node.labels.get("nvidia.com/gpu.product", ""),
+                gpu_capacity=node.gpu_capacity,
+                gpu_allocatable=host.usable_gpus() if host is not None else 0,
+                gpu_requested=sum(pods.values()),
+                conditions=_K8S_CONDITIONS if node.ready else _K8S_NOT_READY,
+                pods_with_gpus=tuple(sorted(pods.items())),
+            ))
+        return tuple(out)
+
+    def nova_hosts(self) -> tuple[NovaHost, ...]:
+        """Every nova-compute with its hypervisor's use and its servers."""
+        out = []
+        for svc in sorted(self._nova_services.values(), key=lambda v: v.host):
+            servers = [v for v in self._nova_servers if v.host == svc.host]
+            running = [v for v in servers if v.status in ("ACTIVE", "ERROR", "PAUSED")]
+            sizes = [_FLAVORS.get(v.flavor, (0, 0, 0)) for v in running]
+            host = self._hosts[svc.host]
+            out.append(NovaHost(
+                name=svc.host,
+                zone=svc.zone,
+                service_state=svc.state,
+                service_status=svc.status,
+                disabled_reason=svc.disabled_reason,
+                hypervisor_state=svc.state,
+                vcpus_used=sum(c for c, _, _ in sizes),
+                vcpus=224,
+                memory_mb_used=sum(m for _, m, _ in sizes),
+                memory_mb=2048 * 1024,
+                running_vms=len(servers),
+                servers=tuple(sorted(v.name for v in servers)),
+                gpu_inventory=(("PGPU", host.usable_gpus(), sum(v.gpus for v in running)),),
+            ))
+        return tuple(out)
+
+    def openstack_flavors(self) -> tuple[OpenStackFlavor, ...]:
+        return tuple(
+            OpenStackFlavor(name, vcpus, ram, (("pci_passthrough:alias", f"{_FLAVOR_GPU[name]}:{gpus}"),) if gpus else ())
+            for name, (vcpus, ram, gpus) in sorted(_FLAVORS.items())
+        )
+
+    def neutron_agents(self) -> tuple[NeutronAgent, ...]:
+        out = []
+        for svc in sorted(self._nova_services.values(), key=lambda v: v.host):
+            out.append(NeutronAgent(svc.host, "OVN Controller agent", "ovn-controller", True, True))
+            out.append(NeutronAgent(svc.host, "OVN Metadata agent", "neutron-ovn-metadata-agent", True, True))
+        return tuple(out)
+
+    def slurm_node_views(self) -> tuple[SlurmNodeView, ...]:
+        """Every Slurm node as sinfo shows it."""
+        out = []
+        for node in sorted(self._slurm_nodes.values(), key=lambda n: n.name):
+            host = self._hosts[node.name]
+            jobs = sorted({g.owner.id_str for g in host.gpus if isinstance(g.owner, SlurmJob)})
+            reason = node.reason or ("GPU fell off the bus (XID 79)" if node.drain and any(g.lost for g in host.gpus) else "")
+            out.append(SlurmNodeView(
+                name=node.name,
+                state=self.slurm_node_state(node),
+                reason=reason,
+                partitions=node.partitions,
+                gpus=host.usable_gpus(),
+                gpus_allocated=sum(1 for g in host.gpus if g.owner is not None),
+                jobs=tuple(jobs),
+            ))
+        return tuple(out)
+
+    def node_events(self) -> tuple[NodeEvent, ...]:
+        """Kubernetes Warning events about pods on a node: restarts after a GPU error, admission failures."""
+        out = []
+        for pod in self._pods.values():
+            if not pod.node:
+                continue
+            if pod.phase == "Failed" and pod.reason:
+                out.append(NodeEvent(pod.node, "kubernetes", "Pod", pod.workload, "Warning", pod.reason,
+                                     "Allocate failed due to requested number of devices unavailable for nvidia.com/gpu"
+                                     if pod.reason == "UnexpectedAdmissionError" else pod.reason,
+                                     1, pod.finished_at))
+            elif pod.restarts:
+                out.append(NodeEvent(pod.node, "kubernetes", "Pod", pod.workload, "Warning", "BackOff",
+                                     "Back-off restarting failed container", pod.restarts,
+                                     (pod.ready_at or self.now) - pod.startup_s))
+        out.sort(key=lambda e: (-(e.last_seen or 0.0), e.object))
         return tuple(out)
 
     # -- richer state for later screens (copies) --------------------------------------------

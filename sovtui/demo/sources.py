@@ -93,25 +93,41 @@ class DemoSsh(DemoSource):
 
 
 class DemoKubernetes(DemoSource):
-    """The Kubernetes API: GPU pods per namespace, pending ones being those no node has room for."""
+    """The Kubernetes API: nodes with their GPU pods, Warning events, GPU pods per namespace (pending: no room)."""
 
     name = "kubernetes"
     kind = "kubernetes"
     what = "Kubernetes API"
 
     def build(self) -> SourceData:
-        return SourceData(queues=self.cluster.k8s_queues(), version="v1.30.4 (demo)")
+        c = self.cluster
+        return SourceData(queues=c.k8s_queues(), kube_nodes=c.kube_nodes(), node_events=c.node_events(),
+                          version="v1.30.4 (demo)")
 
 
 class DemoSlurm(DemoSource):
-    """Slurm (squeue/sinfo): one queue per partition."""
+    """Slurm (squeue/sinfo): one queue per partition, and its nodes."""
 
     name = "slurm"
     kind = "slurm"
     what = "squeue/sinfo output"
 
     def build(self) -> SourceData:
-        return SourceData(queues=self.cluster.slurm_queues(), version="slurm 23.11.10 (demo)")
+        c = self.cluster
+        return SourceData(queues=c.slurm_queues(), slurm_nodes=c.slurm_node_views(), version="slurm 23.11.10 (demo)")
+
+
+class DemoOpenStack(DemoSource):
+    """OpenStack: nova-compute services and hypervisors with their VMs, GPU flavors, Neutron agents."""
+
+    name = "openstack"
+    kind = "openstack"
+    what = "Nova, Placement and Neutron APIs"
+
+    def build(self) -> SourceData:
+        c = self.cluster
+        return SourceData(nova_hosts=c.nova_hosts(), openstack_flavors=c.openstack_flavors(),
+                          neutron_agents=c.neutron_agents(), version="compute 2.96 (demo)")
 
 
 class _SharedCluster:
@@ -128,7 +144,7 @@ class _SharedCluster:
 
 
 def demo_sources(cluster: DemoCluster | Callable[[], DemoCluster], clock: Callable[[], float] = time.time) -> list[Source]:
-    """The sources of the demo site, named like the real ones: prometheus, ssh, kubernetes, slurm.
+    """The sources of the demo site, named like the real ones: prometheus, ssh, kubernetes, slurm, openstack.
 
     ``clock`` is the time the sim is advanced to at each fetch; give the hub the same clock, so that
     ages on screen ("firing for 3 min") are right. With ``DemoCluster()`` (t0 = DEMO_EPOCH) that is a
@@ -136,4 +152,4 @@ def demo_sources(cluster: DemoCluster | Callable[[], DemoCluster], clock: Callab
     ``time.time``. ``cluster`` may be a factory: the cluster is then built at the first fetch.
     """
     shared = _SharedCluster(cluster if callable(cluster) and not hasattr(cluster, "advance_to") else (lambda: cluster))
-    return [cls(shared, clock) for cls in (DemoPrometheus, DemoSsh, DemoKubernetes, DemoSlurm)]
+    return [cls(shared, clock) for cls in (DemoPrometheus, DemoSsh, DemoKubernetes, DemoSlurm, DemoOpenStack)]

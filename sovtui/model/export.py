@@ -8,6 +8,7 @@ from dataclasses import asdict
 from typing import Any
 
 from .health import alert_level, ceph_verdict, fabric_verdict
+from .nodes import NodeRow
 from .view import ClusterView
 
 
@@ -91,6 +92,7 @@ def view_to_json(view: ClusterView) -> dict[str, Any]:
             asdict(a) | {"labels": dict(a.labels), "active_since": rfc3339(a.active_since), "level": alert_level(a).value}
             for a in view.alerts
         ]
+    nodes = None if view.nodes is None else [node_to_json(n) for n in view.nodes]
     doc = {
         "site": view.site.name,
         "demo": view.site.demo,
@@ -102,5 +104,63 @@ def view_to_json(view: ClusterView) -> dict[str, Any]:
         "fabric": fabric,
         "queues": queues,
         "alerts": alerts,
+        "nodes": nodes,
     }
     return _clean(doc)
+
+
+def node_to_json(node: NodeRow) -> dict[str, Any]:
+    """One host across its layers; a layer that does not know the host is null."""
+    k, n, s = node.kube, node.nova, node.slurm
+    return {
+        "name": node.name,
+        "status": node.status.status or None,
+        "level": node.status.level.value,
+        "reason": node.status.reason or None,
+        "gpu": {
+            "total": node.gpus_total,
+            "unhealthy": node.gpus_bad,
+            "health": node.gpu_level.value,
+            "reason": node.gpu_reason or None,
+            "probe_error": (node.gpu_host.error or None) if node.gpu_host is not None else None,
+        },
+        "kubernetes": None if k is None else {
+            "name": k.name,
+            "ready": k.ready,
+            "cordoned": k.unschedulable,
+            "taints": list(k.taints),
+            "gpu_product": k.gpu_product or None,
+            "gpus_capacity": k.gpu_capacity,
+            "gpus_allocatable": k.gpu_allocatable,
+            "gpus_requested": k.gpu_requested,
+            "pods_with_gpus": [{"pod": pod, "gpus": gpus} for pod, gpus in k.pods_with_gpus],
+            "conditions": [{"type": t, "status": st, "reason": r, "message": m} for t, st, r, m in k.conditions],
+        },
+        "nova": None if n is None else {
+            "name": n.name,
+            "zone": n.zone or None,
+            "state": n.service_state or None,
+            "status": n.service_status or None,
+            "disabled_reason": n.disabled_reason or None,
+            "forced_down": n.forced_down,
+            "running_vms": n.running_vms,
+            "servers": list(n.servers),
+            "vcpus": n.vcpus, "vcpus_used": n.vcpus_used,
+            "memory_mb": n.memory_mb, "memory_mb_used": n.memory_mb_used,
+            "gpu_inventory": [{"resource_class": rc, "total": t, "used": u} for rc, t, u in n.gpu_inventory],
+        },
+        "slurm": None if s is None else {
+            "name": s.name,
+            "state": s.state,
+            "reason": s.reason or None,
+            "partitions": list(s.partitions),
+            "gpus": s.gpus,
+            "gpus_allocated": s.gpus_allocated,
+            "jobs": list(s.jobs),
+        },
+        "events": [
+            {"source": e.source, "kind": e.kind, "object": e.object, "type": e.type, "reason": e.reason,
+             "message": e.message, "count": e.count, "last_seen": rfc3339(e.last_seen)}
+            for e in node.events
+        ],
+    }

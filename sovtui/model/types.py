@@ -341,6 +341,43 @@ class NeutronAgent:
 
 
 @dataclass(frozen=True, slots=True)
+class SlurmNode:
+    """A Slurm node as ``sinfo``/``scontrol`` report it."""
+
+    name: str
+    state: str = ""  # sinfo's word: idle, mixed, allocated, draining, drained, down, ... (lower case, no flags)
+    reason: str = ""
+    partitions: tuple[str, ...] = ()
+    gpus: int = 0  # gres gpu count
+    gpus_allocated: int = 0
+    jobs: tuple[str, ...] = ()  # job ids running here
+
+    @property
+    def closed(self) -> bool:
+        """No new jobs start here (drained, draining, down, ...)."""
+        return self.state.startswith(("drain", "down", "fail", "maint", "reserved", "inval", "unknown", "not_responding"))
+
+    @property
+    def down(self) -> bool:
+        return self.state.startswith(("down", "not_responding", "fail"))
+
+
+@dataclass(frozen=True, slots=True)
+class NodeEvent:
+    """A recent (warning) event about a host or about something running on it, from one source."""
+
+    node: str
+    source: str  # kubernetes | openstack | slurm
+    kind: str  # the object's kind: Node, Pod, ...
+    object: str  # namespace/name or name
+    type: str  # Warning | Normal
+    reason: str
+    message: str
+    count: int = 1
+    last_seen: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class SourceData:
     """What one poll of one source returned; ``None`` means "this source does not know"."""
 
@@ -356,6 +393,9 @@ class SourceData:
     nova_hosts: tuple[NovaHost, ...] | None = None
     openstack_flavors: tuple[OpenStackFlavor, ...] | None = None
     neutron_agents: tuple[NeutronAgent, ...] | None = None
+    slurm_nodes: tuple[SlurmNode, ...] | None = None
+    #: recent events per host: the source gives every event it keeps whose object is a node or sits on one
+    node_events: tuple[NodeEvent, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from functools import cached_property
 from operator import attrgetter
 
 from .health import alert_level, alert_sort_key, ceph_verdict, fabric_verdict, gpu_verdict, queue_verdict
+from .nodes import NodeRow, fuse_nodes
 from .types import (
     Alert,
     CephState,
@@ -14,8 +16,12 @@ from .types import (
     Gpu,
     GpuHost,
     Health,
+    KubeNode,
+    NodeEvent,
+    NovaHost,
     QueueState,
     SiteInfo,
+    SlurmNode,
     SourceResult,
     SourceStatus,
     Verdict,
@@ -45,9 +51,29 @@ class ClusterView:
     alerts: tuple[Alert, ...] | None = None
     #: per source name, the hosts it polled (with their errors): "which host failed, and why"
     hosts_by_source: dict[str, tuple[GpuHost, ...]] | None = None
+    kube_nodes: tuple[KubeNode, ...] | None = None
+    nova_hosts: tuple[NovaHost, ...] | None = None
+    slurm_nodes: tuple[SlurmNode, ...] | None = None
+    node_events: tuple[NodeEvent, ...] | None = None
+    #: per host layer (kubernetes, nova, slurm, gpu), the source that gave it
+    layer_sources: dict[str, str] | None = None
 
     def status(self, name: str) -> SourceStatus | None:
         return next((s for s in self.statuses if s.name == name), None)
+
+    @cached_property
+    def nodes(self) -> tuple[NodeRow, ...] | None:
+        """One row per host across every layer; computed when first asked (the Nodes screen, the snapshot)."""
+        if not self.layer_sources:
+            return None
+        return fuse_nodes(
+            self.kube_nodes or (),
+            self.nova_hosts or (),
+            self.slurm_nodes or (),
+            self.gpu_hosts or (),
+            self.gpus or (),
+            self.node_events or (),
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -226,6 +252,9 @@ def build_view(site: SiteInfo, results: Mapping[str, SourceResult], now: float) 
     queues: dict[tuple[str, str], QueueState] | None = None
     alert_lists: list[tuple[Alert, ...]] = []
     any_alerts = False
+    kube_nodes = nova_hosts = slurm_nodes = None
+    event_lists: list[tuple[NodeEvent, ...]] = []
+    layers: dict[str, str] = {}
     # freshest source last, so its singletons (ceph/fabric) win
     ordered = sorted(results.values(), key=lambda r: r.status.last_ok_at or 0.0)
     for result in ordered:
@@ -251,6 +280,19 @@ def build_view(site: SiteInfo, results: Mapping[str, SourceResult], now: float) 
         if data.alerts is not None:
             any_alerts = True
             alert_lists.append(data.alerts)
+        name = result.status.name
+        if data.kube_nodes is not None:
+            kube_nodes, layers["kubernetes"] = data.kube_nodes, name
+        if data.nova_hosts is not None:
+            nova_hosts, layers["nova"] = data.nova_hosts, name
+        if data.slurm_nodes is not None:
+            slurm_nodes, layers["slurm"] = data.slurm_nodes, name
+        if data.gpu_hosts is not None:
+            layers["gpu"] = name  # the host prober (SSH) over the metrics that only name hosts
+        elif data.gpus is not None:
+            layers.setdefault("gpu", name)
+        if data.node_events is not None:
+            event_lists.append(data.node_events)
     gpus = None
     if gpu_lists or hosts:
         fused = fuse_gpus(gpu_lists, tuple(hosts.values()))
@@ -266,6 +308,11 @@ def build_view(site: SiteInfo, results: Mapping[str, SourceResult], now: float) 
         queues=tuple(queues.values()) if queues is not None else None,
         alerts=fuse_alerts(alert_lists) if any_alerts else None,
         hosts_by_source=hosts_by_source or None,
+        kube_nodes=kube_nodes,
+        nova_hosts=nova_hosts,
+        slurm_nodes=slurm_nodes,
+        node_events=tuple(e for events in event_lists for e in events) if event_lists else None,
+        layer_sources=layers or None,
     )
 
 

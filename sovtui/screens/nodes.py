@@ -1,48 +1,269 @@
-"""Provides the Nodes screen: one row per host with what each layer knows of it."""
+"""Provides the Nodes screen: one row per host with what every layer (K8s, Nova, Slurm, GPUs) says of it."""
 
 from __future__ import annotations
 
 from rich.text import Text
 
-from ..model.types import Health
+from ..model.nodes import LAYER_SHORT, LAYERS, NodeRow
+from ..model.types import Health, KubeNode, NovaHost, SlurmNode
 from ..model.view import ClusterView
-from ..widgets.fmt import level_text
+from ..widgets.fmt import LEVEL_STYLE, fmt_age
 from .base import Row, TableScreen
+from .dialogs import DetailScreen
+
+DASH = Text("—", style="dim")
+#: sinfo's own short state words (its default STATE column)
+SINFO_SHORT = {"allocated": "alloc", "mixed": "mix", "draining": "drng", "drained": "drain", "completing": "comp",
+               "reserved": "resv", "maintenance": "maint", "not_responding": "down*"}
+
+#: column key -> the layer it needs (a column whose layer no source gives is not shown)
+COLUMN_LAYER = {"k8s": "kubernetes", "nova": "nova", "slurm": "slurm", "gpus": "gpu"}
+
+
+def status_text(row: NodeRow) -> Text:
+    status = row.status
+    word = status.status or "—"
+    return Text(f"{status.level.glyph} {word}", style=LEVEL_STYLE[status.level] if status.status or status.level is not Health.OK else "dim")
+
+
+def kube_text(node: KubeNode | None) -> Text:
+    """Ready / cordoned / NotReady, and GPUs requested of allocatable."""
+    if node is None:
+        return DASH
+    if node.ready is False:
+        word, style = "NotReady", "bold red"
+    elif node.ready is None:
+        word, style = "Unknown", "bold red"
+    elif node.unschedulable:
+        word, style = "cordon", "yellow"
+    else:
+        word, style = "ready", ""
+    text = Text(word, style=style)
+    if node.gpu_allocatable or node.gpu_capacity:
+        text.append(f" {node.gpu_requested}/{node.gpu_allocatable}", style="" if node.gpu_allocatable == node.gpu_capacity else "yellow")
+    return text
+
+
+def nova_text(host: NovaHost | None) -> Text:
+    """Enabled / disabled / down, and the VMs on it."""
+    if host is None:
+        return DASH
+    if host.forced_down or host.service_state == "down":
+        text = Text("down", style="bold red")
+    elif host.service_status == "disabled":
+        text = Text("disabled", style="yellow")
+    else:
+        text = Text(host.service_status or "?", style="")
+    text.append(f" {host.running_vms}vm", style="dim" if not host.running_vms else "")
+    return text
+
+
+def slurm_text(node: SlurmNode | None) -> Text:
+    if node is None:
+        return DASH
+    style = "bold red" if node.down else "yellow" if node.closed else ""
+    return Text(SINFO_SHORT.get(node.state, node.state) or "?", style=style)
+
+
+def gpus_text(row: NodeRow) -> Text:
+    if not row.gpus_total:
+        if row.gpu_host is not None and row.gpu_host.error:
+            return Text("✗ probe", style="bold red")
+        return DASH
+    ok = row.gpus_total - row.gpus_bad
+    return Text(f"{row.gpu_level.glyph} {ok}/{row.gpus_total}", style=LEVEL_STYLE[row.gpu_level])
 
 
 class NodesScreen(TableScreen):
-    """Hosts with their GPU roll-up; Kubernetes, Nova and Slurm columns fill in as those sources are configured."""
+    """Hosts across layers, worst first; ``enter`` opens the host: pods, VMs, jobs, taints, conditions, events."""
 
     NAME = "nodes"
     TITLE_TEXT = "Nodes"
-    HELP = "one row per host: GPU health now; Kubernetes, Nova and Slurm state when those sources are configured"
-    EMPTY = "no host source: GPU hosts come from DCGM metrics or [sites.X.ssh] hosts"
+    HELP = "one row per host: Kubernetes node, Nova compute, Slurm node and GPU health side by side, with a combined status"
+    EMPTY = "no host source: configure kube_context, openstack_cloud, [sites.X.ssh] hosts or DCGM metrics"
     COLUMNS = (
-        ("host", "Host", 10),
-        ("gpus", "GPUs", 5),
-        ("health", "GPU health", 36),
-        ("driver", "Driver", 10),
-        ("note", "Reachability", None),
+        ("host", "Host", 8),
+        ("status", "Status", 10),
+        ("k8s", "K8s GPUs", 11),
+        ("nova", "Nova", 11),
+        ("slurm", "Slurm", 6),
+        ("gpus", "GPUs", 6),
+        ("why", "Why", None),
     )
 
+    def shown_columns(self) -> list[int]:
+        """The base choice by width, without the layers no source of this site gives."""
+        view = self.view
+        layers = set((view.layer_sources or {}) if view is not None else ())
+        return [i for i in super().shown_columns() if COLUMN_LAYER.get(self.COLUMNS[i][0], "") in layers | {""}]
+
+    def render_view(self, view: ClusterView) -> None:
+        spec = [self.COLUMNS[i] for i in self.shown_columns()]
+        if spec != self.table.column_spec:
+            self.table.set_columns(spec)
+        super().render_view(view)
+
     def build_rows(self, view: ClusterView) -> list[Row] | None:
-        if view.gpus is None and view.gpu_hosts is None:
+        nodes = view.nodes
+        if nodes is None:
             return None
-        per_host: dict[str, list] = {}
-        for row in view.gpus or ():
-            per_host.setdefault(row.gpu.host, []).append(row)
-        hosts = {h.name: h for h in view.gpu_hosts or ()}
         rows = []
-        for name in sorted(set(per_host) | set(hosts)):
-            gpus = per_host.get(name, [])
-            level = Health.worst(r.verdict.level for r in gpus)
-            worst = max(gpus, key=lambda r: r.verdict.level.rank, default=None)
-            reason = worst.verdict.first_reason if worst is not None and worst.verdict.level is not Health.OK else ""
-            bad = sum(1 for r in gpus if r.verdict.level is not Health.OK)
-            host = hosts.get(name)
-            note = Text(host.error, style="bold red") if host and host.error else Text("reachable" if host else "—", style="dim")
-            cells = (name, f"{len(gpus) - bad}/{len(gpus)}", level_text(level, reason), host.driver_version if host else "—", note)
-            sort = (name, len(gpus) - bad, -level.rank, host.driver_version if host else "", note.plain)
-            rows.append(Row(name, cells, f"{name} {level.value} {reason} {note.plain}".lower(), sort))
-        rows.sort(key=lambda r: (r.sort[2], r.key))
+        for node in nodes:
+            level = node.status.level
+            k, n, s = node.kube, node.nova, node.slurm
+            cells = (
+                node.name,
+                status_text(node),
+                kube_text(k),
+                nova_text(n),
+                slurm_text(s),
+                gpus_text(node),
+                node.status.reason or node.gpu_reason,
+            )
+            search = " ".join(
+                [node.name, node.status.status, node.status.reason, node.gpu_reason]
+                + [c.plain for c in cells[2:6]]
+                + ([k.gpu_product] if k else [])
+            ).lower()
+            sort = (
+                node.key,
+                (-level.rank, node.status.status),
+                (k.gpu_requested - k.gpu_allocatable, k.name) if k else None,
+                (n.service_status, n.running_vms) if n else None,
+                s.state if s else None,
+                (-node.gpu_level.rank, node.gpus_bad) if node.gpus_total else None,
+                node.status.reason or node.gpu_reason,
+            )
+            rows.append(Row(node.name, cells, search, sort))
+        rows.sort(key=lambda r: (r.sort[1], r.sort[0]))
         return rows
+
+    def count_text(self, rows: list[Row]) -> str:
+        view = self.view
+        base = super().count_text(rows)
+        if view is None or not view.nodes:
+            return base
+        counts: dict[str, int] = {}
+        for node in view.nodes:
+            if node.status.status and node.status.status != "serving":
+                counts[node.status.status] = counts.get(node.status.status, 0) + 1
+        extra = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+        layers = ", ".join(f"{LAYER_SHORT[layer]} from {src}" for layer, src in sorted(
+            (view.layer_sources or {}).items(), key=lambda kv: LAYERS.index(kv[0])))
+        return base + (f" · {extra}" if extra else "") + (f" · {layers}" if layers else "")
+
+    def open_row(self, row: Row) -> None:
+        name = row.key
+
+        def build(view: ClusterView):
+            node = next((n for n in view.nodes or () if n.name == name), None)
+            if node is None:
+                return [("gone", "no source reports this host any more")]
+            return node_fields(node, view)
+
+        self.app.push_screen(DetailScreen(f"Host {name}", build(self.view), copy=name, builder=build))
+
+
+def _age(view: ClusterView, at: float | None) -> str:
+    return f"{fmt_age(view.now - at)} ago" if at is not None else "—"
+
+
+def node_fields(node: NodeRow, view: ClusterView) -> list[tuple[str, str | Text]]:
+    """The details of one host, layer by layer."""
+    fields: list[tuple[str, str | Text]] = [
+        ("host", node.name),
+        ("status", Text(f"{node.status.level.glyph} {node.status.status or '—'}", style=LEVEL_STYLE[node.status.level])),
+    ]
+    if node.status.reason:
+        fields.append(("why", node.status.reason))
+    layers = view.layer_sources or {}
+
+    def source_note(layer: str) -> str:
+        src = layers.get(layer)
+        status = view.status(src) if src else None
+        if status is None:
+            return ""
+        state = status.state(view.now)
+        if state == "ok":
+            return ""
+        return f"{src} {state}" + (f": {status.error}" if status.error else "")
+
+    # GPUs
+    if "gpu" in layers:
+        fields.append(("── GPUs", source_note("gpu")))
+        gh = node.gpu_host
+        if node.gpus_total:
+            fields.append(("health", Text(f"{node.gpu_level.glyph} {node.gpus_total - node.gpus_bad}/{node.gpus_total} healthy",
+                                          style=LEVEL_STYLE[node.gpu_level])))
+            if node.gpu_reason:
+                fields.append(("worst", node.gpu_reason))
+        else:
+            fields.append(("health", "no GPUs reported"))
+        if gh is not None:
+            fields.append(("probe", Text(gh.error, style="bold red") if gh.error else f"ok ({gh.backend or 'probe'}, driver {gh.driver_version or '?'})"))
+    # Kubernetes
+    k = node.kube
+    if "kubernetes" in layers:
+        fields.append(("── Kubernetes", source_note("kubernetes")))
+        if k is None:
+            fields.append(("node", Text("not a Kubernetes node", style="dim")))
+        else:
+            ready = {True: "True", False: "False", None: "Unknown"}[k.ready]
+            fields.append(("node", f"{k.name}  Ready={ready}" + ("  SchedulingDisabled (cordoned)" if k.unschedulable else "")))
+            if k.gpu_capacity or k.gpu_allocatable:
+                fields.append(("GPUs", f"{k.gpu_requested} requested of {k.gpu_allocatable} allocatable ({k.gpu_capacity} capacity)"
+                               + (f", {k.gpu_product}" if k.gpu_product else "")))
+            for pod, gpus in k.pods_with_gpus:
+                fields.append(("  pod", f"{pod}  {gpus} GPU{'s' if gpus != 1 else ''}"))
+            for taint in k.taints:
+                fields.append(("  taint", taint))
+            normal = []
+            for ctype, status, reason, message in k.conditions:
+                if (ctype == "Ready") == (status == "True"):
+                    normal.append(f"{ctype}={status}")
+                    continue
+                text = Text(f"{ctype}={status}" + (f" {reason}" if reason else "") + (f": {message}" if message else ""),
+                            style="bold red")
+                fields.append(("  condition", text))
+            if normal:
+                fields.append(("  conditions", Text(" ".join(normal), style="dim")))
+    # Nova
+    n = node.nova
+    if "nova" in layers:
+        fields.append(("── Nova", source_note("nova")))
+        if n is None:
+            fields.append(("compute", Text("not a Nova compute host", style="dim")))
+        else:
+            svc = f"{n.service_status or '?'}, {n.service_state or '?'}" + (" (forced down)" if n.forced_down else "")
+            if n.disabled_reason:
+                svc += f" — {n.disabled_reason}"
+            fields.append(("nova-compute", svc + (f"  zone {n.zone}" if n.zone else "")))
+            if n.vcpus is not None:
+                fields.append(("vCPUs", f"{n.vcpus_used if n.vcpus_used is not None else '?'} of {n.vcpus} used"))
+            if n.memory_mb is not None:
+                fields.append(("RAM", f"{(n.memory_mb_used or 0) / 1024:.0f} of {n.memory_mb / 1024:.0f} GiB used"))
+            for rc, total, used in n.gpu_inventory:
+                fields.append((rc, f"{used} of {total} used"))
+            fields.append(("VMs", str(n.running_vms)))
+            for server in n.servers:
+                fields.append(("  server", server))
+    # Slurm
+    s = node.slurm
+    if "slurm" in layers:
+        fields.append(("── Slurm", source_note("slurm")))
+        if s is None:
+            fields.append(("node", Text("not a Slurm node", style="dim")))
+        else:
+            fields.append(("state", s.state + (f" — {s.reason}" if s.reason else "")))
+            fields.append(("partitions", ", ".join(s.partitions) or "—"))
+            fields.append(("GPUs", f"{s.gpus_allocated} of {s.gpus} allocated"))
+            for job in s.jobs:
+                fields.append(("  job", job))
+    # events
+    fields.append(("── events", "" if node.events else "none recent"))
+    for event in node.events[:20]:
+        text = Text(f"{_age(view, event.last_seen)}  ", style="dim")
+        text.append(f"{event.reason}", style="yellow" if event.type == "Warning" else "")
+        text.append(f" {event.kind} {event.object}: {event.message}" + (f" (×{event.count})" if event.count > 1 else ""))
+        fields.append((event.source, text))
+    return fields
