@@ -16,6 +16,8 @@ DASH = Text("—", style="dim")
 SINFO_SHORT = {"allocated": "alloc", "mixed": "mix", "draining": "drng", "drained": "drain", "completing": "comp",
                "reserved": "resv", "maintenance": "maint", "not_responding": "down*"}
 
+#: the kinds of source that tell about hosts
+HOST_LAYER_KINDS = frozenset({"kubernetes", "openstack", "slurm", "ssh"})
 #: column key -> the layer it needs (a column whose layer no source gives is not shown)
 COLUMN_LAYER = {"k8s": "kubernetes", "nova": "nova", "slurm": "slurm", "gpus": "gpu"}
 
@@ -138,11 +140,33 @@ class NodesScreen(TableScreen):
         rows.sort(key=lambda r: (r.sort[1], r.sort[0]))
         return rows
 
+    def render_rows(self) -> None:
+        super().render_rows()
+        if getattr(self, "_missing", False) and self.view is not None:
+            trouble = self.trouble(self.view)
+            if trouble:
+                self.query_one("#table-status").update(Text(f"{self.EMPTY} · {trouble}", style="italic yellow"), layout=False)
+
+    @staticmethod
+    def trouble(view: ClusterView) -> str:
+        """The host-layer sources that fail or are stale, and why: what this screen cannot show right now."""
+        out = []
+        for status in view.statuses:
+            if status.kind not in HOST_LAYER_KINDS:
+                continue
+            state = status.state(view.now)
+            if state in ("failing", "stale"):
+                out.append(f"⚠ {status.name} {state}" + (f": {status.error}" if status.error else ""))
+        return " · ".join(out)
+
     def count_text(self, rows: list[Row]) -> str:
         view = self.view
         base = super().count_text(rows)
         if view is None or not view.nodes:
             return base
+        trouble = self.trouble(view)
+        if trouble:
+            base += f" · {trouble}"
         counts: dict[str, int] = {}
         for node in view.nodes:
             if node.status.status and node.status.status != "serving":
