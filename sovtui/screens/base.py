@@ -206,12 +206,7 @@ class TableScreen(SiteScreen):
         if getattr(self, "_missing", False):
             status.update(Text(self.EMPTY, style="italic yellow"), layout=False)
             return
-        parts = [self.count_text(rows)]
-        if self.filter_text:
-            parts.append(f"filter: {self.filter_text}")
-        if self.sort_column is not None:
-            parts.append(f"sorted by {self.COLUMNS[self.sort_column][1]}{' ↓' if self.sort_reverse else ' ↑'}")
-        status.update(Text(" · ".join(parts), style="dim"), layout=False)  # one line (CSS): no layout pass
+        status.update(self.status_line(rows), layout=False)  # one line (CSS): no layout pass
         settle = getattr(self.app, "settle_garbage", None)
         if settle is not None:
             settle()  # what the rows are made of now lives until they change
@@ -229,6 +224,15 @@ class TableScreen(SiteScreen):
                 entry = kept[id(row)] = (row, tuple(row.cells[i] for i in shown))  # the row keeps its id unique
             out.append(entry[1])
         return out
+
+    def status_line(self, rows: list[Row]) -> Text:
+        """The line under the table: counts, the filter and the sort in force."""
+        parts = [self.count_text(rows)]
+        if self.filter_text:
+            parts.append(f"filter: {self.filter_text}")
+        if self.sort_column is not None:
+            parts.append(f"sorted by {self.COLUMNS[self.sort_column][1]}{' ↓' if self.sort_reverse else ' ↑'}")
+        return Text(" · ".join(parts), style="dim")
 
     def count_text(self, rows: list[Row]) -> str:
         return f"{len(rows)} of {len(self._rows)}"

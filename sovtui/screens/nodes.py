@@ -172,9 +172,22 @@ class NodesScreen(TableScreen):
             if node.status.status and node.status.status != "serving":
                 counts[node.status.status] = counts.get(node.status.status, 0) + 1
         extra = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+        if self.size.width < self.WIDE:  # the Why column is narrow: say the highlighted host's reason in full
+            node = self._highlighted(view)
+            why = (node.status.reason or node.gpu_reason) if node is not None else ""
+            if why:
+                return base + f" · {node.name}: {why}"
         layers = ", ".join(f"{LAYER_SHORT[layer]} from {src}" for layer, src in sorted(
             (view.layer_sources or {}).items(), key=lambda kv: LAYERS.index(kv[0])))
         return base + (f" · {extra}" if extra else "") + (f" · {layers}" if layers else "")
+
+    def _highlighted(self, view: ClusterView) -> NodeRow | None:
+        key = self.table.selected_key() if self._composed else None
+        return next((n for n in view.nodes or () if n.name == key), None) if key else None
+
+    def on_data_table_row_highlighted(self, event) -> None:
+        if self.view is not None and self.size.width < self.WIDE and not getattr(self, "_missing", False):
+            self.query_one("#table-status").update(self.status_line(self.visible_rows()), layout=False)
 
     def open_row(self, row: Row) -> None:
         name = row.key
