@@ -150,6 +150,10 @@ def node_status(
     return NodeStatus(SERVING, Health.OK, "")
 
 
+def _by_key(items: Iterable) -> dict:
+    return {host_key(item.name): item for item in items}
+
+
 def fuse_nodes(
     kube_nodes: Iterable[KubeNode] = (),
     nova_hosts: Iterable[NovaHost] = (),
@@ -160,18 +164,7 @@ def fuse_nodes(
 ) -> tuple[NodeRow, ...]:
     """One row per host known to any layer, by name. ``gpu_rows`` are the view's GpuRows (gpu, verdict)."""
     names: dict[str, str] = {}  # key -> name shown: the GPU host's, else Kubernetes', else Nova's, else Slurm's
-    kube = {}
-    for node in kube_nodes:
-        kube[host_key(node.name)] = node
-    nova = {}
-    for host in nova_hosts:
-        nova[host_key(host.name)] = host
-    slurm = {}
-    for snode in slurm_nodes:
-        slurm[host_key(snode.name)] = snode
-    probed = {}
-    for gh in gpu_hosts:
-        probed[host_key(gh.name)] = gh
+    kube, nova, slurm, probed = (_by_key(items) for items in (kube_nodes, nova_hosts, slurm_nodes, gpu_hosts))
     per_host: dict[str, list] = {}
     for row in gpu_rows:
         per_host.setdefault(host_key(row.gpu.host), []).append(row)

@@ -205,98 +205,93 @@ def _age(view: ClusterView, at: float | None) -> str:
     return f"{fmt_age(view.now - at)} ago" if at is not None else "—"
 
 
-def node_fields(node: NodeRow, view: ClusterView) -> list[tuple[str, str | Text]]:
-    """The details of one host, layer by layer."""
-    fields: list[tuple[str, str | Text]] = [
+Fields = list[tuple[str, "str | Text"]]
+
+
+def _gpu_fields(node: NodeRow) -> Fields:
+    fields: Fields = []
+    if node.gpus_total:
+        fields.append(("health", Text(f"{node.gpu_level.glyph} {node.gpus_total - node.gpus_bad}/{node.gpus_total} healthy",
+                                      style=LEVEL_STYLE[node.gpu_level])))
+        if node.gpu_reason:
+            fields.append(("worst", node.gpu_reason))
+    else:
+        fields.append(("health", "no GPUs reported"))
+    gh = node.gpu_host
+    if gh is not None:
+        fields.append(("probe", Text(gh.error, style="bold red") if gh.error else
+                       f"ok ({gh.backend or 'probe'}, driver {gh.driver_version or '?'})"))
+    return fields
+
+
+def _kube_fields(k: KubeNode) -> Fields:
+    ready = {True: "True", False: "False", None: "Unknown"}[k.ready]
+    fields: Fields = [("node", f"{k.name}  Ready={ready}" + ("  SchedulingDisabled (cordoned)" if k.unschedulable else ""))]
+    if k.gpu_capacity or k.gpu_allocatable:
+        fields.append(("GPUs", f"{k.gpu_requested} requested of {k.gpu_allocatable} allocatable ({k.gpu_capacity} capacity)"
+                       + (f", {k.gpu_product}" if k.gpu_product else "")))
+    fields += [("  pod", f"{pod}  {gpus} GPU{'s' if gpus != 1 else ''}") for pod, gpus in k.pods_with_gpus]
+    fields += [("  taint", taint) for taint in k.taints]
+    normal = []
+    for ctype, status, reason, message in k.conditions:
+        if (ctype == "Ready") == (status == "True"):
+            normal.append(f"{ctype}={status}")
+        else:
+            fields.append(("  condition", Text(f"{ctype}={status}" + (f" {reason}" if reason else "")
+                                               + (f": {message}" if message else ""), style="bold red")))
+    if normal:
+        fields.append(("  conditions", Text(" ".join(normal), style="dim")))
+    return fields
+
+
+def _nova_fields(n: NovaHost) -> Fields:
+    svc = f"{n.service_status or '?'}, {n.service_state or '?'}" + (" (forced down)" if n.forced_down else "")
+    if n.disabled_reason:
+        svc += f" — {n.disabled_reason}"
+    fields: Fields = [("nova-compute", svc + (f"  zone {n.zone}" if n.zone else ""))]
+    if n.vcpus is not None:
+        fields.append(("vCPUs", f"{n.vcpus_used if n.vcpus_used is not None else '?'} of {n.vcpus} used"))
+    if n.memory_mb is not None:
+        fields.append(("RAM", f"{(n.memory_mb_used or 0) / 1024:.0f} of {n.memory_mb / 1024:.0f} GiB used"))
+    fields += [(rc, f"{used} of {total} used") for rc, total, used in n.gpu_inventory]
+    fields.append(("VMs", str(n.running_vms)))
+    fields += [("  server", server) for server in n.servers]
+    return fields
+
+
+def _slurm_fields(s: SlurmNode) -> Fields:
+    return [
+        ("state", s.state + (f" — {s.reason}" if s.reason else "")),
+        ("partitions", ", ".join(s.partitions) or "—"),
+        ("GPUs", f"{s.gpus_allocated} of {s.gpus} allocated"),
+        *(("  job", job) for job in s.jobs),
+    ]
+
+
+def node_fields(node: NodeRow, view: ClusterView) -> Fields:
+    """The details of one host, layer by layer; a layer the site has but that does not know the host says so."""
+    fields: Fields = [
         ("host", node.name),
         ("status", Text(f"{node.status.level.glyph} {node.status.status or '—'}", style=LEVEL_STYLE[node.status.level])),
     ]
     if node.status.reason:
         fields.append(("why", node.status.reason))
     layers = view.layer_sources or {}
-
-    def source_note(layer: str) -> str:
+    sections = (
+        ("gpu", "GPUs", node, _gpu_fields, ("", "")),
+        ("kubernetes", "Kubernetes", node.kube, _kube_fields, ("node", "not a Kubernetes node")),
+        ("nova", "Nova", node.nova, _nova_fields, ("compute", "not a Nova compute host")),
+        ("slurm", "Slurm", node.slurm, _slurm_fields, ("node", "not a Slurm node")),
+    )
+    for layer, title, item, build, absent in sections:
         src = layers.get(layer)
-        status = view.status(src) if src else None
-        if status is None:
-            return ""
-        state = status.state(view.now)
-        if state == "ok":
-            return ""
-        return f"{src} {state}" + (f": {status.error}" if status.error else "")
-
-    # GPUs
-    if "gpu" in layers:
-        fields.append(("── GPUs", source_note("gpu")))
-        gh = node.gpu_host
-        if node.gpus_total:
-            fields.append(("health", Text(f"{node.gpu_level.glyph} {node.gpus_total - node.gpus_bad}/{node.gpus_total} healthy",
-                                          style=LEVEL_STYLE[node.gpu_level])))
-            if node.gpu_reason:
-                fields.append(("worst", node.gpu_reason))
-        else:
-            fields.append(("health", "no GPUs reported"))
-        if gh is not None:
-            fields.append(("probe", Text(gh.error, style="bold red") if gh.error else f"ok ({gh.backend or 'probe'}, driver {gh.driver_version or '?'})"))
-    # Kubernetes
-    k = node.kube
-    if "kubernetes" in layers:
-        fields.append(("── Kubernetes", source_note("kubernetes")))
-        if k is None:
-            fields.append(("node", Text("not a Kubernetes node", style="dim")))
-        else:
-            ready = {True: "True", False: "False", None: "Unknown"}[k.ready]
-            fields.append(("node", f"{k.name}  Ready={ready}" + ("  SchedulingDisabled (cordoned)" if k.unschedulable else "")))
-            if k.gpu_capacity or k.gpu_allocatable:
-                fields.append(("GPUs", f"{k.gpu_requested} requested of {k.gpu_allocatable} allocatable ({k.gpu_capacity} capacity)"
-                               + (f", {k.gpu_product}" if k.gpu_product else "")))
-            for pod, gpus in k.pods_with_gpus:
-                fields.append(("  pod", f"{pod}  {gpus} GPU{'s' if gpus != 1 else ''}"))
-            for taint in k.taints:
-                fields.append(("  taint", taint))
-            normal = []
-            for ctype, status, reason, message in k.conditions:
-                if (ctype == "Ready") == (status == "True"):
-                    normal.append(f"{ctype}={status}")
-                    continue
-                text = Text(f"{ctype}={status}" + (f" {reason}" if reason else "") + (f": {message}" if message else ""),
-                            style="bold red")
-                fields.append(("  condition", text))
-            if normal:
-                fields.append(("  conditions", Text(" ".join(normal), style="dim")))
-    # Nova
-    n = node.nova
-    if "nova" in layers:
-        fields.append(("── Nova", source_note("nova")))
-        if n is None:
-            fields.append(("compute", Text("not a Nova compute host", style="dim")))
-        else:
-            svc = f"{n.service_status or '?'}, {n.service_state or '?'}" + (" (forced down)" if n.forced_down else "")
-            if n.disabled_reason:
-                svc += f" — {n.disabled_reason}"
-            fields.append(("nova-compute", svc + (f"  zone {n.zone}" if n.zone else "")))
-            if n.vcpus is not None:
-                fields.append(("vCPUs", f"{n.vcpus_used if n.vcpus_used is not None else '?'} of {n.vcpus} used"))
-            if n.memory_mb is not None:
-                fields.append(("RAM", f"{(n.memory_mb_used or 0) / 1024:.0f} of {n.memory_mb / 1024:.0f} GiB used"))
-            for rc, total, used in n.gpu_inventory:
-                fields.append((rc, f"{used} of {total} used"))
-            fields.append(("VMs", str(n.running_vms)))
-            for server in n.servers:
-                fields.append(("  server", server))
-    # Slurm
-    s = node.slurm
-    if "slurm" in layers:
-        fields.append(("── Slurm", source_note("slurm")))
-        if s is None:
-            fields.append(("node", Text("not a Slurm node", style="dim")))
-        else:
-            fields.append(("state", s.state + (f" — {s.reason}" if s.reason else "")))
-            fields.append(("partitions", ", ".join(s.partitions) or "—"))
-            fields.append(("GPUs", f"{s.gpus_allocated} of {s.gpus} allocated"))
-            for job in s.jobs:
-                fields.append(("  job", job))
-    # events
+        if src is None:
+            continue
+        status = view.status(src)
+        state = status.state(view.now) if status is not None else "ok"
+        note = "" if state == "ok" else f"{src} {state}" + (f": {status.error}" if status and status.error else "")
+        fields.append((f"── {title}", note))
+        fields += build(item) if item is not None else [(absent[0], Text(absent[1], style="dim"))]
     fields.append(("── events", "" if node.events else "none recent"))
     for event in node.events[:20]:
         text = Text(f"{_age(view, event.last_seen)}  ", style="dim")
