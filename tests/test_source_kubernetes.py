@@ -632,6 +632,158 @@ async def test_a_finished_pod_leaves_the_cache_and_frees_its_gpus(lab_kube):
         await until(lambda: any(j.name == "bert-train" and j.state == "complete" for j in src.workloads().jobs), timeout_s=1.0)
 
 
+def _gpu_pod(name: str, node: str, gpus: int) -> dict:
+    """A bare pod bound to ``node`` by its spec (as a kubelet-admitted pod is), asking for ``gpus`` GPUs."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": "lab-tests", "labels": {"app": name}},
+        "spec": {
+            "nodeName": node,
+            "restartPolicy": "Never",
+            "terminationGracePeriodSeconds": 1,
+            "containers": [{"name": "cuda", "image": "nvcr.io/nvidia/cuda:12.4.1-base-ubuntu22.04", "resources": {"limits": {"nvidia.com/gpu": str(gpus)}}}],
+        },
+    }
+
+
+def _warning(client, namespace: str, involved, kind: str, reason: str, message: str, *, host: str, count: int = 1):
+    """A Warning as the kubelet's core/v1 recorder writes it: source, first/lastTimestamp and count, no eventTime."""
+    import datetime as dt
+
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    meta = involved.metadata
+    ref = client.V1ObjectReference(api_version="v1", kind=kind, name=meta.name, namespace=meta.namespace, uid=meta.uid, resource_version=meta.resource_version)
+    return client.CoreV1Event(
+        metadata=client.V1ObjectMeta(name=f"{meta.name}.{os.urandom(8).hex()}", namespace=namespace),
+        involved_object=ref,
+        reason=reason,
+        message=message,
+        type="Warning",
+        source=client.V1EventSource(component="kubelet", host=host),
+        first_timestamp=now - dt.timedelta(seconds=count * 10),
+        last_timestamp=now,
+        count=count,
+        reporting_component="kubelet",
+        reporting_instance=host,
+    )
+
+
+@lab
+async def test_a_gpu_pod_bound_then_deleted_shows_and_leaves_its_node(lab_kube):
+    from kubernetes.aio import client
+
+    def running(data) -> int:
+        return next((q.running_jobs for q in data.queues if q.name == "lab-tests"), 0)
+
+    async with kube_api(lab_kube.kubeconfig) as api, kube_source(lab_kube.kubeconfig) as src:
+        core = client.CoreV1Api(api)
+        first = await src.fetch()
+        before = node_of(first, "gpu-b-03")
+        assert not any(k.startswith("lab-tests/") for k, _ in before.pods_with_gpus)
+        await core.create_namespaced_pod("lab-tests", _gpu_pod("cuda-check", "gpu-b-03", 2))
+        try:
+            async def shown():
+                data = await src.fetch()
+                node = node_of(data, "gpu-b-03")
+                return ("lab-tests/cuda-check", 2) in node.pods_with_gpus and node.gpu_requested == before.gpu_requested + 2 and running(data) == running(first) + 1
+
+            _, took = await until(shown, timeout_s=3.0)
+            print(f"\nGPU pod on its node after {took * 1000:.0f} ms")
+            # the kubelet starts it: a MODIFIED that changes nothing the node shows
+            await until(lambda: src._informers["pods"].items["lab-tests/cuda-check"].phase == "Running", timeout_s=3.0)
+            assert ("lab-tests/cuda-check", 2) in node_of(await src.fetch(), "gpu-b-03").pods_with_gpus
+        finally:
+            await core.delete_namespaced_pod("cuda-check", "lab-tests")
+
+        async def gone():
+            data = await src.fetch()
+            node = node_of(data, "gpu-b-03")
+            return node.pods_with_gpus == before.pods_with_gpus and node.gpu_requested == before.gpu_requested and running(data) == running(first)
+
+        _, took = await until(gone, timeout_s=3.0)
+        print(f"deleted GPU pod off its node after {took * 1000:.0f} ms")
+        last = await src.fetch()
+        assert not any(k == "lab-tests/cuda-check" for n in last.kube_nodes for k, _ in n.pods_with_gpus)
+        # only the node the pod was on was rebuilt; the others are the very objects of the first poll
+        assert node_of(last, "gpu-b-03") == before and all(a is b for a, b in zip(first.kube_nodes, last.kube_nodes, strict=True) if a.name != "gpu-b-03")
+
+
+@lab
+async def test_node_events_are_warnings_about_a_node_or_a_pod_on_it(lab_kube):
+    from kubernetes.aio import client
+    from kubernetes.aio.client.exceptions import ApiException
+
+    async with kube_api(lab_kube.kubeconfig) as api, kube_source(lab_kube.kubeconfig) as src:
+        core = client.CoreV1Api(api)
+        data = await src.fetch()
+        # the seed's Warnings: a readiness probe failing on a vLLM pod on gpu-a-03; scheduling failures of unbound pods
+        assert [(e.node, e.source, e.kind, e.type, e.reason, e.count) for e in data.node_events] == [("gpu-a-03", "kubernetes", "Pod", "Warning", "Unhealthy", 3)]
+        vllm = data.node_events[0]
+        assert vllm.object.startswith("ml-serving/vllm-") and vllm.object.endswith("-b4kzt") and vllm.message.startswith("Readiness probe failed")
+        assert 20 < time.time() - vllm.last_seen < 120  # last seen 30 s before the server started
+        again = await src.fetch()
+        assert again.node_events is data.node_events  # nothing changed: nothing rebuilt
+
+        # a pod that no event is about changes: still nothing rebuilt
+        seen = src.informer_stats()["pods"].events
+        await core.patch_namespaced_pod("notebook-alice", "research", {"metadata": {"labels": {"lab/touched": "yes"}}})
+        await until(lambda: src.informer_stats()["pods"].events > seen, timeout_s=2.0)
+        assert (await src.fetch()).node_events is data.node_events
+        await core.patch_namespaced_pod("notebook-alice", "research", {"metadata": {"labels": {"lab/touched": None}}})
+
+        made: list[tuple[str, str]] = []
+        try:
+            await core.create_namespaced_pod("lab-tests", _gpu_pod("flaky", "gpu-b-03", 1))
+            await until(lambda: "lab-tests/flaky" in src._informers["pods"].items, timeout_s=2.0)
+            pod = await core.read_namespaced_pod("flaky", "lab-tests")
+            node = await core.read_node("gpu-b-03")
+            # the kubelet's recorder puts events about the (cluster-scoped) node in "default", about a pod in its namespace
+            node_ev = await core.create_namespaced_event("default", _warning(client, "default", node, "Node", "SystemOOM", "System OOM encountered, victim process: python3, pid: 4821", host="gpu-b-03", count=2))
+            made.append(("default", node_ev.metadata.name))
+            pod_ev = await core.create_namespaced_event("lab-tests", _warning(client, "lab-tests", pod, "Pod", "BackOff", "Back-off restarting failed container cuda in pod flaky_lab-tests", host="gpu-b-03", count=4))
+            made.append(("lab-tests", pod_ev.metadata.name))
+            assert node_ev.involved_object.kind == "Node" and int(node_ev.metadata.resource_version) > 0 and node_ev.metadata.uid
+
+            async def both():
+                events = (await src.fetch()).node_events
+                return {(e.kind, e.object): e for e in events if e.node == "gpu-b-03"} if len(events) == 3 else None
+
+            on_b03, took = await until(both, timeout_s=3.0)
+            print(f"\nnode and pod Warnings on the node's events after {took * 1000:.0f} ms")
+            assert on_b03[("Node", "gpu-b-03")].reason == "SystemOOM" and on_b03[("Node", "gpu-b-03")].count == 2
+            backoff = on_b03[("Pod", "lab-tests/flaky")]
+            assert (backoff.reason, backoff.count, backoff.message) == ("BackOff", 4, "Back-off restarting failed container cuda in pod flaky_lab-tests")
+            assert abs(backoff.last_seen - time.time()) < 5
+            events = (await src.fetch()).node_events
+            assert [e.last_seen for e in events] == sorted((e.last_seen for e in events), reverse=True)  # newest first
+
+            # the apiserver's validation: an old-style event lives in its object's namespace
+            with pytest.raises(ApiException) as err:
+                await core.create_namespaced_event("research", _warning(client, "research", pod, "Pod", "BackOff", "x", host="gpu-b-03"))
+            body = status_body(err.value)
+            assert err.value.status == 422 and body["reason"] == "Invalid"
+            assert body["details"]["causes"] == [{"reason": "FieldValueInvalid", "message": 'Invalid value: "lab-tests": does not match event.namespace', "field": "involvedObject.namespace"}]
+
+            # the pod goes: its event, still on the server, has no node any more
+            await core.delete_namespaced_pod("flaky", "lab-tests")
+
+            async def pod_event_gone():
+                return [(e.kind, e.object) for e in (await src.fetch()).node_events if e.node == "gpu-b-03"] == [("Node", "gpu-b-03")]
+
+            await until(pod_event_gone, timeout_s=3.0)
+        finally:
+            for ns, name in made:
+                await core.delete_namespaced_event(name, ns)
+            with contextlib.suppress(ApiException):
+                await core.delete_namespaced_pod("flaky", "lab-tests")
+
+        async def back_to_the_seed():
+            return [e.object for e in (await src.fetch()).node_events] == [vllm.object]
+
+        await until(back_to_the_seed, timeout_s=3.0)
+
+
 def _deployment(name: str, *, image: str, replicas: int = 2, gpus: int = 1) -> dict:
     return {
         "apiVersion": "apps/v1",
@@ -746,3 +898,7 @@ async def test_a_1000_node_20000_pod_cluster(lab_kube):
     assert sum(q.pending_jobs for q in data.queues) == 20000 // 60
     assert sum(n.gpu_requested for n in data.kube_nodes) == sum(g for n in data.kube_nodes for _, g in n.pods_with_gpus) > 0
     assert again.kube_nodes is data.kube_nodes  # nothing changed: nothing rebuilt
+    # Warnings about every 20th node and every 100th of the 19,167 running pods are on nodes; the 50 about pending pods are not
+    assert sent["events"] == 50 + 192 + 50 and len(data.node_events) == 50 + 192
+    assert sum(1 for e in data.node_events if e.kind == "Node") == 50 and all(e.node.startswith("node-") for e in data.node_events)
+    assert again.node_events is data.node_events

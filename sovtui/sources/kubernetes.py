@@ -26,7 +26,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from ..config import SiteConfig
-from ..model.types import DoctorCheck, KubeNode, QueueState, SourceData
+from ..model.types import DoctorCheck, KubeNode, NodeEvent, QueueState, SourceData
 from .base import AuthError, BadAnswer, Source, SourceError, Timeout, Unreachable
 
 log = logging.getLogger(__name__)
@@ -644,7 +644,12 @@ class KubernetesSource(Source):
         self._bound: dict[str, set[str]] = {}  # namespace → keys of GPU pods bound to a node
         self._views: dict[str, KubeNode] = {}
         self._dirty: set[str] = set()
+        self._names: list[str] | None = None  # the nodes' names, sorted; None after one came or went
         self._node_tuple: tuple[KubeNode, ...] | None = None
+        self._queue_rows: tuple[tuple[str, int, int, int, float | None], ...] | None = None  # None: recount
+        self._node_events: tuple[NodeEvent, ...] | None = None  # None: rebuild at the next call
+        self._event_views: dict[str, tuple[EventRec, str, NodeEvent]] = {}  # event key → (its record, node, view)
+        self._event_pods: frozenset[str] = frozenset()  # keys of the pods the kept events are about
 
     def _reset(self, kind: ResourceKind, items: dict[str, Any]) -> None:
         """A (re-)list replaced one cache: rebuild what depends on it."""
@@ -652,13 +657,17 @@ class KubernetesSource(Source):
             self._nodes = dict(items)
             self._views.clear()
             self._dirty = set(self._nodes)
-            self._node_tuple = None
+            self._names = self._node_tuple = None
         elif kind.resource == "pods":
             self._gpu_pods, self._pending, self._bound = {}, {}, {}
             for key, pod in items.items():
                 self._add_pod(key, pod)
             self._dirty |= set(self._nodes)
-            self._node_tuple = None
+            self._node_tuple = self._queue_rows = self._node_events = None
+        elif kind.resource == "events":
+            if len(items) > MAX_EVENTS * 2:
+                self._trim_events(items)
+            self._node_events = None
 
     def _changed(self, kind: ResourceKind, key: str, old: Any, new: Any) -> None:
         if kind.resource == "pods":
@@ -666,6 +675,9 @@ class KubernetesSource(Source):
                 self._remove_pod(key, old)
             if new is not None:
                 self._add_pod(key, new)
+            # an event is placed by its pod's node: only a pod some event is about, arriving, leaving or moving, counts
+            if key in self._event_pods and (old is None or new is None or old.node != new.node):
+                self._node_events = None
         elif kind.resource == "nodes":
             if new is None:
                 self._nodes.pop(key, None)
@@ -673,8 +685,10 @@ class KubernetesSource(Source):
             else:
                 self._nodes[key] = new
             self._dirty.add(key)
-            self._node_tuple = None
+            if old is None or new is None:  # one came or went; a change is found by comparing its view
+                self._names = self._node_tuple = None
         elif kind.resource == "events":
+            self._node_events = None
             events = self._informers["events"].items
             if new is not None and len(events) > MAX_EVENTS * 2:
                 self._trim_events(events)
@@ -684,8 +698,10 @@ class KubernetesSource(Source):
             self._gpu_pods.setdefault(pod.node, {})[key] = pod.gpus
             self._bound.setdefault(pod.namespace, set()).add(key)
             self._dirty.add(pod.node)
+            self._queue_rows = None
         elif pod.waits_for_gpus:
             self._pending.setdefault(pod.namespace, {})[key] = pod
+            self._queue_rows = None
 
     def _remove_pod(self, key: str, pod: PodRec) -> None:
         if pod.holds_gpus:
@@ -700,12 +716,14 @@ class KubernetesSource(Source):
                 if not bound:
                     del self._bound[pod.namespace]
             self._dirty.add(pod.node)
+            self._queue_rows = None
         elif pod.waits_for_gpus:
             waiting = self._pending.get(pod.namespace)
             if waiting is not None:
                 waiting.pop(key, None)
                 if not waiting:
                     del self._pending[pod.namespace]
+            self._queue_rows = None
 
     @staticmethod
     def _trim_events(events: dict[str, EventRec]) -> None:
@@ -731,33 +749,85 @@ class KubernetesSource(Source):
         )
 
     def kube_nodes(self) -> tuple[KubeNode, ...]:
-        """Every node, by name; rebuilds only the nodes that changed since the last call."""
+        """Every node, by name; rebuilds only the nodes that changed since the last call, and the same tuple if none did."""
+        if not self._dirty and self._node_tuple is not None:
+            return self._node_tuple
+        views = self._views
+        changed = self._node_tuple is None
         for name in self._dirty:
             if name in self._nodes:
-                self._views[name] = self._node_view(name)
-        if self._dirty or self._node_tuple is None:
-            self._dirty = set()
-            self._node_tuple = tuple(self._views[n] for n in sorted(self._views))
+                view = self._node_view(name)
+                if views.get(name) != view:  # an unchanged node keeps its object: screens compare by identity
+                    views[name] = view
+                    changed = True
+        self._dirty = set()
+        if changed:
+            if self._names is None:
+                self._names = sorted(views)
+            self._node_tuple = tuple(views[n] for n in self._names)
+        assert self._node_tuple is not None
         return self._node_tuple
+
+    def node_events(self) -> tuple[NodeEvent, ...] | None:
+        """Kept Warning events about a node or a pod bound to one, newest first; ``None`` before events are listed.
+
+        Rebuilt only after the events changed, or a pod that one of them is about came, went or moved; an event
+        whose record and node are unchanged keeps its view.
+        """
+        inf = self._informers.get("events")
+        if inf is None or not inf.synced:
+            return None
+        if self._node_events is not None:
+            return self._node_events
+        pods_inf = self._informers.get("pods")
+        pods = pods_inf.items if pods_inf is not None else {}
+        previous, views = self._event_views, {}
+        about_pods: set[str] = set()
+        kind = self.kind
+        for key, ev in inf.items.items():
+            if ev.object_kind == "Node":
+                node = obj = ev.object_name
+            elif ev.object_kind == "Pod":
+                obj = f"{ev.object_namespace or ev.namespace}/{ev.object_name}"
+                about_pods.add(obj)
+                pod = pods.get(obj)
+                node = pod.node if pod is not None else ""
+            else:
+                continue
+            if not node:
+                continue
+            known = previous.get(key)
+            if known is not None and known[0] is ev and known[1] == node:
+                views[key] = known
+            else:
+                views[key] = (ev, node, NodeEvent(node, kind, ev.object_kind, obj, ev.type, ev.reason, ev.message, ev.count, ev.last_seen))
+        out = sorted((v[2] for v in views.values()), key=lambda e: (-(e.last_seen or 0.0), e.node, e.object, e.reason))
+        self._event_views = views
+        self._event_pods = frozenset(about_pods)
+        self._node_events = tuple(out[:MAX_EVENTS])
+        return self._node_events
 
     def queues(self) -> tuple[QueueState, ...]:
         """Per namespace with GPU pods: pods waiting for GPUs (unscheduled), pods holding them, oldest wait."""
+        if self._queue_rows is None:  # recounted only after a GPU pod came, went or was bound
+            rows = []
+            for ns in sorted(set(self._pending) | set(self._bound)):
+                waiting = self._pending.get(ns, {})
+                created = [p.created for p in waiting.values() if p.created is not None]
+                rows.append((ns, len(waiting), len(self._bound.get(ns, ())), sum(p.gpus for p in waiting.values()), min(created) if created else None))
+            self._queue_rows = tuple(rows)
         now = self.clock()
-        out = []
-        for ns in sorted(set(self._pending) | set(self._bound)):
-            waiting = self._pending.get(ns, {})
-            created = [p.created for p in waiting.values() if p.created is not None]
-            out.append(
-                QueueState(
-                    name=ns,
-                    system="kubernetes",
-                    pending_jobs=len(waiting),
-                    running_jobs=len(self._bound.get(ns, ())),
-                    pending_gpus=sum(p.gpus for p in waiting.values()),
-                    oldest_pending_s=max(0.0, now - min(created)) if created else None,
-                )
+        return tuple(
+            QueueState(
+                name=ns,
+                system="kubernetes",
+                pending_jobs=pending,
+                running_jobs=running,
+                pending_gpus=gpus,
+                oldest_pending_s=max(0.0, now - oldest) if oldest is not None else None,
             )
-        return tuple(out)
+            for ns, pending, running, gpus, oldest in self._queue_rows
+        )
 
     def pending_pods(self) -> tuple[PodRec, ...]:
         """Pods waiting for GPUs, oldest first, with the scheduler's reason."""
@@ -936,7 +1006,7 @@ class KubernetesSource(Source):
                 notes.append(f"{inf.kind.qualified}: still loading")
             elif not inf.watching:
                 notes.append(f"{inf.kind.qualified}: reconnecting")
-        return SourceData(queues=self.queues(), kube_nodes=self.kube_nodes(), version=self.version, notes=tuple(notes))
+        return SourceData(queues=self.queues(), kube_nodes=self.kube_nodes(), version=self.version, notes=tuple(notes), node_events=self.node_events())
 
     # -- actions ------------------------------------------------------------------------------
     async def cordon(self, node: str, *, unschedulable: bool = True, dry_run: bool = False) -> KubeNode:

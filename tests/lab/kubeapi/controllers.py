@@ -136,6 +136,9 @@ class Controllers:
         self._event_index: dict[tuple[str, str, str], str] = {}
         self._task: asyncio.Task | None = None
         self._mirrors: dict[str, dict] = {}
+        #: the scheduler's decoded view of each object version it saw last pass (entries are immutable per version)
+        self._facts: dict[str, tuple[Entry, tuple[str, bool, int, bool]]] = {}
+        self._node_objs: dict[str, tuple[Entry, dict]] = {}
         store.listeners.append(self._on_change)
 
     # -- plumbing --------------------------------------------------------------------------
@@ -317,35 +320,66 @@ class Controllers:
         self.store.create("pods", obj)
 
     # -- scheduler -------------------------------------------------------------------------
+    def _pod_facts(self, entry: Entry, cache: dict[str, tuple[Entry, tuple[str, bool, int, bool]]]) -> tuple[str, bool, int, bool]:
+        """(nodeName, finished, GPUs, waits for the scheduler) of one stored pod version, decoded once per version."""
+        known = self._facts.get(entry.key)
+        if known is not None and known[0] is entry:
+            cache[entry.key] = known
+            return known[1]
+        pod = entry.obj()
+        node = (pod.get("spec") or {}).get("nodeName") or ""
+        waits = not node and (pod.get("status") or {}).get("phase", "Pending") == "Pending" and not deleting(pod)
+        facts = (node, terminal(pod), pod_gpus(pod), waits)
+        cache[entry.key] = (entry, facts)
+        return facts
+
     def _do_sched(self, _key: str) -> None:
-        nodes = [e.obj() for e in self.store.entries("nodes")]
+        nodes = []
+        node_cache: dict[str, tuple[Entry, dict]] = {}
+        for entry in self.store.entries("nodes"):  # decoded once per node version
+            known = self._node_objs.get(entry.key)
+            obj = known[1] if known is not None and known[0] is entry else entry.obj()
+            node_cache[entry.key] = (entry, obj)
+            nodes.append(obj)
+        self._node_objs = node_cache
         used: dict[str, int] = {}
         pending: list[dict] = []
+        facts_cache: dict[str, tuple[Entry, tuple[str, bool, int, bool]]] = {}
         for entry in self.store.iter("pods"):
-            pod = entry.obj()
-            node = (pod.get("spec") or {}).get("nodeName")
+            node, finished, gpus, waits = self._pod_facts(entry, facts_cache)
             if node:
-                if not terminal(pod):
-                    used[node] = used.get(node, 0) + pod_gpus(pod)
-            elif (pod.get("status") or {}).get("phase", "Pending") == "Pending" and not deleting(pod):
-                pending.append(pod)
+                if not finished:
+                    used[node] = used.get(node, 0) + gpus
+            elif waits:
+                pending.append(entry.obj())
+        self._facts = facts_cache
         pending.sort(key=lambda p: (p["metadata"].get("creationTimestamp", ""), p["metadata"]["name"]))
+        # pods alike (GPUs, selector, tolerations) get the same answer until a binding changes what is used
+        binds = 0
+        alike: dict[str, tuple[int, list[tuple[int, str]], dict[str, int]]] = {}
         for pod in pending:
             want = pod_gpus(pod)
-            fits: list[tuple[int, str]] = []
-            reasons: dict[str, int] = {}
-            for node in nodes:
-                why = self._unfit(pod, node, want, used.get(node["metadata"]["name"], 0))
-                if why:
-                    reasons[why] = reasons.get(why, 0) + 1
-                else:
-                    free = quantity(node["status"].get("allocatable", {}).get(GPU)) - used.get(node["metadata"]["name"], 0)
-                    fits.append((free, node["metadata"]["name"]))
+            spec = pod.get("spec") or {}
+            shape = json.dumps([want, spec.get("nodeSelector"), spec.get("tolerations")], sort_keys=True)
+            seen = alike.get(shape)
+            if seen is not None and seen[0] == binds:
+                fits, reasons = list(seen[1]), seen[2]
+            else:
+                fits, reasons = [], {}
+                for node in nodes:
+                    why = self._unfit(pod, node, want, used.get(node["metadata"]["name"], 0))
+                    if why:
+                        reasons[why] = reasons.get(why, 0) + 1
+                    else:
+                        free = quantity(node["status"].get("allocatable", {}).get(GPU)) - used.get(node["metadata"]["name"], 0)
+                        fits.append((free, node["metadata"]["name"]))
+                alike[shape] = (binds, list(fits), reasons)
             now = rfc3339(self._now())
             if fits:
                 fits.sort()
                 chosen = fits[0][1]  # bin-pack: the fullest node that fits
                 used[chosen] = used.get(chosen, 0) + want
+                binds += 1
                 pod["spec"]["nodeName"] = chosen
                 status = pod.setdefault("status", {})
                 status["conditions"] = set_condition(status.get("conditions") or [], "PodScheduled", "True", now=now)

@@ -558,7 +558,7 @@ def gpu_cluster(now: float) -> list[Obj]:
 # ------------------------------------------------------------------------------ the big cluster
 def big_cluster(now: float, *, nodes: int = 1000, pods: int = 20000, seed: int = 1) -> list[Obj]:
     """``nodes`` 8-GPU nodes and ``pods`` pods: two DaemonSet pods per node, GPU workloads filling ~85% of the GPUs,
-    CPU pods, finished Job pods, and a tail of Pending GPU pods; everything owned as a real cluster's would be."""
+    CPU pods, finished Job pods, and a tail of Pending GPU pods; everything owned as a real cluster's would be; and events."""
     rng = random.Random(seed)
     out: list[Obj] = [namespace(ns, now) for ns in ("default", "kube-system", "gpu-operator")]
     teams = [f"team-{i:02d}" for i in range(40)]
@@ -621,10 +621,39 @@ def big_cluster(now: float, *, nodes: int = 1000, pods: int = 20000, seed: int =
     for k in range(finished):
         ns = teams[k % len(teams)]
         out.append(pod(ns, f"eval-{k:05d}", now, node_name=order[k % len(order)], containers=[container("eval", "nvcr.io/nvidia/pytorch:24.10-py3", gpus=1)], labels={"app": "eval"}, phase="Succeeded", age_s=rng.uniform(3600, 7200), restart_policy="Never"))
+    unschedulable = f"0/{nodes} nodes are available: {nodes} Insufficient nvidia.com/gpu. preemption: 0/{nodes} nodes are available: {nodes} No preemption victims found for incoming pod."
     for k in range(pending):
         ns = teams[k % len(teams)]
         out.append(pod(ns, f"train-{k:05d}", now, containers=[container("train", "nvcr.io/nvidia/pytorch:24.10-py3", gpus=8, cpu="64", memory="1Ti")], labels={"app": "train"}, phase="Pending",
-                       age_s=rng.uniform(60, 7200), pending_message=f"0/{nodes} nodes are available: {nodes} Insufficient nvidia.com/gpu. preemption: 0/{nodes} nodes are available: {nodes} No preemption victims found for incoming pod.", restart_policy="Never"))
+                       age_s=rng.uniform(60, 7200), pending_message=unschedulable, restart_policy="Never"))
+    out.extend(_big_events(out, now, rng, unschedulable))
+    return out
+
+
+def _big_events(objects: list[Obj], now: float, rng: random.Random, unschedulable: str) -> list[Obj]:
+    """What a busy cluster's event log holds: Warnings from kubelets about every 20th node and every 100th running pod,
+    the scheduler's about pending pods, and the Normal chatter the source asks the server to leave out."""
+    node_objs = [o for plural, o in objects if plural == "nodes"]
+    pods = [o for plural, o in objects if plural == "pods"]
+    running = [o for o in pods if o["spec"].get("nodeName") and not terminal(o)]
+    waiting = [o for o in pods if not o["spec"].get("nodeName")]
+    out: list[Obj] = []
+    for n in node_objs[::20]:
+        name = n["metadata"]["name"]
+        reason, message = rng.choice((("SystemOOM", "System OOM encountered, victim process: python3, pid: 48213"),
+                                      ("ContainerGCFailed", "rpc error: code = DeadlineExceeded desc = context deadline exceeded"),
+                                      ("Rebooted", f"Node {name} has been rebooted, boot id: {uid('boot', name)}")))
+        out.append(event("default", n, "Node", "Warning", reason, message, "kubelet", now, age_s=rng.uniform(60, 3600), count=rng.randint(1, 5), host=name))
+    for p in running[::100]:
+        host = p["spec"]["nodeName"]
+        reason, message = rng.choice((("Unhealthy", "Readiness probe failed: HTTP probe failed with statuscode: 503"),
+                                      ("BackOff", f"Back-off restarting failed container {p['spec']['containers'][0]['name']} in pod {p['metadata']['name']}_{p['metadata']['namespace']}")))
+        out.append(event(p["metadata"]["namespace"], p, "Pod", "Warning", reason, message, "kubelet", now, age_s=rng.uniform(30, 7200), count=rng.randint(1, 20), host=host))
+    for p in running[50::200]:
+        out.append(event(p["metadata"]["namespace"], p, "Pod", "Normal", "Pulled", f'Container image "{p["spec"]["containers"][0]["image"]}" already present on machine', "kubelet", now,
+                         age_s=rng.uniform(600, 86400), host=p["spec"]["nodeName"]))
+    for p in waiting[:50]:
+        out.append(event(p["metadata"]["namespace"], p, "Pod", "Warning", "FailedScheduling", unschedulable, "default-scheduler", now, age_s=rng.uniform(60, 3600), count=rng.randint(2, 30), action="Scheduling"))
     return out
 
 

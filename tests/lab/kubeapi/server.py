@@ -752,8 +752,31 @@ class ApiServer:
         elif rtype.plural == "poddisruptionbudgets":
             if "minAvailable" in spec and "maxUnavailable" in spec:
                 causes.append(("FieldValueInvalid", "spec", "Invalid value: policy.PodDisruptionBudgetSpec: minAvailable and maxUnavailable cannot be both set"))
+        elif rtype.plural == "events":
+            causes += _event_causes(obj)
         if causes:
             raise invalid(rtype, name, causes)
+
+
+def _event_causes(event: dict) -> list[tuple[str, str, str]]:
+    """core/v1 Event validation as the apiserver applies it to v1 writes (legacyValidateEvent): an old-style event
+    (no eventTime) must sit in its object's namespace ("default" or none for cluster-scoped objects); a new-style one
+    must name its reporting component, instance, action and reason."""
+    ns = event["metadata"].get("namespace", "")
+    inv = event.get("involvedObject") or {}
+    inv_ns = inv.get("namespace") or ""
+    causes: list[tuple[str, str, str]] = []
+    mismatch = ("FieldValueInvalid", "involvedObject.namespace", f"Invalid value: {json.dumps(inv_ns)}: does not match event.namespace")
+    if not event.get("eventTime"):
+        if (not inv_ns and ns not in ("", "default")) or (inv_ns and ns != inv_ns):
+            causes.append(mismatch)
+    else:
+        if not inv_ns and ns not in ("default", "kube-system"):
+            causes.append(mismatch)
+        for fld in ("reportingComponent", "reportingInstance", "action", "reason"):
+            if not event.get(fld):
+                causes.append(("FieldValueRequired", fld, "Required value"))
+    return causes
 
 
 def with_kind_dict(rtype: ResourceType, obj: dict) -> dict:
