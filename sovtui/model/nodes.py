@@ -163,48 +163,104 @@ def fuse_nodes(
     events: Iterable[NodeEvent] = (),
 ) -> tuple[NodeRow, ...]:
     """One row per host known to any layer, by name. ``gpu_rows`` are the view's GpuRows (gpu, verdict)."""
-    names: dict[str, str] = {}  # key -> name shown: the GPU host's, else Kubernetes', else Nova's, else Slurm's
-    kube, nova, slurm, probed = (_by_key(items) for items in (kube_nodes, nova_hosts, slurm_nodes, gpu_hosts))
-    per_host: dict[str, list] = {}
-    for row in gpu_rows:
-        per_host.setdefault(host_key(row.gpu.host), []).append(row)
-    for layer in (slurm, nova, kube):
-        for key, item in layer.items():
-            names[key] = item.name
-    for key in per_host:
-        names[key] = per_host[key][0].gpu.host
-    for key, gh in probed.items():
-        names[key] = gh.name
-    by_host_events: dict[str, list[NodeEvent]] = {}
-    for event in events:
-        by_host_events.setdefault(host_key(event.node), []).append(event)
+    return NodeFusion().fuse(kube_nodes, nova_hosts, slurm_nodes, gpu_hosts, gpu_rows, events)
 
-    out = []
-    for key, name in names.items():
-        rows = per_host.get(key, ())
-        worst = max(rows, key=lambda r: r.verdict.level.rank, default=None)
-        gpu_level = worst.verdict.level if worst is not None else Health.OK
-        gpu_reason = worst.verdict.first_reason if worst is not None and gpu_level is not Health.OK else ""
-        if worst is not None and gpu_level is not Health.OK:
-            gpu_reason = f"GPU {worst.gpu.index}: {gpu_reason}" if gpu_reason else gpu_reason
-        gh = probed.get(key)
-        k, n, s = kube.get(key), nova.get(key), slurm.get(key)
-        status = node_status(k, n, s, gpu_level=gpu_level, gpu_reason=gpu_reason,
-                             probe_error=gh.error if gh is not None else "")
-        evs = by_host_events.get(key, [])
-        evs.sort(key=lambda e: e.last_seen or 0.0, reverse=True)
-        out.append(NodeRow(
-            name=name,
-            status=status,
-            kube=k,
-            nova=n,
-            slurm=s,
-            gpu_host=gh,
-            gpus_total=len(rows),
-            gpus_bad=sum(1 for r in rows if r.verdict.level is not Health.OK),
-            gpu_level=gpu_level,
-            gpu_reason=gpu_reason,
-            events=tuple(evs),
-        ))
-    out.sort(key=lambda r: r.key)
-    return tuple(out)
+
+class NodeFusion:
+    """:func:`fuse_nodes` that remembers its last answer: a host whose inputs are the same objects as
+    last time keeps its NodeRow (so screens can skip it), and the same inputs give the same tuple back.
+
+    Sources hand over the same tuples and records while nothing changes (the Kubernetes informers
+    do), so an idle refresh of a 1,000-node site costs a few identity checks.
+    """
+
+    def __init__(self) -> None:
+        self._last_inputs: tuple = ()
+        self._last: tuple[NodeRow, ...] = ()
+        self._hosts: dict[str, tuple[tuple, NodeRow]] = {}
+
+    def fuse(self, kube_nodes: Iterable[KubeNode] = (), nova_hosts: Iterable[NovaHost] = (),
+             slurm_nodes: Iterable[SlurmNode] = (), gpu_hosts: Iterable[GpuHost] = (), gpu_rows: Iterable = (),
+             events: Iterable[NodeEvent] = ()) -> tuple[NodeRow, ...]:
+        inputs = (kube_nodes, nova_hosts, slurm_nodes, gpu_hosts, gpu_rows, events)
+        if len(inputs) == len(self._last_inputs) and all(map(_same, inputs, self._last_inputs)):
+            return self._last
+        names: dict[str, str] = {}  # key -> name shown: the GPU host's, else Kubernetes', else Nova's, else Slurm's
+        kube, nova, slurm, probed = (_by_key(items) for items in (kube_nodes, nova_hosts, slurm_nodes, gpu_hosts))
+        per_host: dict[str, list] = {}
+        for row in gpu_rows:
+            per_host.setdefault(host_key(row.gpu.host), []).append(row)
+        for layer in (slurm, nova, kube):
+            for key, item in layer.items():
+                names[key] = item.name
+        for key in per_host:
+            names[key] = per_host[key][0].gpu.host
+        for key, gh in probed.items():
+            names[key] = gh.name
+        by_host_events: dict[str, list[NodeEvent]] = {}
+        for event in events:
+            by_host_events.setdefault(host_key(event.node), []).append(event)
+
+        kept = self._hosts
+        fresh: dict[str, tuple[tuple, NodeRow]] = {}
+        out = []
+        for key, name in names.items():
+            rows = per_host.get(key, ())
+            evs = by_host_events.get(key, [])
+            evs.sort(key=lambda e: e.last_seen or 0.0, reverse=True)
+            ident = (name, kube.get(key), nova.get(key), slurm.get(key), probed.get(key),
+                     tuple((r.gpu, r.verdict) for r in rows), tuple(evs))
+            before = kept.get(key)
+            if before is not None and _same_host(before[0], ident):
+                node = before[1]
+            else:
+                node = _host_row(*ident)
+            fresh[key] = (ident, node)
+            out.append(node)
+        out.sort(key=lambda r: r.key)
+        self._hosts = fresh
+        self._last_inputs, self._last = inputs, tuple(out)
+        return self._last
+
+
+def _same(a, b) -> bool:
+    return a is b or (not a and not b and type(a) is type(b))
+
+
+def _same_host(old: tuple, new: tuple) -> bool:
+    """Same name, the same layer records (identity), the same GPUs and verdicts, equal events."""
+    if old[0] != new[0] or any(o is not n for o, n in zip(old[1:5], new[1:5], strict=True)):
+        return False
+    og, ng = old[5], new[5]
+    if len(og) != len(ng) or any(a[0] is not b[0] or a[1] != b[1] for a, b in zip(og, ng, strict=True)):
+        return False
+    return old[6] == new[6]
+
+
+def _host_row(name: str, k: KubeNode | None, n: NovaHost | None, s: SlurmNode | None, gh: GpuHost | None,
+              gpus: tuple, events: tuple[NodeEvent, ...]) -> NodeRow:
+    verdicts = [v for _, v in gpus]
+    worst_i = max(range(len(gpus)), key=lambda i: verdicts[i].level.rank, default=None)
+    gpu_level = verdicts[worst_i].level if worst_i is not None else Health.OK
+    gpu_reason = ""
+    if worst_i is not None and gpu_level is not Health.OK:
+        first = verdicts[worst_i].first_reason
+        gpu_reason = f"GPU {gpus[worst_i][0].index}: {first}" if first else ""
+    status = node_status(k, n, s, gpu_level=gpu_level, gpu_reason=gpu_reason, probe_error=gh.error if gh is not None else "")
+    return NodeRow(
+        name=name,
+        status=status,
+        kube=k,
+        nova=n,
+        slurm=s,
+        gpu_host=gh,
+        gpus_total=len(gpus),
+        gpus_bad=sum(1 for v in verdicts if v.level is not Health.OK),
+        gpu_level=gpu_level,
+        gpu_reason=gpu_reason,
+        events=events,
+    )
+
+
+#: the fusion the views use: one per process is enough (it keeps the last site's answer)
+SHARED_FUSION = NodeFusion()

@@ -8,7 +8,7 @@ from functools import cached_property
 from operator import attrgetter
 
 from .health import alert_level, alert_sort_key, ceph_verdict, fabric_verdict, gpu_verdict, queue_verdict
-from .nodes import NodeRow, fuse_nodes
+from .nodes import SHARED_FUSION, NodeRow
 from .types import (
     Alert,
     CephState,
@@ -66,7 +66,7 @@ class ClusterView:
         """One row per host across every layer; computed when first asked (the Nodes screen, the snapshot)."""
         if not self.layer_sources:
             return None
-        return fuse_nodes(
+        return SHARED_FUSION.fuse(
             self.kube_nodes or (),
             self.nova_hosts or (),
             self.slurm_nodes or (),
@@ -311,7 +311,8 @@ def build_view(site: SiteInfo, results: Mapping[str, SourceResult], now: float) 
         kube_nodes=kube_nodes,
         nova_hosts=nova_hosts,
         slurm_nodes=slurm_nodes,
-        node_events=tuple(e for events in event_lists for e in events) if event_lists else None,
+        node_events=(event_lists[0] if len(event_lists) == 1 else tuple(e for events in event_lists for e in events))
+        if event_lists else None,
         layer_sources=layers or None,
     )
 

@@ -110,7 +110,14 @@ class NodesScreen(TableScreen):
         if nodes is None:
             return None
         rows = []
+        cache = getattr(self, "_row_cache", {})
+        fresh: dict[str, tuple[NodeRow, Row]] = {}
         for node in nodes:
+            hit = cache.get(node.name)
+            if hit is not None and hit[0] is node:  # the fusion kept the host: so does the table
+                fresh[node.name] = hit
+                rows.append(hit[1])
+                continue
             level = node.status.level
             k, n, s = node.kube, node.nova, node.slurm
             cells = (
@@ -136,7 +143,10 @@ class NodesScreen(TableScreen):
                 (-node.gpu_level.rank, node.gpus_bad) if node.gpus_total else None,
                 node.status.reason or node.gpu_reason,
             )
-            rows.append(Row(node.name, cells, search, sort))
+            row = Row(node.name, cells, search, sort)
+            fresh[node.name] = (node, row)
+            rows.append(row)
+        self._row_cache = fresh
         rows.sort(key=lambda r: (r.sort[1], r.sort[0]))
         return rows
 
