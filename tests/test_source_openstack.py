@@ -1,10 +1,12 @@
-"""Provides the OpenStack source's tests against the lab's real Keystone, Placement and Nova."""
+"""Provides the OpenStack source's tests against the lab's real Keystone, Placement, Nova, Glance and Neutron."""
 
 from __future__ import annotations
 
 import socket
 import textwrap
 import time
+import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from sovtui.config import SiteConfig
 from sovtui.sources.base import AuthError, Timeout, Unreachable
 from sovtui.sources.openstack import OpenStackSource
 from sovtui.sources.registry import build_sources
+from tests.lab.procs import wait_until
 
 pytestmark = pytest.mark.openstack
 
@@ -72,6 +75,43 @@ def _host(data, name):
     return next(h for h in data.nova_hosts if h.name == name)
 
 
+def _fresh(lab):
+    """What a new source sees now (nothing it read before is reused)."""
+    src = _source(lab)
+    try:
+        return src.fetch_sync()
+    finally:
+        src.close()
+
+
+def _fresh_until(lab, check, *, what: str, timeout_s: float = 30):
+    """The first fresh view for which ``check(data)`` holds (polled each second)."""
+    def attempt():
+        data = _fresh(lab)
+        return data if check(data) else None
+
+    return wait_until(attempt, timeout_s=timeout_s, interval_s=1, what=what)
+
+
+def _agent(data, host):
+    return next(a for a in data.neutron_agents if a.host == host)
+
+
+@contextmanager
+def _server(admin, lab, flavor: str, *, host: str | None = None):
+    """A server booted ACTIVE from the lab's image (no network), on ``host`` if given; deleted (and gone) after."""
+    name = f"lab-{flavor.replace('.', '-')}-{uuid.uuid4().hex[:6]}"
+    server = admin.compute.create_server(
+        name=name, image_id=lab.image_id, flavor_id=admin.compute.find_flavor(flavor, ignore_missing=False).id,
+        networks="none", **({"availability_zone": f"nova:{host}"} if host else {}))
+    try:
+        server = admin.compute.wait_for_server(server, status="ACTIVE", wait=120, interval=0.5)
+        yield server
+    finally:
+        admin.compute.delete_server(server, ignore_missing=True)
+        admin.compute.wait_for_delete(server, wait=120, interval=0.5)
+
+
 def test_registry_builds_the_openstack_source():
     sources = build_sources(SiteConfig(name="x", openstack_cloud="lab"))
     assert [s.kind for s in sources] == ["openstack"]
@@ -90,7 +130,6 @@ def test_hosts_services_and_hypervisors(lab_openstack, source):
         assert host.memory_mb and host.memory_mb > 0
         assert host.vcpus_used == 0
         assert host.running_vms == 0 and host.servers == ()
-    assert data.neutron_agents is None  # no network endpoint in the catalog
 
 
 def test_placement_gpu_inventory_under_its_host(lab_openstack, source):
@@ -139,9 +178,68 @@ def test_forced_down_service_is_down(lab_openstack, admin, source):
     assert not seen.forced_down and seen.service_state == "up"
 
 
-def test_servers_per_host(admin):
-    if not admin.has_service("image"):
-        pytest.skip("the lab runs no Glance: booting a server needs an image")
+def test_server_booted_on_a_host_is_listed_under_it_until_deleted(lab_openstack, admin):
+    host, other = lab_openstack.hosts
+    vcpus, ram, _ = lab_openstack.flavors["lab.small"]
+    with _server(admin, lab_openstack, "lab.small", host=host) as server:
+        assert server.compute_host == host
+        data = _fresh(lab_openstack)
+        seen = _host(data, host)
+        assert seen.servers == (server.name,) and seen.running_vms == 1
+        assert (seen.vcpus_used, seen.memory_mb_used) == (vcpus, ram)
+        assert _host(data, other).servers == () and _host(data, other).vcpus_used == 0
+    gone = _fresh_until(lab_openstack, lambda d: _host(d, host).vcpus_used == 0, what="the deleted server's resources released")
+    assert _host(gone, host).servers == () and _host(gone, host).running_vms == 0
+
+
+def test_vgpu_server_lands_on_the_vgpu_host_and_uses_one(lab_openstack, admin):
+    from tests.lab.openstack import VGPU_TOTAL
+
+    gpu_host, other = lab_openstack.hosts
+    with _server(admin, lab_openstack, "lab.vgpu") as server:  # the scheduler picks: only gpu_host has VGPUs
+        assert server.compute_host == gpu_host
+        seen = _host(_fresh(lab_openstack), gpu_host)
+        assert seen.gpu_inventory == (("VGPU", VGPU_TOTAL, 1),)
+        assert (seen.gpus_used, seen.servers) == (1, (server.name,))
+    gone = _fresh_until(lab_openstack, lambda d: _host(d, gpu_host).gpus_used == 0, what="the deleted server's vGPU released")
+    assert _host(gone, gpu_host).servers == ()
+
+
+def test_neutron_agents_are_listed_alive(lab_openstack):
+    agents = _fresh(lab_openstack).neutron_agents
+    assert agents is not None
+    assert [(a.host, a.agent_type, a.binary) for a in agents] == [
+        (host, "Metadata agent", "neutron-metadata-agent") for host in sorted(lab_openstack.network_hosts)]
+    assert all(a.alive and a.admin_state_up for a in agents), agents
+
+
+def test_agent_set_admin_down_is_seen(lab_openstack, admin):
+    host = lab_openstack.network_hosts[0]
+    agent = next(admin.network.agents(host=host))
+    admin.network.update_agent(agent, is_admin_state_up=False)
+    try:
+        seen = _agent(_fresh(lab_openstack), host)
+        assert not seen.admin_state_up and seen.alive
+        assert _agent(_fresh(lab_openstack), lab_openstack.network_hosts[1]).admin_state_up
+    finally:
+        admin.network.update_agent(agent, is_admin_state_up=True)
+    assert _agent(_fresh(lab_openstack), host).admin_state_up
+
+
+def test_killed_agent_goes_dead_and_back_alive_when_restarted(lab_openstack):
+    from tests.lab.openstack import AGENT_DOWN_TIME_S, REPORT_INTERVAL_S
+
+    host, other = lab_openstack.network_hosts
+    daemon = lab_openstack.agent_daemon(host)
+    daemon.stop(grace_s=0)  # SIGKILL-like: no goodbye, its reports just stop
+    try:
+        dead = _fresh_until(lab_openstack, lambda d: not _agent(d, host).alive, what=f"the agent on {host} seen dead",
+                            timeout_s=AGENT_DOWN_TIME_S + 4 * REPORT_INTERVAL_S + 10)
+        assert _agent(dead, host).admin_state_up  # dead, not disabled
+        assert _agent(dead, other).alive
+    finally:
+        daemon.start()
+    _fresh_until(lab_openstack, lambda d: _agent(d, host).alive, what=f"the restarted agent on {host} alive", timeout_s=60)
 
 
 def test_reauthenticates_after_its_token_is_revoked(lab_openstack, admin):
@@ -199,11 +297,12 @@ def test_slow_compute_endpoint_times_out(lab_openstack, blackhole, tmp_path):
     assert time.monotonic() - started < 5
 
 
-def test_doctor(source):
+def test_doctor(lab_openstack, source):
     checks = source.doctor_sync()
     assert [c.check for c in checks] == ["keystone", "compute", "network"]
     assert all(c.ok for c in checks), checks
     assert "2 compute hosts" in checks[1].detail
+    assert checks[2].detail == f"{len(lab_openstack.network_hosts)} agents"
 
 
 def lab_openstack_password() -> str:
