@@ -237,6 +237,12 @@ def test_killed_agent_goes_dead_and_back_alive_when_restarted(lab_openstack):
                             timeout_s=AGENT_DOWN_TIME_S + 4 * REPORT_INTERVAL_S + 10)
         assert _agent(dead, host).admin_state_up  # dead, not disabled
         assert _agent(dead, other).alive
+        src = _source(lab_openstack)
+        try:
+            network = next(c for c in src.doctor_sync() if c.check == "network")
+        finally:
+            src.close()
+        assert not network.ok and f"dead: neutron-metadata-agent@{host}" in network.detail and network.hint
     finally:
         daemon.start()
     _fresh_until(lab_openstack, lambda d: _agent(d, host).alive, what=f"the restarted agent on {host} alive", timeout_s=60)
@@ -299,10 +305,45 @@ def test_slow_compute_endpoint_times_out(lab_openstack, blackhole, tmp_path):
 
 def test_doctor(lab_openstack, source):
     checks = source.doctor_sync()
-    assert [c.check for c in checks] == ["keystone", "compute", "network"]
+    assert [c.check for c in checks] == ["keystone", "compute", "network", "image"]
     assert all(c.ok for c in checks), checks
     assert "2 compute hosts" in checks[1].detail
-    assert checks[2].detail == f"{len(lab_openstack.network_hosts)} agents"
+    assert checks[2].detail == f"{len(lab_openstack.network_hosts)} agents, 1 networks"
+    assert checks[3].detail == "1 active images of 1"
+
+
+def test_networks_and_images(lab_openstack):
+    from tests.lab.openstack import IMAGE_NAME, NETWORK_NAME
+
+    data = _fresh(lab_openstack)
+    (net,) = data.openstack_networks
+    assert (net.name, net.id, net.network_type, net.status, net.admin_state_up) == (
+        NETWORK_NAME, lab_openstack.network_id, "flat", "ACTIVE", True)
+    (image,) = data.openstack_images
+    assert (image.name, image.id, image.status, image.disk_format) == (IMAGE_NAME, lab_openstack.image_id, "active", "raw")
+    assert image.size_bytes and image.size_bytes > 0
+
+
+def test_slow_parts_are_read_once_a_minute_services_every_poll(lab_openstack, admin):
+    """Placement, flavors, agents, networks and images are re-read every ``slow_every_s``; services at every poll."""
+    src = _source(lab_openstack)
+    net_host = lab_openstack.network_hosts[0]
+    compute = lab_openstack.hosts[0]
+    agent = next(admin.network.agents(host=net_host))
+    svc = next(admin.compute.services(binary="nova-compute", host=compute))
+    try:
+        assert _agent(src.fetch_sync(), net_host).admin_state_up
+        admin.network.update_agent(agent, is_admin_state_up=False)
+        admin.compute.disable_service(svc, host=compute, binary="nova-compute", disabled_reason="lab: slow parts")
+        data = src.fetch_sync()
+        assert _host(data, compute).service_status == "disabled"  # at once
+        assert _agent(data, net_host).admin_state_up  # not yet: read a minute ago at most
+        src.slow_every_s = 0.0
+        assert not _agent(src.fetch_sync(), net_host).admin_state_up
+    finally:
+        admin.network.update_agent(agent, is_admin_state_up=True)
+        admin.compute.enable_service(svc, host=compute, binary="nova-compute")
+        src.close()
 
 
 def lab_openstack_password() -> str:

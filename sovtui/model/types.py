@@ -330,6 +330,32 @@ class OpenStackFlavor:
 
 
 @dataclass(frozen=True, slots=True)
+class OpenStackImage:
+    """A Glance image a VM can boot from."""
+
+    name: str
+    id: str = ""
+    status: str = ""  # active | queued | saving | deactivated | ...
+    visibility: str = ""  # public | private | shared | community
+    size_bytes: int | None = None
+    disk_format: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OpenStackNetwork:
+    """A Neutron network: what a VM can be plugged into."""
+
+    name: str
+    id: str = ""
+    status: str = ""  # ACTIVE | DOWN | BUILD | ERROR
+    admin_state_up: bool = True
+    shared: bool = False
+    external: bool = False
+    network_type: str = ""  # flat | vlan | vxlan | geneve (admins see it)
+    subnets: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class NeutronAgent:
     """A Neutron agent (L3, DHCP, OVS, metadata, ...) on one host."""
 
@@ -393,6 +419,8 @@ class SourceData:
     nova_hosts: tuple[NovaHost, ...] | None = None
     openstack_flavors: tuple[OpenStackFlavor, ...] | None = None
     neutron_agents: tuple[NeutronAgent, ...] | None = None
+    openstack_networks: tuple[OpenStackNetwork, ...] | None = None
+    openstack_images: tuple[OpenStackImage, ...] | None = None
     slurm_nodes: tuple[SlurmNode, ...] | None = None
     #: recent events per host: the source gives every event it keeps whose object is a node or sits on one
     node_events: tuple[NodeEvent, ...] | None = None

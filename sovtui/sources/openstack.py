@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from ..config import SiteConfig
-from ..model.types import DoctorCheck, NeutronAgent, NovaHost, OpenStackFlavor, SourceData
+from ..model.types import (
+    DoctorCheck,
+    NeutronAgent,
+    NovaHost,
+    OpenStackFlavor,
+    OpenStackImage,
+    OpenStackNetwork,
+    SourceData,
+)
 from .base import AuthError, BadAnswer, Source, SourceError, Timeout, Unreachable
 
 Clock = Callable[[], float]
@@ -32,7 +40,11 @@ class OpenStackSource(Source):
 
     name = "openstack"
     kind = "openstack"
-    interval_s = 30.0
+    interval_s = 10.0
+    #: Placement (two calls per resource provider), flavors and Neutron agents change slowly and cost the
+    #: most on a big cloud: they are read again at most this often; services, hypervisors and servers
+    #: (what says a host is up, disabled, or full of VMs) at every poll
+    slow_every_s = 60.0
 
     def __init__(self, site: SiteConfig, *, cloud: str | None = None, clouds_yaml: str | Path | None = None,
                  clock: Clock = time.time) -> None:
@@ -41,6 +53,8 @@ class OpenStackSource(Source):
         self.clouds_yaml = str(clouds_yaml) if clouds_yaml else None
         self.clock = clock
         self.timeout_s = float(getattr(site, "timeout_s", None) or self.timeout_s)
+        self.interval_s = float(getattr(site, "refresh_s", None) or self.interval_s)
+        self._slow: tuple[float, Any, Any, Any] | None = None  # (when, flavors, providers, agents)
         self._conn: Any = None
         self._lock = threading.Lock()
 
@@ -125,9 +139,17 @@ class OpenStackSource(Source):
         services = self._call("compute", lambda: list(conn.compute.services()))
         hypervisors = self._call("compute", lambda: list(conn.compute.hypervisors(details=True)))
         servers = self._call("compute", lambda: list(conn.compute.servers(details=True, all_projects=True)))
-        flavors = self._call("compute", lambda: list(conn.compute.flavors(details=True, get_extra_specs=True)))
-        providers = self._placement(conn)
-        agents = self._neutron_agents(conn)
+        slow = self._slow
+        if slow is None or time.monotonic() - slow[0] >= self.slow_every_s:
+            flavors = self._call("compute", lambda: list(conn.compute.flavors(details=True, get_extra_specs=True)))
+            network = self._has(conn, "network")
+            slow = self._slow = (
+                time.monotonic(), flavors, self._placement(conn),
+                self._neutron_agents(conn) if network else None,
+                self._networks(conn) if network else None,
+                self._images(conn) if self._has(conn, "image") else None,
+            )
+        _, flavors, providers, agents, networks, images = slow
 
         by_host: dict[str, list[str]] = {}
         for server in servers:
@@ -175,7 +197,7 @@ class OpenStackSource(Source):
             ))
         gpu_flavors.sort(key=lambda f: f.name)
         return SourceData(nova_hosts=tuple(hosts), openstack_flavors=tuple(gpu_flavors),
-                          neutron_agents=agents)
+                          neutron_agents=agents, openstack_networks=networks, openstack_images=images)
 
     def _placement(self, conn: Any) -> dict[str, dict[str, dict[str, int]]]:
         """Root provider name -> {"inventory": rc -> total, "usage": rc -> used}, summed over its tree."""
@@ -197,17 +219,37 @@ class OpenStackSource(Source):
                 entry["usage"][rc] = entry["usage"].get(rc, 0) + int(used)
         return out
 
-    def _neutron_agents(self, conn: Any) -> tuple[NeutronAgent, ...] | None:
-        """Neutron's agents, or ``None`` when the cloud has no network endpoint."""
+    @staticmethod
+    def _has(conn: Any, service: str) -> bool:
+        """Whether the catalog has an endpoint for ``service`` (network, image); doubt counts as yes."""
         from keystoneauth1 import exceptions as ksa
 
         try:
-            conn.session.get_endpoint(service_type="network", interface=conn.config.get_interface("network"),
-                                      region_name=conn.config.get_region_name("network"))
+            conn.session.get_endpoint(service_type=service, interface=conn.config.get_interface(service),
+                                      region_name=conn.config.get_region_name(service))
         except ksa.EndpointNotFound:
-            return None
-        except Exception:  # noqa: BLE001 - judged by the call below
+            return False
+        except Exception:  # noqa: BLE001 - judged by the calls that follow
             pass
+        return True
+
+    def _networks(self, conn: Any) -> tuple[OpenStackNetwork, ...]:
+        nets = self._call("network", lambda: list(conn.network.networks()))
+        return tuple(sorted((OpenStackNetwork(
+            name=n.name or n.id, id=n.id, status=n.status or "", admin_state_up=bool(n.is_admin_state_up),
+            shared=bool(n.is_shared), external=bool(n.is_router_external),
+            network_type=n.provider_network_type or "", subnets=len(n.subnet_ids or ()),
+        ) for n in nets), key=lambda n: n.name))
+
+    def _images(self, conn: Any) -> tuple[OpenStackImage, ...]:
+        images = self._call("image", lambda: list(conn.image.images()))
+        return tuple(sorted((OpenStackImage(
+            name=i.name or i.id, id=i.id, status=i.status or "", visibility=i.visibility or "",
+            size_bytes=i.size, disk_format=i.disk_format or "",
+        ) for i in images), key=lambda i: i.name))
+
+    def _neutron_agents(self, conn: Any) -> tuple[NeutronAgent, ...]:
+        """Neutron's agents (the caller checked that the cloud has a network endpoint)."""
         agents = self._call("network", lambda: list(conn.network.agents()))
         return tuple(sorted((NeutronAgent(
             host=a.host or "", agent_type=a.agent_type or "", binary=a.binary or "",
@@ -234,8 +276,18 @@ class OpenStackSource(Source):
         down = [h.name for h in hosts if h.service_state != "up"]
         detail = f"{len(hosts)} compute hosts" + (f"; down: {', '.join(down)}" if down else "")
         checks.append(DoctorCheck(name, "compute", not down, detail, "check nova-compute on those hosts" if down else ""))
-        checks.append(DoctorCheck(name, "network", True,
-                                  "no network endpoint" if data.neutron_agents is None else f"{len(data.neutron_agents)} agents"))
+        agents = data.neutron_agents
+        if agents is None:
+            checks.append(DoctorCheck(name, "network", True, "no network endpoint"))
+        else:
+            dead = [f"{a.binary or a.agent_type}@{a.host}" for a in agents if not a.alive]
+            detail = f"{len(agents)} agents, {len(data.openstack_networks or ())} networks" + (
+                f"; dead: {', '.join(dead)}" if dead else "")
+            checks.append(DoctorCheck(name, "network", not dead, detail,
+                                      "restart those agents (neutron agent-list shows them XXX)" if dead else ""))
+        if data.openstack_images is not None:
+            active = sum(1 for i in data.openstack_images if i.status == "active")
+            checks.append(DoctorCheck(name, "image", True, f"{active} active images of {len(data.openstack_images)}"))
         return checks
 
 
