@@ -334,7 +334,8 @@ def start_openstack(workdir: Path) -> OpenStackLab:
     daemons: dict[str, Daemon] = {}
     lab: OpenStackLab | None = None
     try:
-        daemons["rabbitmq"] = start_daemon("rabbitmq", [rabbit_bin], logs, env=rabbit_env)
+        # its own working directory: a crash dump (MnesiaCore.*, erl_crash.dump) lands in the lab, not the checkout
+        daemons["rabbitmq"] = start_daemon("rabbitmq", [rabbit_bin], logs, env=rabbit_env, cwd=data)
         venv = ensure_venv(logs)  # RabbitMQ starts meanwhile (and until the first service needs it)
 
         (workdir / "launcher.py").write_text(LAUNCHER)

@@ -66,7 +66,7 @@ COMPONENTS: dict[str, Component] = {
         Component("prometheus", "lab_prometheus", _start_prometheus, early=True),
         Component("ssh", "lab_sshd", _start_sshd),
         Component("kubernetes", "lab_kube", _start_kubeapi, early=True),
-        # Keystone + Placement + Nova take ~1 min (several minutes when the venv is built)
+        # Keystone, Placement, Nova, Glance, Neutron: ~1 min warm, ~3 min when its venv is built
         Component("openstack", "lab_openstack", _start_openstack, early=True),
     )
 }
@@ -203,5 +203,5 @@ def lab_kube():
 
 @pytest.fixture(scope="session")
 def lab_openstack():
-    """A real OpenStack (Keystone, Placement, Nova with two fake hypervisors) with its clouds.yaml: an OpenStackLab."""
+    """A real OpenStack (Keystone, Placement, Nova with two fake hypervisors, Glance, Neutron with two agents): an OpenStackLab."""
     return LAB.get("openstack")
