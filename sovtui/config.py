@@ -104,6 +104,12 @@ class SshConfig:
     known_hosts: str | None = None  # default: ~/.ssh/known_hosts
     concurrency: int = 64
     timeout_s: float = 10.0
+    #: also poll the GPU hosts these layers know: "kubernetes" (nodes with nvidia.com/gpu capacity),
+    #: "nova" (compute hosts with VGPU/PGPU inventory in Placement)
+    discover: tuple[str, ...] = ()
+
+
+DISCOVER_FROM = ("kubernetes", "nova")
 
 
 @dataclass(frozen=True)
@@ -224,13 +230,19 @@ def _parse_site(name: str, body: dict, path: Path | None) -> SiteConfig:
 def _parse_ssh(body: Any, prefix: str, path: Path | None) -> SshConfig:
     if not isinstance(body, dict):
         raise ConfigError(path, prefix, f"expected a table, got {_tname(body)}")
-    _only_keys(body, {"hosts", "user", "port", "known_hosts", "concurrency", "timeout_s"}, prefix, path)
+    _only_keys(body, {"hosts", "user", "port", "known_hosts", "concurrency", "timeout_s", "discover"}, prefix, path)
     values: dict[str, Any] = {}
     if "hosts" in body:
         hosts = body["hosts"]
         if not isinstance(hosts, list) or not all(isinstance(h, str) and h for h in hosts):
             raise ConfigError(path, f"{prefix}.hosts", "expected a list of host names (strings)")
         values["hosts"] = tuple(hosts)
+    if "discover" in body:
+        discover = body["discover"]
+        if not isinstance(discover, list) or not all(isinstance(d, str) and d in DISCOVER_FROM for d in discover):
+            raise ConfigError(path, f"{prefix}.discover", f"expected a list of {' and '.join(map(repr, DISCOVER_FROM))}, "
+                              f"got {discover!r}")
+        values["discover"] = tuple(dict.fromkeys(discover))
     for key, types in (("user", (str,)), ("known_hosts", (str,)), ("port", (int,)), ("concurrency", (int,)), ("timeout_s", (int, float))):
         if key in body:
             values[key] = _typed(body[key], types, f"{prefix}.{key}", path)

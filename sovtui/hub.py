@@ -70,6 +70,7 @@ class Hub:
         self._wake: dict[str, asyncio.Event] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._closed = False
+        self._stale_by_others: set[str] = set()
 
     # -- reading ---------------------------------------------------------------------------
     @property
@@ -123,6 +124,7 @@ class Hub:
                 failures=0,
             )
             result = SourceResult(status, data)
+            self._tell_others(name, source.kind, data)
         self._results[name] = result
         if self.on_update is not None:
             try:
@@ -131,9 +133,31 @@ class Hub:
                 log.exception("update callback failed for %s", name)
         return result
 
+    def _tell_others(self, name: str, kind: str, data: SourceData) -> None:
+        """Let every other source see what ``name`` delivered; wake those that want to poll again."""
+        for other, source in self.sources.items():
+            if other == name:
+                continue
+            try:
+                again = source.observe(kind, data)
+            except Exception:  # noqa: BLE001 - one source's bookkeeping must not fail another's poll
+                log.exception("%s observing %s", other, name)
+                continue
+            if again:
+                self._stale_by_others.add(other)
+                self.refresh(other)
+
     async def poll_all(self) -> dict[str, SourceResult]:
-        """Poll every source once, concurrently; used by ``sovtui snapshot`` and at start."""
+        """Poll every source once, concurrently; used by ``sovtui snapshot`` and at start.
+
+        A source that another one changed meanwhile (hosts discovered from Kubernetes, say) is
+        polled once more, so that one call gives the whole picture.
+        """
+        self._stale_by_others.clear()
         await asyncio.gather(*(self.poll(name) for name in self.sources))
+        again, self._stale_by_others = set(self._stale_by_others), set()
+        if again:
+            await asyncio.gather(*(self.poll(name) for name in again))
         return self.results
 
     async def doctor(self) -> list[DoctorCheck]:

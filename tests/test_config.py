@@ -33,6 +33,7 @@ port = 2222
 known_hosts = "~/.ssh/known_hosts_lab"
 concurrency = 8
 timeout_s = 4
+discover = ["kubernetes", "nova"]
 
 [sites.lab.metrics]
 gpu_util = "my_gpu_util"
@@ -97,6 +98,7 @@ def test_valid_file_round_trip(env):
         known_hosts="~/.ssh/known_hosts_lab",
         concurrency=8,
         timeout_s=4,
+        discover=("kubernetes", "nova"),
     )
     assert lab.metrics.gpu_util == "my_gpu_util"
     assert lab.metrics.gpu_label_host == "node"
@@ -203,6 +205,7 @@ ERRORS = [
     ("hosts-not-list", '[sites.a.ssh]\nhosts = "gpu-01"\n', "sites.a.ssh.hosts", ["list of host names"]),
     ("hosts-empty-name", '[sites.a.ssh]\nhosts = ["gpu-01", ""]\n', "sites.a.ssh.hosts", ["list of host names"]),
     ("concurrency-zero", "[sites.a.ssh]\nconcurrency = 0\n", "sites.a.ssh.concurrency", ["at least 1"]),
+    ("discover-unknown", "[sites.a.ssh]\ndiscover = [\"slurm\"]\n", "sites.a.ssh.discover", ["'kubernetes' and 'nova'"]),
     ("ssh-timeout-zero", "[sites.a.ssh]\ntimeout_s = 0\n", "sites.a.ssh.timeout_s", ["positive number of seconds"]),
     (
         "metric-not-string",

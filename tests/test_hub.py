@@ -446,3 +446,61 @@ async def test_default_doctor_runs_in_thread():
     checks = await hub.doctor()
     assert checks == [DoctorCheck("sync", "configured", True)]
     await hub.stop()
+
+
+class _Watcher(Source):
+    """Wants one more poll each time it sees a new answer from a source of kind "kubernetes"."""
+
+    name, kind = "watcher", "ssh"
+
+    def __init__(self) -> None:
+        self.polls, self.seen = 0, []
+
+    async def fetch(self, executor=None) -> SourceData:
+        self.polls += 1
+        return SourceData(notes=(f"poll {self.polls} after {len(self.seen)} answers",))
+
+    def observe(self, kind: str, data: SourceData) -> bool:
+        if kind != "kubernetes":
+            return False
+        self.seen.append(data)
+        return True
+
+
+class _Lister(Source):
+    name, kind = "kube", "kubernetes"
+
+    async def fetch(self, executor=None) -> SourceData:
+        await asyncio.sleep(0.05)  # answers after the watcher's first poll
+        return SourceData(version="v1")
+
+
+def test_a_source_that_another_changed_is_polled_again_in_the_same_poll_all():
+    watcher = _Watcher()
+    hub = Hub([_Lister(), watcher])
+
+    async def run():
+        try:
+            return await hub.poll_all()
+        finally:
+            await hub.stop()
+
+    results = asyncio.run(run())
+    assert watcher.polls == 2 and len(watcher.seen) == 1
+    assert results["watcher"].data.notes == ("poll 2 after 1 answers",)
+
+
+def test_an_observer_that_raises_does_not_fail_the_poll():
+    class Broken(_Watcher):
+        def observe(self, kind, data):
+            raise RuntimeError("boom")
+
+    hub = Hub([_Lister(), Broken()])
+
+    async def run():
+        try:
+            return await hub.poll_all()
+        finally:
+            await hub.stop()
+
+    assert asyncio.run(run())["kube"].status.ok

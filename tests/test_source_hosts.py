@@ -19,7 +19,9 @@ import pytest
 
 from sovtui.config import SiteConfig, SshConfig
 from sovtui.hub import Hub
+from sovtui.model.types import KubeNode, NovaHost, SourceData
 from sovtui.model.view import fuse_gpus
+from sovtui.sources.base import Source
 from sovtui.sources.hosts import (
     HostMemory,
     HostsSource,
@@ -1038,3 +1040,50 @@ async def test_set_hosts_connects_new_and_drops_old(fleet):
         assert source.stats("gpu02")["connects"] == 1
     finally:
         await source.aclose()
+
+
+class _LayerStub(Source):
+    """A Kubernetes or OpenStack source as far as discovery cares: the nodes/computes it lists."""
+
+    def __init__(self, name: str, kind: str, data: SourceData) -> None:
+        self.name, self.kind, self.data = name, kind, data
+
+    async def fetch(self, executor=None) -> SourceData:
+        return self.data
+
+
+def test_discovery_takes_gpu_hosts_from_kubernetes_and_nova():
+    from sovtui.config import SshConfig as Ssh
+
+    source = HostsSource(SiteConfig("lab", ssh=Ssh(hosts=("static01",), discover=("kubernetes", "nova"))))
+    kube = SourceData(kube_nodes=(KubeNode("cp1"), KubeNode("gpu01.dc", gpu_capacity=8), KubeNode("gpu02", gpu_capacity=8)))
+    assert source.observe("kubernetes", kube) and source.hosts == ("static01", "gpu01.dc", "gpu02")
+    assert not source.observe("kubernetes", kube)  # nothing new: no extra poll
+    nova = SourceData(nova_hosts=(NovaHost("cmp1"), NovaHost("gpu02", gpu_inventory=(("VGPU", 4, 0),)),
+                                  NovaHost("gpu03", gpu_inventory=(("PGPU", 8, 8),))))
+    assert source.observe("openstack", nova) and source.hosts == ("static01", "gpu01.dc", "gpu02", "gpu03")
+    # a node leaves Kubernetes: it goes, unless another layer or the config still names it
+    assert source.observe("kubernetes", SourceData(kube_nodes=(KubeNode("gpu02", gpu_capacity=8),)))
+    assert source.hosts == ("static01", "gpu02", "gpu03")
+    assert not source.observe("prometheus", SourceData(kube_nodes=(KubeNode("x", gpu_capacity=8),)))
+    off = HostsSource(SiteConfig("lab", ssh=Ssh(hosts=("a",))))
+    assert not off.observe("kubernetes", kube) and off.hosts == ("a",)
+
+
+@lab
+async def test_hosts_discovered_from_kubernetes_are_probed_in_the_same_snapshot(fleet):
+    """Through the hub as ``sovtui snapshot`` runs it: Kubernetes names the GPU nodes, SSH probes them."""
+    site = replace(fleet.site(timeout_s=5.0, known_hosts=""), ssh=replace(fleet.site().ssh, hosts=(), discover=("kubernetes",)))
+    source = HostsSource(site, ssh_config=str(fleet.ssh_config), probe_cmd=fleet.probe_cmd)
+    kube = _LayerStub("kubernetes", "kubernetes", SourceData(
+        kube_nodes=(KubeNode("gpu01", gpu_capacity=8), KubeNode("k8s-cp1"))))
+    hub = Hub([kube, source])
+    try:
+        (check,) = await source.doctor()  # no hosts yet, and that is fine
+        assert check.ok and "discovered from kubernetes" in check.detail
+        results = await hub.poll_all()
+    finally:
+        await hub.stop()
+    data = results["ssh"].data
+    assert [h.name for h in data.gpu_hosts] == ["gpu01"] and not data.gpu_hosts[0].error
+    assert {g.host for g in data.gpus} == {"gpu01"}

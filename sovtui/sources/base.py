@@ -58,6 +58,11 @@ class Source:
     interval_s: float = 10.0
     timeout_s: float = 5.0
 
+    def observe(self, kind: str, data: SourceData) -> bool:
+        """What another source (of ``kind``) just delivered; True if this source should poll again
+        soon because of it (the SSH source discovers hosts from Kubernetes and Nova this way)."""
+        return False
+
     async def fetch(self, executor: Executor | None = None) -> SourceData:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(executor, self.fetch_sync)

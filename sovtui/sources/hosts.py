@@ -672,7 +672,31 @@ class HostsSource(Source):
         self._links: dict[str, _Link] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sem: asyncio.Semaphore | None = None
-        self.set_hosts(hosts if hosts is not None else ssh.hosts)
+        self.static_hosts: tuple[str, ...] = tuple(hosts if hosts is not None else ssh.hosts)
+        self.discover = tuple(ssh.discover)
+        self._discovered: dict[str, tuple[str, ...]] = {}  # layer -> GPU hosts it knows
+        self.set_hosts(self.static_hosts)
+
+    def observe(self, kind: str, data: SourceData) -> bool:
+        """Discovery: the GPU hosts Kubernetes (nodes with ``nvidia.com/gpu``) or Nova (computes with
+        VGPU/PGPU in Placement) know join the configured ones; a host they forget is dropped.
+        Returns True when the set changed (the hub then polls this source soon)."""
+        if kind == "kubernetes" and "kubernetes" in self.discover and data.kube_nodes is not None:
+            found = tuple(n.name for n in data.kube_nodes if n.gpu_capacity > 0)
+            layer = "kubernetes"
+        elif kind == "openstack" and "nova" in self.discover and data.nova_hosts is not None:
+            found = tuple(h.name for h in data.nova_hosts if h.gpus_total > 0)
+            layer = "nova"
+        else:
+            return False
+        if self._discovered.get(layer) == found:
+            return False
+        self._discovered[layer] = found
+        wanted = [*self.static_hosts, *(name for names in self._discovered.values() for name in names)]
+        if list(dict.fromkeys(wanted)) == list(self._links):
+            return False
+        self.set_hosts(wanted)
+        return True
 
     # -- hosts -------------------------------------------------------------------------------
     @property
@@ -1097,6 +1121,9 @@ class HostsSource(Source):
         self._bind_loop()
         links = list(self._links.values())
         if not links:
+            if self.discover:
+                return [DoctorCheck(self.name, "hosts", True, f"none yet: discovered from {' and '.join(self.discover)} "
+                                    "once those sources answer")]
             return [DoctorCheck(self.name, "hosts", False, "no hosts configured", "list them in [sites.NAME.ssh] hosts")]
 
         async def check(link: _Link) -> list[DoctorCheck]:

@@ -34,7 +34,7 @@ def _alertmanager(site: SiteConfig, clock: Clock) -> list[Source]:
 
 
 def _ssh(site: SiteConfig, clock: Clock) -> list[Source]:
-    if not site.ssh.hosts:
+    if not site.ssh.hosts and not site.ssh.discover:
         return []
     from .hosts import HostsSource
 
