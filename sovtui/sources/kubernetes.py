@@ -1,4 +1,4 @@
-"""Provides the Kubernetes source: informer caches (list, then watch) of nodes, pods, PDBs, Jobs, Deployments and events.
+"""Provides the Kubernetes source: informer caches (list, then watch) of nodes, pods, PDBs, Jobs, Deployments, events and Kueue.
 
 The official ``kubernetes`` client is imported lazily; its asyncio flavour (``kubernetes.aio``, shipped in the same
 package) loads the kubeconfig as kubectl does (contexts, TLS, tokens, exec and OIDC plugins) and makes the requests.
@@ -9,11 +9,16 @@ Each resource has an informer: one paginated list that yields a resourceVersion,
 bookmarks) that keeps the cache current; a dropped connection resumes the watch from the last version seen, a 410
 Expired re-lists. A poll (:meth:`KubernetesSource.fetch`) therefore costs what changed, not the cluster's size.
 RBAC is respected: a denied verb is reported (:class:`KubeForbidden` names it), never worked around.
+
+Kueue's custom resources (ClusterQueues, LocalQueues, Workloads) are read when the cluster serves their API group,
+as discovery (``/apis``) tells, checked at start and every few minutes after (CRDs come and go). They are optional:
+without the CRDs nothing is said; a denied one adds a note.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -57,6 +62,10 @@ LABEL_KEYS = frozenset(
 )
 PAGE_SIZE = 500  # as client-go's reflector pages its lists
 MAX_EVENTS = 500  # most recent Warning events kept
+KUEUE_GROUP = "kueue.x-k8s.io"
+#: Kueue API versions whose ClusterQueue/LocalQueue/Workload fields this source reads (the same in both)
+KUEUE_VERSIONS = ("v1beta2", "v1beta1")
+KUEUE_RECHECK_S = 300.0  # how often discovery is asked again whether Kueue is (still) served
 
 
 # ================================================================================== errors
@@ -166,6 +175,44 @@ class EventRec(NamedTuple):
     object_namespace: str
     count: int
     last_seen: float | None
+
+
+class ClusterQueueRec(NamedTuple):
+    name: str
+    cohort: str
+    pending: int  # status.pendingWorkloads, as Kueue last counted them
+    reserving: int
+    admitted: int
+    gpu_quota: int  # nominal nvidia.com/gpu quota over its flavors
+    gpu_reserved: int  # nvidia.com/gpu held by its workloads (status.flavorsReservation)
+
+
+class LocalQueueRec(NamedTuple):
+    namespace: str
+    name: str
+    cluster_queue: str
+
+
+class WorkloadRec(NamedTuple):
+    namespace: str
+    name: str
+    queue: str  # its LocalQueue (spec.queueName)
+    cluster_queue: str  # where it holds quota (status.admission.clusterQueue), if it does
+    state: str  # "pending" | "reserved" (quota held, admission checks not yet passed) | "admitted" | "finished" | "inactive"
+    gpus: int  # over its pod sets: count x the per-pod nvidia.com/gpu request
+    queued: float | None  # when it (re-)entered the queue: its last requeue, else its creation
+    reason: str  # QuotaReserved's reason and message while pending: why it waits, in Kueue's words
+    message: str
+    owner_kind: str
+    owner_name: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def local_queue(self) -> str:
+        return f"{self.namespace}/{self.queue}"
 
 
 @dataclass(frozen=True)
@@ -338,6 +385,72 @@ def project_event(obj: dict) -> EventRec:
     )
 
 
+def project_cluster_queue(obj: dict) -> ClusterQueueRec:
+    meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
+    quota = sum(
+        quantity(r.get("nominalQuota"))
+        for group in spec.get("resourceGroups") or ()
+        for flavor in group.get("flavors") or ()
+        for r in flavor.get("resources") or ()
+        if r.get("name") == GPU_RESOURCE
+    )
+    reserved = sum(quantity(r.get("total")) for f in status.get("flavorsReservation") or () for r in f.get("resources") or () if r.get("name") == GPU_RESOURCE)
+    return ClusterQueueRec(
+        meta.get("name", ""),
+        str(spec.get("cohort") or spec.get("cohortName") or ""),
+        int(status.get("pendingWorkloads") or 0),
+        int(status.get("reservingWorkloads") or 0),
+        int(status.get("admittedWorkloads") or 0),
+        quota,
+        reserved,
+    )
+
+
+def project_local_queue(obj: dict) -> LocalQueueRec:
+    meta, spec = obj.get("metadata") or {}, obj.get("spec") or {}
+    return LocalQueueRec(meta.get("namespace", ""), meta.get("name", ""), str(spec.get("clusterQueue") or ""))
+
+
+def project_workload(obj: dict) -> WorkloadRec:
+    """A Workload's place in its queue, read as Kueue itself reads its conditions."""
+    meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
+    conds = {c.get("type"): c for c in status.get("conditions") or () if isinstance(c, dict)}
+
+    def holds(ctype: str) -> bool:
+        return (conds.get(ctype) or {}).get("status") == "True"
+
+    if holds("Finished"):
+        state = "finished"
+    elif holds("Admitted"):
+        state = "admitted"
+    elif holds("QuotaReserved"):
+        state = "reserved"
+    elif spec.get("active") is False:
+        state = "inactive"
+    else:
+        state = "pending"
+    gpus = 0
+    for ps in spec.get("podSets") or ():
+        count = ps.get("count", 1)
+        gpus += (count if isinstance(count, int) else quantity(count)) * pod_gpus(ps.get("template") or {})
+    waiting = (conds.get("QuotaReserved") or {}) if state == "pending" else {}
+    requeued = conds.get("Requeued")
+    owner = next((r for r in meta.get("ownerReferences") or () if r.get("controller")), None)
+    return WorkloadRec(
+        namespace=meta.get("namespace", ""),
+        name=meta.get("name", ""),
+        queue=str(spec.get("queueName") or ""),
+        cluster_queue=str((status.get("admission") or {}).get("clusterQueue") or ""),
+        state=state,
+        gpus=gpus,
+        queued=(parse_time(requeued.get("lastTransitionTime")) if requeued else None) or parse_time(meta.get("creationTimestamp")),
+        reason=str(waiting.get("reason") or ""),
+        message=str(waiting.get("message") or ""),
+        owner_kind=owner.get("kind", "") if owner else "",
+        owner_name=owner.get("name", "") if owner else "",
+    )
+
+
 @dataclass(frozen=True)
 class ResourceKind:
     """One resource the source keeps an informer for."""
@@ -349,6 +462,7 @@ class ResourceKind:
     project: Callable[[dict], Any]
     field_selector: str | None = None
     required: bool = True  # without it the poll fails; optional ones only add a note
+    args: tuple[str, ...] = ()  # positional arguments of the list method (a custom resource's group, version, plural)
 
     @property
     def qualified(self) -> str:
@@ -363,6 +477,33 @@ KINDS: tuple[ResourceKind, ...] = (
     ResourceKind("deployments", "apps", "AppsV1Api", "list_deployment_for_all_namespaces", project_deployment, required=False),
     ResourceKind("events", "", "CoreV1Api", "list_event_for_all_namespaces", project_event, "type=Warning", required=False),
 )
+
+
+def kueue_kinds(version: str) -> tuple[ResourceKind, ...]:
+    """Informers for Kueue's ClusterQueues, LocalQueues and Workloads at one served API version."""
+    return (
+        ResourceKind("clusterqueues", KUEUE_GROUP, "CustomObjectsApi", "list_cluster_custom_object", project_cluster_queue, required=False,
+                     args=(KUEUE_GROUP, version, "clusterqueues")),
+        ResourceKind("localqueues", KUEUE_GROUP, "CustomObjectsApi", "list_custom_object_for_all_namespaces", project_local_queue, required=False,
+                     args=(KUEUE_GROUP, version, "localqueues")),
+        ResourceKind("workloads", KUEUE_GROUP, "CustomObjectsApi", "list_custom_object_for_all_namespaces", project_workload, required=False,
+                     args=(KUEUE_GROUP, version, "workloads")),
+    )
+
+
+def served_version(doc: dict, group: str, known: Iterable[str]) -> str:
+    """From an APIGroupList (``/apis``): the version of ``group`` to read, among ``known`` (its preferred one when
+    known, else the first known one served), or "" when the group is not served at all."""
+    known = tuple(known)
+    for g in doc.get("groups") or ():
+        if g.get("name") != group:
+            continue
+        served = [v.get("version") for v in g.get("versions") or ()]
+        preferred = (g.get("preferredVersion") or {}).get("version")
+        if preferred in known:
+            return preferred
+        return next((v for v in known if v in served), "")
+    return ""
 
 
 def _key(obj: dict) -> str:
@@ -381,7 +522,7 @@ def _import_client(kinds: Iterable[ResourceKind]) -> None:
     """Import the client and the API classes it loads lazily (run in a thread)."""
     from kubernetes.aio import client, config  # noqa: F401
 
-    for name in {k.api for k in kinds} | {"VersionApi", "ApiClient", "Configuration", "V1Eviction", "V1ObjectMeta"}:
+    for name in {k.api for k in kinds} | {"VersionApi", "ApisApi", "CustomObjectsApi", "ApiClient", "Configuration", "V1Eviction", "V1ObjectMeta"}:
         getattr(client, name)
 
 
@@ -448,7 +589,8 @@ class Informer:
         if self.stopped or self.source._api is None:
             raise asyncio.CancelledError  # never fall back to the client's default configuration
         api = getattr(client, self.kind.api)(self.source._api)
-        return getattr(api, f"{self.kind.method}_without_preload_content")
+        call = getattr(api, f"{self.kind.method}_without_preload_content")
+        return functools.partial(call, *self.kind.args) if self.kind.args else call
 
     async def run(self) -> None:
         need_list = True
@@ -599,7 +741,7 @@ class Informer:
 
 # ================================================================================== the source
 class KubernetesSource(Source):
-    """Nodes with their GPU accounting and pending GPU pods per namespace, from the Kubernetes API."""
+    """Nodes with their GPU accounting, pending GPU pods per namespace and Kueue's ClusterQueues, from the Kubernetes API."""
 
     name = "kubernetes"
     kind = "kubernetes"
@@ -614,6 +756,7 @@ class KubernetesSource(Source):
         context: str | None = None,
         clock: Clock = time.time,
         kinds: Iterable[ResourceKind] = KINDS,
+        kueue: bool = True,
     ) -> None:
         self.site = site
         self.kubeconfig = str(kubeconfig) if kubeconfig else None
@@ -634,6 +777,11 @@ class KubernetesSource(Source):
         self._last_refresh = 0.0
         self._closing: set[asyncio.Task] = set()
         self._version_task: asyncio.Task | None = None
+        self.kueue = kueue  # read Kueue's objects when the cluster serves them
+        self.kueue_version = ""  # the Kueue API version read; "" while not served (or not yet known)
+        self._kueue_task: asyncio.Task | None = None
+        self._kueue_known = False  # discovery has answered at least once
+        self._kueue_error: SourceError | None = None  # the last discovery failure, until one succeeds
         self._reset_aggregates()
 
     # -- aggregates, kept current by the informers' callbacks ------------------------------------
@@ -650,6 +798,13 @@ class KubernetesSource(Source):
         self._node_events: tuple[NodeEvent, ...] | None = None  # None: rebuild at the next call
         self._event_views: dict[str, tuple[EventRec, str, NodeEvent]] = {}  # event key → (its record, node, view)
         self._event_pods: frozenset[str] = frozenset()  # keys of the pods the kept events are about
+        self._reset_kueue()
+
+    def _reset_kueue(self) -> None:
+        self._kq_pending: dict[str, dict[str, WorkloadRec]] = {}  # LocalQueue "ns/name" → its pending workloads
+        self._kq_summary: dict[str, tuple[int, int, float | None]] = {}  # LocalQueue → (pending, GPUs, oldest queued), kept
+        self._kq_admitted: dict[str, set[str]] = {}  # ClusterQueue → keys of its admitted workloads
+        self._kueue_rows: tuple[tuple[str, int, int, int, float | None], ...] | None = None  # None: recount
 
     def _reset(self, kind: ResourceKind, items: dict[str, Any]) -> None:
         """A (re-)list replaced one cache: rebuild what depends on it."""
@@ -668,6 +823,13 @@ class KubernetesSource(Source):
             if len(items) > MAX_EVENTS * 2:
                 self._trim_events(items)
             self._node_events = None
+        elif kind.resource == "workloads":
+            self._kq_pending, self._kq_summary, self._kq_admitted = {}, {}, {}
+            for key, wl in items.items():
+                self._add_workload(key, wl)
+            self._kueue_rows = None
+        elif kind.resource in ("clusterqueues", "localqueues"):
+            self._kueue_rows = None
 
     def _changed(self, kind: ResourceKind, key: str, old: Any, new: Any) -> None:
         if kind.resource == "pods":
@@ -692,6 +854,44 @@ class KubernetesSource(Source):
             events = self._informers["events"].items
             if new is not None and len(events) > MAX_EVENTS * 2:
                 self._trim_events(events)
+        elif kind.resource == "workloads":
+            if old != new:  # Kueue rewrites status often; an unchanged projection changes nothing
+                if old is not None:
+                    self._remove_workload(key, old)
+                if new is not None:
+                    self._add_workload(key, new)
+        elif kind.resource == "localqueues":
+            if old is None or new is None or old.cluster_queue != new.cluster_queue:
+                self._kueue_rows = None
+        elif kind.resource == "clusterqueues":
+            if old != new:
+                self._kueue_rows = None
+
+    def _add_workload(self, key: str, wl: WorkloadRec) -> None:
+        if wl.state == "pending" and wl.queue:
+            self._kq_pending.setdefault(wl.local_queue, {})[key] = wl
+            self._kq_summary.pop(wl.local_queue, None)
+            self._kueue_rows = None
+        elif wl.state == "admitted" and wl.cluster_queue:
+            self._kq_admitted.setdefault(wl.cluster_queue, set()).add(key)
+            self._kueue_rows = None
+
+    def _remove_workload(self, key: str, wl: WorkloadRec) -> None:
+        if wl.state == "pending" and wl.queue:
+            waiting = self._kq_pending.get(wl.local_queue)
+            if waiting is not None:
+                waiting.pop(key, None)
+                if not waiting:
+                    del self._kq_pending[wl.local_queue]
+            self._kq_summary.pop(wl.local_queue, None)
+            self._kueue_rows = None
+        elif wl.state == "admitted" and wl.cluster_queue:
+            admitted = self._kq_admitted.get(wl.cluster_queue)
+            if admitted is not None:
+                admitted.discard(key)
+                if not admitted:
+                    del self._kq_admitted[wl.cluster_queue]
+            self._kueue_rows = None
 
     def _add_pod(self, key: str, pod: PodRec) -> None:
         if pod.holds_gpus:
@@ -808,7 +1008,8 @@ class KubernetesSource(Source):
         return self._node_events
 
     def queues(self) -> tuple[QueueState, ...]:
-        """Per namespace with GPU pods: pods waiting for GPUs (unscheduled), pods holding them, oldest wait."""
+        """Per namespace with GPU pods: pods waiting for GPUs (unscheduled), pods holding them, oldest wait; then per
+        Kueue ClusterQueue: pending and admitted workloads, GPUs the pending ask for, the oldest one's wait."""
         if self._queue_rows is None:  # recounted only after a GPU pod came, went or was bound
             rows = []
             for ns in sorted(set(self._pending) | set(self._bound)):
@@ -819,20 +1020,62 @@ class KubernetesSource(Source):
         now = self.clock()
         return tuple(
             QueueState(
-                name=ns,
-                system="kubernetes",
+                name=name,
+                system=system,
                 pending_jobs=pending,
                 running_jobs=running,
                 pending_gpus=gpus,
                 oldest_pending_s=max(0.0, now - oldest) if oldest is not None else None,
             )
-            for ns, pending, running, gpus, oldest in self._queue_rows
+            for system, rows in (("kubernetes", self._queue_rows), ("kueue", self._kueue_queue_rows()))
+            for name, pending, running, gpus, oldest in rows
         )
+
+    def _kueue_queue_rows(self) -> tuple[tuple[str, int, int, int, float | None], ...]:
+        """(ClusterQueue, pending, admitted, pending GPUs, oldest queued) rows; recounted only after a workload came, went
+        or changed state, or a queue came, went or changed. Counts come from the Workloads (as Kueue counts them: pending
+        = waiting for quota, admitted = admitted and not finished) when Workloads and LocalQueues are readable, else
+        from the ClusterQueues' status (then without GPUs or ages)."""
+        if self._kueue_rows is not None:
+            return self._kueue_rows
+        infs = {r: self._informers.get(r) for r in ("clusterqueues", "localqueues", "workloads")}
+        synced = {r: inf is not None and inf.synced for r, inf in infs.items()}
+        cqs: dict[str, ClusterQueueRec] = infs["clusterqueues"].items if synced["clusterqueues"] else {}  # type: ignore[union-attr]
+        rows = []
+        if synced["workloads"] and synced["localqueues"]:
+            lqs: dict[str, LocalQueueRec] = infs["localqueues"].items  # type: ignore[union-attr]
+            pending: dict[str, list] = {}
+            for lq_key, waiting in self._kq_pending.items():
+                lq = lqs.get(lq_key)
+                if lq is None or not lq.cluster_queue:
+                    continue  # no such LocalQueue: Kueue holds it as inadmissible, in no ClusterQueue
+                summary = self._kq_summary.get(lq_key)
+                if summary is None:
+                    queued = [w.queued for w in waiting.values() if w.queued is not None]
+                    summary = self._kq_summary[lq_key] = (len(waiting), sum(w.gpus for w in waiting.values()), min(queued) if queued else None)
+                row = pending.setdefault(lq.cluster_queue, [0, 0, None])
+                row[0] += summary[0]
+                row[1] += summary[1]
+                if summary[2] is not None:
+                    row[2] = summary[2] if row[2] is None else min(row[2], summary[2])
+            names = set(cqs) if synced["clusterqueues"] else set(pending) | set(self._kq_admitted)
+            for name in sorted(names):
+                n, gpus, oldest = pending.get(name, (0, 0, None))
+                rows.append((name, n, len(self._kq_admitted.get(name, ())), gpus, oldest))
+        else:
+            rows = [(name, cq.pending, cq.admitted, 0, None) for name, cq in sorted(cqs.items())]
+        self._kueue_rows = tuple(rows)
+        return self._kueue_rows
 
     def pending_pods(self) -> tuple[PodRec, ...]:
         """Pods waiting for GPUs, oldest first, with the scheduler's reason."""
         pods = [p for waiting in self._pending.values() for p in waiting.values()]
         return tuple(sorted(pods, key=lambda p: (p.created or 0.0, p.key)))
+
+    def pending_workloads(self) -> tuple[WorkloadRec, ...]:
+        """Kueue Workloads waiting for quota, longest waiting first, with Kueue's reason."""
+        wls = [w for waiting in self._kq_pending.values() for w in waiting.values()]
+        return tuple(sorted(wls, key=lambda w: (w.queued or 0.0, w.key)))
 
     def workloads(self) -> KubeWorkloads:
         def items(resource: str) -> list:
@@ -914,6 +1157,8 @@ class KubernetesSource(Source):
             for inf in self._informers.values():
                 inf.task = loop.create_task(inf.run(), name=f"kubernetes:{inf.kind.resource}")
             self._version_task = loop.create_task(self._fetch_version(), name="kubernetes:version")
+            if self.kueue:
+                self._kueue_task = loop.create_task(self._discover_kueue(), name="kubernetes:kueue-discovery")
 
     async def _fetch_version(self) -> None:
         from kubernetes.aio import client
@@ -924,6 +1169,51 @@ class KubernetesSource(Source):
                 self.version = str(json.loads(raw).get("gitVersion", ""))
         except Exception as exc:  # noqa: BLE001 - the informers report connection problems
             log.debug("kubernetes: /version failed: %s", exc)
+
+    async def _discover_kueue(self) -> None:
+        """Ask discovery whether Kueue's API is served (its CRDs installed), at start and every few minutes; start its
+        informers when it appears, stop them when it goes. A failed discovery is retried sooner."""
+        from kubernetes.aio import client
+
+        kind = ResourceKind("apis", "", "", "", dict)
+        failures = 0
+        while self._api is not None:
+            try:
+                status, raw, _ = await _call_raw(client.ApisApi(self._api).get_api_versions_without_preload_content, self.timeout_s)
+                if status != 200:
+                    raise self._http_error(status, raw, "get", kind)
+                version = served_version(json.loads(raw), KUEUE_GROUP, KUEUE_VERSIONS)
+                self._kueue_error, failures, delay = None, 0, KUEUE_RECHECK_S
+                self._use_kueue(version)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - reported in the poll's notes, retried
+                failures += 1
+                self._kueue_error = self._classify(exc, "get", kind)
+                delay = min(KUEUE_RECHECK_S, 2.0 * 2 ** min(failures - 1, 6)) * (0.5 + random.random() / 2)
+                log.info("kubernetes: discovery of %s: %s; retrying in %.0fs", KUEUE_GROUP, self._kueue_error, delay)
+            self._kueue_known = True
+            self._poke()
+            await asyncio.sleep(delay)
+
+    def _use_kueue(self, version: str) -> None:
+        """Read Kueue at ``version`` ("": not at all): informers started or stopped to match."""
+        if version == self.kueue_version or self._loop is None:
+            return
+        for kind in kueue_kinds(self.kueue_version) if self.kueue_version else ():
+            inf = self._informers.pop(kind.resource, None)
+            if inf is not None:
+                inf.stopped = True
+                if inf.task is not None:
+                    inf.task.cancel()
+                    self._closing.add(inf.task)
+                    inf.task.add_done_callback(self._closing.discard)
+        self._reset_kueue()
+        self.kueue_version = version
+        for kind in kueue_kinds(version) if version else ():
+            inf = self._informers[kind.resource] = Informer(kind, self)
+            inf.task = self._loop.create_task(inf.run(), name=f"kubernetes:{kind.resource}")
+        log.info("kubernetes: %s", f"reading {KUEUE_GROUP}/{version}" if version else f"{KUEUE_GROUP} is not served")
 
     def _poke(self) -> None:
         if self._wake is not None:
@@ -974,7 +1264,8 @@ class KubernetesSource(Source):
         deadline = loop.time() + max(0.2, self.timeout_s - 0.25)
         assert self._wake is not None
         while True:
-            # ready: listed, and watching (or failed, which is reported below)
+            # ready: listed, and watching (or failed, which is reported below); and Kueue's API discovered (or not)
+            discovering = self._kueue_task is not None and not self._kueue_known
             pending = [inf for inf in self._informers.values() if inf.error is None and not (inf.synced and inf.watching)]
             failed = [inf for inf in self._informers.values() if inf.kind.required and inf.error is not None and not (inf.synced and inf.watching)]
             if failed:
@@ -982,7 +1273,7 @@ class KubernetesSource(Source):
                 assert err is not None
                 raise err.with_traceback(None)  # the same error object, raised at every poll: no growing traceback
             if not any(inf.kind.required for inf in pending):
-                if not pending or loop.time() >= deadline:
+                if (not pending and not discovering) or loop.time() >= deadline:
                     break
             if loop.time() >= deadline:
                 slow = next(inf for inf in pending if inf.kind.required)
@@ -997,6 +1288,8 @@ class KubernetesSource(Source):
             except TimeoutError:
                 pass
         notes = []
+        if self._kueue_error is not None and not self.kueue_version:
+            notes.append(f"{KUEUE_GROUP}: discovery failed: {self._kueue_error}")
         for inf in self._informers.values():
             if inf.kind.required:
                 continue
@@ -1065,10 +1358,22 @@ class KubernetesSource(Source):
         checks = [DoctorCheck(self.name, "kubeconfig", True, f"context {self.context or 'current'} → {self.server}")]
         from kubernetes.aio import client
 
-        for kind in self.kinds:
+        kinds = list(self.kinds)
+        if self.kueue:
+            try:
+                status, raw, _ = await _call_raw(client.ApisApi(self._api).get_api_versions_without_preload_content, self.timeout_s)
+                version = served_version(json.loads(raw), KUEUE_GROUP, KUEUE_VERSIONS) if status == 200 else ""
+                if status != 200:
+                    raise self._http_error(status, raw, "get", ResourceKind("apis", "", "", "", dict))
+                checks.append(DoctorCheck(self.name, f"discover {KUEUE_GROUP}", True, f"served at {version}" if version else "not installed (no Kueue queues)"))
+                kinds += kueue_kinds(version) if version else ()
+            except Exception as exc:  # noqa: BLE001
+                err = self._classify(exc, "get", ResourceKind("apis", "", "", "", dict))
+                checks.append(DoctorCheck(self.name, f"discover {KUEUE_GROUP}", False, str(err), err.hint))
+        for kind in kinds:
             try:
                 call = getattr(getattr(client, kind.api)(self._api), f"{kind.method}_without_preload_content")
-                status, raw, _ = await _call_raw(call, self.timeout_s, limit=1)
+                status, raw, _ = await _call_raw(call, self.timeout_s, *kind.args, limit=1)
                 if status != 200:
                     raise self._http_error(status, raw, "list", kind)
                 checks.append(DoctorCheck(self.name, f"list {kind.qualified}", True))
@@ -1081,11 +1386,14 @@ class KubernetesSource(Source):
 
     # -- shutdown -----------------------------------------------------------------------------
     def _forget(self) -> None:
-        if self._version_task is not None and not self._version_task.done():
-            try:
-                self._version_task.cancel()
-            except RuntimeError:
-                pass
+        for task in (self._version_task, self._kueue_task):
+            if task is not None and not task.done():
+                try:
+                    task.cancel()
+                except RuntimeError:
+                    pass
+        self._kueue_task = None
+        self._kueue_known, self._kueue_error, self.kueue_version = False, None, ""
         for inf in self._informers.values():
             inf.stopped = True
             if inf.task is not None:
@@ -1100,8 +1408,7 @@ class KubernetesSource(Source):
     async def aclose(self) -> None:
         """Stop the informers and close the HTTP session."""
         tasks = [inf.task for inf in self._informers.values() if inf.task is not None]
-        if self._version_task is not None:
-            tasks.append(self._version_task)
+        tasks += [t for t in (self._version_task, self._kueue_task) if t is not None]
         api = self._api
         self._forget()
         await asyncio.gather(*tasks, *self._closing, return_exceptions=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from . import kueue
 from .controllers import Controllers
 from .seed import big_cluster, gpu_cluster
 from .server import ApiServer, User
@@ -23,10 +24,12 @@ async def serve(cfg: dict) -> None:
     store = Store(history=int(cfg.get("history", 1000)))
     now = time.time()
     seed = cfg.get("seed", {"kind": "gpu"})
+    # Kueue's CRDs are installed where the seed has Kueue objects: the GPU cluster unless told otherwise
+    with_kueue = bool(seed.get("kueue", seed["kind"] == "gpu"))
     if seed["kind"] == "big":
         objects = big_cluster(now, nodes=int(seed.get("nodes", 1000)), pods=int(seed.get("pods", 20000)), seed=int(seed.get("seed", 1)))
     else:
-        objects = gpu_cluster(now)
+        objects = gpu_cluster(now, kueue=with_kueue)
     for plural, obj in objects:
         store.load(plural, obj)
     store.seal()
@@ -34,7 +37,8 @@ async def serve(cfg: dict) -> None:
     controllers.start()
     users = {token: User(u["name"], tuple(u.get("groups", ())), tuple(u.get("rules", ()))) for token, u in cfg["users"].items()}
     port = int(cfg["port"])
-    server = ApiServer(store, controllers, users, control_token=cfg["control_token"], bookmark_s=float(cfg.get("bookmark_s", 1.0)), address=f"127.0.0.1:{port}")
+    server = ApiServer(store, controllers, users, control_token=cfg["control_token"], bookmark_s=float(cfg.get("bookmark_s", 1.0)), address=f"127.0.0.1:{port}",
+                       crd_groups=frozenset({kueue.GROUP}) if with_kueue else frozenset())
     ssl_context = None
     if cfg.get("tls"):
         ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

@@ -1,4 +1,4 @@
-"""Provides the fake cluster's control loops: scheduler, kubelet, ReplicaSet/Deployment/Job/DaemonSet, PDB and node controllers."""
+"""Provides the fake cluster's control loops: scheduler, kubelet, ReplicaSet/Deployment/Job/DaemonSet, PDB, node controllers, Kueue."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import random
 import uuid
 from typing import Any
 
+from . import kueue
 from .selectors import labels_match, selector_from_label_selector
 from .store import Entry, Store, micro_time, rfc3339
 
@@ -209,6 +210,8 @@ class Controllers:
             self.enqueue("ds", entry.key)
         elif plural == "poddisruptionbudgets":
             self.enqueue("pdbns", entry.namespace)
+        elif plural in kueue.PLURALS:
+            self.enqueue("kueue")
         elif plural == "nodes":
             self.enqueue("node", entry.key)
             self.enqueue("sched")
@@ -660,6 +663,13 @@ class Controllers:
                         self.delete_pod(entry.namespace, entry.name)
                     else:
                         self.store.delete(plural, entry.namespace, entry.name)
+
+    # -- Kueue ---------------------------------------------------------------------------
+    def _do_kueue(self, _key: str) -> None:
+        """Kueue's scheduler and queue status, on any change to its objects (the lab's are few: all in one pass)."""
+        objs = {plural: {e.key: e.obj() for e in self.store.iter(plural)} for plural in kueue.PLURALS}
+        for plural, obj in kueue.reconcile(objs["resourceflavors"], objs["clusterqueues"], objs["localqueues"], objs["workloads"], self._now()):
+            self.store.replace(plural, obj)
 
     # -- disruption budgets --------------------------------------------------------------
     def _do_pdbns(self, namespace: str) -> None:

@@ -45,6 +45,13 @@ USERS: dict[str, dict] = {
             {"verbs": ["get", "list"], "apiGroups": [""], "resources": ["pods"]},
         ],
     },
+    # everything sovtui reads, except Kueue's objects
+    "nokueue": {
+        "name": "nokueue",
+        "groups": ["system:authenticated"],
+        "rules": [{"verbs": ["get", "list", "watch"], "apiGroups": ["", "apps", "batch", "policy", "events.k8s.io"],
+                   "resources": ["nodes", "pods", "events", "namespaces", "deployments", "replicasets", "daemonsets", "jobs", "poddisruptionbudgets"]}],
+    },
     # everything sovtui reads, except events
     "noevents": {
         "name": "noevents",
@@ -53,7 +60,7 @@ USERS: dict[str, dict] = {
     },
 }
 #: kubeconfig context → user key in USERS (plus "lab-exec": admin through an exec plugin, "lab-badtoken": a token nobody knows)
-CONTEXTS = {"lab": "admin", "lab-viewer": "viewer", "lab-lister": "lister", "lab-noevents": "noevents"}
+CONTEXTS = {"lab": "admin", "lab-viewer": "viewer", "lab-lister": "lister", "lab-noevents": "noevents", "lab-nokueue": "nokueue"}
 
 
 # ------------------------------------------------------------------------------ TLS
@@ -219,13 +226,15 @@ def write_kubeconfig(path: Path, url: str, ca: Path, tokens: dict[str, str], *, 
 
 # ------------------------------------------------------------------------------ the lab component
 class KubeLab:
-    """The ``kubernetes`` lab component: the seeded GPU cluster (``main``), its truth, and big clusters on demand."""
+    """The ``kubernetes`` lab component: the seeded GPU cluster with Kueue (``main``), its truth, and on demand the same
+    cluster without Kueue (``plain``) and big clusters."""
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         self.main = start_cluster(workdir / "gpu", "gpu", {"kind": "gpu"})
         self.truth: Truth = truth_of(gpu_cluster(time.time()))
         self._big: dict[tuple[int, int], KubeCluster] = {}
+        self._plain: KubeCluster | None = None
         self._lock = threading.Lock()
 
     # the main cluster's essentials, for brevity in tests
@@ -237,6 +246,14 @@ class KubeLab:
     def kubeconfig(self) -> Path:
         return self.main.kubeconfig
 
+    def plain(self) -> KubeCluster:
+        """The same GPU cluster without Kueue (no CRDs, no queue labels, no suspended Jobs), as most clusters are;
+        in its own server process, started once."""
+        with self._lock:
+            if self._plain is None:
+                self._plain = start_cluster(self.workdir / "gpu-plain", "gpu-plain", {"kind": "gpu", "kueue": False})
+            return self._plain
+
     def big(self, nodes: int = 1000, pods: int = 20000) -> KubeCluster:
         """A generated cluster of ``nodes`` 8-GPU nodes and ``pods`` pods in its own server process (started once)."""
         with self._lock:
@@ -246,7 +263,7 @@ class KubeLab:
             return self._big[key]
 
     def close(self) -> None:
-        for cluster in [*self._big.values(), self.main]:
+        for cluster in [*self._big.values(), *([self._plain] if self._plain else []), self.main]:
             cluster.close()
 
 

@@ -6,6 +6,7 @@ import random
 import uuid
 from dataclasses import dataclass, field
 
+from . import kueue as kq
 from .controllers import GPU, MIRROR, explain, owner, pdb_status, pod_gpus, start_pod, template_hash, terminal
 from .store import micro_time, rfc3339
 
@@ -432,8 +433,9 @@ CP_TOLERATION = [{"key": "node-role.kubernetes.io/control-plane", "operator": "E
 NODE_SELECTOR_H100 = {"nvidia.com/gpu.product": H100}
 
 
-def gpu_cluster(now: float) -> list[Obj]:
-    """Two control-plane nodes and eight 8-GPU nodes with vLLM, training Jobs, DaemonSets, mirror pods, PDBs and events.
+def gpu_cluster(now: float, *, kueue: bool = True) -> list[Obj]:
+    """Two control-plane nodes and eight 8-GPU nodes with vLLM, training Jobs, DaemonSets, mirror pods, PDBs and events;
+    with ``kueue``, Kueue's objects too (see :func:`kueue_setup`); without, no trace of it.
 
     Planted state: gpu-a-03 cordoned; gpu-b-02 tainted for a degraded GPU (7 of 8 allocatable); gpu-b-04 NotReady
     (unreachable taints); H100 jobs that cannot fit stay Pending; the vLLM PDB allows no disruption.
@@ -552,7 +554,77 @@ def gpu_cluster(now: float) -> list[Obj]:
     out.append(event("ml-serving", vllm_pod, "Pod", "Warning", "Unhealthy", "Readiness probe failed: HTTP probe failed with statuscode: 503", "kubelet", now, age_s=300, count=3, host="gpu-a-03"))
     out.append(event("ml-serving", vllm_pod, "Pod", "Normal", "Pulled", 'Container image "vllm/vllm-openai:v0.6.4" already present on machine', "kubelet", now, age_s=86400, host="gpu-a-03"))
     out.append(event("ml-train", by_name[("ml-train", "llama-finetune-q7k2x")], "Pod", "Normal", "Started", "Started container train", "kubelet", now, age_s=5 * 3600, host="gpu-a-01"))
+    if kueue:
+        out.extend(kueue_setup(out, now))
     return finish(out, now)
+
+
+def kueue_setup(objects: list[Obj], now: float) -> list[Obj]:
+    """Kueue in front of the training Jobs: flavors h100 and a100 (by GPU product); ClusterQueues gpu-training
+    (h100: 16 GPUs, a100: 8) and gpu-research (h100: 16); LocalQueues ml-train/training, ml-serving/batch (both to
+    gpu-training) and research/research. Admitted: llama-finetune (h100) and batch-infer (a100) in gpu-training,
+    big-pretrain in gpu-research (Kueue's quota lets it in though its pods find no node); eval-sweep finished.
+    Pending, their Jobs suspended: llama-70b-sft (4 x 8 H100 GPUs) and mixtral-eval (8) in gpu-training, vit-sweep
+    (2 x 2) in gpu-research, each with the scheduler's "insufficient unused quota" words. The existing Jobs gain
+    only the queue label; no pod changes. Statuses are computed by the same pass the lab's Kueue runs."""
+    jobs = {(o["metadata"]["namespace"], o["metadata"]["name"]): o for plural, o in objects if plural == "jobs"}
+    out: list[Obj] = [
+        kq.resource_flavor("h100", {"nvidia.com/gpu.product": H100}, now),
+        kq.resource_flavor("a100", {"nvidia.com/gpu.product": A100}, now),
+        kq.cluster_queue("gpu-training", [("h100", {"cpu": "448", "memory": "4Ti", GPU: "16"}), ("a100", {"cpu": "224", "memory": "2Ti", GPU: "8"})], now),
+        kq.cluster_queue("gpu-research", [("h100", {"cpu": "448", "memory": "4Ti", GPU: "16"})], now),
+        kq.local_queue("ml-train", "training", "gpu-training", now),
+        kq.local_queue("ml-serving", "batch", "gpu-training", now),
+        kq.local_queue("research", "research", "gpu-research", now),
+    ]
+
+    def managed(job_obj: dict, queue: str) -> dict:
+        job_obj["metadata"]["labels"] = {**job_obj["metadata"]["labels"], kq.QUEUE_LABEL: queue}  # the Job's own labels, not its pods'
+        _, wl = kq.workload_for_job(job_obj, queue)
+        out.append(("workloads", wl))
+        return wl
+
+    for ns, name, queue in (("ml-train", "llama-finetune", "training"), ("ml-train", "batch-infer", "training"), ("research", "big-pretrain", "research")):
+        managed(jobs[(ns, name)], queue)
+    sweep = managed(jobs[("ml-train", "eval-sweep")], "training")
+    done = jobs[("ml-train", "eval-sweep")]["status"]["completionTime"]
+    total = kq.podset_requests(sweep["spec"]["podSets"][0])
+    kq.admit(sweep, "gpu-training", [{"name": "main", "flavors": dict.fromkeys(total, "a100"), "resourceUsage": {r: kq.fmt(r, q) for r, q in total.items()}, "count": 3}],
+             sweep["metadata"]["creationTimestamp"])
+    kq.finish(sweep, done)
+
+    for ns, name, queue, pods, gpus, selector, age_s in (
+        ("ml-train", "llama-70b-sft", "training", 4, 8, NODE_SELECTOR_H100, 7200),
+        ("ml-train", "mixtral-eval", "training", 1, 8, None, 1200),
+        ("research", "vit-sweep", "research", 2, 2, None, 3000),
+    ):
+        tmpl = _template({"app": name}, [container("train", "nvcr.io/nvidia/pytorch:24.10-py3", gpus=gpus, cpu="32", memory="512Gi")], restartPolicy="Never",
+                         **({"nodeSelector": selector} if selector else {}))
+        _, j = job(ns, name, now, template=tmpl, parallelism=pods, completions=pods, active=0, age_s=age_s)
+        t = rfc3339(now - age_s)
+        j["spec"]["suspend"] = True  # Kueue's webhook suspends it; the Job starts once its Workload is admitted
+        j["status"] = {"conditions": [{"type": "Suspended", "status": "True", "lastProbeTime": t, "lastTransitionTime": t, "reason": "JobSuspended", "message": "Job suspended"}]}
+        out.append(("jobs", j))
+        managed(j, queue)
+
+    def named(plural: str) -> dict[str, dict]:
+        return {(o["metadata"].get("namespace", "") + "/" if plural in ("localqueues", "workloads") else "") + o["metadata"]["name"]: o for p, o in out if p == plural}
+
+    kq.reconcile(named("resourceflavors"), named("clusterqueues"), named("localqueues"), named("workloads"), now)
+    admitted = sorted(o["metadata"]["name"].rsplit("-", 1)[0][4:] for p, o in out if p == "workloads" and kq.state(o) == "admitted")
+    assert admitted == ["batch-infer", "big-pretrain", "llama-finetune"], admitted
+    for plural, o in out:  # what Kueue did, it did when each object was new
+        created = parse_stamp(o["metadata"]["creationTimestamp"]) + 2
+        for cond in (o.get("status") or {}).get("conditions") or ():
+            if plural != "workloads" or cond["type"] != "Finished":
+                cond["lastTransitionTime"] = rfc3339(created)
+    return out
+
+
+def parse_stamp(value: str) -> float:
+    import datetime as dt
+
+    return dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC).timestamp()
 
 
 # ------------------------------------------------------------------------------ the big cluster
@@ -685,6 +757,8 @@ class Truth:
     warning_events: int
     mirror_pods: set[str]
     daemonset_pods: set[str]
+    #: ClusterQueue → (pending workloads, admitted workloads, GPUs the pending ask for, creation time of the oldest pending)
+    kueue: dict[str, tuple[int, int, int, float | None]] = field(default_factory=dict)
 
 
 def truth_of(objects: list[Obj]) -> Truth:
@@ -733,4 +807,22 @@ def truth_of(objects: list[Obj]) -> Truth:
             n, g = pending.get(ns, (0, 0))
             pending[ns] = (n + 1, g + gpus)
     warnings = sum(1 for plural, obj in objects if plural == "events" and obj["type"] == "Warning")
-    return Truth(nodes, pending, running, total, term, warnings, mirror, ds)
+    return Truth(nodes, pending, running, total, term, warnings, mirror, ds, kueue_truth(objects))
+
+
+def kueue_truth(objects: list[Obj]) -> dict[str, tuple[int, int, int, float | None]]:
+    target = {f"{o['metadata']['namespace']}/{o['metadata']['name']}": o["spec"]["clusterQueue"] for plural, o in objects if plural == "localqueues"}
+    out: dict[str, list] = {o["metadata"]["name"]: [0, 0, 0, None] for plural, o in objects if plural == "clusterqueues"}
+    for plural, o in objects:
+        if plural != "workloads":
+            continue
+        st = kq.state(o)
+        if st == "admitted":
+            out[o["status"]["admission"]["clusterQueue"]][1] += 1
+        elif st == "pending":
+            row = out[target[f"{o['metadata']['namespace']}/{o['spec']['queueName']}"]]
+            created = parse_stamp(o["metadata"]["creationTimestamp"])
+            row[0] += 1
+            row[2] += kq.workload_gpus(o)
+            row[3] = created if row[3] is None else min(row[3], created)
+    return {name: (a, b, c, d) for name, (a, b, c, d) in out.items()}

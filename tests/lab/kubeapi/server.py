@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
+from . import kueue
 from .controllers import GPU, Controllers, pdb_status, ready, shape_pod, suffix, terminal
 from .patches import PatchError, json_patch, merge_patch, strategic_merge_patch
 from .selectors import (
@@ -191,8 +192,11 @@ class ApiServer:
         bookmark_s: float = 1.0,
         continue_ttl_s: float = 300.0,
         address: str = "127.0.0.1:6443",
+        crd_groups: frozenset[str] = frozenset(),
     ) -> None:
         self.store = store
+        #: API groups whose CustomResourceDefinitions are installed (served and discoverable)
+        self.crd_groups = crd_groups
         self.controllers = controllers
         self.users = users
         self.control_token = control_token
@@ -263,16 +267,17 @@ class ApiServer:
             return web.json_response(VERSION)
         if path == "/api":
             return web.json_response({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": self.address}]})
+        groups = self._groups()
         if path == "/apis":
-            return web.json_response({"kind": "APIGroupList", "apiVersion": "v1", "groups": [self._group_doc(g) for g in _groups()]})
+            return web.json_response({"kind": "APIGroupList", "apiVersion": "v1", "groups": [self._group_doc(g, groups[g]) for g in sorted(groups)]})
         if parts[:2] == ["api", "v1"]:
             group, version, rest = "", "v1", parts[2:]
-        elif len(parts) >= 2 and parts[0] == "apis" and parts[1] in _groups():
+        elif len(parts) >= 2 and parts[0] == "apis" and parts[1] in groups:
             if len(parts) == 2:
-                return web.json_response({"kind": "APIGroup", "apiVersion": "v1", **self._group_doc(parts[1])})
-            if len(parts) < 3 or parts[2] != "v1":
+                return web.json_response({"kind": "APIGroup", "apiVersion": "v1", **self._group_doc(parts[1], groups[parts[1]])})
+            if parts[2] not in groups[parts[1]]:
                 raise ApiError(404, "NotFound", "the server could not find the requested resource", {})
-            group, version, rest = parts[1], "v1", parts[3:]
+            group, version, rest = parts[1], parts[2], parts[3:]
         else:
             raise ApiError(404, "NotFound", "the server could not find the requested resource", {})
         if not rest:
@@ -282,7 +287,7 @@ class ApiServer:
             namespace, rest = rest[1], rest[2:]
         plural, name, sub = rest[0], rest[1] if len(rest) > 1 else "", rest[2] if len(rest) > 2 else ""
         rtype = BY_GROUP_VERSION.get((group, version, plural))
-        if rtype is None or len(rest) > 3 or (namespace and not rtype.namespaced) or (sub and sub not in rtype.subresources):
+        if rtype is None or not self._served(rtype) or len(rest) > 3 or (namespace and not rtype.namespaced) or (sub and sub not in rtype.subresources):
             raise ApiError(404, "NotFound", "the server could not find the requested resource", {})
         query = request.query
         method = request.method
@@ -351,14 +356,26 @@ class ApiServer:
             raise not_found(rtype, name)
         return entry
 
-    def _group_doc(self, group: str) -> dict:
-        gv = {"groupVersion": f"{group}/v1", "version": "v1"}
-        return {"name": group, "versions": [gv], "preferredVersion": gv}
+    def _served(self, rtype: ResourceType) -> bool:
+        return not rtype.crd or rtype.group in self.crd_groups
+
+    def _groups(self) -> dict[str, list[str]]:
+        """Served API groups → their versions (built-in groups, and those of installed CRDs)."""
+        out: dict[str, list[str]] = {}
+        for r in RESOURCES:
+            if r.group and self._served(r) and r.version not in out.setdefault(r.group, []):
+                out[r.group].append(r.version)
+        return out
+
+    @staticmethod
+    def _group_doc(group: str, versions: list[str]) -> dict:
+        docs = [{"groupVersion": f"{group}/{v}", "version": v} for v in versions]
+        return {"name": group, "versions": docs, "preferredVersion": docs[0]}
 
     def _resource_list(self, group: str, version: str) -> dict:
         resources = []
         for r in RESOURCES:
-            if r.group != group or r.version != version:
+            if r.group != group or r.version != version or not self._served(r):
                 continue
             doc: dict[str, Any] = {"name": r.plural, "singularName": r.singular, "namespaced": r.namespaced, "kind": r.kind, "verbs": list(r.verbs)}
             if r.short_names:
@@ -558,6 +575,8 @@ class ApiServer:
             raise ApiError(409, "AlreadyExists", f'{rtype.group_resource} "{meta["name"]}" already exists', _details(rtype, meta["name"]))
         for key in ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "generation"):
             meta.pop(key, None)
+        if rtype.crd and "status" in rtype.subresources:
+            obj.pop("status", None)  # with a status subresource, status is only written through it
         _defaults(rtype, obj)
         self._validate(rtype, obj)
         if rtype.plural == "poddisruptionbudgets" and not dry_run:
@@ -583,6 +602,8 @@ class ApiServer:
             if content_type == "application/merge-patch+json":
                 patched = merge_patch(current, body)
             elif content_type == "application/strategic-merge-patch+json":
+                if rtype.crd:
+                    raise ApiError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml")
                 patched = strategic_merge_patch(current, body)
             elif content_type == "application/json-patch+json":
                 patched = json_patch(current, body)
@@ -754,6 +775,8 @@ class ApiServer:
                 causes.append(("FieldValueInvalid", "spec", "Invalid value: policy.PodDisruptionBudgetSpec: minAvailable and maxUnavailable cannot be both set"))
         elif rtype.plural == "events":
             causes += _event_causes(obj)
+        elif rtype.crd:
+            causes += kueue.invalid_fields(rtype.plural, obj)
         if causes:
             raise invalid(rtype, name, causes)
 
@@ -783,14 +806,12 @@ def with_kind_dict(rtype: ResourceType, obj: dict) -> dict:
     return {"kind": rtype.kind, "apiVersion": rtype.api_version, **obj}
 
 
-def _groups() -> list[str]:
-    return sorted({r.group for r in RESOURCES if r.group})
-
-
 def _defaults(rtype: ResourceType, obj: dict) -> None:
     """The API's defaulting for what the lab lets clients create."""
     spec = obj.setdefault("spec", {}) if rtype.plural != "events" else {}
-    if rtype.plural == "pods":
+    if rtype.crd:
+        kueue.defaults(rtype.plural, obj)
+    elif rtype.plural == "pods":
         template = {"metadata": {}, "spec": spec}
         shaped = shape_pod(template, obj["metadata"]["namespace"], obj["metadata"]["name"], None, node=spec.get("nodeName", ""))
         obj["spec"] = shaped["spec"]

@@ -57,6 +57,8 @@ class ResourceType:
     storage: str = ""
     subresources: tuple[str, ...] = ("status",)
     verbs: tuple[str, ...] = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+    #: served by a CustomResourceDefinition: only on a server that has it installed
+    crd: bool = False
 
     @property
     def api_version(self) -> str:
@@ -88,6 +90,9 @@ class ResourceType:
         return EVENT_V1_FIELD_ALIASES.get(name, name) if self.storage == "events" else name
 
 
+KUEUE = "kueue.x-k8s.io"
+
+
 def _rt(plural, singular, kind, group, version, namespaced, fields=META_FIELDS, **kw) -> ResourceType:
     return ResourceType(plural, singular, kind, group, version, namespaced, fields, **kw)
 
@@ -103,6 +108,11 @@ RESOURCES: tuple[ResourceType, ...] = (
     _rt("jobs", "job", "Job", "batch", "v1", True, has_generation=True),
     _rt("poddisruptionbudgets", "poddisruptionbudget", "PodDisruptionBudget", "policy", "v1", True, short_names=("pdb",), has_generation=True),
     _rt("events", "event", "Event", "events.k8s.io", "v1", True, EVENT_FIELDS, short_names=("ev",), has_status=False, storage="events", subresources=()),
+    # Kueue's CRDs (kueue.x-k8s.io/v1beta1), as its manifests install them
+    _rt("resourceflavors", "resourceflavor", "ResourceFlavor", KUEUE, "v1beta1", False, short_names=("flavor", "flavors", "rf"), has_status=False, has_generation=True, subresources=(), crd=True),
+    _rt("clusterqueues", "clusterqueue", "ClusterQueue", KUEUE, "v1beta1", False, short_names=("cq",), has_generation=True, crd=True),
+    _rt("localqueues", "localqueue", "LocalQueue", KUEUE, "v1beta1", True, short_names=("queue", "queues", "lq"), has_generation=True, crd=True),
+    _rt("workloads", "workload", "Workload", KUEUE, "v1beta1", True, short_names=("wl",), has_generation=True, crd=True),
 )
 BY_GROUP_VERSION: dict[tuple[str, str, str], ResourceType] = {(r.group, r.version, r.plural): r for r in RESOURCES}
 STORED: dict[str, ResourceType] = {r.plural: r for r in RESOURCES if not r.storage}
