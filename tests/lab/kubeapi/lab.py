@@ -137,6 +137,7 @@ class KubeCluster:
     workdir: Path
     daemon: Daemon
     startup_s: float = 0.0
+    started_at: float = 0.0  # wall clock when it was serving (its seed is dated from about then)
     _ssl: ssl.SSLContext | None = field(default=None, repr=False)
 
     def control(self, what: str, method: str = "POST", **query: object) -> dict:
@@ -200,7 +201,8 @@ def start_cluster(workdir: Path, name: str, seed: dict, *, history: int = 1000, 
     plugin.write_text(EXEC_PLUGIN, encoding="utf-8")
     kubeconfig = workdir / "kubeconfig"
     write_kubeconfig(kubeconfig, url, ca, tokens, exec_argv=[sys.executable, str(plugin), str(token_file)])
-    return KubeCluster(name, url, kubeconfig, ca, tokens, control_token, workdir, daemon, startup_s=time.perf_counter() - t0)
+    return KubeCluster(name, url, kubeconfig, ca, tokens, control_token, workdir, daemon, startup_s=time.perf_counter() - t0,
+                       started_at=time.time())
 
 
 def write_kubeconfig(path: Path, url: str, ca: Path, tokens: dict[str, str], *, exec_argv: list[str]) -> None:
