@@ -30,6 +30,7 @@ from sovtui.sources.kubernetes import (
     served_version,
 )
 from sovtui.sources.registry import build_sources
+from tests.lab.kubeapi.seed import bare_gpu_pod
 from tests.lab.procs import free_port
 from tests.lab.stubs import SilentServer
 
@@ -662,21 +663,6 @@ async def test_a_finished_pod_leaves_the_cache_and_frees_its_gpus(lab_kube):
         await until(lambda: any(j.name == "bert-train" and j.state == "complete" for j in src.workloads().jobs), timeout_s=1.0)
 
 
-def _gpu_pod(name: str, node: str, gpus: int) -> dict:
-    """A bare pod bound to ``node`` by its spec (as a kubelet-admitted pod is), asking for ``gpus`` GPUs."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "namespace": "lab-tests", "labels": {"app": name}},
-        "spec": {
-            "nodeName": node,
-            "restartPolicy": "Never",
-            "terminationGracePeriodSeconds": 1,
-            "containers": [{"name": "cuda", "image": "nvcr.io/nvidia/cuda:12.4.1-base-ubuntu22.04", "resources": {"limits": {"nvidia.com/gpu": str(gpus)}}}],
-        },
-    }
-
-
 def _warning(client, namespace: str, involved, kind: str, reason: str, message: str, *, host: str, count: int = 1):
     """A Warning as the kubelet's core/v1 recorder writes it: source, first/lastTimestamp and count, no eventTime."""
     import datetime as dt
@@ -711,7 +697,7 @@ async def test_a_gpu_pod_bound_then_deleted_shows_and_leaves_its_node(lab_kube):
         first = await src.fetch()
         before = node_of(first, "gpu-b-03")
         assert not any(k.startswith("lab-tests/") for k, _ in before.pods_with_gpus)
-        await core.create_namespaced_pod("lab-tests", _gpu_pod("cuda-check", "gpu-b-03", 2))
+        await core.create_namespaced_pod("lab-tests", bare_gpu_pod("cuda-check", "gpu-b-03", 2))
         try:
             async def shown():
                 data = await src.fetch()
@@ -764,7 +750,7 @@ async def test_node_events_are_warnings_about_a_node_or_a_pod_on_it(lab_kube):
 
         made: list[tuple[str, str]] = []
         try:
-            await core.create_namespaced_pod("lab-tests", _gpu_pod("flaky", "gpu-b-03", 1))
+            await core.create_namespaced_pod("lab-tests", bare_gpu_pod("flaky", "gpu-b-03", 1))
             await until(lambda: "lab-tests/flaky" in src._informers["pods"].items, timeout_s=2.0)
             pod = await core.read_namespaced_pod("flaky", "lab-tests")
             node = await core.read_node("gpu-b-03")

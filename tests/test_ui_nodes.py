@@ -19,23 +19,10 @@ from sovtui.sources.kubernetes import KubernetesSource
 from sovtui.sources.openstack import OpenStackSource
 from sovtui.sources.registry import site_info
 from tests.lab.kubeapi.lab import start_cluster
+from tests.lab.kubeapi.seed import bare_gpu_pod
 from tests.lab.kubeapi.seed import node as node_obj
 
 pytestmark = [pytest.mark.kubernetes, pytest.mark.openstack, pytest.mark.ui, pytest.mark.slow]
-
-
-def _gpu_pod(name: str, node: str, gpus: int) -> dict:
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "namespace": "lab-tests", "labels": {"app": name}},
-        "spec": {
-            "nodeName": node,
-            "restartPolicy": "Never",
-            "containers": [{"name": "vllm", "image": "vllm/vllm-openai:v0.6.3",
-                            "resources": {"limits": {"nvidia.com/gpu": str(gpus)}}}],
-        },
-    }
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +36,7 @@ def kube(lab_dir, lab_openstack):
     now = time.time()
     for i, host in enumerate(lab_openstack.hosts):
         core.create_node(node_obj(host, now, index=200 + i)[1])
-    core.create_namespaced_pod("lab-tests", _gpu_pod("llm-serve-0", lab_openstack.hosts[0], 4))
+    core.create_namespaced_pod("lab-tests", bare_gpu_pod("llm-serve-0", lab_openstack.hosts[0], 4))
     yield cluster, core
     api.close()
     cluster.close()
@@ -60,6 +47,15 @@ def admin(lab_openstack):
     conn = lab_openstack.connect()
     yield conn
     conn.close()
+
+
+async def _close(sources) -> None:
+    for source in sources:
+        closing = getattr(source, "aclose", None)
+        if closing is not None:
+            await closing()
+        else:
+            source.close()
 
 
 def _site(lab_openstack) -> SiteConfig:
@@ -133,12 +129,7 @@ async def test_nodes_screen_shows_every_layer_and_follows_changes(kube, lab_open
     finally:
         admin.compute.enable_service(svc, host=host, binary="nova-compute")
         core.patch_node(host, {"spec": {"unschedulable": False}})
-        for source in sources:
-            closing = getattr(source, "aclose", None)
-            if closing is not None:
-                await closing()
-            else:
-                source.close()
+        await _close(sources)
 
 
 async def test_outages_and_denials_are_said_on_the_nodes_screen(kube, lab_openstack, tmp_path):
@@ -161,12 +152,7 @@ async def test_outages_and_denials_are_said_on_the_nodes_screen(kube, lab_openst
             assert 'cannot list resource "nodes"' in text or "forbidden" in text.lower()
             assert "127.0.0.1:9" in text or "reach" in text
     finally:
-        for source in sources:
-            closing = getattr(source, "aclose", None)
-            if closing is not None:
-                await closing()
-            else:
-                source.close()
+        await _close(sources)
 
 
 def test_snapshot_has_a_nodes_key_with_every_layer(kube, lab_openstack, tmp_path):

@@ -285,19 +285,7 @@ def _run(venv: Path, argv: list[str], log_dir: Path, what: str, env: dict | None
 
 
 def _authtoken(keystone: str) -> str:
-    return textwrap.dedent(f"""
-        [keystone_authtoken]
-        www_authenticate_uri = {keystone}
-        auth_url = {keystone}
-        auth_type = password
-        username = admin
-        password = {ADMIN_PASSWORD}
-        project_name = admin
-        user_domain_name = Default
-        project_domain_name = Default
-        region_name = {REGION}
-        token_cache_time = -1
-        """)
+    return f"\n[keystone_authtoken]\nwww_authenticate_uri = {keystone}" + _service_auth(keystone) + "token_cache_time = -1\n"
 
 
 def start_openstack(workdir: Path) -> OpenStackLab:

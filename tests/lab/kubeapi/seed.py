@@ -826,3 +826,19 @@ def kueue_truth(objects: list[Obj]) -> dict[str, tuple[int, int, int, float | No
             row[2] += kq.workload_gpus(o)
             row[3] = created if row[3] is None else min(row[3], created)
     return {name: (a, b, c, d) for name, (a, b, c, d) in out.items()}
+
+
+def bare_gpu_pod(name: str, node: str, gpus: int, *, namespace: str = "lab-tests",
+                 image: str = "nvcr.io/nvidia/cuda:12.4.1-base-ubuntu22.04") -> dict:
+    """A bare pod bound to ``node`` by its spec (as a kubelet-admitted pod is), asking for ``gpus`` GPUs: a body to create."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace, "labels": {"app": name}},
+        "spec": {
+            "nodeName": node,
+            "restartPolicy": "Never",
+            "terminationGracePeriodSeconds": 1,
+            "containers": [{"name": "cuda", "image": image, "resources": {"limits": {"nvidia.com/gpu": str(gpus)}}}],
+        },
+    }
