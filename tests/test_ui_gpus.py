@@ -13,7 +13,7 @@ import pytest
 from sovtui.app import SovtuiApp
 from sovtui.model.types import Health, SiteInfo
 from sovtui.sources.prometheus import PrometheusSource
-from tests.test_source_hosts import Fleet
+from tests.lab.fleet import Fleet
 
 pytestmark = [pytest.mark.ssh, pytest.mark.prometheus, pytest.mark.ui]
 
