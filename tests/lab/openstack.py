@@ -346,7 +346,7 @@ def start_openstack(workdir: Path) -> OpenStackLab:
         kdir.mkdir(exist_ok=True)
         (kdir / "keystone.conf").write_text(textwrap.dedent(f"""
             [database]
-            connection = sqlite:///{data}/keystone.db
+            connection = sqlite:///{data}/keystone.db?timeout=60
             [token]
             provider = fernet
             expiration = 3600
@@ -363,7 +363,7 @@ def start_openstack(workdir: Path) -> OpenStackLab:
         pdir.mkdir(exist_ok=True)
         (pdir / "placement.conf").write_text(textwrap.dedent(f"""
             [placement_database]
-            connection = sqlite:///{data}/placement.db
+            connection = sqlite:///{data}/placement.db?timeout=60
             [api]
             auth_strategy = keystone
             """) + _authtoken(keystone))
@@ -381,9 +381,9 @@ def start_openstack(workdir: Path) -> OpenStackLab:
             [api]
             auth_strategy = keystone
             [api_database]
-            connection = sqlite:///{data}/nova_api.db
+            connection = sqlite:///{data}/nova_api.db?timeout=60
             [database]
-            connection = sqlite:///{data}/nova.db
+            connection = sqlite:///{data}/nova.db?timeout=60
             [wsgi]
             api_paste_config = {ndir}/api-paste.ini
             [conductor]
@@ -419,7 +419,7 @@ def start_openstack(workdir: Path) -> OpenStackLab:
         def nova_api_db() -> None:
             _run(venv, ["nova-manage", *nconf, "api_db", "sync"], logs, "nova api_db sync")
             _run(venv, ["nova-manage", *nconf, "cell_v2", "map_cell0", "--database_connection",
-                        f"sqlite:///{data}/nova_cell0.db"], logs, "nova map_cell0")
+                        f"sqlite:///{data}/nova_cell0.db?timeout=60"], logs, "nova map_cell0")
             _run(venv, ["nova-manage", *nconf, "cell_v2", "create_cell", "--name", "cell1", "--verbose"], logs, "nova create_cell")
             _wal(data / "nova_api.db")
 
@@ -431,7 +431,7 @@ def start_openstack(workdir: Path) -> OpenStackLab:
 
         def neutron_db() -> None:
             # Neutron's migrations do not run on sqlite: its tables come from the models instead
-            _run(venv, ["python", "-c", NEUTRON_TABLES, f"sqlite:///{data}/neutron.db"], logs, "neutron tables")
+            _run(venv, ["python", "-c", NEUTRON_TABLES, f"sqlite:///{data}/neutron.db?timeout=60"], logs, "neutron tables")
             _run(venv, ["neutron-db-manage", *qconf, "stamp", "heads"], logs, "neutron stamp heads")
             _wal(data / "neutron.db")
 
@@ -619,7 +619,7 @@ def _glance_config(venv: Path, etc: Path, data: Path, keystone: str) -> tuple[Pa
         [DEFAULT]
         enabled_backends = fs:file
         [database]
-        connection = sqlite:///{data}/glance.db
+        connection = sqlite:///{data}/glance.db?timeout=60
         [glance_store]
         default_backend = fs
         [fs]
@@ -661,7 +661,7 @@ def _neutron_config(venv: Path, etc: Path, data: Path, keystone: str, transport:
         notify_nova_on_port_status_changes = false
         notify_nova_on_port_data_changes = false
         [database]
-        connection = sqlite:///{data}/neutron.db
+        connection = sqlite:///{data}/neutron.db?timeout=60
         [oslo_concurrency]
         lock_path = {data}/neutron/locks
         [oslo_messaging_notifications]
