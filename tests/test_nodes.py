@@ -147,6 +147,12 @@ def test_host_key_ignores_domain_and_case(name, domain):
     assert host_key(f"{name}.{domain}") == host_key(name.upper()) == name.lower()
 
 
+def test_nodes_named_by_ip_address_stay_apart():
+    assert host_key("10.0.0.5") == "10.0.0.5" and host_key("10.0.0.6") != host_key("10.0.0.5")
+    assert host_key(" FD00::1 ") == "fd00::1"
+    assert len(fuse_nodes(kube_nodes=[kube("10.0.0.5"), kube("10.0.0.6")])) == 2
+
+
 # ---------------------------------------------------------------------------------------------- fusion
 def _gpu(host, index, **kw) -> GpuRow:
     g = Gpu(host=host, index=index, uuid=f"GPU-{host}-{index}", sources=("nvml",), **kw)

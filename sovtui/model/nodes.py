@@ -18,6 +18,7 @@ A host whose GPU probe fails (SSH) while it serves is a warning: its GPUs are no
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -31,8 +32,13 @@ SERVING, CORDONED, DRAINING, DOWN, MISMATCH = "serving", "cordoned", "draining",
 
 
 def host_key(name: str) -> str:
-    """The name a host is matched by across layers: short, lower case."""
-    return name.strip().lower().split(".", 1)[0]
+    """The name a host is matched by across layers: short, lower case; an IP address stays whole."""
+    name = name.strip().lower()
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return name.split(".", 1)[0]
+    return name
 
 
 @dataclass(frozen=True, slots=True)
