@@ -222,6 +222,51 @@ async def test_synctable_draws_what_a_datatable_fed_row_by_row_draws():
                 assert _all_lines(sync) == _all_lines(plain)
 
 
+async def test_a_new_row_count_scrolls_as_a_datatable_does_and_lays_out_only_for_a_scrollbar():
+    app = TwoTables()
+    async with app.run_test(size=(100, 50)) as pilot:
+        sync, plain = app.query_one("#sync", SyncTable), app.query_one("#plain", DataTable)
+        for key, label, width in COLUMNS:
+            plain.add_column(label, key=key, width=width)
+        app.query_one(Input).focus()  # neither table focused: the same cursor colours
+        layouts = []
+        original = app.screen._refresh_layout
+
+        def refresh_layout(*args, **kwargs):
+            layouts.append(args)
+            return original(*args, **kwargs)
+
+        app.screen._refresh_layout = refresh_layout
+        for count, scrollbar in ((40, True), (30, True), (12, False), (25, True), (40, True)):
+            rows = _rows(count)
+            await pilot.pause()
+            layouts.clear()
+            sync.sync(rows)
+            _fill(plain, rows)
+            for table in (sync, plain):
+                table.move_cursor(row=count - 1, animate=False)
+            await pilot.pause()
+            await pilot.pause()
+            assert sync.virtual_size == plain.virtual_size
+            assert sync.show_vertical_scrollbar is plain.show_vertical_scrollbar is scrollbar
+            assert (sync.scroll_y, sync.max_scroll_y) == (plain.scroll_y, plain.max_scroll_y)
+            if scrollbar:
+                bars = sync.vertical_scrollbar, plain.vertical_scrollbar
+                assert [(b.window_virtual_size, b.window_size) for b in bars[:1]] == [
+                    (b.window_virtual_size, b.window_size) for b in bars[1:]]
+            assert _all_lines(sync) == _all_lines(plain)
+        # only the plain DataTable's row count changes lay the screen out (and a scrollbar coming or going)
+        layouts.clear()
+        sync.sync(_rows(30))
+        await pilot.pause()
+        await pilot.pause()
+        assert layouts == []
+        _fill(plain, _rows(30))
+        await pilot.pause()
+        await pilot.pause()
+        assert layouts
+
+
 async def test_synctable_fast_paths_draw_what_datatable_code_draws():
     app = TwoTables()
     async with app.run_test(size=(100, 50)) as pilot:

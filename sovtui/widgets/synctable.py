@@ -17,6 +17,7 @@ from textual.coordinate import Coordinate
 from textual.geometry import Region, Size
 from textual.render import measure
 from textual.strip import Strip
+from textual.widget import Widget
 from textual.widgets import DataTable
 from textual.widgets._data_table import (
     _EMPTY_TEXT,
@@ -346,7 +347,33 @@ class SyncTable(DataTable):
         self._widen(rows)
         data_cells_width = sum(column.get_render_width(self) for column in self.columns.values())
         header_height = self.header_height if self.show_header else 0
-        self.virtual_size = Size(data_cells_width + self._row_label_column_width, self._total_row_height + header_height)
+        self._set_virtual_size(Size(data_cells_width + self._row_label_column_width, self._total_row_height + header_height))
+
+    def _set_virtual_size(self, size: Size) -> None:
+        """Set ``virtual_size``; when only the row count changed, without a layout of the whole screen.
+
+        ``virtual_size`` is a layout reactive: every change reflows the screen, which is most of
+        the cost of a filter keystroke. While the table's own size does not follow its content
+        (its height is not ``auto``), a new row count changes only what is scrolled and the
+        scrollbars, which ``_scroll_update`` brings up to date as the layout would. Should a
+        scrollbar appear or disappear, its own reactive still lays the screen out.
+        """
+        old = self.virtual_size
+        height = self.styles.height
+        if (
+            size == old
+            or size.width != old.width
+            or height is None
+            or height.is_auto
+            or not self._size
+            or not self.container_size
+            or getattr(self, "_anchored", False)
+        ):
+            self.virtual_size = size
+            return
+        self.set_reactive(Widget.virtual_size, size)
+        self._scroll_update(size)
+        self.refresh()
 
     def _widen(self, rows: Iterable[dict]) -> None:
         """Widen the auto-width columns to fit these cell dicts (a column never narrows)."""
