@@ -252,8 +252,8 @@ async def test_a_new_row_count_scrolls_as_a_datatable_does_and_lays_out_only_for
             assert (sync.scroll_y, sync.max_scroll_y) == (plain.scroll_y, plain.max_scroll_y)
             if scrollbar:
                 bars = sync.vertical_scrollbar, plain.vertical_scrollbar
-                assert [(b.window_virtual_size, b.window_size) for b in bars[:1]] == [
-                    (b.window_virtual_size, b.window_size) for b in bars[1:]]
+                assert [(count, b.window_virtual_size, b.window_size, b.position) for b in bars[:1]] == [
+                    (count, b.window_virtual_size, b.window_size, b.position) for b in bars[1:]]
             assert _all_lines(sync) == _all_lines(plain)
         # only the plain DataTable's row count changes lay the screen out (and a scrollbar coming or going)
         layouts.clear()

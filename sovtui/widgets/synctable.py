@@ -375,6 +375,15 @@ class SyncTable(DataTable):
         self._scroll_update(size)
         self.refresh()
 
+    def _scroll_update(self, virtual_size: Size) -> None:
+        """Widget's, then the thumbs put where the scroll is: a scroll made before a scrollbar was
+        shown (the cursor restored right after a sync) would otherwise leave its thumb at the top."""
+        super()._scroll_update(virtual_size)
+        if self.show_vertical_scrollbar and self.vertical_scrollbar.position != self.scroll_y:
+            self.vertical_scrollbar.position = self.scroll_y
+        if self.show_horizontal_scrollbar and self.horizontal_scrollbar.position != self.scroll_x:
+            self.horizontal_scrollbar.position = self.scroll_x
+
     def _widen(self, rows: Iterable[dict]) -> None:
         """Widen the auto-width columns to fit these cell dicts (a column never narrows)."""
         auto = [column for column in self.ordered_columns if column.auto_width]
