@@ -197,6 +197,15 @@ def _fill(plain: DataTable, rows) -> None:
         plain.add_row(*cells, key=key)
 
 
+def _two_tables(app) -> tuple[SyncTable, DataTable]:
+    """The app's SyncTable and its plain DataTable with the same columns, neither focused (same cursor colours)."""
+    sync, plain = app.query_one("#sync", SyncTable), app.query_one("#plain", DataTable)
+    for key, label, width in COLUMNS:
+        plain.add_column(label, key=key, width=width)
+    app.query_one(Input).focus()
+    return sync, plain
+
+
 def _all_lines(table: DataTable) -> list[list]:
     return [list(table.render_line(y)) for y in range(table.size.height)]
 
@@ -204,10 +213,7 @@ def _all_lines(table: DataTable) -> list[list]:
 async def test_synctable_draws_what_a_datatable_fed_row_by_row_draws():
     app = TwoTables()
     async with app.run_test(size=(100, 50)) as pilot:
-        sync, plain = app.query_one("#sync", SyncTable), app.query_one("#plain", DataTable)
-        for key, label, width in COLUMNS:
-            plain.add_column(label, key=key, width=width)
-        app.query_one(Input).focus()  # neither table focused: the same cursor colours
+        sync, plain = _two_tables(app)
         for rows in (_rows(40), _rows(40)[::-1], _rows(40)[5:17], _rows(40, shift=3), _rows(40)):
             sync.sync(rows)
             _fill(plain, rows)
@@ -225,10 +231,7 @@ async def test_synctable_draws_what_a_datatable_fed_row_by_row_draws():
 async def test_a_new_row_count_scrolls_as_a_datatable_does_and_lays_out_only_for_a_scrollbar():
     app = TwoTables()
     async with app.run_test(size=(100, 50)) as pilot:
-        sync, plain = app.query_one("#sync", SyncTable), app.query_one("#plain", DataTable)
-        for key, label, width in COLUMNS:
-            plain.add_column(label, key=key, width=width)
-        app.query_one(Input).focus()  # neither table focused: the same cursor colours
+        sync, plain = _two_tables(app)
         layouts = []
         original = app.screen._refresh_layout
 
