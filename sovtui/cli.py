@@ -1,4 +1,4 @@
-"""Provides the ``sovtui`` command: the TUI, ``sovtui snapshot`` and ``sovtui doctor``.
+"""Provides the ``sovtui`` command: the TUI, ``sovtui snapshot``, ``sovtui doctor`` and the operations (``cli_ops``).
 
 Importing this module stays cheap: Textual, the hub and every client library are imported
 only by the command that needs them.
@@ -66,6 +66,8 @@ def _add_common(parser: argparse.ArgumentParser, *, sub: bool) -> None:
         help="log level of the log file in the XDG state dir (default: $SOVTUI_LOG_LEVEL, else WARNING)",
         **unset,
     )
+    if sub:
+        parser.add_argument("--read-only", action="store_true", help="refuse every action that changes the cluster", **unset)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run each source's checks and print a table. Exit 1 if a check failed.",
     )
     _add_common(doc, sub=True)
+    from .cli_ops import add_parsers
+
+    add_parsers(subs, _add_common)
     return parser
 
 
@@ -269,6 +274,18 @@ def run_doctor(args: argparse.Namespace) -> int:
     return EXIT_FAIL if failed else EXIT_OK
 
 
+def _op_commands() -> dict[str, Callable[[argparse.Namespace], int]]:
+    from . import cli_ops
+
+    return {
+        "drain": lambda a: cli_ops.run_operation(a, resolve),
+        "cordon": lambda a: cli_ops.run_operation(a, resolve),
+        "uncordon": lambda a: cli_ops.run_operation(a, resolve),
+        "audit": cli_ops.run_audit,
+        "runs": lambda a: cli_ops.run_runs(a, resolve),
+    }
+
+
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
@@ -287,7 +304,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, default in (("site", None), ("demo", False), ("seed", None), ("config", None), ("log_level", None)):
         if not hasattr(args, name):
             setattr(args, name, default)
-    command = {"snapshot": run_snapshot, "doctor": run_doctor}.get(args.command, run_tui)
+    if not hasattr(args, "read_only"):
+        args.read_only = False
+    command = {"snapshot": run_snapshot, "doctor": run_doctor, **_op_commands()}.get(args.command, run_tui)
     log_file: Path | None = None
     try:
         log_file = setup_logging(_log_level(args.log_level))
