@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import getpass
 import json
 import logging
 import math
@@ -42,13 +41,12 @@ from typing import Any
 from ..config import SiteConfig
 from ..model.types import DoctorCheck, Gpu, GpuHost, GpuProcess, MigInstance, SourceData, XidEvent
 from .base import Source
+from .sshconn import SSH_CONFIG_ENV, KnownHostsCache, config_paths, connect_options, local_user
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 
-#: environment variable naming an OpenSSH client config file to use instead of ``~/.ssh/config``
-SSH_CONFIG_ENV = "SOVTUI_SSH_CONFIG"
 #: protocol version of the probe's answers this module understands
 PROBE_VERSION = 1
 #: how many non-JSON lines (e.g. a chatty login script) may precede the probe's first answer
@@ -404,35 +402,6 @@ class _Reply:
     stage: str = ""
 
 
-class _KnownHostsCache:
-    """known_hosts files parsed once and re-read when they change on disk (shared by all hosts)."""
-
-    def __init__(self) -> None:
-        self._cache: dict[tuple[str, ...], tuple[tuple, Any]] = {}
-
-    def get(self, paths: Sequence[str]) -> Any:
-        import asyncssh
-
-        stamp = []
-        readable = []
-        for path in paths:
-            try:
-                st = os.stat(path)
-            except OSError:
-                continue
-            if os.access(path, os.R_OK):
-                readable.append(path)
-                stamp.append((path, st.st_mtime_ns, st.st_size))
-        key = tuple(paths)
-        cached = self._cache.get(key)
-        if cached is not None and cached[0] == tuple(stamp):
-            return cached[1]
-        known = asyncssh.import_known_hosts("".join(Path(p).read_text(encoding="utf-8", errors="replace") + "\n"
-                                                    for p in readable))
-        self._cache[key] = (tuple(stamp), known)
-        return known
-
-
 class _SshConfigFilter:
     """Per-host copies of the ssh config holding only the ``Host`` blocks that can apply to that host.
 
@@ -559,7 +528,7 @@ class _SshConfigFilter:
         from asyncssh.config import SSHClientConfig
 
         try:
-            cfg = SSHClientConfig.load(None, [path], False, False, False, _local_user(), (), name, ())
+            cfg = SSHClientConfig.load(None, [path], False, False, False, local_user(), (), name, ())
         except ValueError:
             return []
         value = cfg.get("ProxyJump")
@@ -580,19 +549,6 @@ class _SshConfigFilter:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
             self._written.clear()
-
-
-def _local_user() -> str:
-    global _LOCAL_USER
-    if _LOCAL_USER is None:
-        try:
-            _LOCAL_USER = getpass.getuser()
-        except (KeyError, OSError):  # pragma: no cover - no user name in the environment
-            _LOCAL_USER = "root"
-    return _LOCAL_USER
-
-
-_LOCAL_USER: str | None = None
 
 
 def _task(coro: Any, name: str) -> asyncio.Task:
@@ -668,7 +624,7 @@ class HostsSource(Source):
         self.backoff_base_s = backoff_base_s
         self.backoff_cap_s = backoff_cap_s
         self._rng = rng or random.Random()
-        self._known_hosts = _KnownHostsCache()
+        self._known_hosts = KnownHostsCache()
         self._links: dict[str, _Link] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sem: asyncio.Semaphore | None = None
@@ -733,10 +689,7 @@ class HostsSource(Source):
     # -- configuration -----------------------------------------------------------------------
     @staticmethod
     def _config_paths(explicit: str | os.PathLike | None) -> list[str]:
-        if explicit:
-            return [str(Path(explicit).expanduser())]
-        default = Path("~", ".ssh", "config").expanduser()
-        return [str(default)] if os.access(default, os.R_OK) else []
+        return config_paths(explicit)
 
     def probe_command(self) -> str:
         if self._probe_cmd is None:
@@ -750,44 +703,15 @@ class HostsSource(Source):
         paths = self._ssh_filter.paths_for(link.name)
         if link.resolved is not None and link.resolved[0] == self._ssh_filter.stamp:
             return link.resolved[1]
-        from asyncssh.config import SSHClientConfig
-
-        local_user = _local_user()
-        try:
-            cfg = SSHClientConfig.load(None, paths, False, False, False, local_user, (), link.name, ())
-        except ValueError:
-            if paths == self.ssh_config_paths:
-                raise
-            # say where the error is in the user's file, not in the filtered copy
-            cfg = SSHClientConfig.load(None, self.ssh_config_paths, False, False, False, local_user, (), link.name, ())
         ssh = self.site.ssh
-        options: dict[str, Any] = {"config": paths}
-        if cfg.get("User") is None and ssh.user:
-            options["username"] = ssh.user
-        if cfg.get("Port") is None and ssh.port:
-            options["port"] = ssh.port
-        if ssh.known_hosts:
-            files = [str(Path(ssh.known_hosts).expanduser())]
-        else:
-            user_files = cfg.get("UserKnownHostsFile", ())
-            files = [str(Path(p).expanduser()) for p in user_files] if user_files != () else \
-                [str(Path("~", ".ssh", "known_hosts").expanduser())]
-            files += [str(Path(p).expanduser()) for p in cfg.get("GlobalKnownHostsFile", ["/etc/ssh/ssh_known_hosts"])]
-        cache = self._known_hosts
 
-        def known_hosts(host: str, addr: str, port: int | None):
-            # asyncssh asks with the resolved HostName (or HostKeyAlias), the address and the port
-            from asyncssh.known_hosts import match_known_hosts
-
-            result = match_known_hosts(cache.get(files), host, addr, port)
+        def looked_up(trusted: bool) -> None:
             link.key_checked = True
-            link.had_trusted_keys = bool(result[0] or result[1])
-            return result
+            link.had_trusted_keys = trusted
 
-        options["known_hosts"] = known_hosts
-        user = options.get("username") or cfg.get("User") or local_user
-        port = options.get("port") or cfg.get("Port") or 22
-        link.target = f"{user}@{cfg.get('Hostname') or link.name}:{port}"
+        options, link.target = connect_options(
+            link.name, paths, cache=self._known_hosts, user=ssh.user, port=ssh.port, known_hosts=ssh.known_hosts,
+            full_paths=self.ssh_config_paths, on_key_lookup=looked_up)
         link.resolved = (self._ssh_filter.stamp, options)
         return options
 
