@@ -113,6 +113,17 @@ DISCOVER_FROM = ("kubernetes", "nova")
 
 
 @dataclass(frozen=True)
+class SlurmConfig:
+    """How to reach the site's Slurm: a login host (an ssh config alias) where sinfo/squeue/scontrol run."""
+
+    host: str | None = None
+    #: run the commands that change something (drain, resume, requeue) under ``sudo -n``
+    sudo: bool = False
+    #: bound on each command (connect included)
+    timeout_s: float = 10.0
+
+
+@dataclass(frozen=True)
 class SiteConfig:
     """One site: which backends it has and how to reach them."""
 
@@ -126,6 +137,7 @@ class SiteConfig:
     refresh_s: float = 10.0
     timeout_s: float = 5.0
     ssh: SshConfig = field(default_factory=SshConfig)
+    slurm: SlurmConfig = field(default_factory=SlurmConfig)
     metrics: MetricMap = field(default_factory=MetricMap)
 
 
@@ -210,7 +222,7 @@ _SITE_TYPES: dict[str, tuple[type, ...]] = {
 
 def _parse_site(name: str, body: dict, path: Path | None) -> SiteConfig:
     prefix = f"sites.{name}"
-    _only_keys(body, set(_SITE_TYPES) | {"ssh", "metrics"}, prefix, path)
+    _only_keys(body, set(_SITE_TYPES) | {"ssh", "slurm", "metrics"}, prefix, path)
     values: dict[str, Any] = {}
     for key, types in _SITE_TYPES.items():
         if key in body:
@@ -223,8 +235,9 @@ def _parse_site(name: str, body: dict, path: Path | None) -> SiteConfig:
         if key in values and not 0 < values[key] < math.inf:
             raise ConfigError(path, f"{prefix}.{key}", f"expected a positive number of seconds, got {values[key]!r}")
     ssh = _parse_ssh(body.get("ssh", {}), f"{prefix}.ssh", path)
+    slurm = _parse_slurm(body.get("slurm", {}), f"{prefix}.slurm", path)
     metrics = _parse_metrics(body.get("metrics", {}), f"{prefix}.metrics", path)
-    return SiteConfig(name=name, ssh=ssh, metrics=metrics, **values)
+    return SiteConfig(name=name, ssh=ssh, slurm=slurm, metrics=metrics, **values)
 
 
 def _parse_ssh(body: Any, prefix: str, path: Path | None) -> SshConfig:
@@ -253,6 +266,25 @@ def _parse_ssh(body: Any, prefix: str, path: Path | None) -> SshConfig:
     if "timeout_s" in values and not 0 < values["timeout_s"] < math.inf:
         raise ConfigError(path, f"{prefix}.timeout_s", f"expected a positive number of seconds, got {values['timeout_s']!r}")
     return SshConfig(**values)
+
+
+def _parse_slurm(body: Any, prefix: str, path: Path | None) -> SlurmConfig:
+    if not isinstance(body, dict):
+        raise ConfigError(path, prefix, f"expected a table, got {_tname(body)}")
+    _only_keys(body, {"host", "sudo", "timeout_s"}, prefix, path)
+    values: dict[str, Any] = {}
+    for key, types in (("host", (str,)), ("sudo", (bool,)), ("timeout_s", (int, float))):
+        if key in body:
+            values[key] = _typed(body[key], types, f"{prefix}.{key}", path)
+    host = values.get("host")
+    if host is not None and (not host.strip() or host != host.strip() or any(c.isspace() for c in host)
+                             or host.startswith("-")):
+        raise ConfigError(path, f"{prefix}.host", f"expected an ssh host name or alias, got {host!r}")
+    if "timeout_s" in values and not 0 < values["timeout_s"] < math.inf:
+        raise ConfigError(path, f"{prefix}.timeout_s", f"expected a positive number of seconds, got {values['timeout_s']!r}")
+    if ("sudo" in values or "timeout_s" in values) and host is None:
+        raise ConfigError(path, f"{prefix}.host", "missing: name the login host where the Slurm commands run")
+    return SlurmConfig(**values)
 
 
 def _parse_metrics(body: Any, prefix: str, path: Path | None) -> MetricMap:

@@ -377,6 +377,11 @@ class SlurmNode:
     gpus: int = 0  # gres gpu count
     gpus_allocated: int = 0
     jobs: tuple[str, ...] = ()  # job ids running here
+    #: the state words as Slurm gives them, upper case: the base state first, then its flags
+    #: (e.g. ("MIXED", "DRAIN"), ("DOWN", "DRAIN", "NOT_RESPONDING")); empty when not known
+    flags: tuple[str, ...] = ()
+    reason_user: str = ""  # who set the reason
+    reason_time: float | None = None  # when the reason was set (epoch seconds)
 
     @property
     def closed(self) -> bool:

@@ -57,6 +57,14 @@ def _openstack(site: SiteConfig, clock: Clock) -> list[Source]:
     return [OpenStackSource(site, clock=clock)]
 
 
+def _slurm(site: SiteConfig, clock: Clock) -> list[Source]:
+    if not site.slurm.host:
+        return []
+    from .slurm import SlurmSource
+
+    return [SlurmSource(site, clock=clock)]
+
+
 #: kind → factory, in the order the sources are listed. Later issues add entries here:
 #: "ssh" (site.ssh.hosts), "kubernetes" (site.kube_context), "openstack" (site.openstack_cloud),
 #: "slurm" and "ceph"; each factory returns ``[]`` when the site does not configure its backend.
@@ -66,6 +74,7 @@ FACTORIES: dict[str, SourceFactory] = {
     "ssh": _ssh,
     "kubernetes": _kubernetes,
     "openstack": _openstack,
+    "slurm": _slurm,
 }
 
 

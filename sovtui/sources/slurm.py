@@ -1,0 +1,381 @@
+"""Provides the Slurm source: ``sinfo --json``/``squeue --json`` on a login host over one SSH connection, and node drains.
+
+Configured by ``[sites.X.slurm] host = "login1"`` (an alias resolved through ``~/.ssh/config`` or
+``$SOVTUI_SSH_CONFIG``, host key checked against known_hosts, as for the GPU hosts). Each poll runs
+``sinfo --json`` and ``squeue --json`` side by side on that connection, plus ``scontrol -o show node``
+only when the JSON lacks who set a node's reason and when (the 23.11+ ``sinfo`` shape). Every command
+is bounded in time and in the size of what it prints. Commands that change something (drain, resume,
+requeue) run under ``sudo -n`` when ``sudo = true``. Every argument is one word, quoted with
+:func:`shlex.quote` for the login host's shell: a reason is never parsed as shell.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shlex
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from datetime import datetime
+from typing import Any
+
+from ..config import SiteConfig
+from ..model.types import DoctorCheck, SlurmNode, SourceData
+from ..model.workload import SlurmJobRef
+from . import slurm_parse as sp
+from .base import AuthError, BadAnswer, Source, SourceError, Timeout, Unreachable
+from .sshconn import SSH_CONFIG_ENV, KnownHostsCache, config_paths, connect_options, local_user, ssh_failure
+
+Clock = Callable[[], float]
+
+#: bound on what one command may print (a 10,000-node sinfo --json is ~30 MB)
+OUTPUT_LIMIT = 64 * 1024 * 1024
+_STDERR_LIMIT = 64 * 1024
+_NODE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-\[\],]*$")
+_JOB_ID = re.compile(r"^[0-9]+(_[0-9]+)?$")
+_HINT_RIGHTS = ("run as the SlurmUser or root on the login host, or set sudo = true in [sites.NAME.slurm] "
+                "with a sudoers rule for scontrol")
+
+
+class SlurmCommandError(SourceError):
+    """Slurm refused a command or answered it with an error; ``str()`` is Slurm's reason."""
+
+    hint = "see the reason; scontrol prints the same when run by hand on the login host"
+
+
+class NodeUnknown(SlurmCommandError):
+    """Slurm does not know the node."""
+
+
+def _first_line(data: bytes | str) -> str:
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return sp.text(" | ".join(lines[:3]), 300)
+
+
+def _epoch(stamp: str) -> float | None:
+    """``2026-12-03T12:11:49`` (scontrol's local time) as epoch seconds."""
+    try:
+        return datetime.fromisoformat(stamp).timestamp() if stamp else None
+    except ValueError:
+        return None
+
+
+class SlurmSource(Source):
+    """Slurm nodes and partition queues read on a login host over SSH; drain, undrain and requeue there."""
+
+    name = "slurm"
+    kind = "slurm"
+
+    def __init__(self, site: SiteConfig, *, clock: Clock = time.time, ssh_config: str | os.PathLike | None = None,
+                 output_limit: int = OUTPUT_LIMIT) -> None:
+        cfg = site.slurm
+        if not cfg.host:
+            raise ValueError(f"site {site.name!r} configures no Slurm login host")
+        self.site = site
+        self.host = cfg.host
+        self.sudo = cfg.sudo
+        self.clock = clock
+        self.command_timeout_s = float(cfg.timeout_s)
+        self.interval_s = site.refresh_s
+        # a poll connects (when needed) and then runs its commands side by side
+        self.timeout_s = 2 * self.command_timeout_s + 2.0
+        self.output_limit = output_limit
+        explicit = ssh_config if ssh_config is not None else os.environ.get(SSH_CONFIG_ENV) or None
+        self.ssh_config_paths = config_paths(explicit)
+        self._known_hosts = KnownHostsCache()
+        self._conn: Any = None
+        self._lock: asyncio.Lock | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._trusted = False
+        self._target = ""
+        self._identity = ""
+        self._nodes: dict[str, SlurmNode] = {}
+        self._jobs: tuple[SlurmJobRef, ...] = ()
+        self.slurm_version = ""
+        self.last_poll_s: float | None = None
+
+    # -- SSH ---------------------------------------------------------------------------------
+    def _options(self) -> dict[str, Any]:
+        def looked_up(trusted: bool) -> None:
+            self._trusted = trusted
+
+        ssh = self.site.ssh
+        options, self._target = connect_options(self.host, self.ssh_config_paths, cache=self._known_hosts,
+                                                user=ssh.user, port=ssh.port, known_hosts=ssh.known_hosts,
+                                                on_key_lookup=looked_up)
+        return options
+
+    def _bind_loop(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop or self._lock is None:
+            self._loop, self._conn, self._lock = loop, None, asyncio.Lock()  # connections belong to their loop
+        return self._lock
+
+    async def _connection(self) -> Any:
+        import asyncssh
+
+        async with self._bind_loop():
+            if self._conn is not None and not self._conn.is_closed():
+                return self._conn
+            self._conn = None
+            timeout = self.command_timeout_s
+            self._trusted = False
+            try:
+                options = self._options()
+                self._conn = await asyncio.wait_for(
+                    asyncssh.connect(self.host, connect_timeout=timeout, login_timeout=timeout,
+                                     keepalive_interval=max(15.0, 2 * timeout), keepalive_count_max=3, **options),
+                    timeout + 1.0)
+            except TimeoutError:
+                raise Timeout(f"no SSH answer from {self.host} in {timeout:g}s") from None
+            except Exception as exc:  # noqa: BLE001 - every failure becomes a typed error
+                raise ssh_failure(exc, self.host, self._target, had_trusted_keys=self._trusted) from None
+            return self._conn
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001
+                pass
+
+    @staticmethod
+    async def _read(stream: Any, limit: int, what: str) -> bytes:
+        chunks, size = [], 0
+        while True:
+            chunk = await stream.read(65536)
+            if not chunk:
+                return b"".join(chunks)
+            size += len(chunk)
+            if size > limit:
+                raise BadAnswer(f"{what} printed more than {limit // (1024 * 1024) or limit} "
+                                f"{'MB' if limit >= 1024 * 1024 else 'bytes'}; not read further")
+            chunks.append(chunk)
+
+    def command(self, argv: Sequence[str], *, mutating: bool = False) -> str:
+        """The remote command line: each word quoted for the login host's shell (``sudo -n`` first if asked)."""
+        words = (["sudo", "-n"] if mutating and self.sudo else []) + list(argv)
+        return " ".join(shlex.quote(word) for word in words)
+
+    async def run(self, argv: Sequence[str], *, mutating: bool = False, limit: int | None = None) -> str:
+        """Run one command on the login host; its stdout, or a typed error naming Slurm's reason."""
+        import asyncssh
+
+        what = " ".join(argv[:2])
+        conn = await self._connection()
+        timeout = self.command_timeout_s
+        proc = None
+        try:
+            async with asyncio.timeout(timeout):
+                proc = await conn.create_process(self.command(argv, mutating=mutating), encoding=None)
+                out, err = await asyncio.gather(self._read(proc.stdout, limit or self.output_limit, what),
+                                                self._read(proc.stderr, _STDERR_LIMIT, f"{what} (stderr)"))
+                await proc.wait_closed()
+        except TimeoutError:
+            if proc is not None:
+                proc.close()
+            raise Timeout(f"{what} on {self.host} did not finish in {timeout:g}s") from None
+        except BadAnswer:
+            if proc is not None:
+                proc.close()
+            raise
+        except (asyncssh.Error, OSError) as exc:
+            self._drop()
+            raise ssh_failure(exc, self.host, self._target) from None
+        status = proc.exit_status
+        if status != 0:
+            raise self._failure(argv, status, err or out)
+        return out.decode("utf-8", "replace")
+
+    def _failure(self, argv: Sequence[str], status: int | None, output: bytes) -> SourceError:
+        line = _first_line(output) or f"exit status {status}"
+        low = line.lower()
+        what = argv[0]
+        if status == 127 or "command not found" in low or "no such file" in low and what in low:
+            return BadAnswer(f"{what} not found on {self.host}", hint="install the Slurm client commands there")
+        if "sudo:" in low:
+            return AuthError(f"sudo -n {what} refused on {self.host}: {line}", hint=_HINT_RIGHTS)
+        if any(s in low for s in ("unable to contact slurm controller", "socket timed out", "connection refused",
+                                  "zero bytes were transmitted", "unable to establish")):
+            return Unreachable(f"slurmctld does not answer (from {self.host}): {line}",
+                               hint="check slurmctld on the controller (systemctl status slurmctld; its log)")
+        if "access/permission denied" in low or "invalid user id" in low or "permission denied" in low:
+            return AuthError(f"{what} refused for {self.identity()}: {line}", hint=_HINT_RIGHTS)
+        if "invalid node name" in low:
+            return NodeUnknown(f"Slurm knows no such node: {line}")
+        return SlurmCommandError(f"{' '.join(argv[:2])} failed: {line}")
+
+    @staticmethod
+    def _json(output: str, what: str) -> Any:
+        try:
+            doc = json.loads(output)
+        except (ValueError, RecursionError):
+            raise BadAnswer(f"{what} answered no JSON: {_first_line(output[:200]) or 'nothing'}",
+                            hint="sovtui needs Slurm 21.08 or newer (--json)") from None
+        if type(doc) is not dict:
+            raise BadAnswer(f"{what} answered JSON that is not an object")
+        return doc
+
+    # -- reading -----------------------------------------------------------------------------
+    async def _read_all(self, executor: Executor | None = None) -> tuple[list[SlurmNode], tuple[SlurmJobRef, ...],
+                                                                          dict, str]:
+        sinfo_out, squeue_out = await asyncio.gather(self.run(["sinfo", "--json"]), self.run(["squeue", "--json"]))
+
+        def parse() -> tuple[list[SlurmNode], tuple[SlurmJobRef, ...], dict, str, bool]:
+            sinfo = self._json(sinfo_out, "sinfo --json")
+            squeue = self._json(squeue_out, "squeue --json")
+            nodes = sp.parse_nodes(sinfo)
+            if not nodes and sp.api_errors(sinfo):
+                raise BadAnswer(f"sinfo --json: {sp.api_errors(sinfo)[0]}")
+            if "jobs" not in squeue and sp.api_errors(squeue):
+                raise BadAnswer(f"squeue --json: {sp.api_errors(squeue)[0]}")
+            jobs, submitted = sp.parse_jobs(squeue)
+            version = sp.slurm_version(sinfo) or sp.slurm_version(squeue)
+            lacking = any(n.reason and (not n.reason_user or n.reason_time is None) for n in nodes)
+            return nodes, jobs, submitted, version, lacking
+
+        if executor is not None and len(sinfo_out) + len(squeue_out) > 512 * 1024:
+            nodes, jobs, submitted, version, lacking = await asyncio.get_running_loop().run_in_executor(executor, parse)
+        else:
+            nodes, jobs, submitted, version, lacking = parse()
+        if lacking:  # the JSON does not say who set a reason, or when: scontrol does
+            shown = sp.parse_scontrol_nodes(await self.run(["scontrol", "-o", "show", "node"]))
+            nodes = sp.with_scontrol(nodes, shown, to_epoch=_epoch)
+        return sp.attach_jobs(nodes, jobs), jobs, submitted, version
+
+    async def fetch(self, executor: Executor | None = None) -> SourceData:
+        started = time.perf_counter()
+        nodes, jobs, submitted, version = await self._read_all(executor)
+        self._nodes = {n.name: n for n in nodes}
+        self._jobs = jobs
+        self.slurm_version = version or self.slurm_version
+        queues = sp.build_queues(nodes, jobs, submitted, self.clock())
+        self.last_poll_s = time.perf_counter() - started
+        return SourceData(slurm_nodes=tuple(nodes), queues=queues,
+                          version=f"slurm {self.slurm_version}" if self.slurm_version else "")
+
+    def node(self, name: str) -> SlurmNode | None:
+        """The node as the last poll saw it (no I/O)."""
+        return self._nodes.get(name)
+
+    def jobs_on(self, name: str) -> tuple[SlurmJobRef, ...]:
+        """The jobs holding the node at the last poll (no I/O)."""
+        return tuple(j for j in self._jobs if name in j.nodes and j.state in sp.ACTIVE_JOB_STATES)
+
+    async def read_node(self, name: str) -> SlurmNode:
+        """The node as Slurm has it now (a fresh ``sinfo``/``squeue``); :class:`NodeUnknown` if there is none."""
+        self._check_node(name)
+        nodes, jobs, _submitted, version = await self._read_all()
+        self._jobs = jobs
+        self.slurm_version = version or self.slurm_version
+        for node in nodes:
+            self._nodes[node.name] = node
+            if node.name == name:
+                return node
+        raise NodeUnknown(f"Slurm knows no node named {name!r}")
+
+    # -- changing ----------------------------------------------------------------------------
+    @staticmethod
+    def _check_node(name: str) -> None:
+        if not isinstance(name, str) or not _NODE_NAME.match(name) or len(name) > 200:
+            raise NodeUnknown(f"not a Slurm node name: {name!r}")
+
+    async def drain(self, name: str, reason: str) -> None:
+        """``scontrol update nodename=NAME state=drain reason=REASON``: no new jobs; running jobs go on."""
+        self._check_node(name)
+        if not isinstance(reason, str) or not reason.strip():
+            raise SlurmCommandError("Slurm needs a reason to drain a node")
+        if any(ord(c) < 32 or ord(c) == 127 for c in reason):
+            raise SlurmCommandError("the reason must be one line of printable text")
+        await self.run(["scontrol", "update", f"nodename={name}", "state=drain", f"reason={reason}"], mutating=True)
+
+    async def undrain(self, name: str) -> None:
+        """Clear the drain flag, leaving a DOWN node down (``state=undrain``; where Slurm lacks it,
+        ``state=resume`` on a node that is not DOWN). A node that is not drained is left as it is."""
+        node = await self.read_node(name)
+        if "DRAIN" not in node.flags:
+            return
+        try:
+            await self.run(["scontrol", "update", f"nodename={name}", "state=undrain"], mutating=True)
+            return
+        except SlurmCommandError as exc:
+            if "invalid node state" not in str(exc).lower():
+                raise
+        if node.down or "DOWN" in node.flags:
+            raise SlurmCommandError(
+                f"{name} is DOWN: Slurm {self.slurm_version or '(this version)'} has no state=undrain, and "
+                "state=resume would return the node to service; resume it by hand once it is fixed")
+        await self.run(["scontrol", "update", f"nodename={name}", "state=resume"], mutating=True)
+
+    async def requeue(self, job_id: str) -> None:
+        """``scontrol requeue JOB``: the job stops and goes back to the queue (it must allow requeueing)."""
+        if not isinstance(job_id, str) or not _JOB_ID.match(job_id):
+            raise SlurmCommandError(f"not a Slurm job id: {job_id!r}")
+        await self.run(["scontrol", "requeue", job_id], mutating=True)
+
+    def identity(self) -> str:
+        """``user@login-host`` as the ssh config resolves it (no I/O)."""
+        if not self._identity:
+            try:
+                self._options()
+                user = self._target.rsplit("@", 1)[0] if "@" in self._target else local_user()
+            except Exception:  # noqa: BLE001 - a broken ssh config: doctor says why
+                user = self.site.ssh.user or local_user()
+            self._identity = f"{user}@{self.host}"
+        return self._identity
+
+    # -- doctor ------------------------------------------------------------------------------
+    async def doctor(self, executor: Executor | None = None) -> list[DoctorCheck]:
+        checks = [DoctorCheck(self.name, "ssh config", True, ", ".join(self.ssh_config_paths) or "none (no ~/.ssh/config)")]
+        try:
+            await self._connection()
+        except SourceError as exc:
+            return [*checks, DoctorCheck(self.name, f"{self.host}: login", False, str(exc), exc.hint)]
+        checks.append(DoctorCheck(self.name, f"{self.host}: login", True, self._target or self.host))
+        try:
+            data = await self.fetch(executor)
+        except SourceError as exc:
+            return [*checks, DoctorCheck(self.name, "sinfo/squeue", False, str(exc), exc.hint)]
+        nodes = data.slurm_nodes or ()
+        closed = sum(1 for n in nodes if n.closed)
+        checks.append(DoctorCheck(self.name, "sinfo/squeue", True,
+                                  f"{data.version or 'slurm ?'}: {len(nodes)} nodes ({closed} not taking jobs), "
+                                  f"{len(self._jobs)} jobs, {len(data.queues or ())} partitions, "
+                                  f"{(self.last_poll_s or 0) * 1000:.0f} ms"))
+        checks.append(await self._rights_check())
+        return checks
+
+    async def _rights_check(self) -> DoctorCheck:
+        label = "rights to drain"
+        try:
+            if self.sudo:
+                await self.run(["true"], mutating=True)
+                return DoctorCheck(self.name, label, True, "sudo -n works on the login host")
+            whoami = (await self.run(["id", "-un"])).strip()
+            config = await self.run(["scontrol", "show", "config"], limit=1024 * 1024)
+        except SourceError as exc:
+            return DoctorCheck(self.name, label, False, str(exc), exc.hint or _HINT_RIGHTS)
+        match = re.search(r"^SlurmUser\s*=\s*([^\s(]+)", config, re.MULTILINE)
+        slurm_user = match.group(1) if match else ""
+        if whoami in ("root", slurm_user):
+            return DoctorCheck(self.name, label, True, f"{whoami} is {'root' if whoami == 'root' else 'the SlurmUser'}")
+        return DoctorCheck(self.name, label, False,
+                           f"{whoami} is neither root nor the SlurmUser ({slurm_user or '?'}): drain works only if "
+                           "slurmdbd gives it AdminLevel=Operator", _HINT_RIGHTS)
+
+    def close(self) -> None:
+        self._drop()
+
+    async def aclose(self) -> None:
+        conn = self._conn
+        self._drop()
+        if conn is not None:
+            try:
+                await asyncio.wait_for(conn.wait_closed(), 5.0)
+            except Exception:  # noqa: BLE001
+                pass
