@@ -48,6 +48,12 @@ def _start_openstack(workdir: Path) -> Any:
     return start_openstack(workdir)
 
 
+def _start_slurm(workdir: Path) -> Any:
+    from .slurm import start_slurm
+
+    return start_slurm(workdir)
+
+
 @dataclass(frozen=True)
 class Component:
     """A lab backend: its name (= pytest marker = word in ``$SOVTUI_LAB_SKIP``) and how to start it."""
@@ -68,6 +74,8 @@ COMPONENTS: dict[str, Component] = {
         Component("kubernetes", "lab_kube", _start_kubeapi, early=True),
         # Keystone, Placement, Nova, Glance, Neutron: ~1 min warm, ~3 min when its venv is built
         Component("openstack", "lab_openstack", _start_openstack, early=True),
+        # munged, slurmctld, four slurmd and a login sshd: under a second
+        Component("slurm", "slurm_lab", _start_slurm),
     )
 }
 
@@ -205,3 +213,10 @@ def lab_kube():
 def lab_openstack():
     """A real OpenStack (Keystone, Placement, Nova with two fake hypervisors, Glance, Neutron with two agents): an OpenStackLab."""
     return LAB.get("openstack")
+
+
+@pytest.fixture(scope="session")
+def slurm_lab():
+    """Slurm 22.05 (munged, slurmctld, gpu01-gpu04 with 4 fake H100 each, partitions gpu and debug) and its login
+    host behind a real sshd (alias ``login1`` in its ssh config): a SlurmLab."""
+    return LAB.get("slurm")
