@@ -16,6 +16,9 @@ from .store import Entry, Store, micro_time, rfc3339
 
 GPU = "nvidia.com/gpu"
 MIRROR = "kubernetes.io/config.mirror"
+#: the lab's stand-in for how long a pod's containers take to exit after SIGTERM (seconds; absent: ``stop_delay``);
+#: the kubelet kills them when the grace period ends, so a pod that takes longer goes at its deletionTimestamp
+STOP_AFTER = "lab.sovtui.io/stop-after-s"
 _SAFE = "bcdfghjklmnpqrstvwxz2456789"  # the alphabet of generated names (rand.SafeEncodeString)
 _rng = random.Random(7)
 
@@ -137,6 +140,8 @@ class Controllers:
         self._event_index: dict[tuple[str, str, str], str] = {}
         self._task: asyncio.Task | None = None
         self._mirrors: dict[str, dict] = {}
+        #: pods the kubelet is stopping: key → (uid, when it saw the deletion, when it removes the pod, its timer)
+        self._stopping: dict[str, tuple[str, float, float, asyncio.TimerHandle | None]] = {}
         #: the scheduler's decoded view of each object version it saw last pass (entries are immutable per version)
         self._facts: dict[str, tuple[Entry, tuple[str, bool, int, bool]]] = {}
         self._node_objs: dict[str, tuple[Entry, dict]] = {}
@@ -187,7 +192,7 @@ class Controllers:
             obj = entry.obj()
             ref = owner(obj)
             if ref is not None:
-                target = {"ReplicaSet": "rs", "Job": "job", "DaemonSet": "ds"}.get(ref["kind"])
+                target = {"ReplicaSet": "rs", "Job": "job", "DaemonSet": "ds", "StatefulSet": "sts"}.get(ref["kind"])
                 if target:
                     self.enqueue(target, f"{entry.namespace}/{ref['name']}")
             self.enqueue("pdbns", entry.namespace)
@@ -208,6 +213,8 @@ class Controllers:
             self.enqueue("job", entry.key)
         elif plural == "daemonsets":
             self.enqueue("ds", entry.key)
+        elif plural == "statefulsets":
+            self.enqueue("sts", entry.key)
         elif plural == "poddisruptionbudgets":
             self.enqueue("pdbns", entry.namespace)
         elif plural in kueue.PLURALS:
@@ -217,7 +224,7 @@ class Controllers:
             self.enqueue("sched")
             for ds in self.store.iter("daemonsets"):
                 self.enqueue("ds", ds.key)
-        if kind == "DELETED" and plural in ("deployments", "replicasets", "jobs", "daemonsets"):
+        if kind == "DELETED" and plural in ("deployments", "replicasets", "jobs", "daemonsets", "statefulsets"):
             self.enqueue("gc", old.obj()["metadata"]["uid"])  # type: ignore[union-attr]
 
     # -- events ----------------------------------------------------------------------------
@@ -243,7 +250,7 @@ class Controllers:
                 self.store.replace("events", ev)
                 return
         name = f"{meta['name']}.{uuid.uuid4().hex[:16]}"
-        api_version = {"Pod": "v1", "Node": "v1", "Deployment": "apps/v1", "ReplicaSet": "apps/v1", "Job": "batch/v1", "DaemonSet": "apps/v1"}.get(kind, "v1")
+        api_version = {"Pod": "v1", "Node": "v1", "Deployment": "apps/v1", "ReplicaSet": "apps/v1", "Job": "batch/v1", "DaemonSet": "apps/v1", "StatefulSet": "apps/v1"}.get(kind, "v1")
         ref = {"kind": kind, "name": meta["name"], "uid": meta["uid"], "apiVersion": api_version, "resourceVersion": meta.get("resourceVersion", "")}
         if meta.get("namespace"):
             ref["namespace"] = meta["namespace"]
@@ -261,21 +268,33 @@ class Controllers:
         self._event_index[index] = name
 
     # -- pods ------------------------------------------------------------------------------
-    def delete_pod(self, namespace: str, name: str, *, evicted: bool = False, dry_run: bool = False) -> dict | None:
-        """Delete a pod as the API does: unbound or finished pods go at once, running ones get a deletionTimestamp."""
+    def delete_pod(self, namespace: str, name: str, *, evicted: bool = False, dry_run: bool = False, grace_s: int | None = None) -> dict | None:
+        """Delete a pod as the API does (the pod strategy's CheckGracefulDelete): unbound or finished pods, or a grace
+        period of 0, go at once; running ones get a deletionTimestamp ``grace_s`` (DeleteOptions.gracePeriodSeconds,
+        else spec.terminationGracePeriodSeconds) from now; a second delete may only shorten it."""
         entry = self.store.get("pods", namespace, name)
         if entry is None:
             return None
         pod = entry.obj()
-        if not (pod.get("spec") or {}).get("nodeName") or terminal(pod):
+        spec = pod.get("spec") or {}
+        grace = grace_s if grace_s is not None else spec.get("terminationGracePeriodSeconds", 30)
+        grace = 1 if grace < 0 else int(grace)
+        if not spec.get("nodeName") or terminal(pod) or grace == 0:
             if not dry_run:
                 self.store.delete("pods", namespace, name)
             return pod
+        meta = pod["metadata"]
         if deleting(pod):
-            return pod
-        grace = (pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30)
-        pod["metadata"]["deletionTimestamp"] = rfc3339(self._now() + grace)
-        pod["metadata"]["deletionGracePeriodSeconds"] = grace
+            old_grace = int(meta.get("deletionGracePeriodSeconds") or 0)
+            if grace >= old_grace:
+                return pod
+            # as the registry's BeforeDelete: the deletion's start stays, its end comes sooner
+            started = _stamp_seconds(meta["deletionTimestamp"]) - old_grace
+            meta["deletionTimestamp"] = rfc3339(started + grace)
+            meta["deletionGracePeriodSeconds"] = grace
+            return self.store.replace("pods", pod, dry_run=dry_run)
+        meta["deletionTimestamp"] = rfc3339(self._now() + grace)
+        meta["deletionGracePeriodSeconds"] = grace
         if evicted:
             status = pod.setdefault("status", {})
             status["conditions"] = set_condition(
@@ -289,16 +308,44 @@ class Controllers:
             return
         pod = entry.obj()
         if deleting(pod):
-            self._later(self.stop_delay, "kubelet_stop", key)
+            self._stop(key, pod)
         elif (pod.get("spec") or {}).get("nodeName") and (pod.get("status") or {}).get("phase") == "Pending":
             node = self.store.get("nodes", "", pod["spec"]["nodeName"])
             if node is not None and node_ready(node.obj()):
                 self._later(self.start_delay, "kubelet_start", key)
 
+    def _stop(self, key: str, pod: dict) -> None:
+        """The kubelet saw the pod's deletion: it sends SIGTERM, and removes the pod when its containers have exited
+        (after ``STOP_AFTER`` seconds) or when the grace period ends (SIGKILL), whichever comes first."""
+        meta = pod["metadata"]
+        now = self._now()
+        known = self._stopping.get(key)
+        seen = known[1] if known is not None and known[0] == meta["uid"] else now
+        try:
+            exits = float((meta.get("annotations") or {}).get(STOP_AFTER, self.stop_delay))
+        except ValueError:
+            exits = self.stop_delay
+        due = seen + max(0.0, min(exits, float(meta.get("deletionGracePeriodSeconds") or 0)))
+        if known is not None and known[0] == meta["uid"] and known[2] <= due:
+            return
+        if known is not None and known[3] is not None:
+            known[3].cancel()
+        handle = asyncio.get_running_loop().call_later(max(0.0, due - now), self.enqueue, "kubelet_stop", key)
+        self._stopping[key] = (meta["uid"], seen, due, handle)
+
     def _do_kubelet_stop(self, key: str) -> None:
         entry = self.store.objects["pods"].get(key)
-        if entry is not None and deleting(entry.obj()):
-            self.store.delete("pods", entry.namespace, entry.name)
+        known = self._stopping.get(key)
+        if entry is None or not deleting(entry.obj()):
+            self._stopping.pop(key, None)
+            return
+        left = known[2] - self._now() if known is not None and known[0] == entry.obj()["metadata"]["uid"] else 0.0
+        if left > 0.005:  # woken early (the loop's clock is not the wall clock): wait for the rest
+            handle = asyncio.get_running_loop().call_later(left, self.enqueue, "kubelet_stop", key)
+            self._stopping[key] = (*known[:3], handle)  # type: ignore[index]
+            return
+        self._stopping.pop(key, None)
+        self.store.delete("pods", entry.namespace, entry.name)
 
     def _do_kubelet_start(self, key: str) -> None:
         entry = self.store.objects["pods"].get(key)
@@ -309,8 +356,22 @@ class Controllers:
         if deleting(pod) or status.get("phase") != "Pending" or not pod["spec"].get("nodeName"):
             return
         start_pod(pod, self._now())
+        delay = max((int((c.get("readinessProbe") or {}).get("initialDelaySeconds") or 0) for c in pod["spec"].get("containers") or ()), default=0)
+        if delay > 0:  # running, but not Ready until its readiness probe first passes
+            _set_ready(pod, False, rfc3339(self._now()))
+            self._later(delay, "kubelet_ready", key)
         self.store.replace("pods", pod)
         self.record(pod, "Pod", "Normal", "Started", f"Started container {pod['spec']['containers'][0]['name']}", "kubelet", pod["spec"]["nodeName"])
+
+    def _do_kubelet_ready(self, key: str) -> None:
+        entry = self.store.objects["pods"].get(key)
+        if entry is None:
+            return
+        pod = entry.obj()
+        if deleting(pod) or ready(pod) or (pod.get("status") or {}).get("phase") != "Running":
+            return
+        _set_ready(pod, True, rfc3339(self._now()))
+        self.store.replace("pods", pod)
 
     def _do_mirror(self, key: str) -> None:
         obj = self._mirrors.pop(key, None)
@@ -654,6 +715,11 @@ class Controllers:
             ds["status"] = status
             self.store.replace("daemonsets", ds)
 
+    def _do_sts(self, key: str) -> None:
+        from .statefulsets import reconcile
+
+        reconcile(self, key)
+
     def _do_gc(self, uid: str) -> None:
         for plural in ("replicasets", "pods"):
             for entry in self.store.iter(plural):
@@ -704,6 +770,27 @@ class Controllers:
             node["spec"].pop("taints", None)
         self.store.replace("nodes", node)
         self.record(node, "Node", "Normal", "NodeNotSchedulable" if cordoned else "NodeSchedulable", f"Node {node['metadata']['name']} status is now: {'NodeNotSchedulable' if cordoned else 'NodeSchedulable'}", "kubelet", node["metadata"]["name"])
+
+
+def _set_ready(pod: dict, is_ready: bool, now: str) -> None:
+    status = pod["status"]
+    word = "True" if is_ready else "False"
+    for ctype in ("Ready", "ContainersReady"):
+        status["conditions"] = set_condition(status.get("conditions") or [], ctype, word, "" if is_ready else "ContainersNotReady",
+                                             "" if is_ready else "containers with unready status", now)
+    for cs in status.get("containerStatuses") or ():
+        cs["ready"] = is_ready
+    if is_ready:
+        for cond in status["conditions"]:
+            if cond["type"] in ("Ready", "ContainersReady"):
+                cond.pop("reason", None)
+                cond.pop("message", None)
+
+
+def _stamp_seconds(value: str) -> float:
+    import datetime as dt
+
+    return dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC).timestamp()
 
 
 def shape_pod(template: dict, namespace: str, name: str, ref: dict | None, extra_labels: dict | None = None, node: str = "") -> dict:

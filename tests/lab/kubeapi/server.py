@@ -311,7 +311,7 @@ class ApiServer:
             return self._bytes(200, self.list(rtype, namespace, query))
         if verb == "get":
             return self._bytes(200, render(rtype, self._entry(rtype, namespace, name), kind=True))
-        body = await self._json(request) if method in ("POST", "PATCH", "PUT") else None
+        body = await self._json(request) if method in ("POST", "PATCH", "PUT", "DELETE") else None
         if sub == "eviction":
             return self.evict(namespace, name, body, dry_run)
         if verb == "create":
@@ -323,7 +323,7 @@ class ApiServer:
         if verb == "update":
             return self._obj(200, rtype, self.update(rtype, namespace, name, sub, body, dry_run))
         if verb == "delete":
-            return self.delete(rtype, namespace, name, dry_run)
+            return self.delete(rtype, namespace, name, dry_run, _grace_period(query, body))
         raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
 
     # -- helpers ---------------------------------------------------------------------------
@@ -662,12 +662,12 @@ class ApiServer:
             return old
         return self.store.replace(rtype.plural, new, dry_run=dry_run)
 
-    def delete(self, rtype: ResourceType, namespace: str, name: str, dry_run: bool) -> web.Response:
+    def delete(self, rtype: ResourceType, namespace: str, name: str, dry_run: bool, grace_s: int | None = None) -> web.Response:
         if rtype.storage or rtype.plural == "namespaces":
             raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
         entry = self._entry(rtype, namespace, name)
         if rtype.plural == "pods":
-            pod = self.controllers.delete_pod(namespace, name, dry_run=dry_run)
+            pod = self.controllers.delete_pod(namespace, name, dry_run=dry_run, grace_s=grace_s)
             return self._obj(200, rtype, pod or entry.obj())
         uid = entry.obj()["metadata"]["uid"]
         self.store.delete(rtype.plural, namespace, name, dry_run=dry_run)
@@ -683,12 +683,13 @@ class ApiServer:
             raise bad_request("name in URL does not match name in Eviction object")
         opts = body.get("deleteOptions") or {}
         dry_run = dry_run or "All" in (opts.get("dryRun") or ())
+        grace = _grace_period({}, opts)
         entry = self._entry(pods, namespace, name)
         pod = entry.obj()
         success = web.Response(status=201, body=dumps({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}), content_type="application/json")
         phase = (pod.get("status") or {}).get("phase")
         if terminal(pod) or phase == "Pending" or pod["metadata"].get("deletionTimestamp"):
-            self.controllers.delete_pod(namespace, name, evicted=True, dry_run=dry_run)
+            self.controllers.delete_pod(namespace, name, evicted=True, dry_run=dry_run, grace_s=grace)
             return success
         pdbs = []
         for pdb_entry in self.store.iter("poddisruptionbudgets"):
@@ -706,7 +707,7 @@ class ApiServer:
             status = pdb.get("status") or {}
             healthy_enough = status.get("currentHealthy", 0) >= status.get("desiredHealthy", 0) and status.get("desiredHealthy", 0) > 0
             if not ready(pod) and (pdb["spec"].get("unhealthyPodEvictionPolicy") == "AlwaysAllow" or healthy_enough):
-                self.controllers.delete_pod(namespace, name, evicted=True, dry_run=dry_run)
+                self.controllers.delete_pod(namespace, name, evicted=True, dry_run=dry_run, grace_s=grace)
                 return success
             if status.get("observedGeneration", 0) < pdb["metadata"].get("generation", 1):
                 raise ApiError(429, "TooManyRequests", "Cannot evict pod as it would violate the pod's disruption budget.",
@@ -722,7 +723,7 @@ class ApiServer:
                 status.setdefault("disruptedPods", {})[name] = rfc3339(self.store.clock())
                 pdb["status"] = status
                 self.store.replace("poddisruptionbudgets", pdb)
-        self.controllers.delete_pod(namespace, name, evicted=True, dry_run=dry_run)
+        self.controllers.delete_pod(namespace, name, evicted=True, dry_run=dry_run, grace_s=grace)
         return success
 
     # -- validation --------------------------------------------------------------------------
@@ -759,7 +760,7 @@ class ApiServer:
                 req, lim = (res.get("requests") or {}).get(GPU), (res.get("limits") or {}).get(GPU)
                 if req is not None and lim is not None and str(req) != str(lim):
                     causes.append(("FieldValueInvalid", f"spec.containers[{i}].resources.requests", f'Invalid value: "{req}": must be equal to {GPU} limit of {lim}'))
-        elif rtype.plural in ("deployments", "replicasets", "daemonsets"):
+        elif rtype.plural in ("deployments", "replicasets", "daemonsets", "statefulsets"):
             sel = spec.get("selector")
             if not sel:
                 causes.append(("FieldValueRequired", "spec.selector", "Required value"))
@@ -800,6 +801,19 @@ def _event_causes(event: dict) -> list[tuple[str, str, str]]:
             if not event.get(fld):
                 causes.append(("FieldValueRequired", fld, "Required value"))
     return causes
+
+
+def _grace_period(query: Any, options: Any) -> int | None:
+    """DeleteOptions.gracePeriodSeconds, from the body (DeleteOptions, or an Eviction's deleteOptions) or the query."""
+    value = options.get("gracePeriodSeconds") if isinstance(options, dict) else None
+    if value is None:
+        value = query.get("gracePeriodSeconds")
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise bad_request(f"gracePeriodSeconds: Invalid value: {value!r}") from None
 
 
 def with_kind_dict(rtype: ResourceType, obj: dict) -> dict:

@@ -105,6 +105,7 @@ RESOURCES: tuple[ResourceType, ...] = (
     _rt("deployments", "deployment", "Deployment", "apps", "v1", True, short_names=("deploy",), has_generation=True),
     _rt("replicasets", "replicaset", "ReplicaSet", "apps", "v1", True, short_names=("rs",), has_generation=True),
     _rt("daemonsets", "daemonset", "DaemonSet", "apps", "v1", True, short_names=("ds",), has_generation=True),
+    _rt("statefulsets", "statefulset", "StatefulSet", "apps", "v1", True, short_names=("sts",), has_generation=True),
     _rt("jobs", "job", "Job", "batch", "v1", True, has_generation=True),
     _rt("poddisruptionbudgets", "poddisruptionbudget", "PodDisruptionBudget", "policy", "v1", True, short_names=("pdb",), has_generation=True),
     _rt("events", "event", "Event", "events.k8s.io", "v1", True, EVENT_FIELDS, short_names=("ev",), has_status=False, storage="events", subresources=()),
