@@ -26,7 +26,11 @@ async def serve(cfg: dict) -> None:
     seed = cfg.get("seed", {"kind": "gpu"})
     # Kueue's CRDs are installed where the seed has Kueue objects: the GPU cluster unless told otherwise
     with_kueue = bool(seed.get("kueue", seed["kind"] == "gpu"))
-    if seed["kind"] == "big":
+    if seed["kind"] == "drain":
+        from .drainseed import drain_cluster
+
+        objects = drain_cluster(now, slow_pods=int(seed.get("slow_pods", 0)), slow_s=float(seed.get("slow_s", 2.0)))
+    elif seed["kind"] == "big":
         objects = big_cluster(now, nodes=int(seed.get("nodes", 1000)), pods=int(seed.get("pods", 20000)), seed=int(seed.get("seed", 1)))
     else:
         objects = gpu_cluster(now, kueue=with_kueue)

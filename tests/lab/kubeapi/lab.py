@@ -58,9 +58,15 @@ USERS: dict[str, dict] = {
         "groups": ["system:authenticated"],
         "rules": [{"verbs": ["get", "list", "watch"], "apiGroups": ["", "apps", "batch", "policy"], "resources": ["nodes", "pods", "namespaces", "deployments", "replicasets", "daemonsets", "jobs", "poddisruptionbudgets"]}],
     },
+    # reads everything and cordons nodes, but may not evict (no create on pods/eviction)
+    "cordoner": {
+        "name": "cordoner",
+        "groups": ["system:authenticated"],
+        "rules": [READ_ALL, {"verbs": ["patch", "update"], "apiGroups": [""], "resources": ["nodes"]}],
+    },
 }
 #: kubeconfig context → user key in USERS (plus "lab-exec": admin through an exec plugin, "lab-badtoken": a token nobody knows)
-CONTEXTS = {"lab": "admin", "lab-viewer": "viewer", "lab-lister": "lister", "lab-noevents": "noevents", "lab-nokueue": "nokueue"}
+CONTEXTS = {"lab": "admin", "lab-viewer": "viewer", "lab-lister": "lister", "lab-noevents": "noevents", "lab-nokueue": "nokueue", "lab-cordoner": "cordoner"}
 
 
 # ------------------------------------------------------------------------------ TLS
@@ -237,6 +243,7 @@ class KubeLab:
         self.truth: Truth = truth_of(gpu_cluster(time.time()))
         self._big: dict[tuple[int, int], KubeCluster] = {}
         self._plain: KubeCluster | None = None
+        self._drain: dict[tuple[int, float], KubeCluster] = {}
         self._lock = threading.Lock()
 
     # the main cluster's essentials, for brevity in tests
@@ -264,8 +271,18 @@ class KubeLab:
                 self._big[key] = start_cluster(self.workdir / f"big-{nodes}-{pods}", f"big-{nodes}", {"kind": "big", "nodes": nodes, "pods": pods})
             return self._big[key]
 
+    def drain(self, slow_pods: int = 0, slow_s: float = 2.0) -> KubeCluster:
+        """The drain cluster (:mod:`.drainseed`: every kind of pod ``kubectl drain`` tells apart, budgets, a StatefulSet),
+        with ``slow_pods`` pods on node ``drain-slow`` that take ``slow_s`` s each to terminate; its own process, started once."""
+        with self._lock:
+            key = (slow_pods, slow_s)
+            if key not in self._drain:
+                self._drain[key] = start_cluster(self.workdir / f"drain-{slow_pods}-{slow_s:g}", f"drain-{slow_pods}",
+                                                 {"kind": "drain", "slow_pods": slow_pods, "slow_s": slow_s})
+            return self._drain[key]
+
     def close(self) -> None:
-        for cluster in [*self._big.values(), *([self._plain] if self._plain else []), self.main]:
+        for cluster in [*self._big.values(), *self._drain.values(), *([self._plain] if self._plain else []), self.main]:
             cluster.close()
 
 
