@@ -33,6 +33,18 @@ from typing import Any, NamedTuple
 from ..config import SiteConfig
 from ..model.types import DoctorCheck, KubeNode, NodeEvent, QueueState, SourceData
 from .base import AuthError, BadAnswer, Source, SourceError, Timeout, Unreachable
+from .kube_drain import (
+    CORDON_REASON_ANNOTATION,
+    DrainMixin,
+    PodGone,
+    Selector,
+    grace_period,
+    has_emptydir,
+    intern_labels,
+    parse_selector,
+)
+
+__all__ = ["CORDON_REASON_ANNOTATION", "EvictionBlocked", "KubeForbidden", "KubernetesSource", "PodGone"]
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +133,10 @@ class PodRec(NamedTuple):
     created: float | None
     deleting: bool
     scheduling: str  # why it is not scheduled (PodScheduled=False message), if so
+    uid: str = ""
+    emptydir: bool = False  # has an emptyDir volume
+    labels: tuple[tuple[str, str], ...] = ()  # sorted pairs, one tuple shared by pods with the same labels
+    grace_period_s: int | None = None  # spec.terminationGracePeriodSeconds
 
     @property
     def key(self) -> str:
@@ -142,6 +158,7 @@ class PdbRec(NamedTuple):
     current_healthy: int
     desired_healthy: int
     expected_pods: int
+    selector: Selector | None = None  # None selects no pod
 
 
 class JobRec(NamedTuple):
@@ -321,11 +338,15 @@ def project_pod(obj: dict) -> PodRec:
         created=parse_time(meta.get("creationTimestamp")),
         deleting=bool(meta.get("deletionTimestamp")),
         scheduling=why,
+        uid=str(meta.get("uid") or ""),
+        emptydir=has_emptydir(spec),
+        labels=intern_labels(meta.get("labels")),
+        grace_period_s=grace_period(spec),
     )
 
 
 def project_pdb(obj: dict) -> PdbRec:
-    meta, status = obj.get("metadata") or {}, obj.get("status") or {}
+    meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
     return PdbRec(
         meta.get("namespace", ""),
         meta.get("name", ""),
@@ -333,6 +354,7 @@ def project_pdb(obj: dict) -> PdbRec:
         int(status.get("currentHealthy") or 0),
         int(status.get("desiredHealthy") or 0),
         int(status.get("expectedPods") or 0),
+        parse_selector(spec.get("selector")),
     )
 
 
@@ -740,7 +762,7 @@ class Informer:
 
 
 # ================================================================================== the source
-class KubernetesSource(Source):
+class KubernetesSource(DrainMixin, Source):
     """Nodes with their GPU accounting, pending GPU pods per namespace and Kueue's ClusterQueues, from the Kubernetes API."""
 
     name = "kubernetes"
@@ -782,6 +804,7 @@ class KubernetesSource(Source):
         self._kueue_task: asyncio.Task | None = None
         self._kueue_known = False  # discovery has answered at least once
         self._kueue_error: SourceError | None = None  # the last discovery failure, until one succeeds
+        self._init_drain()
         self._reset_aggregates()
 
     # -- aggregates, kept current by the informers' callbacks ------------------------------------
@@ -798,6 +821,7 @@ class KubernetesSource(Source):
         self._node_events: tuple[NodeEvent, ...] | None = None  # None: rebuild at the next call
         self._event_views: dict[str, tuple[EventRec, str, NodeEvent]] = {}  # event key → (its record, node, view)
         self._event_pods: frozenset[str] = frozenset()  # keys of the pods the kept events are about
+        self._reset_drain_index()
         self._reset_kueue()
 
     def _reset_kueue(self) -> None:
@@ -819,6 +843,9 @@ class KubernetesSource(Source):
                 self._add_pod(key, pod)
             self._dirty |= set(self._nodes)
             self._node_tuple = self._queue_rows = self._node_events = None
+            self._index_pods(items)
+        elif kind.resource == "poddisruptionbudgets":
+            self._index_pdbs(items)
         elif kind.resource == "events":
             if len(items) > MAX_EVENTS * 2:
                 self._trim_events(items)
@@ -840,6 +867,9 @@ class KubernetesSource(Source):
             # an event is placed by its pod's node: only a pod some event is about, arriving, leaving or moving, counts
             if key in self._event_pods and (old is None or new is None or old.node != new.node):
                 self._node_events = None
+            self._index_pod(key, old, new)
+        elif kind.resource == "poddisruptionbudgets":
+            self._index_pdb(key, old, new)
         elif kind.resource == "nodes":
             if new is None:
                 self._nodes.pop(key, None)
@@ -1301,52 +1331,7 @@ class KubernetesSource(Source):
                 notes.append(f"{inf.kind.qualified}: reconnecting")
         return SourceData(queues=self.queues(), kube_nodes=self.kube_nodes(), version=self.version, notes=tuple(notes), node_events=self.node_events())
 
-    # -- actions ------------------------------------------------------------------------------
-    async def cordon(self, node: str, *, unschedulable: bool = True, dry_run: bool = False) -> KubeNode:
-        """Mark a node (un)schedulable, as ``kubectl cordon``/``uncordon`` does; returns the node as the server has it."""
-        from kubernetes.aio import client
-
-        await self._start()
-        kwargs: dict[str, Any] = {"dry_run": "All"} if dry_run else {}
-        body = {"spec": {"unschedulable": True if unschedulable else None}}
-        kind = ResourceKind("nodes", "", "", "", project_node)
-        try:
-            status, raw, _ = await _call_raw(client.CoreV1Api(self._api).patch_node_without_preload_content, self.timeout_s, node, body, **kwargs)
-        except Exception as exc:  # noqa: BLE001
-            raise self._classify(exc, "patch", kind) from None
-        if status != 200:
-            raise self._http_error(status, raw, "patch", kind)
-        rec = project_node(json.loads(raw))
-        return KubeNode(rec.name, rec.ready, rec.unschedulable, rec.taints, rec.labels, rec.gpu_product, rec.gpu_capacity, rec.gpu_allocatable,
-                        sum(self._gpu_pods.get(node, {}).values()), rec.conditions, tuple(sorted(self._gpu_pods.get(node, {}).items())))
-
-    async def evict(self, namespace: str, pod: str, *, dry_run: bool = False) -> None:
-        """Evict a pod through the Eviction API (PodDisruptionBudgets are honoured by the server).
-
-        Raises :class:`EvictionBlocked` when the budget refuses (429), :class:`KubeForbidden` without RBAC.
-        """
-        from kubernetes.aio import client
-
-        await self._start()
-        body = client.V1Eviction(api_version="policy/v1", kind="Eviction", metadata=client.V1ObjectMeta(name=pod, namespace=namespace))
-        kwargs: dict[str, Any] = {"dry_run": "All"} if dry_run else {}
-        kind = ResourceKind("pods/eviction", "", "", "", project_pod)
-        try:
-            call = client.CoreV1Api(self._api).create_namespaced_pod_eviction_without_preload_content
-            status, raw, headers = await _call_raw(call, self.timeout_s, pod, namespace, body, **kwargs)
-        except Exception as exc:  # noqa: BLE001
-            raise self._classify(exc, "create", kind) from None
-        if status in (200, 201):
-            return
-        if status == 429:
-            doc = _status_of(raw)
-            details = doc.get("details") or {}
-            causes = tuple(str(c.get("message", "")) for c in details.get("causes") or () if c.get("message"))
-            retry = headers.get("Retry-After") or details.get("retryAfterSeconds")
-            raise EvictionBlocked(namespace, pod, str(doc.get("message") or "too many requests"), causes, float(retry) if retry else None)
-        if status == 404:
-            raise BadAnswer(f"evicting {namespace}/{pod}: {_status_of(raw).get('message', 'not found')}")
-        raise self._http_error(status, raw, "create", kind)
+    # -- actions: cordon() and evict() are DrainMixin's (kube_drain.py) ---------------------------
 
     # -- doctor -------------------------------------------------------------------------------
     async def doctor(self, executor: Executor | None = None) -> list[DoctorCheck]:

@@ -1,0 +1,346 @@
+"""Provides what a drain needs from the Kubernetes source: pods by node with their budgets, cordon with a reason, eviction.
+
+:class:`DrainMixin` is mixed into :class:`~sovtui.sources.kubernetes.KubernetesSource`. Its index of pods by node and of
+PodDisruptionBudgets by namespace is kept by the informers' callbacks, so :meth:`DrainMixin.pods_on` costs the pods of
+one node, never a scan of the cluster. Label selectors are matched as ``metav1.LabelSelectorAsSelector`` does
+(matchLabels, and matchExpressions with In, NotIn, Exists, DoesNotExist; a null selector selects nothing, an empty one
+every pod of its namespace).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from ..model.workload import BudgetRef, PodRef
+from .base import SourceError
+
+if TYPE_CHECKING:
+    from ..model.types import KubeNode
+    from .kubernetes import PdbRec, PodRec
+
+CORDON_REASON_ANNOTATION = "sovtui.io/cordon-reason"
+OPERATORS = frozenset({"In", "NotIn", "Exists", "DoesNotExist"})
+MAX_KUBECONFIG_BYTES = 4 * 2**20  # a kubeconfig read for identity() before the source has started
+
+
+class PodGone(SourceError):
+    """The pod is not there (404): already deleted, or never was."""
+
+    hint = "the pod left before the request; nothing to do for it"
+
+    def __init__(self, namespace: str, pod: str, message: str = "") -> None:
+        self.namespace, self.pod = namespace, pod
+        super().__init__(f"{namespace}/{pod} is gone" + (f" ({message})" if message else ""))
+
+
+# ================================================================================== selectors
+class Selector(NamedTuple):
+    """A ``metav1.LabelSelector``: matchLabels as sorted (key, value) pairs, matchExpressions as (key, operator, values)."""
+
+    labels: tuple[tuple[str, str], ...] = ()
+    expressions: tuple[tuple[str, str, frozenset[str]], ...] = ()
+
+
+def parse_selector(sel: Any) -> Selector | None:
+    """A LabelSelector from its JSON; ``None`` for a null or unusable one (it selects nothing, as the API treats it)."""
+    if not isinstance(sel, Mapping):
+        return None
+    match = sel.get("matchLabels") or {}
+    exprs = sel.get("matchExpressions") or ()
+    if not isinstance(match, Mapping) or not isinstance(exprs, (list, tuple)):
+        return None
+    out = []
+    for expr in exprs:
+        if not isinstance(expr, Mapping) or expr.get("operator") not in OPERATORS or not isinstance(expr.get("key"), str):
+            return None
+        values = expr.get("values") or ()
+        out.append((expr["key"], expr["operator"], frozenset(str(v) for v in values)))
+    return Selector(tuple(sorted((str(k), str(v)) for k, v in match.items())), tuple(out))
+
+
+def selector_matches(sel: Selector | None, labels: Mapping[str, str]) -> bool:
+    """Whether a pod with ``labels`` is selected: every matchLabels pair and every expression must hold."""
+    if sel is None:
+        return False
+    for key, value in sel.labels:
+        if labels.get(key) != value:
+            return False
+    for key, op, values in sel.expressions:
+        have = labels.get(key)
+        if op == "In":
+            if have is None or have not in values:
+                return False
+        elif op == "NotIn":
+            if have is not None and have in values:
+                return False
+        elif op == "Exists":
+            if have is None:
+                return False
+        elif have is not None:  # DoesNotExist
+            return False
+    return True
+
+
+# ================================================================================== pod fields
+_LABEL_SETS: dict[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]] = {}
+
+
+def intern_labels(labels: Any) -> tuple[tuple[str, str], ...]:
+    """A pod's labels as sorted pairs, one shared tuple per distinct set (a ReplicaSet's pods all have the same)."""
+    if not labels or not isinstance(labels, Mapping):
+        return ()
+    pairs = tuple(sorted((str(k), str(v)) for k, v in labels.items()))
+    known = _LABEL_SETS.get(pairs)
+    if known is not None:
+        return known
+    if len(_LABEL_SETS) > 65536:
+        _LABEL_SETS.clear()
+    _LABEL_SETS[pairs] = pairs
+    return pairs
+
+
+def has_emptydir(spec: Mapping) -> bool:
+    """Whether the pod has an emptyDir volume (its data is lost when the pod goes)."""
+    return any(isinstance(v, Mapping) and v.get("emptyDir") is not None for v in spec.get("volumes") or ())
+
+
+def grace_period(spec: Mapping) -> int | None:
+    value = spec.get("terminationGracePeriodSeconds")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+# ================================================================================== the mixin
+class DrainMixin:
+    """Drain-facing methods of the Kubernetes source (see ``ops-spec``): the state they read is the informers' caches."""
+
+    # provided by KubernetesSource
+    _informers: dict[str, Any]
+    _nodes: dict[str, Any]
+    _gpu_pods: dict[str, dict[str, int]]
+    _loader: Any
+    _api: Any
+    kubeconfig: str | None
+    context: str | None
+    server: str
+    timeout_s: float
+
+    def _init_drain(self) -> None:
+        self._pod_waiters: set[asyncio.Future] = set()
+        self._reset_drain_index()
+
+    def _reset_drain_index(self) -> None:
+        self._by_node: dict[str, dict[str, PodRec]] = {}  # node → pod key → pod bound to it
+        self._pdbs_by_ns: dict[str, dict[str, PdbRec]] = {}  # namespace → PDB key → PDB
+        self._pods_on_memo: dict[str, tuple[PodRef, ...]] = {}
+
+    # -- kept by the informers' callbacks ---------------------------------------------------------
+    def _index_pods(self, items: Mapping[str, PodRec]) -> None:
+        by_node: dict[str, dict[str, PodRec]] = {}
+        for key, pod in items.items():
+            if pod.node:
+                by_node.setdefault(pod.node, {})[key] = pod
+        self._by_node = by_node
+        self._pods_on_memo.clear()
+        self._wake_pod_waiters()
+
+    def _index_pod(self, key: str, old: PodRec | None, new: PodRec | None) -> None:
+        if old is not None and old.node:
+            here = self._by_node.get(old.node)
+            if here is not None:
+                here.pop(key, None)
+                if not here:
+                    del self._by_node[old.node]
+            self._pods_on_memo.pop(old.node, None)
+        if new is not None and new.node:
+            self._by_node.setdefault(new.node, {})[key] = new
+            self._pods_on_memo.pop(new.node, None)
+        self._wake_pod_waiters()
+
+    def _index_pdbs(self, items: Mapping[str, PdbRec]) -> None:
+        by_ns: dict[str, dict[str, PdbRec]] = {}
+        for key, pdb in items.items():
+            by_ns.setdefault(pdb.namespace, {})[key] = pdb
+        self._pdbs_by_ns = by_ns
+        self._pods_on_memo.clear()
+
+    def _index_pdb(self, key: str, old: PdbRec | None, new: PdbRec | None) -> None:
+        if old is not None:
+            mine = self._pdbs_by_ns.get(old.namespace)
+            if mine is not None:
+                mine.pop(key, None)
+                if not mine:
+                    del self._pdbs_by_ns[old.namespace]
+        if new is not None:
+            self._pdbs_by_ns.setdefault(new.namespace, {})[key] = new
+        if old != new:
+            self._pods_on_memo.clear()
+
+    def _wake_pod_waiters(self) -> None:
+        waiters, self._pod_waiters = self._pod_waiters, set()
+        for fut in waiters:
+            if not fut.done():
+                fut.set_result(True)
+
+    # -- reads from the cache (sync, no I/O) ---------------------------------------------------
+    def _synced(self, resource: str) -> bool:
+        inf = self._informers.get(resource)
+        return inf is not None and inf.synced
+
+    def pods_on(self, node: str) -> tuple[PodRef, ...] | None:
+        """Every non-terminal pod bound to ``node``, by namespace/name, each with the PodDisruptionBudgets of its namespace
+        whose selector matches it; ``None`` when the node is unknown or the pods are not listed yet."""
+        if node not in self._nodes or not self._synced("pods"):
+            return None
+        memo = self._pods_on_memo.get(node)
+        if memo is not None:
+            return memo
+        pdbs = self._pdbs_by_ns
+        refs = []
+        for _, pod in sorted(self._by_node.get(node, {}).items()):
+            if pod.phase in ("Succeeded", "Failed"):
+                continue
+            budgets: tuple[BudgetRef, ...] = ()
+            candidates = pdbs.get(pod.namespace)
+            if candidates:
+                labels = dict(pod.labels)
+                budgets = tuple(
+                    BudgetRef(b.namespace, b.name, b.disruptions_allowed, b.current_healthy, b.desired_healthy, b.expected_pods)
+                    for _, b in sorted(candidates.items())
+                    if selector_matches(b.selector, labels)
+                )
+            refs.append(PodRef(pod.namespace, pod.name, pod.uid, pod.phase, pod.owner_kind, pod.owner_name, pod.mirror, pod.emptydir,
+                               pod.deleting, pod.gpus, pod.grace_period_s, budgets))
+        out = tuple(refs)
+        self._pods_on_memo[node] = out
+        return out
+
+    def node_unschedulable(self, node: str) -> bool | None:
+        """Whether the node is cordoned (spec.unschedulable), from the cache; ``None`` when unknown."""
+        rec = self._nodes.get(node)
+        return None if rec is None else rec.unschedulable
+
+    def pod_uid(self, namespace: str, name: str) -> str | None:
+        """The UID of the pod now cached under that name; ``None`` when there is none (gone, or finished)."""
+        inf = self._informers.get("pods")
+        pod = inf.items.get(f"{namespace}/{name}") if inf is not None else None
+        return None if pod is None else pod.uid
+
+    async def pods_changed(self, timeout_s: float) -> bool:
+        """Wait for the pods cache to change (a watch event or a re-list) after this call: True; False after ``timeout_s``."""
+        fut = asyncio.get_running_loop().create_future()
+        self._pod_waiters.add(fut)  # before any await: no change can slip in between
+        try:
+            async with asyncio.timeout(max(0.0, timeout_s)):
+                await self._start()  # type: ignore[attr-defined]
+                return await fut
+        except TimeoutError:
+            return False
+        finally:
+            self._pod_waiters.discard(fut)
+
+    def identity(self) -> str:
+        """``user U in context C (server)`` from the kubeconfig; never a credential."""
+        user = cluster_server = ""
+        ctx = self.context or ""
+        loader = self._loader
+        if loader is not None:
+            current = loader.current_context
+            ctx = ctx or str(current.get("name") or "")
+            user = str((current.get("context") or {}).get("user") or "")
+        else:
+            ctx, user, cluster_server = _kubeconfig_names(self.kubeconfig, self.context)
+        server = self.server or cluster_server or "server unknown"
+        return f"user {user or 'unknown'} in context {ctx or 'current'} ({server})"
+
+    # -- actions ------------------------------------------------------------------------------
+    async def cordon(self, node: str, *, unschedulable: bool = True, reason: str | None = None, dry_run: bool = False) -> KubeNode:
+        """Mark a node (un)schedulable, as ``kubectl cordon``/``uncordon`` does, in one JSON merge patch that also sets
+        (cordon with a ``reason``) or removes (uncordon) the ``sovtui.io/cordon-reason`` annotation; returns the node as
+        the server has it."""
+        from kubernetes.aio import client
+
+        from . import kubernetes as kube
+
+        await self._start()  # type: ignore[attr-defined]
+        kwargs: dict[str, Any] = {"dry_run": "All"} if dry_run else {}
+        body: dict[str, Any] = {"spec": {"unschedulable": True if unschedulable else None}}
+        if not unschedulable:
+            body["metadata"] = {"annotations": {CORDON_REASON_ANNOTATION: None}}
+        elif reason:
+            body["metadata"] = {"annotations": {CORDON_REASON_ANNOTATION: reason}}
+        kind = kube.ResourceKind("nodes", "", "", "", kube.project_node)
+        try:
+            call = client.CoreV1Api(self._api).patch_node_without_preload_content
+            status, raw, _ = await kube._call_raw(call, self.timeout_s, node, body, _content_type="application/merge-patch+json", **kwargs)
+        except Exception as exc:  # noqa: BLE001
+            raise self._classify(exc, "patch", kind) from None  # type: ignore[attr-defined]
+        if status != 200:
+            raise self._http_error(status, raw, "patch", kind)  # type: ignore[attr-defined]
+        rec = kube.project_node(json.loads(raw))
+        held = self._gpu_pods.get(node, {})
+        return kube.KubeNode(rec.name, rec.ready, rec.unschedulable, rec.taints, rec.labels, rec.gpu_product, rec.gpu_capacity,
+                             rec.gpu_allocatable, sum(held.values()), rec.conditions, tuple(sorted(held.items())))
+
+    async def evict(self, namespace: str, pod: str, *, grace_period_s: int | None = None, dry_run: bool = False) -> None:
+        """Evict a pod through the Eviction API (PodDisruptionBudgets are honoured by the server), with
+        ``grace_period_s`` as DeleteOptions.gracePeriodSeconds (``None``: the pod's own terminationGracePeriodSeconds).
+
+        Raises :class:`~sovtui.sources.kubernetes.EvictionBlocked` when a budget refuses (429),
+        :class:`~sovtui.sources.kubernetes.KubeForbidden` without RBAC (403), :class:`PodGone` when there is no such pod (404).
+        """
+        from kubernetes.aio import client
+
+        from . import kubernetes as kube
+
+        await self._start()  # type: ignore[attr-defined]
+        options = client.V1DeleteOptions(grace_period_seconds=grace_period_s) if grace_period_s is not None else None
+        body = client.V1Eviction(api_version="policy/v1", kind="Eviction", metadata=client.V1ObjectMeta(name=pod, namespace=namespace), delete_options=options)
+        kwargs: dict[str, Any] = {"dry_run": "All"} if dry_run else {}
+        kind = kube.ResourceKind("pods/eviction", "", "", "", kube.project_pod)
+        try:
+            call = client.CoreV1Api(self._api).create_namespaced_pod_eviction_without_preload_content
+            status, raw, headers = await kube._call_raw(call, self.timeout_s, pod, namespace, body, **kwargs)
+        except Exception as exc:  # noqa: BLE001
+            raise self._classify(exc, "create", kind) from None  # type: ignore[attr-defined]
+        if status in (200, 201):
+            return
+        doc = kube._status_of(raw)
+        if status == 429:
+            details = doc.get("details") or {}
+            causes = tuple(str(c.get("message", "")) for c in details.get("causes") or () if c.get("message"))
+            retry = headers.get("Retry-After") or details.get("retryAfterSeconds")
+            try:
+                retry_s = float(retry) if retry else None
+            except ValueError:
+                retry_s = None
+            raise kube.EvictionBlocked(namespace, pod, str(doc.get("message") or "too many requests"), causes, retry_s)
+        if status == 404:
+            raise PodGone(namespace, pod, str(doc.get("message") or "not found"))
+        raise self._http_error(status, raw, "create", kind)  # type: ignore[attr-defined]
+
+
+def _kubeconfig_names(path: str | None, context: str | None) -> tuple[str, str, str]:
+    """(context, user, server) named by a kubeconfig file, read without loading credentials; blanks when unreadable."""
+    import yaml
+
+    paths = [path] if path else (os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")).split(os.pathsep)
+    for one in paths:
+        try:
+            with open(one, "rb") as fh:
+                doc = yaml.safe_load(fh.read(MAX_KUBECONFIG_BYTES))
+        except (OSError, yaml.YAMLError):
+            continue
+        if not isinstance(doc, dict):
+            continue
+        name = context or str(doc.get("current-context") or "")
+        ctx = next((c.get("context") or {} for c in doc.get("contexts") or () if isinstance(c, dict) and c.get("name") == name), None)
+        if ctx is None:
+            continue
+        cluster = next((c.get("cluster") or {} for c in doc.get("clusters") or () if isinstance(c, dict) and c.get("name") == ctx.get("cluster")), {})
+        return name, str(ctx.get("user") or ""), str(cluster.get("server") or "")
+    return context or "", "", ""
+
