@@ -102,7 +102,8 @@ class SovtuiApp(App[int]):
         super().__init__()
         self.site = site
         self.clock = clock
-        self.hub = Hub(sources, clock=clock, on_update=self._on_hub_update)
+        sources_list = list(sources)
+        self.hub = Hub(sources_list, clock=clock, on_update=self._on_hub_update)
         self.view: ClusterView = build_view(site, self.hub.results, clock())
         self.history: list[str] = []
         self.gpu_history = GpuHistory()
@@ -115,12 +116,18 @@ class SovtuiApp(App[int]):
         self._refreshing = False
         self._interacted_at = 0.0
         self.title = f"sovtui · {site.name}"
+        from .ops.operator import Operator
+        from .screens.ops import Operations
+
+        #: drain, cordon, uncordon: the same Operator (plan, journal, audit) as the CLI's
+        self.operations = Operations(self, Operator(site, sources_list, lambda: self.hub.results, clock=clock))
 
     # -- lifecycle -------------------------------------------------------------------------
     def on_mount(self) -> None:
         self.push_screen("overview")
         # the first frame goes out before any source is polled
         self.call_after_refresh(self.hub.start)
+        self.call_after_refresh(self.operations.offer_unfinished)
         self.set_interval(1.0, self._tick, name="header-tick")
         if self._watch_tty is None:
             self._watch_tty = not self.is_headless and sys.__stdin__ is not None and os.isatty(0)
@@ -281,7 +288,7 @@ class SovtuiApp(App[int]):
     # -- command line ----------------------------------------------------------------------
     @property
     def commands(self) -> list[str]:
-        return [cls.NAME for cls in SCREEN_CLASSES] + ["refresh", "help", "quit", "q"]
+        return [cls.NAME for cls in SCREEN_CLASSES] + ["runs", "refresh", "help", "quit", "q"]
 
     def action_command_line(self) -> None:
         self.push_screen(CommandLine(self.commands), self.run_command)
@@ -298,6 +305,8 @@ class SovtuiApp(App[int]):
             self.action_help()
         elif word in ("refresh", "r"):
             self.action_refresh()
+        elif word in ("runs", "run", "ops"):
+            self.operations.show_runs()
         elif word in ("ctx", "context", "site"):
             target = args[0] if args else ""
             if target and target != self.site.name:

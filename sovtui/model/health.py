@@ -170,3 +170,25 @@ def alert_level(alert: Alert) -> Health:
 def alert_sort_key(alert: Alert) -> tuple:
     state_rank = {"firing": 0, "pending": 1}.get(alert.state, 2)
     return (state_rank, SEVERITY_ORDER.get(alert.severity.lower(), 4), -(alert.active_since or 0), alert.name)
+
+
+def drain_recommendation(rows: Iterable, host: str) -> str:
+    """Why ``host`` should be drained, from its GPUs' verdicts ("" when none recommends it).
+
+    A GPU whose verdict says "drain" (a failing GPU, an XID that calls for it, a pending row remap)
+    recommends it; the worst such GPU's first reason is the reason offered to the operator.
+    """
+    from .nodes import host_key
+
+    key = host_key(host)
+    best = None
+    for row in rows:
+        if host_key(row.gpu.host) != key or row.verdict.level is Health.OK:
+            continue
+        if not any("drain" in r for r in row.verdict.reasons) and row.verdict.level is not Health.CRIT:
+            continue
+        if best is None or row.verdict.level.rank > best.verdict.level.rank:
+            best = row
+    if best is None:
+        return ""
+    return f"GPU {best.gpu.index}: {best.verdict.first_reason}"

@@ -100,10 +100,14 @@ class DetailScreen(ModalScreen[None]):
         *,
         copy: str = "",
         builder: Callable[[Any], Sequence[tuple[str, str | Text]]] | None = None,
+        actions: dict[str, tuple[str, Callable[[], None]]] | None = None,
     ) -> None:
         super().__init__()
         self.title_text = title
         self.fields = list(fields)
+        #: extra keys this view offers (the GPU details offer ``D`` to drain the host): key -> (what, callback)
+        self.actions = dict(actions or {})
+        self._pinned = [f for f in self.fields if f[0] == "action"] if self.actions else []
         self.copy_value = copy or title
         self.builder = builder
 
@@ -123,13 +127,20 @@ class DetailScreen(ModalScreen[None]):
         """Live details: rebuild from the new view when a builder was given."""
         if self.builder is None:
             return
-        fields = list(self.builder(view))
+        fields = self._pinned + list(self.builder(view))
         if fields != self.fields:
             self.fields = fields
             self.query_one("#detail-body", Static).update(self._table())
 
     def on_mount(self) -> None:
         self.query_one(VerticalScroll).border_title = self.title_text
+
+    def on_key(self, event: Any) -> None:
+        action = self.actions.get(event.key)
+        if action is not None:
+            event.stop()
+            self.dismiss(None)
+            action[1]()
 
     def action_close(self) -> None:
         self.dismiss(None)

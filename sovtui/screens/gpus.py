@@ -19,6 +19,7 @@ from ..model.view import ClusterView, GpuRow
 from ..widgets.fmt import LEVEL_STYLE, fmt_age, fmt_num, level_text
 from .base import Row, TableScreen
 from .dialogs import DetailScreen
+from .ops import HostActions, drain_reason, host_action_bindings
 
 HOST_PREFIX = "host:"
 
@@ -156,7 +157,7 @@ def _gpu_row(item: GpuRow) -> Row:
     return Row(g.key, cells, search, sort)
 
 
-class GpusScreen(TableScreen):
+class GpusScreen(HostActions, TableScreen):
     """Fleet GPU table grouped by host (``enter``/``space`` on a host folds it), worst hosts first."""
 
     NAME = "gpus"
@@ -181,6 +182,7 @@ class GpusScreen(TableScreen):
         Binding("space", "fold", "Fold", id="gpus.fold"),
         Binding("g", "toggle_groups", "Group", show=False, id="gpus.group"),
         Binding("s", "shell", "Shell", id="gpus.shell"),
+        *host_action_bindings("gpus"),
     ]
 
     def __init__(self) -> None:
@@ -383,7 +385,15 @@ class GpusScreen(TableScreen):
 
         item = self._row(key)
         title = f"GPU {item.gpu.host}/{item.gpu.index}" if item else key
-        self._detail = DetailScreen(title, build(self.view), copy=item.gpu.host if item else key, builder=build)
+        actions = {}
+        fields = build(self.view)
+        if item is not None:
+            host = item.gpu.host
+            reason = drain_reason(self.view, host)
+            if reason:  # the verdict recommends a drain: offer it here
+                actions["D"] = (f"drain {host}", lambda: self.app.operations.start("drain", [host], reason=reason))
+                fields = [("action", Text(f"D: drain {host} — {reason}", style="bold yellow")), *fields]
+        self._detail = DetailScreen(title, fields, copy=item.gpu.host if item else key, builder=build, actions=actions)
         self.app.push_screen(self._detail)
         if item is not None and item.gpu.uuid and "dcgm" in item.gpu.sources:
             self.load_ranges(item.gpu.uuid, key)
@@ -455,6 +465,14 @@ class GpusScreen(TableScreen):
             return key[len(HOST_PREFIX):]
         item = self._row(key)
         return item.gpu.host if item else None
+
+    def op_hosts(self) -> list[str]:
+        host = self.selected_host()
+        return [host] if host else []
+
+    def op_reason(self, hosts: list[str]) -> str:
+        """The worst failing GPU's verdict on the host: what a drain would be for."""
+        return drain_reason(self.view, hosts[0]) if hosts and self.view is not None else ""
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         if action == "shell":

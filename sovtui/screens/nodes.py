@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual.binding import Binding
 
 from ..model.nodes import LAYER_SHORT, LAYERS, NodeRow
 from ..model.types import Health, KubeNode, NovaHost, SlurmNode
@@ -10,6 +11,7 @@ from ..model.view import ClusterView
 from ..widgets.fmt import LEVEL_STYLE, fmt_age
 from .base import Row, TableScreen
 from .dialogs import DetailScreen
+from .ops import HostActions, host_action_bindings
 
 DASH = Text("—", style="dim")
 #: sinfo's own short state words (its default STATE column)
@@ -76,8 +78,16 @@ def gpus_text(row: NodeRow) -> Text:
     return Text(f"{row.gpu_level.glyph} {ok}/{row.gpus_total}", style=LEVEL_STYLE[row.gpu_level])
 
 
-class NodesScreen(TableScreen):
-    """Hosts across layers, worst first; ``enter`` opens the host: pods, VMs, jobs, taints, conditions, events."""
+class NodesScreen(HostActions, TableScreen):
+    """Hosts across layers, worst first; ``enter`` opens the host: pods, VMs, jobs, taints, conditions, events.
+
+    ``space`` marks hosts; ``c``/``D``/``u`` cordon, drain or uncordon the marked hosts (else the highlighted one).
+    """
+
+    BINDINGS = [
+        Binding("space", "mark", "Mark", id="nodes.mark"),
+        *host_action_bindings("nodes"),
+    ]
 
     NAME = "nodes"
     TITLE_TEXT = "Nodes"
@@ -111,17 +121,19 @@ class NodesScreen(TableScreen):
             return None
         rows = []
         cache = getattr(self, "_row_cache", {})
-        fresh: dict[str, tuple[NodeRow, Row]] = {}
+        marked = self.marked
+        fresh: dict[str, tuple[NodeRow, Row, bool]] = {}
         for node in nodes:
             hit = cache.get(node.name)
-            if hit is not None and hit[0] is node:  # the fusion kept the host: so does the table
+            mark = node.name in marked
+            if hit is not None and hit[0] is node and hit[2] == mark:  # the fusion kept the host: so does the table
                 fresh[node.name] = hit
                 rows.append(hit[1])
                 continue
             level = node.status.level
             k, n, s = node.kube, node.nova, node.slurm
             cells = (
-                node.name,
+                Text(f"✓ {node.name}", style="bold reverse") if mark else node.name,
                 status_text(node),
                 kube_text(k),
                 nova_text(n),
@@ -143,12 +155,43 @@ class NodesScreen(TableScreen):
                 (-node.gpu_level.rank, node.gpus_bad) if node.gpus_total else None,
                 node.status.reason or node.gpu_reason,
             )
-            row = Row(node.name, cells, search, sort)
-            fresh[node.name] = (node, row)
+            row = Row(node.name, cells, search + (" marked" if mark else ""), sort)
+            fresh[node.name] = (node, row, mark)
             rows.append(row)
         self._row_cache = fresh
         rows.sort(key=lambda r: (r.sort[1], r.sort[0]))
         return rows
+
+    @property
+    def marked(self) -> set[str]:
+        if not hasattr(self, "_marked"):
+            self._marked: set[str] = set()
+        return self._marked
+
+    def action_mark(self) -> None:
+        """Mark (or unmark) the highlighted host; actions then apply to every marked host."""
+        key = self.table.selected_key()
+        if key is None:
+            return
+        self.marked.symmetric_difference_update({key})
+        if self.view is not None:
+            self.render_view(self.view)
+        self.table.move_cursor(row=min(self.table.cursor_row + 1, self.table.row_count - 1))
+
+    def op_hosts(self) -> list[str]:
+        if self.view is not None:
+            shown = {n.name for n in self.view.nodes or ()}
+            self.marked.intersection_update(shown)
+        if self.marked:
+            return sorted(self.marked)
+        key = self.table.selected_key()
+        return [key] if key else []
+
+    def op_reason(self, hosts: list[str]) -> str:
+        if len(hosts) != 1 or self.view is None:
+            return ""
+        node = next((n for n in self.view.nodes or () if n.name == hosts[0]), None)
+        return node.gpu_reason if node is not None and node.gpu_level is not Health.OK else ""
 
     def render_rows(self) -> None:
         super().render_rows()
@@ -172,6 +215,8 @@ class NodesScreen(TableScreen):
     def count_text(self, rows: list[Row]) -> str:
         view = self.view
         base = super().count_text(rows)
+        if self.marked:
+            base += f" · {len(self.marked)} marked (c/D/u act on them)"
         if view is None or not view.nodes:
             return base
         trouble = self.trouble(view)

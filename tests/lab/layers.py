@@ -12,11 +12,21 @@ from dataclasses import replace
 
 from sovtui.model.types import KubeNode, NovaHost, SlurmNode, SourceData, SourceResult, SourceStatus
 from sovtui.model.workload import PodRef, SlurmJobRef, VmRef
-from sovtui.sources.base import AuthError, BadAnswer
+from sovtui.sources.base import AuthError, BadAnswer, Source
 from sovtui.sources.kubernetes import EvictionBlocked, KubeForbidden
 
 
-class FakeKube:
+class _Polled(Source):
+    """What the hub needs to poll a stand-in: its data, at once."""
+
+    interval_s = 0.2
+    timeout_s = 2.0
+
+    async def fetch(self, executor=None) -> SourceData:
+        return self.data()
+
+
+class FakeKube(_Polled):
     name = kind = "kubernetes"
 
     def __init__(self, nodes: dict[str, list[PodRef]], *, terminate_s: float = 0.05) -> None:
@@ -94,7 +104,7 @@ class FakeKube:
         return "user admin in context lab (https://127.0.0.1:6443)"
 
 
-class FakeNova:
+class FakeNova(_Polled):
     name = kind = "openstack"
 
     def __init__(self, hosts: dict[str, list[VmRef]], *, version: str = "2.96", moves_after: int = 1) -> None:
@@ -166,7 +176,7 @@ class FakeNova:
         return "user admin in project admin (cloud lab)"
 
 
-class FakeSlurm:
+class FakeSlurm(_Polled):
     name = kind = "slurm"
 
     def __init__(self, nodes: dict[str, list[SlurmJobRef]]) -> None:
