@@ -332,18 +332,12 @@ async def test_pod_uid_changes_when_its_statefulset_recreates_it(drain_lab):
         old = src.pod_uid(NS, "db-0")
         assert old and by_name(src.pods_on("drain-c"))["db-0"].owner_kind == "StatefulSet"
         await src.evict(NS, "db-0")
-        seen_gone = False
-
-        def replaced() -> bool:
-            nonlocal seen_gone
-            now = src.pod_uid(NS, "db-0")
-            seen_gone |= now is None
-            return now is not None and now != old
-
-        took = await until_pods(src, replaced, timeout_s=10.0)
+        # the old pod's DELETED and the new one's ADDED may come in one read of the watch: gone = absent or a new UID
+        took = await until_pods(src, lambda: src.pod_uid(NS, "db-0") not in (None, old), timeout_s=10.0)
         new = src.pod_uid(NS, "db-0")
         read = await client.CoreV1Api(api).read_namespaced_pod("db-0", NS)
-        assert read.metadata.uid == new != old and seen_gone  # the old object went before the new one could take its name
+        assert read.metadata.uid == new != old and read.metadata.deletion_timestamp is None
+        assert by_name(src.pods_on(read.spec.node_name))["db-0"].uid == new
         print(f"\ndb-0 recreated with a new UID {took:.2f}s after its eviction")
 
 
