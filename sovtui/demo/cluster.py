@@ -476,6 +476,7 @@ class DemoCluster:
         self.now = self.born
         self._serial = 0
         self._next_job_id = 48217
+        self.step_hooks: list = []  # callables of the tick time, run first in each tick (operations in progress)
         # independent random streams
         self._world = random.Random(f"demo-world:{seed}")
         self._gpu_rng = random.Random(f"demo-gpu:{seed}")
@@ -791,6 +792,8 @@ class DemoCluster:
     def _step(self, now: float) -> None:
         prev = self.now
         self.now = now
+        for hook in self.step_hooks:
+            hook(now)
         self._storyline_events(prev, now)
         self._slurm_tick(prev, now)
         self._k8s_tick(now)

@@ -1,21 +1,33 @@
-"""Provides the demo sources: the real Source interface, answered from a DemoCluster instead of a network."""
+"""Provides the demo sources: the real Source interface, answered from a DemoCluster instead of a network.
+
+The Kubernetes, OpenStack and Slurm ones also take operations (cordon, evict, migrate, drain ...) with the
+names and signatures of the real sources; :mod:`sovtui.demo.operations` carries them out in the simulation.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from .. import __version__
-from ..model.types import DoctorCheck, SourceData
-from ..sources.base import Source
+from ..model.types import DoctorCheck, KubeNode, SlurmNode, SourceData
+from ..model.workload import PodRef, SlurmJobRef, VmRef
+from ..sources.base import BadAnswer, Source
+from .operations import DemoOps, ops_for
 
 if TYPE_CHECKING:
     from .cluster import DemoCluster
 
 #: how often the hub polls a demo source, seconds
 DEMO_INTERVAL_S = 2.0
+#: how often a demo wait (pods_changed) advances the cluster to the clock and looks again, seconds
+DEMO_WATCH_STEP_S = 0.05
+#: who acts in the demo's layers
+DEMO_USER = "demo-admin"
 
 
 class DemoSource(Source):
@@ -33,13 +45,21 @@ class DemoSource(Source):
     def cluster(self) -> DemoCluster:
         return self._shared.get()
 
+    @contextmanager
+    def current(self) -> Iterator[DemoOps]:
+        """The cluster's operations, with the cluster advanced to ``clock()`` and locked (operations run in threads too)."""
+        ops = ops_for(self.cluster)
+        with ops.lock:
+            self.cluster.advance_to(self.clock())
+            yield ops
+
     async def fetch(self, executor: Executor | None = None) -> SourceData:
-        self.cluster.advance_to(self.clock())
-        return self.build()
+        with self.current():
+            return self.build()
 
     def fetch_sync(self) -> SourceData:
-        self.cluster.advance_to(self.clock())
-        return self.build()
+        with self.current():
+            return self.build()
 
     def build(self) -> SourceData:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -104,6 +124,53 @@ class DemoKubernetes(DemoSource):
         return SourceData(queues=c.k8s_queues(), kube_nodes=c.kube_nodes(), node_events=c.node_events(),
                           version="v1.30.4 (demo)")
 
+    # -- what a drain reads (sync: the demo's cache is the simulation itself) -------------------
+    def pods_on(self, node: str) -> tuple[PodRef, ...] | None:
+        """Every pod bound to ``node`` that has not finished (DaemonSet and terminating ones too), with its budgets."""
+        with self.current() as ops:
+            return ops.pods_on(node)
+
+    def node_unschedulable(self, node: str) -> bool | None:
+        with self.current():
+            rec = self.cluster._k8s_nodes.get(node)
+            return None if rec is None else rec.unschedulable
+
+    def cordon_reason(self, node: str) -> str | None:
+        """The reason given when ``node`` was cordoned (annotation sovtui.io/cordon-reason), if any."""
+        with self.current() as ops:
+            return ops.cordon_reasons.get(node)
+
+    def pod_uid(self, namespace: str, name: str) -> str | None:
+        with self.current() as ops:
+            return ops.pod_uid(namespace, name)
+
+    def identity(self) -> str:
+        return f"user {DEMO_USER} in context {self.cluster.site} (simulated API server)"
+
+    # -- what a drain does ------------------------------------------------------------------------
+    async def cordon(self, node: str, *, unschedulable: bool = True, reason: str | None = None, dry_run: bool = False) -> KubeNode:
+        with self.current() as ops:
+            return ops.cordon(node, unschedulable, reason, dry_run)
+
+    async def evict(self, namespace: str, pod: str, *, grace_period_s: int | None = None, dry_run: bool = False) -> None:
+        """Evict through the simulated Eviction API: EvictionBlocked by a budget, PodGone when there is no such pod."""
+        with self.current() as ops:
+            ops.evict(namespace, pod, grace_period_s, dry_run)
+
+    async def pods_changed(self, timeout_s: float) -> bool:
+        """True once the simulation, advanced to the clock while waiting, has changed a pod; False after ``timeout_s``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(0.0, timeout_s)
+        with self.current() as ops:
+            before = ops.pods_state()
+        while True:
+            await asyncio.sleep(max(0.0, min(DEMO_WATCH_STEP_S, deadline - loop.time())))
+            with self.current() as ops:
+                if ops.pods_state() != before:
+                    return True
+            if loop.time() >= deadline:
+                return False
+
 
 class DemoSlurm(DemoSource):
     """Slurm (squeue/sinfo): one queue per partition, and its nodes."""
@@ -116,6 +183,38 @@ class DemoSlurm(DemoSource):
         c = self.cluster
         return SourceData(queues=c.slurm_queues(), slurm_nodes=c.slurm_node_views(), version="slurm 23.11.10 (demo)")
 
+    def node(self, name: str) -> SlurmNode | None:
+        with self.current() as ops:
+            return ops.slurm_node(name)
+
+    def jobs_on(self, name: str) -> tuple[SlurmJobRef, ...]:
+        """The jobs running on ``name``, each with all its nodes and all its GPUs."""
+        with self.current() as ops:
+            return ops.jobs_on(name)
+
+    async def read_node(self, name: str) -> SlurmNode:
+        with self.current() as ops:
+            node = ops.slurm_node(name)
+        if node is None:
+            raise BadAnswer(f"scontrol show node {name}: Node {name} not found")
+        return node
+
+    async def drain(self, name: str, reason: str) -> None:
+        """``scontrol update nodename=NAME state=drain reason=...``: DRAINING while its jobs run, then DRAINED."""
+        with self.current() as ops:
+            ops.set_drain(name, True, reason)
+
+    async def undrain(self, name: str) -> None:
+        with self.current() as ops:
+            ops.set_drain(name, False)
+
+    async def requeue(self, job_id: str) -> None:
+        with self.current() as ops:
+            ops.requeue(job_id)
+
+    def identity(self) -> str:
+        return f"{DEMO_USER}@{self.cluster.site}-login"
+
 
 class DemoOpenStack(DemoSource):
     """OpenStack: nova-compute services and hypervisors with their VMs, GPU flavors, Neutron agents."""
@@ -127,7 +226,44 @@ class DemoOpenStack(DemoSource):
     def build(self) -> SourceData:
         c = self.cluster
         return SourceData(nova_hosts=c.nova_hosts(), openstack_flavors=c.openstack_flavors(),
-                          neutron_agents=c.neutron_agents(), version="compute 2.96 (demo)")
+                          neutron_agents=c.neutron_agents(), version=f"compute {self.compute_version()} (demo)")
+
+    # sync, like the real source's client: operations run these in a worker thread
+    def servers_on(self, host: str) -> tuple[VmRef, ...]:
+        with self.current() as ops:
+            return ops.servers_on(host)
+
+    def compute_version(self) -> str:
+        return "2.96"
+
+    def disable_compute(self, host: str, reason: str) -> None:
+        with self.current() as ops:
+            ops.set_compute(host, False, reason)
+
+    def enable_compute(self, host: str) -> None:
+        with self.current() as ops:
+            ops.set_compute(host, True)
+
+    def live_migrate(self, server_id: str, *, target_host: str | None = None) -> None:
+        """The server moves to another enabled host with room for it in :data:`~sovtui.demo.operations.LIVE_MIGRATION_S`."""
+        with self.current() as ops:
+            ops.migrate(server_id, True, target_host)
+
+    def cold_migrate(self, server_id: str, *, target_host: str | None = None) -> None:
+        """The server moves, then waits in VERIFY_RESIZE for :meth:`confirm_resize`."""
+        with self.current() as ops:
+            ops.migrate(server_id, False, target_host)
+
+    def confirm_resize(self, server_id: str) -> None:
+        with self.current() as ops:
+            ops.confirm_resize(server_id)
+
+    def server(self, server_id: str) -> VmRef | None:
+        with self.current() as ops:
+            return ops.server(server_id)
+
+    def identity(self) -> str:
+        return f"user {DEMO_USER} in project admin (cloud {self.cluster.site})"
 
 
 class _SharedCluster:
