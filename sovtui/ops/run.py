@@ -23,7 +23,7 @@ from .plan import SUCCESS, Event, Outcome, Plan, Step
 
 log = logging.getLogger(__name__)
 
-EVICT_CONCURRENCY = 50  # evictions in flight per host
+EVICT_CONCURRENCY = 256  # evictions in flight per host (kubectl drain evicts every pod at once)
 MIGRATE_CONCURRENCY = 2  # server migrations in flight per host (Nova's own default allows one per compute)
 #: a migration Nova accepted but that left the server where it was, untouched, for this long has failed
 MIGRATION_STALL_S = 30.0
