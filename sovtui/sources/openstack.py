@@ -25,6 +25,7 @@ from ..model.types import (
     SourceData,
 )
 from .base import AuthError, BadAnswer, Source, SourceError, Timeout, Unreachable
+from .nova_ops import NovaOps
 
 Clock = Callable[[], float]
 
@@ -35,8 +36,12 @@ GPU_EXTRA_SPECS = ("pci_passthrough:alias", "resources:VGPU", "resources:PGPU")
 PLACEMENT_MICROVERSION = "1.14"  # parent/root provider uuids
 
 
-class OpenStackSource(Source):
-    """One OpenStack cloud, seen by an admin: where capacity is, what is down or disabled, and why."""
+class OpenStackSource(NovaOps, Source):
+    """One OpenStack cloud, seen by an admin: where capacity is, what is down or disabled, and why.
+
+    The drain operations (servers on a host, disable/enable a compute service, live and cold migration)
+    come from :class:`~.nova_ops.NovaOps`.
+    """
 
     name = "openstack"
     kind = "openstack"

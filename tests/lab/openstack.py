@@ -10,7 +10,9 @@ Each WSGI app (Keystone, Placement, the Nova API, the Glance API, the Neutron AP
 gunicorn through a tiny launcher that clears ``sys.argv`` first (oslo.config parses it). Nova runs
 conductor, scheduler and one ``nova-compute`` per fake hypervisor, each with its own ``host =``, on
 the fake virt driver; servers boot ACTIVE on them with ``networks="none"`` from the tiny raw image
-the lab uploads to Glance (file store). Neutron is ML2 (openvswitch mechanism driver, flat / VLAN /
+the lab uploads to Glance (file store). The computes reach each other over RabbitMQ: servers live- and
+cold-migrate between them (the fake driver moves nothing). Nova's conductor, scheduler and API begin every
+sqlite transaction ``IMMEDIATE`` (a writer waits for the lock instead of failing). Neutron is ML2 (openvswitch mechanism driver, flat / VLAN /
 VXLAN type drivers: networks live in its database only) with ``neutron-rpc-server`` and one
 ``neutron-metadata-agent`` per network host: real agents that report their state over RabbitMQ
 every ``REPORT_INTERVAL_S`` (dead after ``AGENT_DOWN_TIME_S``) and touch neither interfaces nor iptables. Neutron's
@@ -134,6 +136,27 @@ SQLITE_RETRY = textwrap.dedent(
     @exc_filters.filters("sqlite", exc.OperationalError, r".*database is locked.*")
     def _locked(error, match, engine_name, is_disconnect):
         raise exception.DBDeadlock(error)
+    '''
+)
+
+#: Nova on sqlite: every transaction takes the write lock when it begins (``BEGIN IMMEDIATE``), so that it
+#: waits for the lock (the busy timeout) rather than failing at once. In WAL mode a transaction that read,
+#: then writes after another process committed, gets "database is locked" without waiting; a live
+#: migration's first step (the conductor recording the compute's action event) lost that race and left
+#: the server MIGRATING for good.
+SQLITE_IMMEDIATE = textwrap.dedent(
+    '''
+    """Makes every sqlite transaction begin IMMEDIATE (it waits for the write lock instead of failing)."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+
+    @event.listens_for(Engine, "begin")
+    def _begin_immediate(conn):
+        # runs before oslo.db's own listener, which then sees the transaction begun and emits no BEGIN
+        if conn.dialect.name == "sqlite" and "in_transaction" not in conn.info:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.info["in_transaction"] = True
     '''
 )
 
@@ -329,6 +352,7 @@ def start_openstack(workdir: Path) -> OpenStackLab:
         (workdir / "launcher.py").write_text(LAUNCHER)
         (workdir / "lab_main.py").write_text(MAIN_LAUNCHER)
         (workdir / "lab_sqlite_retry.py").write_text(SQLITE_RETRY)
+        (workdir / "lab_sqlite_immediate.py").write_text(SQLITE_IMMEDIATE)
         k_port, p_port, n_port, g_port, q_port = (free_port() for _ in range(5))
         keystone = f"http://127.0.0.1:{k_port}/v3"
         placement = f"http://127.0.0.1:{p_port}"
@@ -401,7 +425,7 @@ def start_openstack(workdir: Path) -> OpenStackLab:
             """) + _service_auth(keystone) + "[neutron]\n" + _service_auth(keystone) + _authtoken(keystone))
         (data / "nova" / "locks").mkdir(parents=True, exist_ok=True)
         nconf = ["--config-file", str(ndir / "nova.conf")]
-        nenv = {"OS_NOVA_CONFIG_DIR": str(ndir)}
+        nenv = {"OS_NOVA_CONFIG_DIR": str(ndir), "LAB_PRELOAD": "lab_sqlite_immediate"}
         gdir, genv = _glance_config(venv, etc, data, keystone)
         qdir, qenv = _neutron_config(venv, etc, data, keystone, transport)
         qconf = ["--config-file", str(qdir / "neutron.conf"), "--config-file", str(qdir / "ml2_conf.ini")]
@@ -466,8 +490,10 @@ def start_openstack(workdir: Path) -> OpenStackLab:
             # Nova's Placement client reads the catalog once, at start
             catalog_registered()
             rabbitmq_up()
-            daemons["nova-conductor"] = start_daemon("nova-conductor", [str(venv / "bin" / "nova-conductor"), *nconf], logs, env=nenv)
-            daemons["nova-scheduler"] = start_daemon("nova-scheduler", [str(venv / "bin" / "nova-scheduler"), *nconf], logs, env=nenv)
+            for name in ("conductor", "scheduler"):
+                daemons[f"nova-{name}"] = start_daemon(
+                    f"nova-{name}", [str(venv / "bin" / "python"), str(workdir / "lab_main.py"),
+                                     f"nova.cmd.{name}:main", *nconf], logs, env=nenv)
             daemons["nova-api"] = _serve(lab, "nova-api", "nova.wsgi.osapi_compute:application", n_port, nenv)
 
         def start_glance() -> None:
