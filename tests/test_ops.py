@@ -13,7 +13,7 @@ from sovtui.ops import audit
 from sovtui.ops.drain import plan_kube
 from sovtui.ops.journal import Journal
 from sovtui.ops.operator import Operator
-from sovtui.ops.plan import Options, OpsError, Plan, ReadOnly, UnknownHost
+from sovtui.ops.plan import OpsError, Options, Plan, ReadOnly, UnknownHost
 from sovtui.ops.render import plan_lines
 from tests.lab.layers import FakeKube, FakeNova, FakeSlurm, results_of
 
@@ -239,3 +239,18 @@ def test_audit_never_holds_a_secret_and_reads_back_since(env):
     assert audit.parse_duration("10m") == 600 and audit.parse_duration("2d") == 172800
     with pytest.raises(ValueError):
         audit.parse_duration("soon")
+
+
+def test_capacity_is_judged_per_host_and_unknown_gives_no_verdict():
+    from sovtui.model.types import NovaHost
+    from sovtui.ops.drain import _capacity_shortfall
+
+    def host(name, gpus_free, vcpus=64):
+        return NovaHost(name, service_state="up", service_status="enabled", vcpus=vcpus, vcpus_used=0, memory_mb=512000,
+                        memory_mb_used=0, gpu_inventory=(("PGPU", 8, 8 - gpus_free),))
+
+    big = VmRef("v", "train", vcpus=32, ram_mb=1000, gpu="pci", gpus=8)
+    assert "train (32 vCPU, 1000 MB, 8 PGPU)" in _capacity_shortfall([big], [host("a", 4), host("b", 4)])  # 8 free, not on one host
+    assert _capacity_shortfall([big], [host("a", 4), host("b", 8)]) == ""
+    assert _capacity_shortfall([big], [NovaHost("c", service_state="up", service_status="enabled")]) == ""  # unknown
+    assert "no other enabled" in _capacity_shortfall([big], [NovaHost("d", service_state="up", service_status="disabled")])

@@ -216,7 +216,7 @@ class DemoOps:
         if mig is not None and not mig.landed:
             task = "migrating" if mig.live else "resize_migrating"
         return VmRef(id=server.id, name=server.name, status=server.status, host=server.host, task_state=task,
-                     project=server.project, flavor=server.flavor, vcpus=vcpus, ram_mb=ram, gpu="pci" if gpus else "")
+                     project=server.project, flavor=server.flavor, vcpus=vcpus, ram_mb=ram, gpu="pci" if gpus else "", gpus=gpus)
 
     def servers_on(self, host: str) -> tuple[VmRef, ...]:
         return tuple(self.vm_ref(s) for s in sorted(self.cluster._nova_servers, key=lambda s: s.name) if s.host == host)
@@ -269,8 +269,8 @@ class DemoOps:
                 continue
             fits.append((-len(host.free_gpus()), svc.host))
         if not fits:
-            where = f"host {wanted}" if wanted else "any other enabled compute host"
-            raise BadAnswer(f"No valid host was found. {where} has no room for flavor {server.flavor} of {server.name}")
+            where = f"host {wanted} (enabled, up, with room)" if wanted else "no other enabled, up compute host with room"
+            raise BadAnswer(f"No valid host was found for {server.name} (flavor {server.flavor}): {where}")
         return min(fits)[1]
 
     def confirm_resize(self, server_id: str) -> None:

@@ -69,6 +69,7 @@ class VmRef:
     vcpus: int = 0
     ram_mb: int = 0
     gpu: str = ""  # "vgpu" (resources:VGPU), "pci" (PCI passthrough alias or resources:PGPU), "" (none)
+    gpus: int = 0  # how many the flavor asks for (resources:VGPU=N, resources:PGPU=N, or the alias count)
 
 
 @dataclass(frozen=True, slots=True)

@@ -164,36 +164,34 @@ def _vm_step(host: str, vm: VmRef, opts: Options, microversion: str) -> Step:
 
 
 def _capacity_shortfall(vms: Sequence[VmRef], others: Iterable[NovaHost]) -> str:
-    """Why the other enabled, up hosts cannot take ``vms`` (vCPU, RAM, GPUs), or "" when they can or it is unknown."""
+    """Why the other enabled, up hosts cannot take ``vms``, or "" when they can or it is unknown.
+
+    Each server needs its vCPUs, RAM and GPUs on one host: placed first-fit, biggest first, as a
+    scheduler packing them would; a host whose capacity is unknown gives no verdict (unknown is not zero).
+    """
     open_hosts = [h for h in others if h.service_status == "enabled" and h.service_state == "up" and not h.forced_down]
     if not open_hosts:
         return "no other enabled compute host is up to take its servers"
-    need_cpu = sum(v.vcpus for v in vms)
-    need_ram = sum(v.ram_mb for v in vms)
-    free_cpu = _free(open_hosts, "vcpus")
-    free_ram = _free(open_hosts, "memory_mb")
-    short = []
-    if free_cpu is not None and need_cpu > free_cpu:
-        short.append(f"{need_cpu} vCPUs needed, {free_cpu} free")
-    if free_ram is not None and need_ram > free_ram:
-        short.append(f"{need_ram} MB RAM needed, {free_ram} free")
-    for kind, rc in (("vgpu", "VGPU"), ("pci", "PGPU")):
-        need = sum(1 for v in vms if v.gpu == kind)
-        if need:
-            free = sum(total - used for h in open_hosts for name, total, used in h.gpu_inventory if name == rc)
-            if need > free:
-                short.append(f"{need} {rc} needed, {free} free")
-    return "not enough room on the other hosts: " + ", ".join(short) if short else ""
-
-
-def _free(hosts: Sequence[NovaHost], what: str) -> int | None:
-    total = 0
-    for h in hosts:
-        have, used = getattr(h, what), getattr(h, f"{what}_used")
-        if have is None or used is None:
-            return None  # unknown is not zero: no verdict
-        total += max(0, have - used)
-    return total
+    free = []
+    for h in open_hosts:
+        if None in (h.vcpus, h.vcpus_used, h.memory_mb, h.memory_mb_used):
+            return ""
+        gpus = {rc: total - used for rc, total, used in h.gpu_inventory}
+        free.append([h.vcpus - h.vcpus_used, h.memory_mb - h.memory_mb_used, gpus])
+    unplaced = []
+    for vm in sorted(vms, key=lambda v: (v.gpus, v.vcpus, v.ram_mb), reverse=True):
+        rc = {"vgpu": "VGPU", "pci": "PGPU"}.get(vm.gpu, "")
+        need_gpus = max(1, vm.gpus) if rc else 0
+        for room in free:
+            if room[0] >= vm.vcpus and room[1] >= vm.ram_mb and (not rc or room[2].get(rc, 0) >= need_gpus):
+                room[0] -= vm.vcpus
+                room[1] -= vm.ram_mb
+                if rc:
+                    room[2][rc] -= need_gpus
+                break
+        else:
+            unplaced.append(f"{vm.name or vm.id} ({vm.vcpus} vCPU, {vm.ram_mb} MB" + (f", {need_gpus} {rc}" if rc else "") + ")")
+    return "no room on the other hosts for " + ", ".join(unplaced) if unplaced else ""
 
 
 # ============================================================================ Slurm
