@@ -207,7 +207,8 @@ class SlurmSource(Source):
         if "access/permission denied" in low or "invalid user id" in low or "permission denied" in low:
             return AuthError(f"{what} refused for {self.identity()}: {line}", hint=_HINT_RIGHTS)
         if "invalid node name" in low:
-            return NodeUnknown(f"Slurm knows no such node: {line}")
+            named = next((w.split("=", 1)[1] for w in argv if w.startswith("nodename=")), "")
+            return NodeUnknown(f"Slurm knows no node {named!r}: {line}" if named else f"Slurm knows no such node: {line}")
         return SlurmCommandError(f"{' '.join(argv[:2])} failed: {line}")
 
     @staticmethod
@@ -230,10 +231,13 @@ class SlurmSource(Source):
             sinfo = self._json(sinfo_out, "sinfo --json")
             squeue = self._json(squeue_out, "squeue --json")
             nodes = sp.parse_nodes(sinfo)
-            if not nodes and sp.api_errors(sinfo):
-                raise BadAnswer(f"sinfo --json: {sp.api_errors(sinfo)[0]}")
-            if "jobs" not in squeue and sp.api_errors(squeue):
-                raise BadAnswer(f"squeue --json: {sp.api_errors(squeue)[0]}")
+            # the JSON of a command that got nothing from slurmctld (down, or not answering in
+            # MessageTimeout) is an empty list with an error, whose errno the JSON plugin loses
+            for what, doc, key in (("sinfo", sinfo, "nodes"), ("squeue", squeue, "jobs")):
+                errors = sp.api_errors(doc)
+                if errors and not doc.get(key) and not doc.get("sinfo"):
+                    raise Unreachable(f"{what} --json got nothing from slurmctld (from {self.host}): {errors[0]}",
+                                      hint="check slurmctld on the controller (systemctl status slurmctld; its log)")
             jobs, submitted = sp.parse_jobs(squeue)
             version = sp.slurm_version(sinfo) or sp.slurm_version(squeue)
             lacking = any(n.reason and (not n.reason_user or n.reason_time is None) for n in nodes)
@@ -374,7 +378,7 @@ class SlurmSource(Source):
     async def aclose(self) -> None:
         conn = self._conn
         self._drop()
-        if conn is not None:
+        if conn is not None and asyncio.get_running_loop() is self._loop:  # else its loop is gone: nothing to wait for
             try:
                 await asyncio.wait_for(conn.wait_closed(), 5.0)
             except Exception:  # noqa: BLE001
