@@ -452,3 +452,14 @@ async def test_the_operations_layer_drains_and_uncordons_the_demo():
     data = {s.kind: await s.fetch() for s in sources}
     assert not any(n.unschedulable for n in data["kubernetes"].kube_nodes if n.name in ("gpu05", "gpu15"))
     assert next(h for h in data["openstack"].nova_hosts if h.name == "gpu15").service_status == "enabled"
+
+
+async def test_undrained_node_with_a_lost_gpu_is_drained_again_by_the_health_check():
+    site = Site()
+    story = site.cluster.storyline()
+    host = story.xid_gpu[0]
+    site.until(lambda: site.slurm.node(host).state.startswith("drain"), 600, f"{host} drained by the health check")
+    await site.slurm.undrain(host)
+    assert not (await site.slurm.read_node(host)).state.startswith("drain")
+    took = site.until(lambda: site.slurm.node(host).state.startswith("drain"), 120, f"{host} drained again")
+    assert 55 <= took <= 65 and "XID 79" in site.slurm.node(host).reason

@@ -30,6 +30,8 @@ DEFAULT_GRACE_S = 30
 #: how long Nova takes to move a server, seconds
 LIVE_MIGRATION_S = 15.0
 COLD_MIGRATION_S = 20.0
+#: how soon the node health check drains again a Slurm node undrained with a GPU still lost, seconds
+NHC_INTERVAL_S = 60.0
 HOST_VCPUS = 224  # as DemoCluster.nova_hosts reports each hypervisor
 HOST_RAM_MB = 2048 * 1024
 
@@ -79,6 +81,7 @@ class DemoOps:
         self.cordon_reasons: dict[str, str] = {}
         self._ghosts: dict[tuple[str, str], _Ghost] = {}
         self._migrations: dict[str, _Migration] = {}
+        self._nhc: dict[str, float] = {}  # Slurm node undrained with a lost GPU -> when the health check drains it again
         cluster.step_hooks.append(self._tick)
 
     # -- time ------------------------------------------------------------------------------
@@ -105,6 +108,14 @@ class DemoOps:
             else:
                 server.status = "VERIFY_RESIZE"
                 mig.landed = True
+        for name, at in list(self._nhc.items()):
+            node = c._slurm_nodes[name]
+            lost = [g.index for g in c._hosts[name].gpus if g.lost]
+            if node.drain or not lost:
+                del self._nhc[name]
+            elif at <= now:
+                node.drain, node.reason, node.reason_at = True, f"NHC: GPU {lost[0]} lost (XID 79)", now
+                del self._nhc[name]
 
     # -- Kubernetes ------------------------------------------------------------------------
     def pod_uid(self, namespace: str, name: str) -> str | None:
@@ -308,6 +319,8 @@ class DemoOps:
                 self.cluster.resume_slurm(name)  # the demo's nodes are never DOWN: clearing the drain is all there is
         except DemoOperationError as exc:
             raise BadAnswer(f"scontrol update nodename={name}: {exc}") from None
+        if not drain and any(g.lost for g in self.cluster._hosts[name].gpus):
+            self._nhc[name] = self.cluster.now + NHC_INTERVAL_S  # the GPU is still gone: the health check will see it
 
     def requeue(self, job_id: str) -> None:
         """``scontrol requeue``: the job gives its nodes back and waits in the queue again (from the start)."""
