@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from sovtui.config import SiteConfig, SlurmConfig, SshConfig
-from sovtui.sources.base import AuthError, SourceError, Timeout, Unreachable
+from sovtui.sources.base import AuthError, BadAnswer, SourceError, Timeout, Unreachable
 from sovtui.sources.registry import build_sources
 from sovtui.sources.slurm import NodeUnknown, SlurmCommandError, SlurmSource
 from tests.lab.procs import wait_port
@@ -218,6 +218,17 @@ async def test_requeue_puts_a_running_job_back_in_the_queue(lab, source):
 
 
 # ---------------------------------------------------------------------------------- failures
+async def test_output_is_bounded(lab):
+    src = SlurmSource(site(), ssh_config=str(lab.ssh_config), output_limit=2000)
+    try:
+        with pytest.raises(BadAnswer, match="printed more than 2000 bytes"):
+            await src.fetch()
+        assert (await src.run(["echo", "still connected"])).strip() == "still connected"
+    finally:
+        await src.aclose()
+
+
+
 async def test_dead_login_host_is_unreachable(lab):
     lab.stop_login()
     try:
@@ -259,6 +270,13 @@ async def test_dead_slurmctld_is_a_typed_error_and_the_source_recovers(lab, sour
         assert took < source.timeout_s
         assert "slurmctld" in str(err.value) or "did not finish" in str(err.value)
         print(f"dead slurmctld: {type(err.value).__name__} after {took:.1f}s: {err.value}")
+        # a shorter bound than Slurm's own retries: the command is cut off at the bound
+        quick = SlurmSource(site(timeout_s=2.0), ssh_config=str(lab.ssh_config))
+        started = time.monotonic()
+        with pytest.raises(Timeout, match="did not finish in 2s"):
+            await quick.fetch()
+        assert time.monotonic() - started < quick.timeout_s
+        await quick.aclose()
     finally:
         lab.start_ctld()
     deadline = time.monotonic() + 60

@@ -180,7 +180,7 @@ class SlurmSource(Source):
             if proc is not None:
                 proc.close()
             raise Timeout(f"{what} on {self.host} did not finish in {timeout:g}s") from None
-        except BadAnswer:
+        except (BadAnswer, asyncio.CancelledError):
             if proc is not None:
                 proc.close()
             raise
@@ -225,7 +225,14 @@ class SlurmSource(Source):
     # -- reading -----------------------------------------------------------------------------
     async def _read_all(self, executor: Executor | None = None) -> tuple[list[SlurmNode], tuple[SlurmJobRef, ...],
                                                                           dict, str]:
-        sinfo_out, squeue_out = await asyncio.gather(self.run(["sinfo", "--json"]), self.run(["squeue", "--json"]))
+        tasks = [asyncio.ensure_future(self.run(["sinfo", "--json"])), asyncio.ensure_future(self.run(["squeue", "--json"]))]
+        try:
+            sinfo_out, squeue_out = await asyncio.gather(*tasks)
+        except BaseException:  # one failed (or the poll was cancelled): the other stops too
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
 
         def parse() -> tuple[list[SlurmNode], tuple[SlurmJobRef, ...], dict, str, bool]:
             sinfo = self._json(sinfo_out, "sinfo --json")
