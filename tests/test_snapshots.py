@@ -76,3 +76,34 @@ def test_nodes(snap_compare, size):
 def test_node_detail(snap_compare):
     # the worst host first; enter opens it across its layers
     assert snap_compare(demo_app(), terminal_size=(100, 40), run_before=_then("3", "down", "enter"))
+
+
+def _plan_of(*keys: str, reason: str = "", form_keys: tuple[str, ...] = ("enter",)):
+    """Open the Nodes screen, press ``keys`` (an action), type the reason (none: keep the one offered), wait for the plan."""
+
+    async def run(pilot) -> None:
+        from sovtui.screens.ops import PlanScreen
+        from tests.lab.waits import eventually
+
+        await _ready(pilot)
+        await pilot.press("3")
+        await _ready(pilot)
+        await pilot.press(*keys)
+        await pilot.pause()
+        await pilot.press(*[{" ": "space"}.get(ch, ch) for ch in reason], *form_keys)
+        await eventually(lambda: isinstance(pilot.app.screen, PlanScreen), 10, "the plan", pilot=pilot)
+        await pilot.pause()
+
+    return run
+
+
+def test_drain_plan_blocked(snap_compare):
+    # the worst host: D offers its GPU verdict as the reason; enter → a plan blocked by pods with emptyDir data
+    assert snap_compare(demo_app(), terminal_size=(80, 24), run_before=_plan_of("D"))
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
+def test_drain_plan(snap_compare, size):
+    # the same with "delete emptyDir data" ticked (tab to it, space, ctrl+s): a runnable plan and its confirmation
+    keys = ("tab",) * 7 + ("space", "ctrl+s")
+    assert snap_compare(demo_app(), terminal_size=size, run_before=_plan_of("D", form_keys=keys))

@@ -65,9 +65,9 @@ def _pod_step(host: str, pod: PodRef, opts: Options) -> tuple[Step, Blocker | No
     if pod.deleting:
         return step("wait", "already terminating: waited for"), None
     if pod.daemonset:
-        return step("skip", f"DaemonSet-managed ({pod.owner_name}): kept, as kubectl drain --ignore-daemonsets"), None
+        return step("skip", f"DaemonSet {pod.owner_name}: stays, as with --ignore-daemonsets"), None
     if pod.mirror:
-        return step("skip", "mirror pod of a static pod: the kubelet owns it"), None
+        return step("skip", "mirror of a static pod: the kubelet owns it"), None
     if pod.terminated:
         return step("evict", f"{pod.phase.lower()}: removed"), None
     if pod.emptydir and not opts.delete_emptydir_data:

@@ -18,7 +18,8 @@ def step_line(step: Step) -> str:
 
 
 def plan_lines(plan: Plan, *, width: int = 0) -> list[str]:
-    """The plan, host by host and layer by layer, then blockers and notes; lines cut to ``width`` when given."""
+    """The plan: what and why, its blockers and waits first, then host by host and layer by layer, notes, who acts;
+    lines cut to ``width`` when given."""
     s = plan.summary()
     opts = plan.options
     head = [f"{plan.action.upper()} {', '.join(plan.hosts)} on site {plan.site}" + ("  [PRODUCTION]" if plan.production else "")]
@@ -33,12 +34,6 @@ def plan_lines(plan: Plan, *, width: int = 0) -> list[str]:
     counts = ", ".join(f"{n} {VERBS.get(a, a)}" for a, n in sorted(s["steps"].items()))
     head.append(f"{counts}; frees {s['gpus_freed']} GPUs" if plan.action == "drain" else counts)
     lines = list(head)
-    for host in plan.hosts:
-        for layer in ("kubernetes", "nova", "slurm"):
-            steps = [st for st in plan.steps if st.host == host and st.layer == layer]
-            if steps:
-                lines.append(f"{host} — {LAYER_TITLE[layer]}")
-                lines += [f"  {step_line(st)}" for st in steps]
     fatal = [b for b in plan.blockers if b.fatal]
     waits = [b for b in plan.blockers if not b.fatal]
     if fatal:
@@ -47,6 +42,12 @@ def plan_lines(plan: Plan, *, width: int = 0) -> list[str]:
     if waits:
         lines.append(f"will wait ({len(waits)})")
         lines += [f"  ! {b.host} {LAYER_TITLE.get(b.layer, b.layer)} {b.item}: {b.why} — {b.lift}" for b in waits]
+    for host in plan.hosts:
+        for layer in ("kubernetes", "nova", "slurm"):
+            steps = [st for st in plan.steps if st.host == host and st.layer == layer]
+            if steps:
+                lines.append(f"{host} — {LAYER_TITLE[layer]}")
+                lines += [f"  {step_line(st)}" for st in steps]
     if plan.notes:
         lines.append("notes")
         lines += [f"  - {n}" for n in plan.notes]

@@ -11,7 +11,7 @@ from ..model.view import ClusterView
 from ..widgets.fmt import LEVEL_STYLE, fmt_age
 from .base import Row, TableScreen
 from .dialogs import DetailScreen
-from .ops import HostActions, host_action_bindings
+from .ops import HostActions, drain_reason, host_action_bindings
 
 DASH = Text("—", style="dim")
 #: sinfo's own short state words (its default STATE column)
@@ -188,10 +188,8 @@ class NodesScreen(HostActions, TableScreen):
         return [key] if key else []
 
     def op_reason(self, hosts: list[str]) -> str:
-        if len(hosts) != 1 or self.view is None:
-            return ""
-        node = next((n for n in self.view.nodes or () if n.name == hosts[0]), None)
-        return node.gpu_reason if node is not None and node.gpu_level is not Health.OK else ""
+        """The GPU verdict that recommends draining the one host, offered as the reason."""
+        return drain_reason(self.view, hosts[0]) if len(hosts) == 1 else ""
 
     def render_rows(self) -> None:
         super().render_rows()
