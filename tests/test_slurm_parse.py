@@ -85,14 +85,16 @@ def test_node_records_23_02_state_list_and_number_objects():
                      {"name": "n2", "state": ["DOWN", "NOT_RESPONDING"], "reason": "Not responding",
                       "reason_changed_at": {"set": False, "infinite": False, "number": 0}},
                      {"name": "n3", "state": ["ALLOCATED", "COMPLETING", "DRAIN"]},
-                     {"name": "n4", "state": ["MIXED", "NOT_RESPONDING"]}]}
+                     {"name": "n4", "state": ["MIXED", "NOT_RESPONDING"]},
+                     {"name": "n5", "state": ["DOWN", "DRAIN"]}]}
     nodes = {n.name: n for n in sp.parse_nodes(doc)}
     assert sp.slurm_version(doc) == "23.11.4"
     assert (nodes["n1"].state, nodes["n1"].gpus, nodes["n1"].gpus_allocated, nodes["n1"].reason_time) == (
         "drained", 8, 0, 1762337299.0)
     assert (nodes["n2"].state, nodes["n2"].flags, nodes["n2"].reason_time) == ("down", ("DOWN", "NOT_RESPONDING"), None)
     assert nodes["n3"].state == "draining"
-    assert (nodes["n4"].state, nodes["n4"].flags) == ("mixed", ("MIXED", "NOT_RESPONDING"))
+    assert (nodes["n4"].state, nodes["n4"].flags, nodes["n4"].down) == ("mixed", ("MIXED", "NOT_RESPONDING"), False)
+    assert (nodes["n5"].state, nodes["n5"].down, nodes["n5"].closed) == ("drained", True, True)
 
 
 def test_grouped_sinfo_23_11_merges_partitions_and_reads_reason_objects():

@@ -135,7 +135,7 @@ async def test_undrain_leaves_a_down_node_down(lab, source):
     lab.run("scontrol", "update", "nodename=gpu03", "state=down", "reason=PSU failed")
     await source.drain("gpu03", "waiting for the PSU")
     node = await node_until(source, "gpu03", lambda n: "DRAIN" in n.flags)
-    assert node.down and node.flags[0] == "DOWN"
+    assert (node.state, node.flags[0], node.down, node.closed) == ("drained", "DOWN", True, True)  # as sinfo says
     await source.undrain("gpu03")
     node = await node_until(source, "gpu03", lambda n: "DRAIN" not in n.flags)
     assert (node.state, node.down) == ("down", True)

@@ -390,7 +390,8 @@ class SlurmNode:
 
     @property
     def down(self) -> bool:
-        return self.state.startswith(("down", "not_responding", "fail"))
+        # a DOWN node that is also drained: sinfo's word is "drained", its base state is DOWN
+        return self.state.startswith(("down", "not_responding", "fail")) or (bool(self.flags) and self.flags[0] == "DOWN")
 
 
 @dataclass(frozen=True, slots=True)

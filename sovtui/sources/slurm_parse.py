@@ -239,7 +239,8 @@ def parse_jobs(doc: Any) -> tuple[tuple[SlurmJobRef, ...], dict[str, float | Non
 
 # ---------------------------------------------------------------------------------- nodes
 def node_state(state_words: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
-    """The sinfo-like state word (lower case) and the words as given (base state first)."""
+    """sinfo's state word (lower case, as ``%T`` without the ``*`` of a node not responding) and the words as
+    given, base state first."""
     if not state_words:
         return "", ()
     base = next((w for w in state_words if w in BASE_STATES), "")
@@ -248,8 +249,8 @@ def node_state(state_words: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
     if not base:
         return state_words[0].lower(), ordered
     busy = base in ("ALLOCATED", "MIXED") or "COMPLETING" in flags
-    if base == "DOWN":
-        return "down", ordered
+    if base == "DOWN":  # sinfo says "drained" for DOWN+DRAIN; SlurmNode.down reads the base state
+        return ("drained" if "DRAIN" in flags else "down"), ordered
     if "DRAIN" in flags:
         if base == "ERROR":
             return "error", ordered
