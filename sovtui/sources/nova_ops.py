@@ -13,7 +13,7 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
-from ..model.nova import gpu_kind
+from ..model.nova import gpu_kind, parse_microversion
 from ..model.workload import VmRef
 from .base import BadAnswer, SourceError
 
@@ -128,12 +128,15 @@ class NovaOps:
     def live_migrate(self, server_id: str, *, target_host: str | None = None) -> None:
         """Ask Nova to live-migrate the server (block migration "auto"; the scheduler checks ``target_host``)."""
         conn = self._connected()
+        self._need_microversion(conn, "2.25", "live migration with block_migration \"auto\"")
         self._refusing("compute", lambda: conn.compute.live_migrate_server(
             server_id, host=target_host, force=False, block_migration="auto"))
 
     def cold_migrate(self, server_id: str, *, target_host: str | None = None) -> None:
         """Ask Nova to cold-migrate the server; it ends in VERIFY_RESIZE, for :meth:`confirm_resize`."""
         conn = self._connected()
+        if target_host:
+            self._need_microversion(conn, "2.56", "cold migration to a chosen host")
         self._refusing("compute", lambda: conn.compute.migrate_server(server_id, host=target_host))
 
     def confirm_resize(self, server_id: str) -> None:
@@ -172,6 +175,24 @@ class NovaOps:
     def _connected(self) -> Any:
         conn = self._call("keystone", self.connection)
         return conn
+
+    def _need_microversion(self, conn: Any, version: str, what: str) -> None:
+        """Raise unless the compute API serves ``version``; a failed version discovery is said as such.
+
+        The SDK discovers the microversions once per connection and, when that fails, silently falls back
+        to the oldest request forms (and then refuses "auto" itself): the version document is read here
+        instead, so that a silent or unreachable endpoint is a Timeout or Unreachable.
+        """
+        from openstack import utils
+
+        if self._call("compute", lambda: utils.supports_microversion(conn.compute, version)):
+            return
+        have = self.compute_version()
+        if (parse_microversion(have) or (0, 0)) >= (parse_microversion(version) or (0, 0)):
+            raise BadAnswer(f"compute: the microversion discovery failed (the API now says {have})",
+                            hint="a passing failure of the compute endpoint: try again")
+        raise BadAnswer(f"compute: {what} needs microversion {version}; this cloud serves up to {have}",
+                        hint="an older Nova: move the server by hand")
 
     def _compute_service(self, conn: Any, host: str) -> Any:
         services = self._refusing("compute", lambda: list(itertools.islice(

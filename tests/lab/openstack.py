@@ -11,8 +11,9 @@ gunicorn through a tiny launcher that clears ``sys.argv`` first (oslo.config par
 conductor, scheduler and one ``nova-compute`` per fake hypervisor, each with its own ``host =``, on
 the fake virt driver; servers boot ACTIVE on them with ``networks="none"`` from the tiny raw image
 the lab uploads to Glance (file store). The computes reach each other over RabbitMQ: servers live- and
-cold-migrate between them (the fake driver moves nothing). Nova's conductor, scheduler and API begin every
-sqlite transaction ``IMMEDIATE`` (a writer waits for the lock instead of failing). Neutron is ML2 (openvswitch mechanism driver, flat / VLAN /
+cold-migrate between them (the fake driver moves nothing). Placement and Nova's conductor, scheduler
+and API begin every sqlite transaction ``IMMEDIATE`` (a writer waits for the lock instead of failing).
+Neutron is ML2 (openvswitch mechanism driver, flat / VLAN /
 VXLAN type drivers: networks live in its database only) with ``neutron-rpc-server`` and one
 ``neutron-metadata-agent`` per network host: real agents that report their state over RabbitMQ
 every ``REPORT_INTERVAL_S`` (dead after ``AGENT_DOWN_TIME_S``) and touch neither interfaces nor iptables. Neutron's
@@ -139,11 +140,12 @@ SQLITE_RETRY = textwrap.dedent(
     '''
 )
 
-#: Nova on sqlite: every transaction takes the write lock when it begins (``BEGIN IMMEDIATE``), so that it
-#: waits for the lock (the busy timeout) rather than failing at once. In WAL mode a transaction that read,
-#: then writes after another process committed, gets "database is locked" without waiting; a live
-#: migration's first step (the conductor recording the compute's action event) lost that race and left
-#: the server MIGRATING for good.
+#: Placement and Nova on sqlite: every transaction takes the write lock when it begins (``BEGIN IMMEDIATE``),
+#: so that it waits for the lock (the busy timeout) rather than failing at once. In WAL mode a transaction
+#: that read, then writes after another process committed, gets "database is locked" without waiting: a
+#: live migration's first step (the conductor recording the compute's action event) lost that race and
+#: left the server MIGRATING for good; Placement, writing two computes' traits at once, answered one with
+#: a 500, and the scheduler found no room on that host (its root provider lacked OWNER_NOVA) for a minute.
 SQLITE_IMMEDIATE = textwrap.dedent(
     '''
     """Makes every sqlite transaction begin IMMEDIATE (it waits for the write lock instead of failing)."""
@@ -391,7 +393,7 @@ def start_openstack(workdir: Path) -> OpenStackLab:
             [api]
             auth_strategy = keystone
             """) + _authtoken(keystone))
-        penv = {"OS_PLACEMENT_CONFIG_DIR": str(pdir)}
+        penv = {"OS_PLACEMENT_CONFIG_DIR": str(pdir), "LAB_PRELOAD": "lab_sqlite_immediate"}
         ndir = etc / "nova"
         ndir.mkdir(exist_ok=True)
         shutil.copy(venv / "etc" / "nova" / "api-paste.ini", ndir / "api-paste.ini")
