@@ -105,7 +105,20 @@ def test_identity_names_user_project_and_cloud_never_the_password(lab_openstack,
 def test_servers_on_lists_a_server_with_its_flavor_until_it_is_deleted(lab_openstack, admin, source):
     host, other = lab_openstack.hosts
     with _server(admin, lab_openstack, "lab.small", host=host) as server:
-        on_host = source.servers_on(host)
+        compute = source.connection().compute
+        requests: list[str] = []
+        real_get = compute.get
+
+        def counting_get(url, *args, **kwargs):
+            requests.append(url)
+            return real_get(url, *args, **kwargs)
+
+        compute.get = counting_get
+        try:
+            on_host = source.servers_on(host)
+        finally:
+            del compute.get
+        assert len(requests) == 1 and requests[0].startswith("/servers/detail"), requests  # one round trip
         (vm,) = [v for v in on_host if v.id == server.id]
         assert (vm.name, vm.status, vm.host, vm.task_state) == (server.name, "ACTIVE", host, "")
         assert (vm.flavor, vm.vcpus, vm.ram_mb, vm.gpu) == ("lab.small", 1, 512, "")

@@ -26,8 +26,9 @@ class NovaRelease:
         return f"Nova {self.major}.0 ({self.series})"
 
 
-#: The maximum compute API microversion of each Nova release, as Nova's "REST API Version History"
-#: (nova/api/openstack/compute/rest_api_version_history.rst, the "Maximum in ..." headings) says:
+#: The maximum compute API microversion of each Nova release, as Nova's "REST API Version History" says
+#: (https://docs.openstack.org/nova/latest/reference/api-microversion-history.html, from
+#: nova/api/openstack/compute/rest_api_version_history.rst, as shipped in nova 34.0.0; its "Maximum in" headings):
 #: 2.3 Kilo, 2.12 Liberty, 2.25 Mitaka, 2.38 Newton, 2.42 Ocata, 2.53 Pike, 2.60 Queens, 2.65 Rocky,
 #: 2.72 Stein, 2.79 Train, 2.87 Ussuri and Victoria, 2.88 Wallaby, 2.90 Xena and Yoga, 2.93 Zed,
 #: 2.95 2023.1 Antelope and 2023.2 Bobcat, 2.96 2024.1 Caracal and 2024.2 Dalmatian,

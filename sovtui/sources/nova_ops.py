@@ -17,8 +17,7 @@ from ..model.nova import gpu_kind, parse_microversion
 from ..model.workload import VmRef
 from .base import BadAnswer, SourceError
 
-#: servers asked per page, and at most this many for one host (a size bound; no host runs more)
-SERVERS_PAGE = 1000
+#: at most this many servers are read for one host (a size bound; no host runs more)
 MAX_SERVERS_PER_HOST = 5000
 #: Nova's limit for a service's disabled reason (services.disabled_reason is a String(255))
 MAX_REASON = 255
@@ -49,14 +48,16 @@ class NovaOps:
     def servers_on(self, host: str) -> tuple[VmRef, ...]:
         """Every server (all projects) whose compute host is ``host``, flavor and GPU kind included.
 
-        One request (a page of up to ``SERVERS_PAGE``): from microversion 2.47 each server embeds its
-        flavor with its extra specs. Before 2.47 each distinct flavor is read once more.
+        One request (for up to Nova's page size, 1000 by default): from microversion 2.47 each server
+        embeds its flavor with its extra specs. Before 2.47 each distinct flavor is read once more.
         """
         conn = self._connected()
 
         def listing() -> list[Any]:
-            # ``compute_host`` is the SDK's name for Nova's ``host`` filter (``host=`` is dropped silently)
-            found = conn.compute.servers(details=True, all_projects=True, compute_host=host, limit=SERVERS_PAGE)
+            # ``compute_host`` is the SDK's name for Nova's ``host`` filter (``host=`` is dropped silently).
+            # No ``limit``: with one the SDK always asks for a further page; without, Nova pages at its
+            # ``[api] max_limit`` (1000) and links the next page only when there is one.
+            found = conn.compute.servers(details=True, all_projects=True, compute_host=host)
             return list(itertools.islice(found, MAX_SERVERS_PER_HOST + 1))
 
         servers = self._refusing("compute", listing)
