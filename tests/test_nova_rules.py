@@ -129,3 +129,13 @@ def test_gpu_server_on_an_unknown_version_is_not_said_to_live_migrate():
     assert not ok and why == "vGPU live migration: the Nova version is unknown (compute API ?)"
     ok, why = live_migration_support(_vm("pci"), "2.1")
     assert not ok and "PCI passthrough live migration: the Nova version is unknown (compute API 2.1)" == why
+
+
+def test_gpu_count_of_a_flavor():
+    from sovtui.model.nova import gpu_count
+
+    assert gpu_count({"resources:VGPU": "2"}) == 2
+    assert gpu_count({"resources:PGPU": "8"}) == 8
+    assert gpu_count({"pci_passthrough:alias": "a100:2,nic:1"}) == 3
+    assert gpu_count({"pci_passthrough:alias": "a100"}) == 1
+    assert gpu_count({"hw:cpu_policy": "dedicated", "resources:VGPU": "0"}) == 0

@@ -97,6 +97,22 @@ def gpu_kind(extra_specs: Mapping[str, object]) -> str:
     return "pci" if "pci" in kinds else "vgpu" if kinds else ""
 
 
+def gpu_count(extra_specs: Mapping[str, object]) -> int:
+    """How many GPUs a flavor asks for: the sum of its VGPU/PGPU resources, or of its PCI alias counts ("a100:2")."""
+    total = 0
+    for key, value in extra_specs.items():
+        if key == "pci_passthrough:alias":
+            for part in str(value).split(","):
+                name, _, count = part.strip().partition(":")
+                if name:
+                    total += int(count) if count.strip().isdigit() else 1
+            continue
+        match = _RESOURCE_SPEC.match(key)
+        if match is not None and match["rc"] in ("VGPU", "PGPU") and _positive(value):
+            total += int(str(value).strip())
+    return total
+
+
 def _positive(value: object) -> bool:
     try:
         return int(str(value).strip()) > 0

@@ -13,7 +13,7 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
-from ..model.nova import gpu_kind, parse_microversion
+from ..model.nova import gpu_count, gpu_kind, parse_microversion
 from ..model.workload import VmRef
 from .base import BadAnswer, SourceError
 
@@ -236,6 +236,7 @@ class NovaOps:
             vcpus=_int(flavor.get("vcpus")),
             ram_mb=_int(flavor.get("ram")),
             gpu=gpu_kind(flavor.get("extra_specs") or {}),
+            gpus=gpu_count(flavor.get("extra_specs") or {}),
         )
 
 
