@@ -275,8 +275,8 @@ def test_a_silent_compute_endpoint_times_out_every_operation(lab_openstack, blac
         """))
     src = OpenStackSource(SiteConfig(name="slow", openstack_cloud="slow", timeout_s=1.0), clouds_yaml=path)
     try:
-        for name, call in (("servers_on", lambda: src.servers_on("lab-gpu-1")),
-                           ("disable_compute", lambda: src.disable_compute("lab-gpu-1", "x")),
+        for name, call in (("servers_on", lambda: src.servers_on("gpu01")),
+                           ("disable_compute", lambda: src.disable_compute("gpu01", "x")),
                            ("live_migrate", lambda: src.live_migrate(str(uuid.uuid4()))),
                            ("compute_version", src.compute_version)):
             started = time.monotonic()

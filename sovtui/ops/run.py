@@ -314,14 +314,29 @@ class Run:
                 if vm.host and vm.host != origin and not vm.task_state and status in ("ACTIVE", "SHUTOFF", "PAUSED"):
                     self._emit(step, "migrated", f"to {vm.host}")
                     return
-                if vm.host == origin and not vm.task_state and status == before.status.upper() \
-                        and time.monotonic() - started > MIGRATION_STALL_S:
-                    self._emit(step, "failed", f"still on {origin}: Nova did not move it (see its migration list)")
-                    return
+                if vm.host == origin and not vm.task_state and status == before.status.upper():
+                    # back where it was, idle: a migration Nova accepted can fail later; its action says why
+                    why = await self._nova_action_error(nova, step.ref, "live-migration" if live else "migrate")
+                    if why:
+                        self._emit(step, "failed", f"still on {origin}: {why}")
+                        return
+                    if time.monotonic() - started > MIGRATION_STALL_S:
+                        self._emit(step, "failed", f"still on {origin}: Nova did not move it (see its migration list)")
+                        return
         except _Stop as stop:
             self._emit(step, "cancelled", str(stop))
         except Exception as exc:  # noqa: BLE001
             self._failed(step, exc)
+
+    async def _nova_action_error(self, nova: Any, server_id: str, action: str) -> str | None:
+        ask = getattr(nova, "last_action_error", None)
+        if ask is None:
+            return None
+        try:
+            return await self._thread(ask, server_id, action)
+        except Exception as exc:  # noqa: BLE001 - only a better reason; the stall check still decides
+            log.debug("last action of %s: %s", server_id, exc)
+            return None
 
     # -- Slurm ---------------------------------------------------------------------------------
     async def _slurm_moves(self, host: str, nodes: list[Step], jobs: list[Step], deadline: float) -> None:

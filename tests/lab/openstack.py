@@ -54,7 +54,7 @@ VENV_SCRIPTS = ("nova-compute", "glance-manage", "neutron-rpc-server", "neutron-
 ADMIN_PASSWORD = "lab-admin-secret"
 REGION = "RegionOne"
 #: the fake hypervisors: one nova-compute process (``host =``) each
-COMPUTE_HOSTS = ("lab-gpu-1", "lab-gpu-2")
+COMPUTE_HOSTS = ("gpu01", "gpu02")  # also Slurm lab nodes: one host in every layer
 #: flavors the lab creates: name -> (vcpus, ram MiB, extra specs)
 FLAVORS = {
     "lab.small": (1, 512, {}),
