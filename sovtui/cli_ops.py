@@ -129,7 +129,7 @@ async def _drive(operator: Any, plan: Any, as_json: bool, *, resumed_from: str =
     outcome = run.outcome
     if not as_json:
         print("\n".join(outcome_lines(plan, outcome)))
-        print(f"audit: run {getattr(run, 'id', '?')} recorded (sovtui audit)")
+        print(f"audit: run {run.id} recorded (sovtui audit)")
     return EXIT_OK if outcome.verdict(plan) == "ok" else EXIT_FAIL
 
 

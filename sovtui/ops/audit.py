@@ -19,7 +19,7 @@ from typing import Any
 
 from ..config import xdg_dir
 from .journal import local_user
-from .plan import Outcome, Plan
+from .plan import SUCCESS, Outcome, Plan
 
 log = logging.getLogger(__name__)
 
@@ -131,8 +131,7 @@ def format_lines(records: Iterable[dict[str, Any]]) -> str:
     lines = []
     for r in records:
         items = r.get("items") or []
-        bad = [i for i in items if i.get("state") not in ("gone", "migrated", "drained", "done", "cordoned", "disabled",
-                                                          "uncordoned", "enabled", "requeued", "skipped")]
+        bad = [i for i in items if i.get("state") not in SUCCESS]
         reason = (r.get("options") or {}).get("reason") or ""
         lines.append(f"{r.get('at', '?')}  {r.get('user', '?'):<10} {r.get('outcome', '?'):<9} {r.get('action', '?'):<8} "
                      f"{','.join(r.get('hosts') or ())}  site={r.get('site', '?')}"

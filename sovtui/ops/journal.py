@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import xdg_dir
-from .plan import Event, Plan
+from .plan import SUCCESS, Event, Plan
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class Unfinished:
     path: Path
 
     def describe(self) -> str:
-        done = sum(1 for s in self.plan.steps if s.acts and self.states.get(s.key) in ("gone", "migrated", "drained", "done", "cordoned", "disabled", "uncordoned", "enabled", "requeued"))
+        done = sum(1 for s in self.plan.steps if s.acts and self.states.get(s.key) in SUCCESS)
         acting = sum(1 for s in self.plan.steps if s.acts)
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(self.started_at))
         return (f"{self.plan.action} {', '.join(self.plan.hosts)} on site {self.plan.site} by {self.user}, started {when}: "

@@ -68,7 +68,7 @@ class Operator:
                 entry.finish()
 
         run = Run(plan, self.layers(), clock=self.clock, poll_s=self.poll_s, on_event=record)
-        run.id = entry.id  # type: ignore[attr-defined]
+        run.id = entry.id
         return run
 
     def unfinished(self) -> list[Unfinished]:

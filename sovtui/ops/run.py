@@ -39,6 +39,7 @@ class Run:
     def __init__(self, plan: Plan, layers: Layers, *, clock: Callable[[], float] = time.time, poll_s: float = 2.0,
                  on_event: Callable[[Event], None] | None = None, pdb_retry_s: float = PDB_RETRY_S) -> None:
         self.plan = plan
+        self.id = ""  # the journal's name for it, once journalled
         self.pdb_retry_s = pdb_retry_s
         self.layers = layers
         self.clock = clock
