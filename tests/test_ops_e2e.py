@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ import pytest
 from tests.lab.kubeapi.lab import start_cluster
 from tests.lab.kubeapi.seed import bare_gpu_pod
 from tests.lab.kubeapi.seed import node as node_obj
+from tests.lab.openstack import booted_server
 
 pytestmark = [pytest.mark.kubernetes, pytest.mark.openstack, pytest.mark.slurm, pytest.mark.ssh, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,13 +70,8 @@ def env(tmp_path, kube, lab_openstack, slurm_lab):
 @pytest.fixture
 def server(lab_openstack, host):
     conn = lab_openstack.connect()
-    vm = conn.compute.create_server(name=f"e2e-{uuid.uuid4().hex[:6]}", image_id=lab_openstack.image_id,
-                                    flavor_id=conn.compute.find_flavor("lab.small", ignore_missing=False).id,
-                                    networks="none", availability_zone=f"nova:{host}")
-    vm = conn.compute.wait_for_server(vm, status="ACTIVE", wait=120, interval=0.5)
-    yield conn, vm
-    conn.compute.delete_server(vm, ignore_missing=True)
-    conn.compute.wait_for_delete(vm, wait=120, interval=0.5)
+    with booted_server(conn, lab_openstack, "lab.small", host=host, prefix="e2e") as vm:
+        yield conn, vm
     conn.close()
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import socket
 import textwrap
 import time
-import uuid
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -15,6 +13,7 @@ from sovtui.config import SiteConfig
 from sovtui.sources.base import AuthError, Timeout, Unreachable
 from sovtui.sources.openstack import OpenStackSource
 from sovtui.sources.registry import build_sources
+from tests.lab.openstack import booted_server
 from tests.lab.procs import wait_until
 
 pytestmark = pytest.mark.openstack
@@ -97,19 +96,8 @@ def _agent(data, host):
     return next(a for a in data.neutron_agents if a.host == host)
 
 
-@contextmanager
 def _server(admin, lab, flavor: str, *, host: str | None = None):
-    """A server booted ACTIVE from the lab's image (no network), on ``host`` if given; deleted (and gone) after."""
-    name = f"lab-{flavor.replace('.', '-')}-{uuid.uuid4().hex[:6]}"
-    server = admin.compute.create_server(
-        name=name, image_id=lab.image_id, flavor_id=admin.compute.find_flavor(flavor, ignore_missing=False).id,
-        networks="none", **({"availability_zone": f"nova:{host}"} if host else {}))
-    try:
-        server = admin.compute.wait_for_server(server, status="ACTIVE", wait=120, interval=0.5)
-        yield server
-    finally:
-        admin.compute.delete_server(server, ignore_missing=True)
-        admin.compute.wait_for_delete(server, wait=120, interval=0.5)
+    return booted_server(admin, lab, flavor, host=host, prefix="lab")
 
 
 def test_registry_builds_the_openstack_source():

@@ -20,6 +20,7 @@ from sovtui.model.nova import live_migration_support, nova_release
 from sovtui.sources.base import SourceError, Timeout
 from sovtui.sources.nova_ops import NovaRefused
 from sovtui.sources.openstack import OpenStackSource
+from tests.lab.openstack import booted_server
 from tests.lab.procs import wait_until
 
 pytestmark = pytest.mark.openstack
@@ -43,19 +44,8 @@ def source(lab_openstack):
     src.close()
 
 
-@contextmanager
 def _server(admin, lab, flavor: str, *, host: str | None = None):
-    """A server booted ACTIVE from the lab's image (no network), on ``host`` if given; deleted (and gone) after."""
-    name = f"ops-{flavor.replace('.', '-')}-{uuid.uuid4().hex[:6]}"
-    server = admin.compute.create_server(
-        name=name, image_id=lab.image_id, flavor_id=admin.compute.find_flavor(flavor, ignore_missing=False).id,
-        networks="none", **({"availability_zone": f"nova:{host}"} if host else {}))
-    try:
-        server = admin.compute.wait_for_server(server, status="ACTIVE", wait=120, interval=0.5)
-        yield server
-    finally:
-        admin.compute.delete_server(server, ignore_missing=True)
-        admin.compute.wait_for_delete(server, wait=120, interval=0.5)
+    return booted_server(admin, lab, flavor, host=host, prefix="ops")
 
 
 @contextmanager

@@ -46,6 +46,17 @@ async def type_text(pilot, text: str) -> None:
     await pilot.press(*[{" ": "space"}.get(ch, ch) for ch in text])
 
 
+async def confirm_and_run(pilot, app, confirm: str, *, finish: bool = True) -> RunScreen:
+    """At the plan modal: type ``confirm`` and enter; the progress modal, once its run ended (with ``finish``)."""
+    await eventually(lambda: isinstance(app.screen, PlanScreen), 10, "the plan", pilot=pilot)
+    await type_text(pilot, confirm)
+    await pilot.press("enter")
+    run_screen = await eventually(lambda: isinstance(app.screen, RunScreen) and app.screen, 5, "progress", pilot=pilot)
+    if finish:
+        await eventually(lambda: run_screen.tracker.finished, 10, "the run to end", pilot=pilot)
+    return run_screen
+
+
 async def test_drain_from_the_nodes_screen_by_keyboard(state):
     kube = FakeKube({"gpu01": pods(3), "gpu02": []})
     slurm = FakeSlurm({"gpu01": [], "gpu02": []})
@@ -101,21 +112,13 @@ async def test_marked_hosts_cordon_together_and_uncordon(state):
         await eventually(lambda: isinstance(app.screen, OperationForm), 5, "the form", pilot=pilot)
         await type_text(pilot, "rack move")
         await pilot.press("enter")
-        await eventually(lambda: isinstance(app.screen, PlanScreen), 5, "the plan", pilot=pilot)
-        await type_text(pilot, "yes")
-        await pilot.press("enter")
-        run_screen = await eventually(lambda: isinstance(app.screen, RunScreen) and app.screen, 5, "progress", pilot=pilot)
-        await eventually(lambda: run_screen.tracker.finished, 10, "the cordon to end", pilot=pilot)
+        await confirm_and_run(pilot, app, "yes")
         assert kube.cordoned == {"gpu01": "rack move", "gpu02": "rack move"}
         await pilot.press("escape")
         await pilot.press("u")
         await eventually(lambda: isinstance(app.screen, OperationForm), 5, "the form", pilot=pilot)
         await pilot.press("ctrl+s")
-        await eventually(lambda: isinstance(app.screen, PlanScreen), 5, "the plan", pilot=pilot)
-        await type_text(pilot, "yes")
-        await pilot.press("enter")
-        run_screen = await eventually(lambda: isinstance(app.screen, RunScreen) and app.screen, 5, "progress", pilot=pilot)
-        await eventually(lambda: run_screen.tracker.finished, 10, "the uncordon to end", pilot=pilot)
+        await confirm_and_run(pilot, app, "yes")
         assert kube.cordoned == {}
     assert [r["action"] for r in audit.read()] == ["cordon", "uncordon"]
 
@@ -130,10 +133,7 @@ async def test_cancel_from_the_progress_view(state):
         await eventually(lambda: isinstance(app.screen, OperationForm), 5, "the form", pilot=pilot)
         await type_text(pilot, "x")
         await pilot.press("enter")
-        await eventually(lambda: isinstance(app.screen, PlanScreen), 5, "the plan", pilot=pilot)
-        await type_text(pilot, "gpu01")
-        await pilot.press("enter")
-        run_screen = await eventually(lambda: isinstance(app.screen, RunScreen) and app.screen, 5, "progress", pilot=pilot)
+        run_screen = await confirm_and_run(pilot, app, "gpu01", finish=False)
         await eventually(lambda: len(kube.evictions) == 2, 5, "both evictions issued", pilot=pilot)
         await pilot.press("x")
         await eventually(lambda: run_screen.tracker.finished, 5, "the run to stop", pilot=pilot)
@@ -155,11 +155,7 @@ async def test_an_unfinished_run_is_offered_at_start(state):
     async with app.run_test(size=(100, 30)) as pilot:
         await eventually(lambda: isinstance(app.screen, UnfinishedScreen), 5, "the offer", pilot=pilot)
         await pilot.press("r")
-        await eventually(lambda: isinstance(app.screen, PlanScreen), 10, "the new plan", pilot=pilot)
-        await type_text(pilot, "gpu01")
-        await pilot.press("enter")
-        run_screen = await eventually(lambda: isinstance(app.screen, RunScreen) and app.screen, 5, "progress", pilot=pilot)
-        await eventually(lambda: run_screen.tracker.finished, 10, "the resumed run", pilot=pilot)
+        await confirm_and_run(pilot, app, "gpu01")
     assert kube.cordoned == {"gpu01": "r"}
     [line] = audit.read()
     assert line["resumed_from"] == entry.id and Journal().unfinished() == []

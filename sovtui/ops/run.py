@@ -148,8 +148,8 @@ class Run:
                     self._emit(step, "cancelled", "not started: closing the host failed")
             else:
                 await asyncio.gather(
-                    self._kube_moves([s for s in movers if s.layer == "kubernetes"], deadline),
-                    self._nova_moves([s for s in movers if s.layer == "nova"], deadline),
+                    self._each([s for s in movers if s.layer == "kubernetes"], EVICT_CONCURRENCY, self._pod, deadline),
+                    self._each([s for s in movers if s.layer == "nova"], MIGRATE_CONCURRENCY, self._server, deadline),
                     self._slurm_moves(host, [s for s in closers if s.layer == "slurm"],
                                       [s for s in movers if s.layer == "slurm"], deadline),
                 )
@@ -203,16 +203,15 @@ class Run:
         return await asyncio.to_thread(fn, *args)
 
     # -- Kubernetes --------------------------------------------------------------------------
-    async def _kube_moves(self, steps: list[Step], deadline: float) -> None:
-        if not steps:
-            return
-        gate = asyncio.Semaphore(EVICT_CONCURRENCY)
+    async def _each(self, steps: list[Step], limit: int, one: Callable[[Step, float], Any], deadline: float) -> None:
+        """``one(step, deadline)`` for every step, at most ``limit`` at a time."""
+        gate = asyncio.Semaphore(limit)
 
-        async def one(step: Step) -> None:
+        async def bounded(step: Step) -> None:
             async with gate:
-                await self._pod(step, deadline)
+                await one(step, deadline)
 
-        await asyncio.gather(*(one(s) for s in steps))
+        await asyncio.gather(*(bounded(s) for s in steps))
 
     async def _pod(self, step: Step, deadline: float) -> None:
         from ..sources.base import SourceError
@@ -268,17 +267,6 @@ class Run:
             task.cancel()
 
     # -- Nova ----------------------------------------------------------------------------------
-    async def _nova_moves(self, steps: list[Step], deadline: float) -> None:
-        if not steps:
-            return
-        gate = asyncio.Semaphore(MIGRATE_CONCURRENCY)
-
-        async def one(step: Step) -> None:
-            async with gate:
-                await self._server(step, deadline)
-
-        await asyncio.gather(*(one(s) for s in steps))
-
     async def _server(self, step: Step, deadline: float) -> None:
         nova = self.layers.get("nova")
         try:

@@ -40,7 +40,7 @@ import sys
 import textwrap
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -793,3 +793,20 @@ def _seed(lab: OpenStackLab, conn) -> None:
     net = conn.network.create_network(name=NETWORK_NAME, provider_network_type="flat",
                                       provider_physical_network="physnet1")
     lab.network_id = net.id
+
+
+@contextmanager
+def booted_server(admin, lab, flavor: str, *, host: str | None = None, prefix: str = "lab"):
+    """A server booted ACTIVE from the lab's image (no network), on ``host`` if given; deleted (and gone) after."""
+    import uuid
+
+    name = f"{prefix}-{flavor.replace('.', '-')}-{uuid.uuid4().hex[:6]}"
+    server = admin.compute.create_server(
+        name=name, image_id=lab.image_id, flavor_id=admin.compute.find_flavor(flavor, ignore_missing=False).id,
+        networks="none", **({"availability_zone": f"nova:{host}"} if host else {}))
+    try:
+        server = admin.compute.wait_for_server(server, status="ACTIVE", wait=120, interval=0.5)
+        yield server
+    finally:
+        admin.compute.delete_server(server, ignore_missing=True)
+        admin.compute.wait_for_delete(server, wait=120, interval=0.5)
