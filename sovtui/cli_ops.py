@@ -148,7 +148,11 @@ async def _with_operator(setup: Any, body: Callable[[Any], Any]) -> int:
 
     hub = Hub(setup.sources, clock=setup.clock)
     try:
-        await hub.poll_all()
+        results = await hub.poll_all()
+        # a source that failed its first answer gets one more chance: a plan made without a layer is blocked
+        again = [name for name, result in results.items() if not result.status.ok]
+        if again:
+            await asyncio.gather(*(hub.poll(name) for name in again))
         operator = Operator(setup.site, setup.sources, lambda: hub.results, clock=setup.clock)
         return await body(operator)
     finally:

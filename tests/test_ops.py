@@ -122,6 +122,22 @@ async def test_unknown_host_names_the_layers(env):
         await operator(FakeKube({"gpu01": []})).plan("drain", ["gpu99"], Options(reason="r"))
 
 
+async def test_a_layer_not_answering_blocks_a_drain_of_hosts_it_may_hold(env):
+    from sovtui.model.types import SourceResult, SourceStatus
+
+    kube = FakeKube({"gpu01": [pod("a")]})
+    slurm = FakeSlurm({"gpu01": []})
+    results = results_of(kube, slurm)
+    results[kube.name] = SourceResult(SourceStatus(name=kube.name, kind=kube.kind, ok=False, error="timed out"), None)
+    op = Operator(SITE, (kube, slurm), lambda: results)
+    plan = await op.plan("drain", ["gpu01"], Options(reason="r"))
+    assert not plan.runnable
+    blocker = next(b for b in plan.blockers if b.layer == "kubernetes")
+    assert "not answering (timed out)" in blocker.why and "--layers nova,slurm" in blocker.lift
+    assert (await op.plan("drain", ["gpu01"], Options(reason="r", layers=("nova", "slurm")))).runnable
+    assert (await op.plan("uncordon", ["gpu01"], Options())).runnable  # reopening what answers is always safe
+
+
 # ------------------------------------------------------------------ runs
 async def test_drain_runs_every_layer_concurrently_and_audits(env):
     kube = FakeKube({"gpu01": [pod(f"p{i}") for i in range(20)] + [pod("ds", owner_kind="DaemonSet")]}, terminate_s=0.2)

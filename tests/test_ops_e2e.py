@@ -90,6 +90,7 @@ def test_drain_killed_mid_way_resumes_and_uncordon_reopens(env, kube, server, sl
     assert dry.returncode == 0, dry.stderr
     plan = json.loads(dry.stdout)
     actions = {(s["layer"], s["name"]): s["action"] for s in plan["steps"]}
+    assert ("kubernetes", host) in actions, dry.stdout
     assert actions[("kubernetes", host)] == "cordon" and actions[("kubernetes", "e2e/trainer-0")] == "evict"
     assert actions[("nova", host)] == "disable" and actions[("nova", vm.name)] == "live-migrate"
     assert actions[("slurm", host)] == "drain" and actions[("slurm", job)] == "wait"

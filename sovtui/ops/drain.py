@@ -250,7 +250,14 @@ async def make_plan(action: str, hosts: Sequence[str], options: Options, layers:
         per = names[host]
         for layer in opts.layers:
             if layer in layers.sources and layer not in per:
-                notes.append(f"{host}: not known to {LAYER_TITLE[layer]}")
+                if layer in layers.errors and action != "uncordon":
+                    # unknown is not "nothing there": the host may well run work in a layer that is not answering
+                    blockers.append(Blocker(host, layer, host, f"{LAYER_TITLE[layer]} is not answering "
+                                            f"({layers.errors[layer]}): whether {host} runs work there is unknown",
+                                            f"retry when {LAYER_TITLE[layer]} answers, or leave it out with "
+                                            f"--layers {','.join(x for x in opts.layers if x != layer) or 'none'}"))
+                else:
+                    notes.append(f"{host}: not known to {LAYER_TITLE[layer]}")
         if "kubernetes" in per:
             kube = layers.get("kubernetes")
             node = per["kubernetes"]
