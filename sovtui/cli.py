@@ -222,8 +222,13 @@ def run_snapshot(args: argparse.Namespace) -> int:
     sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     sys.stdout.flush()
     failed = sorted(name for name, r in results.items() if not r.status.ok)
+    partial = sorted(f"{name} ({', '.join(p.name for p in r.status.failing_parts)})"
+                     for name, r in results.items() if r.status.ok and r.status.failing_parts)
     if failed:
         log.warning("snapshot: %d of %d sources did not answer: %s", len(failed), len(results), ", ".join(failed))
+    if partial:
+        log.warning("snapshot: answered only in part: %s", "; ".join(partial))
+    failed += partial
     if not setup.sources:
         print(f"sovtui: site {setup.site.name!r} has no sources configured", file=sys.stderr)
         return EXIT_FAIL

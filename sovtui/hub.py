@@ -122,6 +122,7 @@ class Hub:
                 last_ok_at=self.clock(),
                 last_attempt_at=started,
                 failures=0,
+                parts=tuple(data.parts),
             )
             result = SourceResult(status, data)
             self._tell_others(name, source.kind, data)

@@ -17,7 +17,7 @@ import pytest
 import sovtui
 import sovtui.sources.registry as registry
 from sovtui.cli import format_checks, main
-from sovtui.model.types import DoctorCheck, SiteInfo, SourceData
+from sovtui.model.types import DoctorCheck, PartStatus, SiteInfo, SourceData
 from sovtui.sources.base import Source, Unreachable
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,16 +91,18 @@ def write_config(path: Path, text: str) -> Path:
 class FakeSource(Source):
     kind = "fake"
 
-    def __init__(self, name: str, *, ok: bool = True, checks: list[DoctorCheck] | None = None) -> None:
+    def __init__(self, name: str, *, ok: bool = True, checks: list[DoctorCheck] | None = None,
+                 parts: tuple[PartStatus, ...] = ()) -> None:
         self.name = name
         self.ok = ok
         self.checks = checks
+        self.parts = parts
         self.timeout_s = 1.0
 
     async def fetch(self, executor=None) -> SourceData:
         if not self.ok:
             raise Unreachable("unreachable: connection refused")
-        return SourceData(alerts=())
+        return SourceData(alerts=(), parts=self.parts)
 
     async def doctor(self, executor=None) -> list[DoctorCheck]:
         if self.checks is not None:
@@ -262,6 +264,19 @@ def test_snapshot_exit_codes_with_fake_sources(env, capsys, fake_sources, site_c
     doc = json.loads(out)
     assert doc["sources"]["bad"] == doc["sources"]["bad"] | {"ok": False, "error": "unreachable: connection refused"}
     assert err == ""
+
+
+def test_snapshot_exits_1_and_names_each_part_that_did_not_answer(env, capsys, fake_sources, site_config):
+    fake_sources.append(FakeSource("good", parts=(PartStatus("nova", True),)))
+    assert main(["snapshot"]) == 0
+    good = json.loads(capsys.readouterr().out)["sources"]["good"]
+    assert good["complete"] is True and good["failing"] == {}
+    fake_sources.append(FakeSource("os", parts=(PartStatus("nova", True),
+                                                PartStatus("neutron", False, "unreachable: refused", None))))
+    assert main(["snapshot"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["sources"]["os"]["ok"] is True and doc["sources"]["os"]["complete"] is False
+    assert doc["sources"]["os"]["failing"] == {"neutron": {"error": "unreachable: refused", "data_age_s": None}}
 
 
 def test_snapshot_site_without_sources(env, capsys, fake_sources, site_config):

@@ -504,3 +504,24 @@ def test_an_observer_that_raises_does_not_fail_the_poll():
             await hub.stop()
 
     assert asyncio.run(run())["kube"].status.ok
+
+
+def test_a_source_answering_in_part_is_partial_and_names_the_part():
+    from sovtui.model.types import PartStatus
+    from sovtui.widgets.fmt import parts_line
+
+    clock = Clock()
+    parts = (PartStatus("nova", True, "", clock.now), PartStatus("neutron", False, "unreachable: refused", clock.now - 120))
+    src = ScriptedSource(script=[SourceData(gpus=DATA.gpus, parts=parts)])
+    hub = Hub([src], clock=clock)
+    result = asyncio.run(hub.poll("fake"))
+    status = result.status
+    assert status.ok is True and status.complete is False
+    assert [p.name for p in status.failing_parts] == ["neutron"]
+    assert status.state(clock.now) == "partial"
+    assert parts_line(status, clock.now) == "neutron: unreachable: refused (data 2m old)"
+    never = SourceStatus("x", ok=True, last_ok_at=clock.now, parts=(PartStatus("pods", False, "forbidden"),))
+    assert parts_line(never, clock.now) == "pods: forbidden (unknown)"
+    assert SourceStatus("x", ok=True, last_ok_at=clock.now - 3600, parts=never.parts).state(clock.now) == "stale"
+    assert SourceStatus("x", ok=False, parts=never.parts).state(clock.now) == "failing"
+    assert SourceStatus("x", ok=True, last_ok_at=clock.now, parts=parts[:1]).state(clock.now) == "ok"

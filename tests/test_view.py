@@ -323,6 +323,8 @@ def test_view_to_json_document():
         "error": None,
         "latency_s": 0.0123,
         "age_s": 1_700_000_000.5 - 200.0,
+        "complete": True,
+        "failing": {},
     }
     assert doc["sources"]["down"]["ok"] is False and doc["sources"]["down"]["error"].startswith("unreachable")
     assert doc["sources"]["down"]["latency_s"] == 0.0123 and doc["sources"]["down"]["age_s"] is None

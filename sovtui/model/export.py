@@ -38,6 +38,12 @@ def view_to_json(view: ClusterView) -> dict[str, Any]:
             "error": s.error or None,
             "latency_s": round(s.latency_s, 4) if s.latency_s is not None else None,
             "age_s": round(s.age(view.now), 1) if s.age(view.now) is not None else None,
+            "complete": s.complete,
+            "failing": {
+                p.name: {"error": p.error or None,
+                         "data_age_s": round(max(0.0, view.now - p.last_ok_at), 1) if p.last_ok_at is not None else None}
+                for p in s.failing_parts
+            },
         }
         for s in view.statuses
     }

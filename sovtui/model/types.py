@@ -421,6 +421,9 @@ class SourceData:
     alerts: tuple[Alert, ...] | None = None
     version: str = ""
     notes: tuple[str, ...] = ()
+    #: every part the source read this poll, answered or not (see :class:`PartStatus`); a part that failed keeps
+    #: its last good data in the facets above, or ``None`` there when it never answered
+    parts: tuple[PartStatus, ...] = ()
     kube_nodes: tuple[KubeNode, ...] | None = None
     nova_hosts: tuple[NovaHost, ...] | None = None
     openstack_flavors: tuple[OpenStackFlavor, ...] | None = None
@@ -430,6 +433,17 @@ class SourceData:
     slurm_nodes: tuple[SlurmNode, ...] | None = None
     #: recent events per host: the source gives every event it keeps whose object is a node or sits on one
     node_events: tuple[NodeEvent, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PartStatus:
+    """One part a source reads on its own (an OpenStack service, a Kubernetes resource kind, a Prometheus query
+    family, an SSH host): whether it answered the last poll, why not, and how old the data kept for it is."""
+
+    name: str
+    ok: bool
+    error: str = ""
+    last_ok_at: float | None = None  # when this part last answered: what is shown for it is that old (None: never)
 
 
 @dataclass(frozen=True, slots=True)
@@ -445,12 +459,23 @@ class SourceStatus:
     last_ok_at: float | None = None
     last_attempt_at: float | None = None
     failures: int = 0
+    #: the parts of the source, as its last answer reported them (empty: a source of one part)
+    parts: tuple[PartStatus, ...] = ()
 
     def age(self, now: float) -> float | None:
         return None if self.last_ok_at is None else max(0.0, now - self.last_ok_at)
 
+    @property
+    def failing_parts(self) -> tuple[PartStatus, ...]:
+        return tuple(p for p in self.parts if not p.ok)
+
+    @property
+    def complete(self) -> bool:
+        """The source and every part of it answered its last poll."""
+        return bool(self.ok) and not self.failing_parts
+
     def state(self, now: float) -> str:
-        """``pending`` | ``ok`` | ``stale`` | ``failing``."""
+        """``pending`` | ``ok`` | ``stale`` | ``failing`` | ``partial`` (answered, but some part did not)."""
         if self.ok is None:
             return "pending"
         if not self.ok:
@@ -458,6 +483,8 @@ class SourceStatus:
         age = self.age(now)
         if age is not None and age > max(3 * self.interval_s, self.interval_s + 10):
             return "stale"
+        if self.failing_parts:
+            return "partial"
         return "ok"
 
 

@@ -8,7 +8,7 @@ from textual.binding import Binding
 from ..model.nodes import LAYER_SHORT, LAYERS, NodeRow
 from ..model.types import Health, KubeNode, NovaHost, SlurmNode
 from ..model.view import ClusterView
-from ..widgets.fmt import LEVEL_STYLE, fmt_age
+from ..widgets.fmt import LEVEL_STYLE, fmt_age, parts_line
 from .base import Row, TableScreen
 from .dialogs import DetailScreen
 from .ops import HostActions, drain_reason, host_action_bindings
@@ -208,6 +208,8 @@ class NodesScreen(HostActions, TableScreen):
             state = status.state(view.now)
             if state in ("failing", "stale"):
                 out.append(f"⚠ {status.name} {state}" + (f": {status.error}" if status.error else ""))
+            elif state == "partial":
+                out.append(f"⚠ {status.name} partial: {parts_line(status, view.now)}")
         return " · ".join(out)
 
     def count_text(self, rows: list[Row]) -> str:
@@ -342,7 +344,9 @@ def node_fields(node: NodeRow, view: ClusterView) -> Fields:
             continue
         status = view.status(src)
         state = status.state(view.now) if status is not None else "ok"
-        note = "" if state == "ok" else f"{src} {state}" + (f": {status.error}" if status and status.error else "")
+        note = "" if state == "ok" else f"{src} {state}" + (
+            f": {parts_line(status, view.now)}" if status is not None and state == "partial"
+            else f": {status.error}" if status and status.error else "")
         fields.append((f"── {title}", note))
         fields += build(item) if item is not None else [(absent[0], Text(absent[1], style="dim"))]
     fields.append(("── events", "" if node.events else "none recent"))

@@ -8,7 +8,7 @@ from textual.containers import Grid
 
 from ..model.types import Health
 from ..model.view import ClusterView, Tile, overview_tiles
-from ..widgets.fmt import fmt_age
+from ..widgets.fmt import fmt_age, parts_line
 from ..widgets.tile import TileWidget
 from .base import SiteScreen
 
@@ -20,7 +20,7 @@ def sources_tile(view: ClusterView) -> Tile:
     if not view.statuses:
         return Tile("sources", "Sources", Health.UNKNOWN, "none configured", ("add prometheus_url to the site",), "", known=False)
     states = {s.name: s.state(view.now) for s in view.statuses}
-    bad = [n for n, st in states.items() if st in ("failing", "stale")]
+    bad = [n for n, st in states.items() if st in ("failing", "stale", "partial")]
     level = Health.CRIT if any(states[n] == "failing" for n in bad) else Health.WARN if bad else Health.OK
     if all(st == "pending" for st in states.values()):
         level = Health.UNKNOWN
@@ -32,6 +32,8 @@ def sources_tile(view: ClusterView) -> Tile:
             lines.append(f"✗ {status.name}: {status.error}")
         elif state == "stale":
             lines.append(f"◷ {status.name}: stale {fmt_age(status.age(view.now))}")
+        elif state == "partial":
+            lines.append(f"◐ {status.name}: {parts_line(status, view.now)}")
         elif state == "pending":
             lines.append(f"… {status.name}: waiting for first answer")
         else:

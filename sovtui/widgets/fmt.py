@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.text import Text
 
 from ..model.types import Health
@@ -54,3 +56,12 @@ def level_text(level: Health, reason: str = "") -> Text:
     if reason:
         text.append(f" {reason}", style="")
     return text
+
+
+def parts_line(status: Any, now: float) -> str:
+    """What of a source did not answer, and how old what is shown for it is: ``neutron: unreachable (data 2m old)``."""
+    out = []
+    for part in status.failing_parts:
+        age = f"data {fmt_age(now - part.last_ok_at)} old" if part.last_ok_at is not None else "unknown"
+        out.append(f"{part.name}: {part.error or 'no answer'} ({age})")
+    return "; ".join(out)

@@ -8,12 +8,13 @@ from rich.text import Text
 from textual.widgets import Static
 
 from ..model.types import SiteInfo, SourceStatus
-from .fmt import fmt_age
+from .fmt import fmt_age, parts_line
 
-_STATE_STYLE = {"ok": "green", "pending": "dim", "stale": "yellow", "failing": "bold red"}
+_STATE_STYLE = {"ok": "green", "pending": "dim", "stale": "yellow", "failing": "bold red", "partial": "yellow"}
 #: short names so that four or five sources fit an 80-column header
 SHORT_NAME = {"prometheus": "prom", "alertmanager": "am", "kubernetes": "k8s", "openstack": "nova"}
-_STATE_GLYPH = {"ok": "✓", "pending": "…", "stale": "◷", "failing": "✗"}
+_STATE_GLYPH = {"ok": "✓", "pending": "…", "stale": "◷", "failing": "✗", "partial": "◐"}
+
 
 
 def freshness_line(status: SourceStatus, now: float) -> tuple[str, str]:
@@ -28,6 +29,8 @@ def freshness_line(status: SourceStatus, now: float) -> tuple[str, str]:
         return short, f"{status.name}: {status.error}{stale}"
     if state == "stale":
         return short, f"{status.name}: no answer for {fmt_age(age)}"
+    if state == "partial":
+        return short, f"{status.name} partial: {parts_line(status, now)}"
     return short, ""
 
 
