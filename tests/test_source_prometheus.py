@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from sovtui.config import MetricMap, SiteConfig
 from sovtui.hub import Hub
+from sovtui.sources.alerts import parse_time
 from sovtui.sources.base import AuthError, BadAnswer, SourceError, Timeout, Unreachable
 from sovtui.sources.prometheus import (
     PrometheusSource,
@@ -22,7 +23,6 @@ from sovtui.sources.prometheus import (
     gpus_from_samples,
     parse_matrix,
     parse_prometheus_alerts,
-    parse_time,
     parse_vector,
     queues_from_samples,
 )
@@ -278,7 +278,10 @@ def test_one_broken_part_costs_only_that_part():
         data = PrometheusSource(_site(stub.url)).fetch_sync()
     assert data.alerts is None and data.gpus is None and data.ceph is None and data.fabric is None and data.queues is None
     assert data.version == "9.9.9"
-    assert data.notes == ("alerts: Prometheus answered alerts with HTTP 404: 404 page not found",)
+    assert data.notes == ()
+    failing = [(p.name, p.error, p.last_ok_at) for p in data.parts if not p.ok]
+    assert failing == [("alerts", "Prometheus answered alerts with HTTP 404: 404 page not found", None)]
+    assert [p.name for p in data.parts] == ["gpus", "ceph", "fabric", "queues", "alerts"]
 
 
 def test_import_is_cheap_and_textual_free():

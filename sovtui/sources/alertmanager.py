@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import SiteConfig
 from ..model.types import Alert, DoctorCheck, SourceData
+from .alerts import make_alert, sort_alerts
 from .base import BadAnswer, Source, SourceError
-from .prometheus import HttpJson, make_alert, sort_alerts
+from .http import HttpJson
 
 if TYPE_CHECKING:  # pragma: no cover
     import requests

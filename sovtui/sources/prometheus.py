@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import math
 import threading
 import time
@@ -19,11 +20,15 @@ from ..model.types import (
     FabricLink,
     FabricState,
     Gpu,
+    PartStatus,
     QueueState,
     SourceData,
     XidEvent,
 )
-from .base import AuthError, BadAnswer, Source, SourceError, Timeout, Unreachable
+from .alerts import labels as _labels
+from .alerts import make_alert, sort_alerts
+from .base import BadAnswer, Source, SourceError, Timeout
+from .http import HttpJson, api_error, short
 
 if TYPE_CHECKING:  # pragma: no cover
     import requests
@@ -34,8 +39,6 @@ Clock = Callable[[], float]
 RATE_LABEL = "sovtui_series"
 
 _CEPH_HEALTH = {0: "HEALTH_OK", 1: "HEALTH_WARN", 2: "HEALTH_ERR"}
-_SEVERITY_ORDER = {"critical": 0, "page": 0, "error": 1, "major": 1, "warning": 2, "minor": 2, "info": 3, "none": 4}
-_MAX_REASON = 160
 
 
 # ================================================================================== parsing
@@ -63,17 +66,6 @@ class RangeSeries:
         return dict(self.labels)
 
 
-def _short(text: str, limit: int = _MAX_REASON) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _labels(raw: Any) -> dict[str, str]:
-    if not isinstance(raw, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in raw.items()):
-        raise BadAnswer("Prometheus answered a series whose labels are not strings")
-    return raw
-
-
 def _point(raw: Any) -> tuple[float, float]:
     """``[1700000000.123, "42"]`` → ``(1700000000.123, 42.0)``; NaN/±Inf are kept as floats."""
     if not isinstance(raw, (list, tuple)) or len(raw) != 2:
@@ -86,7 +78,7 @@ def _point(raw: Any) -> tuple[float, float]:
     try:
         number = float(value.strip()) if isinstance(value, str) else float(value)
     except (ValueError, OverflowError):
-        raise BadAnswer(f"Prometheus answered a sample value that is not a number: {_short(value, 40)!r}") from None
+        raise BadAnswer(f"Prometheus answered a sample value that is not a number: {short(value, 40)!r}") from None
     return float(ts), number
 
 
@@ -117,30 +109,6 @@ def parse_matrix(result: Any) -> list[RangeSeries]:
     return series
 
 
-def parse_time(text: Any) -> float | None:
-    """RFC 3339 (Go's, with up to 9 fractional digits) → unix seconds; unknown, zero or bad → ``None``."""
-    if not isinstance(text, str) or not text or text.startswith("0001-01-01"):
-        return None
-    value = text.strip().replace("z", "Z")
-    if value.endswith("Z"):
-        value = value[:-1] + "+00:00"
-    # Python wants at most 6 fractional digits
-    if "." in value:
-        head, _, rest = value.partition(".")
-        digits = len(rest) - len(rest.lstrip("0123456789"))
-        value = head + "." + rest[: min(digits, 6)] + rest[digits:] if digits else head + rest[digits:]
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    try:
-        return parsed.timestamp()
-    except (OverflowError, OSError, ValueError):
-        return None
-
-
 def _finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
@@ -153,32 +121,6 @@ def _as_int(value: float | None) -> int | None:
 def _as_bool(value: float | None) -> bool | None:
     value = _finite(value)
     return None if value is None else value != 0
-
-
-def _severity_rank(severity: str) -> int:
-    return _SEVERITY_ORDER.get(severity.lower(), 5)
-
-
-def sort_alerts(alerts: Iterable[Alert]) -> tuple[Alert, ...]:
-    """Worst first: severity, firing before pending/suppressed, then name and labels."""
-    state_rank = {"firing": 0, "pending": 1, "suppressed": 2}
-    return tuple(sorted(alerts, key=lambda a: (_severity_rank(a.severity), state_rank.get(a.state, 3), a.name, a.labels)))
-
-
-def make_alert(labels_raw: Any, annotations_raw: Any, state: str, since: Any, source: str) -> Alert:
-    labels = _labels(labels_raw if labels_raw is not None else {})
-    annotations = annotations_raw if isinstance(annotations_raw, dict) else {}
-    text = {k: v for k, v in annotations.items() if isinstance(k, str) and isinstance(v, str)}
-    return Alert(
-        name=labels.get("alertname", ""),
-        severity=labels.get("severity", "none") or "none",
-        state=state,
-        labels=tuple(sorted(labels.items())),
-        summary=text.get("summary") or text.get("message") or text.get("title") or "",
-        description=text.get("description", ""),
-        active_since=parse_time(since),
-        source=source,
-    )
 
 
 def parse_prometheus_alerts(payload: Any) -> tuple[Alert, ...]:
@@ -202,15 +144,8 @@ def _success_data(payload: Any, what: str) -> Any:
     if not isinstance(payload, dict):
         raise BadAnswer(f"Prometheus answered {what} with something that is not a JSON object")
     if payload.get("status") != "success":
-        raise BadAnswer(_api_error(payload) or f"Prometheus answered {what} without status success")
+        raise BadAnswer(api_error(payload) or f"Prometheus answered {what} without status success")
     return payload.get("data")
-
-
-def _api_error(payload: Any) -> str:
-    if isinstance(payload, dict) and payload.get("status") == "error":
-        kind, error = payload.get("errorType", ""), payload.get("error", "")
-        return _short(f"Prometheus error{f' ({kind})' if kind else ''}: {error}")
-    return ""
 
 
 # ================================================================================== model building
@@ -469,130 +404,6 @@ def build_queries(m: MetricMap) -> dict[str, str]:
     }
 
 
-# ================================================================================== HTTP
-def _connection_reason(exc: BaseException) -> str:
-    text = repr(exc)
-    for needle, reason in (
-        ("Connection refused", "connection refused"),
-        ("Name or service not known", "host name does not resolve"),
-        ("nodename nor servname", "host name does not resolve"),
-        ("Temporary failure in name resolution", "host name does not resolve"),
-        ("NameResolutionError", "host name does not resolve"),
-        ("getaddrinfo failed", "host name does not resolve"),
-        ("No route to host", "no route to host"),
-        ("Network is unreachable", "network unreachable"),
-        ("RemoteDisconnected", "connection closed by the server"),
-        ("Connection reset", "connection reset by the server"),
-        ("Connection aborted", "connection closed by the server"),
-        ("CERTIFICATE_VERIFY_FAILED", "TLS certificate not trusted"),
-        ("SSLError", "TLS error"),
-    ):
-        if needle in text:
-            return reason
-    return "cannot connect"
-
-
-class HttpJson:
-    """A lazily made ``requests`` session plus the mapping of every failure to the typed source errors."""
-
-    def __init__(self, service: str, base_url: str, timeout_s: float, session: requests.Session | None = None) -> None:
-        self.service = service
-        self.base_url = base_url.rstrip("/")
-        self.timeout_s = timeout_s
-        self._session = session
-        self._lock = threading.Lock()
-        self._local = threading.local()
-
-    @property
-    def session(self) -> requests.Session:
-        with self._lock:
-            if self._session is None:
-                import requests
-
-                self._session = requests.Session()
-            if self._remember not in self._session.hooks.setdefault("response", []):
-                self._session.hooks["response"].append(self._remember)
-            return self._session
-
-    def _remember(self, response, *args, **kwargs):
-        self._local.response = response
-        return response
-
-    @property
-    def last_response(self):
-        return getattr(self._local, "response", None)
-
-    def deadline(self) -> float:
-        return time.monotonic() + self.timeout_s
-
-    def remaining(self, deadline: float | None) -> float:
-        if deadline is None:
-            return self.timeout_s
-        left = deadline - time.monotonic()
-        if left <= 0.01:
-            raise Timeout(f"{self.service} did not answer within {self.timeout_s:g}s")
-        return left
-
-    def get(self, path: str, *, params: Mapping[str, Any] | None = None, deadline: float | None = None,
-            what: str = "", want_json: bool = True) -> Any:
-        """GET ``base_url + path``; the JSON body (or the response when ``want_json`` is false)."""
-        what = what or path
-        timeout = self.remaining(deadline)
-        session = self.session
-        response = self.call(lambda: session.get(self.base_url + path, params=params, timeout=timeout), what)
-        if not want_json:
-            return response
-        self.check_status(response, what)
-        try:
-            return response.json()
-        except ValueError:
-            raise BadAnswer(f"{self.service} answered {what} with something that is not JSON"
-                            f" ({_content_type(response)})") from None
-
-    def call(self, fn: Callable[[], Any], what: str) -> Any:
-        """Run one HTTP call; map every ``requests`` failure to a short typed error (no traceback)."""
-        import requests
-
-        try:
-            return fn()
-        except requests.exceptions.Timeout:
-            raise Timeout(f"{self.service} at {self.base_url} did not answer within {self.timeout_s:g}s ({what})") from None
-        except requests.exceptions.JSONDecodeError:
-            response = self.last_response
-            raise BadAnswer(f"{self.service} answered {what} with something that is not JSON"
-                            f"{f' ({_content_type(response)})' if response is not None else ''}") from None
-        except requests.exceptions.ConnectionError as exc:
-            if "timed out" in str(exc):
-                raise Timeout(f"{self.service} at {self.base_url} did not answer within {self.timeout_s:g}s"
-                              f" ({what})") from None
-            raise Unreachable(f"{self.service} unreachable at {self.base_url}: {_connection_reason(exc)}") from None
-        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema):
-            raise Unreachable(f"{self.service} unreachable at {self.base_url}: not a valid URL") from None
-        except requests.exceptions.RequestException as exc:
-            raise BadAnswer(f"{self.service} answered {what} badly: {type(exc).__name__}") from None
-
-    def check_status(self, response, what: str) -> None:
-        code = response.status_code
-        if code in (401, 403):
-            raise AuthError(f"{self.service} refused {what}: HTTP {code} {response.reason or ''}".rstrip())
-        if code >= 300:
-            detail = ""
-            try:
-                detail = _api_error(response.json())
-            except ValueError:
-                detail = _short(response.text, 80) if "html" not in _content_type(response) else ""
-            raise BadAnswer(f"{self.service} answered {what} with HTTP {code}" + (f": {detail}" if detail else ""))
-
-    def close(self) -> None:
-        with self._lock:
-            if self._session is not None:
-                self._session.close()
-
-
-def _content_type(response) -> str:
-    return (response.headers.get("Content-Type") or "no content type").split(";")[0] if response is not None else ""
-
-
 # ================================================================================== the source
 class PrometheusSource(Source):
     """Reads a site's Prometheus: one query per exporter family, plus its alerts and build info."""
@@ -622,6 +433,9 @@ class PrometheusSource(Source):
         self._client = None
         self._client_lock = threading.Lock()
         self._version = ""
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        #: part -> (its last good facet, when it answered): what a failing part keeps showing
+        self._kept: dict[str, tuple[Any, float]] = {}
 
     # -- plumbing ---------------------------------------------------------------------------
     @property
@@ -639,6 +453,7 @@ class PrometheusSource(Source):
                     timeout=self.timeout_s,
                     retry=Retry(total=0, raise_on_status=False),
                 )
+                self.http.bound(self.url)  # its own adapter on our URL replaced the bounded one
             return self._client
 
     def _api_call(self, fn: Callable[[], Any], what: str) -> Any:
@@ -658,7 +473,7 @@ class PrometheusSource(Source):
         detail = ""
         if response is not None:
             try:
-                detail = _api_error(response.json())
+                detail = api_error(response.json())
             except ValueError:
                 pass
         raise BadAnswer(detail or f"Prometheus answered {what} without data.result")
@@ -733,46 +548,84 @@ class PrometheusSource(Source):
             self._version = ""  # it may come back as another build
             raise
 
+    def _part_budget(self) -> float:
+        """How long one query may take: a little less than the source's timeout, so that a slow query costs its
+        part only and the poll still returns the others before the hub gives up on the source."""
+        return max(0.5, self.timeout_s - min(1.0, 0.2 * self.timeout_s))
+
     def _fetch(self) -> SourceData:
-        deadline = self.http.deadline()
+        started = time.monotonic()
+        deadline = started + self._part_budget()
         at = self.clock()  # one instant for every query of this poll
-        m = self.metrics
-        notes: list[str] = []
-        errors: list[SourceError] = []
-
-        def part(label: str, fn: Callable[[], Any]) -> Any:
-            try:
-                return fn()
-            except BadAnswer as exc:  # costs this part only; unreachable/timeout/auth abort the poll
-                errors.append(exc)
-                notes.append(f"{label}: {exc}")
-                return None
-
-        parts = {
-            key: part(key, lambda q=query, k=key: self.query_sync(q, at=at, deadline=deadline, what=f"the {k} query"))
+        reads: dict[str, Callable[[], Any]] = {
+            key: (lambda q=query, k=key: self.query_sync(q, at=at, deadline=deadline, what=f"the {k} query"))
             for key, query in self.queries.items()
         }
-        alerts = part("alerts", lambda: self.alerts_sync(deadline))
-        if alerts is None and all(v is None for v in parts.values()):
-            raise errors[0]  # nothing at all worked: this is not a Prometheus we can read
+        reads["alerts"] = lambda: self.alerts_sync(deadline)
+        futures = {key: self._pool().submit(fn) for key, fn in reads.items()}
+        concurrent.futures.wait(futures.values(), timeout=max(0.0, deadline - time.monotonic()) + 0.2)
+        answers: dict[str, Any] = {}
+        errors: dict[str, SourceError] = {}
+        for key, future in futures.items():
+            if not future.done():
+                errors[key] = Timeout(f"Prometheus did not answer within {self._part_budget():.3g}s (the {key} query)")
+                continue
+            try:
+                answers[key] = future.result()
+            except SourceError as exc:
+                errors[key] = exc
+        if not answers:
+            # nothing answered: the server itself is down, refusing, or not a Prometheus (say the most telling why)
+            raise next((e for e in errors.values() if not isinstance(e, BadAnswer)), next(iter(errors.values())))
+        notes: list[str] = []
+        now = self.clock()
+        facets: dict[str, Any] = {}
+        for key in reads:
+            if key in answers:
+                try:
+                    value = self._model(key, answers[key], notes)
+                except SourceError as exc:
+                    errors[key] = exc
+                else:
+                    self._kept[key] = (value, now)
+            kept = self._kept.get(key)
+            facets[key] = kept[0] if kept is not None else None  # a failing part keeps its last good data
+        parts = tuple(
+            PartStatus(key, key not in errors, str(errors[key]) if key in errors else "",
+                       self._kept[key][1] if key in self._kept else None)
+            for key in reads
+        )
         if not self._version:
-            self._version = part("version", lambda: self.version_sync(deadline)) or ""
+            try:
+                self._version = self.version_sync(started + self.timeout_s)
+            except SourceError as exc:
+                notes.append(f"version: {exc}")
+        return SourceData(gpus=facets["gpus"], ceph=facets["ceph"], fabric=facets["fabric"], queues=facets["queues"],
+                          alerts=facets["alerts"], version=self._version, notes=tuple(notes), parts=parts)
 
-        gpus = None
-        if parts["gpus"] is not None:
-            found, unplaced = gpus_from_samples(parts["gpus"], m)
-            gpus = found or None  # no dcgm-exporter series: this source does not know the GPUs
+    def _model(self, key: str, answer: Any, notes: list[str]) -> Any:
+        """One part's answer as its facet of :class:`SourceData` (``None``: the site has no such series)."""
+        m = self.metrics
+        if key == "gpus":
+            found, unplaced = gpus_from_samples(answer, m)
             if unplaced:
                 notes.append(f"gpus: {unplaced} series without a {m.gpu_label_index!r} label were ignored")
-        return SourceData(
-            gpus=gpus,
-            ceph=ceph_from_samples(parts["ceph"], m) if parts["ceph"] is not None else None,
-            fabric=fabric_from_samples(parts["fabric"], m) if parts["fabric"] is not None else None,
-            queues=queues_from_samples(parts["queues"], m) if parts["queues"] is not None else None,
-            alerts=alerts,
-            version=self._version,
-            notes=tuple(notes),
-        )
+            return found or None  # no dcgm-exporter series: this source does not know the GPUs
+        if key == "ceph":
+            return ceph_from_samples(answer, m)
+        if key == "fabric":
+            return fabric_from_samples(answer, m)
+        if key == "queues":
+            return queues_from_samples(answer, m)
+        return answer  # alerts
+
+    def _pool(self) -> concurrent.futures.ThreadPoolExecutor:
+        """The source's own few threads: the query families are read side by side, each bounded on its own."""
+        with self._client_lock:
+            if self._executor is None:
+                self._executor = concurrent.futures.ThreadPoolExecutor(
+                    max_workers=len(self.queries) + 1, thread_name_prefix=f"{self.name}-query")
+            return self._executor
 
     # -- doctor -----------------------------------------------------------------------------
     def doctor_sync(self) -> list[DoctorCheck]:
@@ -815,8 +668,8 @@ class PrometheusSource(Source):
     def _ready(self) -> str:
         response = self.http.get("/-/ready", deadline=self.http.deadline(), what="/-/ready", want_json=False)
         if response.status_code != 200:
-            raise BadAnswer(f"not ready: HTTP {response.status_code} {_short(response.text, 80)}".rstrip())
-        return _short(response.text, 80) or "ready"
+            raise BadAnswer(f"not ready: HTTP {response.status_code} {short(response.text, 80)}".rstrip())
+        return short(response.text, 80) or "ready"
 
     def _series_counts(self) -> dict[str, int]:
         names = [n for group in families(self.metrics).values() for n in group]
@@ -830,4 +683,8 @@ class PrometheusSource(Source):
         return f"{firing} firing, {len(alerts) - firing} pending"
 
     def close(self) -> None:
+        with self._client_lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
         self.http.close()

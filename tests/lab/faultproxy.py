@@ -15,6 +15,10 @@ Modes:
 ``wrong-types`` answer ``HTTP/1.1 200`` with valid JSON of the wrong shape (``body`` to choose it);
 ``oversize``    answer ``HTTP/1.1 200`` with an endless chunked body (``\"aaaa…``) until the client hangs up;
 ``http:NNN``    answer with HTTP status NNN and a small JSON error body (401, 403, 404, 500, 503).
+
+``match`` (a knob of ``set``) narrows a fault to the HTTP requests whose head holds that text (a path, a query
+parameter): the others pass, one request per connection (the proxy asks the server to close after each answer,
+so the next request comes on a new connection and is looked at in turn).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ class FaultProxy:
         self.delay_s = 30.0
         self.cut_bytes = 64
         self.body: Any = {"unexpected": ["shape"], "data": 42}
+        self.match: str | None = None  # only requests whose head holds this (None: every connection)
         self.connections = 0  # accepted so far (a test can tell a client really came)
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.AbstractServer | None = None
@@ -66,7 +71,7 @@ class FaultProxy:
         self._call(self._apply())
 
     def heal(self) -> None:
-        self.set("pass")
+        self.set("pass", match=None)
 
     @contextlib.contextmanager
     def fault(self, mode: str, **knobs: Any) -> Iterator[FaultProxy]:
@@ -128,18 +133,23 @@ class FaultProxy:
         if task is not None:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        mode = self.mode
+        mode, match = self.mode, self.match
         try:
+            head = b""
+            if match is not None and mode != "pass":
+                head = _close_after(await reader.readuntil(b"\r\n\r\n"))
+                if match.encode() not in head:
+                    mode = "pass"  # not the request the fault is for
             if mode == "pass":
-                await self._forward(reader, writer)
+                await self._forward(reader, writer, prefix=head)
             elif mode in ("slow", "blackhole"):
                 await asyncio.sleep(self.delay_s if mode == "slow" else 3600)
                 if self.mode == "pass":
-                    await self._forward(reader, writer)
+                    await self._forward(reader, writer, prefix=head)
             elif mode in ("reset", "truncate"):
-                await self._forward(reader, writer, cut=self.cut_bytes, reset=mode == "reset")
+                await self._forward(reader, writer, cut=self.cut_bytes, reset=mode == "reset", prefix=head)
             else:
-                await _read_request(reader)
+                await _read_request(reader, head)
                 await self._answer(writer, mode)
         except (ConnectionError, asyncio.IncompleteReadError, OSError, asyncio.CancelledError):
             pass  # a cancelled handler ends quietly: the proxy is closing
@@ -168,8 +178,10 @@ class FaultProxy:
             await _send(writer, status, body, "application/json")
 
     async def _forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, cut: int | None = None,
-                       reset: bool = False) -> None:
+                       reset: bool = False, prefix: bytes = b"") -> None:
         up_reader, up_writer = await asyncio.open_connection(*self.target)
+        if prefix:
+            up_writer.write(prefix)
 
         async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter, limit: int | None) -> None:
             sent = 0
@@ -218,9 +230,15 @@ def _abort(writer: asyncio.StreamWriter) -> None:
         writer.transport.abort()
 
 
-async def _read_request(reader: asyncio.StreamReader) -> None:
-    """Read one HTTP request's head and its Content-Length body (enough to answer it)."""
-    head = await reader.readuntil(b"\r\n\r\n")
+def _close_after(head: bytes) -> bytes:
+    """A request head that asks the server to close the connection after its answer."""
+    lines = [line for line in head.rstrip(b"\r\n").split(b"\r\n") if not line.lower().startswith(b"connection:")]
+    return b"\r\n".join([*lines, b"Connection: close"]) + b"\r\n\r\n"
+
+
+async def _read_request(reader: asyncio.StreamReader, head: bytes = b"") -> None:
+    """Read one HTTP request's head (unless already read) and its Content-Length body (enough to answer it)."""
+    head = head or await reader.readuntil(b"\r\n\r\n")
     length = 0
     for line in head.split(b"\r\n"):
         if line.lower().startswith(b"content-length:"):
