@@ -73,6 +73,7 @@ def bounded_adapter(max_bytes: int) -> Any:
     ``max_bytes`` of it, and never for longer than the request's timeout in all (a server that drips an endless
     answer byte by byte never trips a per-read timeout)."""
     import requests
+    import urllib3
     from requests.adapters import HTTPAdapter
 
     class AnswerTooLarge(requests.exceptions.RequestException):
@@ -101,6 +102,12 @@ def bounded_adapter(max_bytes: int) -> Any:
                     if budget is not None and time.monotonic() - started > budget:
                         raise requests.exceptions.ReadTimeout(f"the answer took over {budget:g}s in all")
                     chunks.append(chunk)
+            except (urllib3.exceptions.ProtocolError, urllib3.exceptions.DecodeError) as exc:
+                response.close()
+                raise requests.exceptions.ChunkedEncodingError(exc, response=response) from None
+            except urllib3.exceptions.ReadTimeoutError as exc:
+                response.close()
+                raise requests.exceptions.ReadTimeout(exc, response=response) from None
             except Exception:
                 response.close()
                 raise

@@ -25,7 +25,11 @@ FAULTS: dict[str, str] = {
     "half-fleet": "half of the SSH hosts unreachable",
     "host-key": "a host key that changed",
     "daemon-down": "the service behind a reachable endpoint is down (slurmctld behind the login host)",
+    "bad-query": "a query the server rejects (a bad metric mapping: Prometheus's HTTP 400 bad_data)",
 }
+
+#: why a fault does not apply, when that is the same for every row but one
+_NA_EVERYWHERE = {"bad-query": "no query language: only Prometheus takes queries (see the prometheus:family row)"}
 
 _CONN = ("down", "slow", "garbage", "truncated", "wrong-types", "reset", "oversized")
 _HTTP = _CONN + ("401", "403")
@@ -38,7 +42,7 @@ def _row(applies: dict[str, str], na: str, **reasons: str) -> dict[str, str]:
         if fault in applies:
             row[fault] = applies[fault]
         else:
-            row[fault] = "n/a: " + reasons.get(fault.replace("-", "_"), na)
+            row[fault] = "n/a: " + reasons.get(fault.replace("-", "_"), _NA_EVERYWHERE.get(fault, na))
     return row
 
 
@@ -51,8 +55,14 @@ MATRIX: dict[str, dict[str, str]] = {
     # ------------------------------------------------------------------ Prometheus and Alertmanager
     "prometheus": _row(
         _all(_HTTP, "header: prometheus ✗ and why; GPU, Ceph, fabric tiles keep their last values, marked with their age")
-        | {"404": "one query family not answered (a bad mapping): the others stay, the family is named as failing"},
-        "Prometheus is one HTTP endpoint with no catalog, no SSH"),
+        | {"404": "a URL that is not Prometheus's API (HTTP 404): prometheus ✗ says HTTP 404; the last values stay"},
+        "Prometheus is one HTTP endpoint with no catalog, no SSH",
+        bad_query="a query the server rejects costs one family: see the prometheus:family row"),
+    "prometheus:family": _row(
+        {"slow": "one family's query slower than the timeout: prometheus ◐ names it; the other families update on time",
+         "oversized": "one family's answer past the size bound: that family is named, the others update",
+         "bad-query": "a bad mapping: the family is named with Prometheus's own error (bad_data); the others update"},
+        "a fault of the connection hits every family at once: see the prometheus row"),
     "alertmanager": _row(
         _all(_HTTP, "header: alertmanager ✗ and why; the alert list keeps its last alerts, marked with their age"),
         "Alertmanager is one HTTP endpoint with no catalog, no SSH", _404="Alertmanager has one API (v2) path only"),
