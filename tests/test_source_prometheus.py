@@ -14,18 +14,15 @@ from sovtui.config import MetricMap, SiteConfig
 from sovtui.hub import Hub
 from sovtui.sources.alerts import parse_time
 from sovtui.sources.base import AuthError, BadAnswer, SourceError, Timeout, Unreachable
-from sovtui.sources.prometheus import (
-    PrometheusSource,
-    Sample,
+from sovtui.sources.prometheus import PrometheusSource
+from sovtui.sources.prometheus_map import (
     ceph_from_samples,
     fabric_from_samples,
     families,
     gpus_from_samples,
-    parse_matrix,
-    parse_prometheus_alerts,
-    parse_vector,
     queues_from_samples,
 )
+from sovtui.sources.prometheus_parse import Sample, parse_matrix, parse_prometheus_alerts, parse_vector
 from tests.lab.stubs import Answer, SilentServer, StubHttpServer, closed_port_url
 
 lab = pytest.mark.prometheus

@@ -10,7 +10,8 @@ import pytest
 from sovtui.app import SovtuiApp
 from sovtui.model.types import SiteInfo
 from sovtui.sources.alertmanager import AlertmanagerSource
-from sovtui.sources.prometheus import PrometheusSource, build_queries
+from sovtui.sources.prometheus import PrometheusSource
+from sovtui.sources.prometheus_map import build_queries
 from tests.faults.harness import check_fault
 from tests.lab.faultproxy import FaultProxy
 
