@@ -8,31 +8,6 @@ from collections.abc import Iterable
 METRICS = ("util_pct", "mem_pct", "temp_c", "power_w")
 
 
-class Ring:
-    """A fixed-size ring of floats (NaN = no reading), compact enough for thousands of GPUs."""
-
-    __slots__ = ("_data", "_next", "_count")
-
-    def __init__(self, size: int) -> None:
-        self._data = array("f", [float("nan")]) * size
-        self._next = 0
-        self._count = 0
-
-    def push(self, value: float | None) -> None:
-        self._data[self._next] = float("nan") if value is None else float(value)
-        self._next = (self._next + 1) % len(self._data)
-        self._count = min(self._count + 1, len(self._data))
-
-    def values(self) -> list[float | None]:
-        size = len(self._data)
-        start = (self._next - self._count) % size
-        out = []
-        for i in range(self._count):
-            v = self._data[(start + i) % size]
-            out.append(None if v != v else float(v))
-        return out
-
-
 _NAN = float("nan")
 _METRIC_INDEX = {metric: i for i, metric in enumerate(METRICS)}
 
