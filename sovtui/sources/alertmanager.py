@@ -72,7 +72,7 @@ class AlertmanagerSource(Source):
         return version
 
     def fetch_sync(self) -> SourceData:
-        deadline = self.http.deadline()
+        deadline = time.monotonic() + self.http.poll_budget_s
         try:
             alerts = self.alerts_sync(deadline)
         except SourceError:

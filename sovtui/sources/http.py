@@ -164,6 +164,12 @@ class HttpJson:
     def deadline(self) -> float:
         return time.monotonic() + self.timeout_s
 
+    @property
+    def poll_budget_s(self) -> float:
+        """How long one poll's reads may take: a little less than the source's timeout, so that a slow read is
+        said in this source's words (which read, which URL) before the hub gives up on the whole source."""
+        return max(0.5, self.timeout_s - min(1.0, 0.2 * self.timeout_s))
+
     def remaining(self, deadline: float | None) -> float:
         if deadline is None:
             return self.timeout_s

@@ -114,8 +114,8 @@ class PrometheusSource(Source):
                    what: str = "") -> list[Sample]:
         """One instant query at ``at`` (default: the clock); the samples of its vector."""
         when = self.clock() if at is None else at
+        client = self.client  # made (and its library imported) before the clock of this query starts
         timeout = self.http.remaining(deadline)
-        client = self.client
         result = self._api_call(
             lambda: client.custom_query(query, params={"time": f"{when:.3f}"}, timeout=timeout), what or "a query"
         )
@@ -180,14 +180,9 @@ class PrometheusSource(Source):
             self._version = ""  # it may come back as another build
             raise
 
-    def _part_budget(self) -> float:
-        """How long one query may take: a little less than the source's timeout, so that a slow query costs its
-        part only and the poll still returns the others before the hub gives up on the source."""
-        return max(0.5, self.timeout_s - min(1.0, 0.2 * self.timeout_s))
-
     def _fetch(self) -> SourceData:
         started = time.monotonic()
-        deadline = started + self._part_budget()
+        deadline = started + self.http.poll_budget_s
         at = self.clock()  # one instant for every query of this poll
         reads: dict[str, Callable[[], Any]] = {
             key: (lambda q=query, k=key: self.query_sync(q, at=at, deadline=deadline, what=f"the {k} query"))
@@ -200,7 +195,7 @@ class PrometheusSource(Source):
         errors: dict[str, SourceError] = {}
         for key, future in futures.items():
             if not future.done():
-                errors[key] = Timeout(f"Prometheus did not answer within {self._part_budget():.3g}s (the {key} query)")
+                errors[key] = Timeout(f"Prometheus did not answer within {self.http.poll_budget_s:.3g}s (the {key} query)")
                 continue
             try:
                 answers[key] = future.result()

@@ -89,7 +89,7 @@ async def test_prometheus_fault(lab_prometheus, proxies, fault, mode, knobs, say
                           says=("prometheus", *says), kept=_gpus_and_ceph_shown, state="failing")
 
 
-@pytest.mark.parametrize("fault,mode,knobs,says", _cells("alertmanager", skip=("404",), wrong_types=("not a list",), slow=("timed out after",)))
+@pytest.mark.parametrize("fault,mode,knobs,says", _cells("alertmanager", skip=("404",), wrong_types=("not a list",)))
 async def test_alertmanager_fault(lab_prometheus, proxies, fault, mode, knobs, says):
     prom, am = proxies
     app = _app(lab_prometheus, prom, am)
