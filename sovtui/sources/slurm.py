@@ -36,6 +36,7 @@ Clock = Callable[[], float]
 OUTPUT_LIMIT = 64 * 1024 * 1024
 _STDERR_LIMIT = 64 * 1024
 _JOB_ID = re.compile(r"^[0-9]+(_[0-9]+)?$")
+_HINT_CTLD = "check slurmctld on the controller (systemctl status slurmctld; its log)"
 _HINT_RIGHTS = ("run as the SlurmUser or root on the login host, or set sudo = true in [sites.NAME.slurm] "
                 "with a sudoers rule for scontrol")
 
@@ -237,9 +238,11 @@ class SlurmSource(Source):
         squeue_task = asyncio.ensure_future(self.run(["squeue", "--json"]))
         try:
             sinfo_out = await sinfo_task
-        except BaseException:  # no nodes, nothing means anything (or the poll was cancelled): squeue stops too
+        except BaseException as exc:  # no nodes, nothing means anything (or the poll was cancelled): squeue stops too
             squeue_task.cancel()
             await asyncio.gather(squeue_task, return_exceptions=True)
+            if isinstance(exc, Timeout):  # sinfo waits for a dead controller longer than we do: ask Slurm why
+                await self._controller_down(exc)
             raise
         squeue_out: str | None = None
         squeue_error = ""
@@ -260,7 +263,7 @@ class SlurmSource(Source):
             errors = sp.api_errors(sinfo)
             if errors and not sinfo.get("nodes") and not sinfo.get("sinfo"):
                 raise Unreachable(f"sinfo --json got nothing from slurmctld (from {self.host}): {errors[0]}",
-                                  hint="check slurmctld on the controller (systemctl status slurmctld; its log)")
+                                  hint=_HINT_CTLD)
             jobs, submitted, error, squeue_version = None, {}, squeue_error, ""
             if squeue_out is not None:
                 try:
@@ -280,11 +283,15 @@ class SlurmSource(Source):
             lacking = any(n.reason and (not n.reason_user or n.reason_time is None) for n in nodes)
             return nodes, jobs, submitted, version, lacking, error
 
-        if executor is not None and len(sinfo_out) + len(squeue_out or "") > 512 * 1024:
-            nodes, jobs, submitted, version, lacking, squeue_error = \
-                await asyncio.get_running_loop().run_in_executor(executor, parse)
-        else:
-            nodes, jobs, submitted, version, lacking, squeue_error = parse()
+        try:
+            if executor is not None and len(sinfo_out) + len(squeue_out or "") > 512 * 1024:
+                nodes, jobs, submitted, version, lacking, squeue_error = \
+                    await asyncio.get_running_loop().run_in_executor(executor, parse)
+            else:
+                nodes, jobs, submitted, version, lacking, squeue_error = parse()
+        except Unreachable as exc:  # the JSON plugin's "Unspecified error": scontrol ping says it better
+            await self._controller_down(exc)
+            raise
         now = self.clock()
         self._part_ok_at["sinfo"] = now
         parts = [PartStatus("sinfo", True, "", now)]
@@ -304,6 +311,21 @@ class SlurmSource(Source):
                 parts.append(PartStatus("scontrol", True, "", now))
             nodes = sp.with_scontrol(nodes, self._shown, to_epoch=_epoch)
         return sp.attach_jobs(nodes, jobs), jobs, submitted, version, tuple(parts)
+
+    async def _controller_down(self, cause: SourceError) -> None:
+        """After sinfo failed to reach the controller: ``scontrol ping``'s words (it answers at once) as an
+        :class:`Unreachable` when it says slurmctld is DOWN; returns when it does not say so."""
+        try:
+            out = await self.run(["scontrol", "ping"], limit=_STDERR_LIMIT)
+        except SlurmCommandError as exc:  # exit status 1: some controller is down
+            out = str(exc)
+        except SourceError:
+            return
+        said = [line[line.lower().index("slurmctld("):].strip(" |") for line in re.split(r"\n| \| ", out)
+                if "slurmctld(" in line.lower()]
+        if said and all("down" in line.lower() for line in said):
+            raise Unreachable(f"slurmctld does not answer (from {self.host}): {'; '.join(said)}",
+                              hint=_HINT_CTLD) from cause
 
     async def fetch(self, executor: Executor | None = None) -> SourceData:
         started = time.perf_counter()
