@@ -42,7 +42,7 @@ from ..config import SiteConfig
 from ..model.types import DoctorCheck, Gpu, GpuHost, GpuProcess, MigInstance, PartStatus, SourceData, XidEvent
 from .base import Source
 from .names import BadName, check_host_name, shown
-from .sshconn import SSH_CONFIG_ENV, KnownHostsCache, config_paths, connect_options, local_user
+from .sshconn import SSH_CONFIG_ENV, KnownHostsCache, config_paths, connect_options, credential_of, local_user
 
 log = logging.getLogger(__name__)
 
@@ -1142,17 +1142,20 @@ class HostsSource(Source):
         if error and not stage:
             stage = reply.stage or "reachable"
         lines: list[DoctorCheck] = []
+        credential = credential_of(link.name, self._ssh_filter.paths_for(link.name)) if stage in ("", "auth", "python3", "probe",
+                                                                                  "backend") else ""
         detail_ok = {
             "reachable": link.target or link.name,
             "host key": "verified against known_hosts",
-            "auth": "logged in",
+            "auth": f"logged in ({credential})",
             "python3": "present",
             "probe": "answers",
         }
         for name in STAGES:
             label = f"{link.name}: {name}"
             if name == stage:
-                lines.append(DoctorCheck(self.name, label, False, error, _HINTS[name]))
+                why = f"{error} ({credential})" if name == "auth" else error  # which credential, never its value
+                lines.append(DoctorCheck(self.name, label, False, why, _HINTS[name]))
                 break
             if name == "backend":
                 host = parsed.host

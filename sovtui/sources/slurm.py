@@ -28,7 +28,15 @@ from ..model.workload import SlurmJobRef
 from . import slurm_parse as sp
 from .base import AuthError, BadAnswer, Source, SourceError, Timeout, Unreachable
 from .names import BadName, check_host_name
-from .sshconn import SSH_CONFIG_ENV, KnownHostsCache, config_paths, connect_options, local_user, ssh_failure
+from .sshconn import (
+    SSH_CONFIG_ENV,
+    KnownHostsCache,
+    config_paths,
+    connect_options,
+    credential_of,
+    local_user,
+    ssh_failure,
+)
 
 Clock = Callable[[], float]
 
@@ -416,8 +424,12 @@ class SlurmSource(Source):
         try:
             await self._connection()
         except SourceError as exc:
-            return [*checks, DoctorCheck(self.name, f"{self.host}: login", False, str(exc), exc.hint)]
-        checks.append(DoctorCheck(self.name, f"{self.host}: login", True, self._target or self.host))
+            why = str(exc)
+            if isinstance(exc, AuthError):  # which credential was offered, never its value
+                why += f" ({credential_of(self.host, self.ssh_config_paths)})"
+            return [*checks, DoctorCheck(self.name, f"{self.host}: login", False, why, exc.hint)]
+        checks.append(DoctorCheck(self.name, f"{self.host}: login", True,
+                                  f"{self._target or self.host} ({credential_of(self.host, self.ssh_config_paths)})"))
         try:
             data = await self.fetch(executor)
         except SourceError as exc:
