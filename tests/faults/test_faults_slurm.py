@@ -21,11 +21,12 @@ pytestmark = [pytest.mark.slurm, pytest.mark.ssh, pytest.mark.ui]
 
 TIMEOUT_S = 1.5
 
-#: in front of the real sinfo on the login host: what ``$MODE_FILE`` says it prints instead
-_SINFO = """#!/bin/sh
+#: in front of the real sinfo/squeue on the login host: what its mode file says it prints instead
+_WRAPPER = """#!/bin/sh
 case "$(cat {mode} 2>/dev/null)" in
   garbage) echo '<html><body>502 Bad Gateway</body></html>'; exit 0 ;;
-  wrong-types) echo '{{"nodes": "many", "meta": 3}}'; exit 0 ;;
+  wrong-types) echo '{{"nodes": "many", "jobs": 7, "meta": 3}}'; exit 0 ;;
+  refused) echo '{tool}: error: Access/permission denied'; exit 1 ;;
 esac
 exec {real} "$@"
 """
@@ -39,15 +40,18 @@ class FaultLogin:
         root.mkdir(parents=True, exist_ok=True)
         root.chmod(0o755)
         self.root = root
-        self.mode = root / "sinfo.mode"
-        self.mode.write_text("", encoding="utf-8")
-        self.mode.chmod(0o644)
         bindir = root / "bin"
         bindir.mkdir(exist_ok=True)
         bindir.chmod(0o755)
-        sinfo = bindir / "sinfo"
-        sinfo.write_text(_SINFO.format(mode=self.mode, real=require_binary("sinfo", "slurm")), encoding="utf-8")
-        sinfo.chmod(0o755)
+        self.modes = {}
+        for tool in ("sinfo", "squeue"):
+            mode = self.modes[tool] = root / f"{tool}.mode"
+            mode.write_text("", encoding="utf-8")
+            mode.chmod(0o644)
+            wrapper = bindir / tool
+            wrapper.write_text(_WRAPPER.format(mode=mode, tool=tool, real=require_binary(tool, "slurm")),
+                               encoding="utf-8")
+            wrapper.chmod(0o755)
         login = lab.workdir / "login"
         lines = []
         for line in (login / "sshd_config").read_text(encoding="utf-8").splitlines():
@@ -81,7 +85,10 @@ class FaultLogin:
         tmp.replace(self.ssh_config)
 
     def sinfo(self, mode: str) -> None:
-        self.mode.write_text(mode, encoding="utf-8")
+        self.modes["sinfo"].write_text(mode, encoding="utf-8")
+
+    def squeue(self, mode: str) -> None:
+        self.modes["squeue"].write_text(mode, encoding="utf-8")
 
     def cut(self) -> None:
         """Drop the open connection (reset); new ones pass."""
@@ -157,3 +164,22 @@ async def test_slurm_fault(login, fault):
         if not healed:
             heal(login)
     print(f"slurm x {fault}: {time.monotonic() - started:.1f}s; header: {seen['header'].splitlines()[-1]}")
+
+
+@pytest.mark.parametrize("mode,says", [("refused", ("squeue", "refused", "permission denied")),
+                                       ("wrong-types", ("squeue", "no 'jobs' list"))])
+async def test_squeue_fails_alone_nodes_and_last_jobs_stay(login, mode, says):
+    """squeue is a part of its own: when it fails the nodes still update (sinfo), the last queues stay, named partial."""
+    app = _app(login)
+
+    def queues_kept(app) -> bool:
+        return _nodes_shown(app) and any(q.system == "slurm" for q in app.view.queues or ())
+
+    try:
+        async with app.run_test(size=(160, 30)) as pilot:
+            seen = await check_fault(pilot, "slurm", inject=lambda: login.squeue(mode), heal=lambda: login.squeue(""),
+                                     says=("slurm partial", *says), kept=queues_kept, state="partial")
+    finally:
+        login.squeue("")
+    (part,) = seen["status"].failing_parts
+    assert part.name == "squeue" and part.last_ok_at is not None
