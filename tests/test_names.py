@@ -140,6 +140,10 @@ async def test_discovered_hostile_names_are_refused_never_connected():
     assert source.observe("kubernetes", kube)
     nova = SourceData(nova_hosts=(NovaHost("$(reboot)", gpu_inventory=(("PGPU", 8, 0),)),))
     assert source.observe("openstack", nova)
+    # Nova names a host Kubernetes named already: the hosts do not change, no extra poll
+    same = SourceData(nova_hosts=(NovaHost("$(reboot)", gpu_inventory=(("PGPU", 8, 0),)),
+                                  NovaHost("gpu02\nHost *", gpu_inventory=(("PGPU", 8, 0),))))
+    assert not source.observe("openstack", same)
     assert source.hosts == (ascii("-oProxyCommand=touch /tmp/x"), ascii("gpu02\nHost *"), ascii("$(reboot)"))
     data = await source.fetch()
     assert not any(p.ok for p in data.parts) and all("refused host name" in p.error for p in data.parts)

@@ -661,7 +661,7 @@ class HostsSource(Source):
             return False
         self._discovered[layer] = found
         wanted = [*self.static_hosts, *(name for names in self._discovered.values() for name in names)]
-        if list(dict.fromkeys(wanted)) == list(self._links):
+        if list(dict.fromkeys(shown(n.strip()) for n in wanted if n and n.strip())) == list(self._links):
             return False
         self.set_hosts(wanted)
         return True
@@ -1142,8 +1142,9 @@ class HostsSource(Source):
         if error and not stage:
             stage = reply.stage or "reachable"
         lines: list[DoctorCheck] = []
-        credential = credential_of(link.name, self._ssh_filter.paths_for(link.name)) if stage in ("", "auth", "python3", "probe",
-                                                                                  "backend") else ""
+        # which credential ssh offers (never its value), once the host is reached
+        reached = stage not in ("reachable", "host key")
+        credential = credential_of(link.name, self._ssh_filter.paths_for(link.name)) if reached else ""
         detail_ok = {
             "reachable": link.target or link.name,
             "host key": "verified against known_hosts",
