@@ -341,7 +341,8 @@ class SlurmSource(Source):
         self._nodes = {n.name: n for n in nodes}
         self._jobs, self._submitted = jobs, submitted
         self.slurm_version = version or self.slurm_version
-        queues = sp.build_queues(nodes, jobs, submitted, self.clock())
+        # squeue never answered: the queues are unknown, not empty
+        queues = sp.build_queues(nodes, jobs, submitted, self.clock()) if "squeue" in self._part_ok_at else None
         self.last_poll_s = time.perf_counter() - started
         return SourceData(slurm_nodes=tuple(nodes), queues=queues, parts=parts,
                           version=f"slurm {self.slurm_version}" if self.slurm_version else "")

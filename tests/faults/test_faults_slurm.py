@@ -183,3 +183,21 @@ async def test_squeue_fails_alone_nodes_and_last_jobs_stay(login, mode, says):
         login.squeue("")
     (part,) = seen["status"].failing_parts
     assert part.name == "squeue" and part.last_ok_at is not None
+
+
+async def test_squeue_that_never_answered_leaves_queues_unknown_not_empty(login):
+    site = SiteConfig(name="lab", refresh_s=1.0, ssh=SshConfig(), slurm=SlurmConfig(host=login.lab.alias, timeout_s=5.0))
+    source = SlurmSource(site, ssh_config=str(login.ssh_config))
+    login.squeue("refused")
+    try:
+        data = await source.fetch()
+        assert len(data.slurm_nodes) == 4 and data.queues is None
+        parts = {p.name: p for p in data.parts}
+        assert parts["sinfo"].ok and not parts["squeue"].ok and parts["squeue"].last_ok_at is None
+        assert "permission denied" in parts["squeue"].error.lower()
+        login.squeue("")
+        data = await source.fetch()
+        assert data.queues is not None and all(p.ok for p in data.parts)
+    finally:
+        login.squeue("")
+        await source.aclose()
