@@ -11,6 +11,7 @@ import pytest
 
 from sovtui.app import SovtuiApp
 from sovtui.model.types import SiteInfo
+from sovtui.sources.hosts import HostsSource
 from tests.faults.harness import check_fault, status_of
 from tests.lab.faultproxy import FaultProxy
 from tests.lab.fleet import Fleet, answer, gpu_json
@@ -77,17 +78,15 @@ class FaultFleet:
     def good_answer(self, name: str) -> None:
         self.fleet.set_answer(name, answer(name, [gpu_json(i) for i in range(4)]))
 
+    def source(self) -> HostsSource:
+        """The real SSH source over the proxies, with the stand-in probe, a short timeout and a quick backoff."""
+        return HostsSource(self.fleet.site(timeout_s=TIMEOUT_S, known_hosts=str(self.known_hosts)), hosts=list(HOSTS),
+                           ssh_config=str(self.ssh_config), probe_cmd=self.fleet.standin_cmd, backoff_base_s=0.2,
+                           backoff_cap_s=1.0, answer_limit=ANSWER_LIMIT)
+
     def close(self) -> None:
         for proxy in self.proxies.values():
             proxy.close()
-
-
-def _source(ff: FaultFleet):
-    from sovtui.sources.hosts import HostsSource
-
-    return HostsSource(ff.fleet.site(timeout_s=TIMEOUT_S, known_hosts=str(ff.known_hosts)), hosts=list(HOSTS),
-                       ssh_config=str(ff.ssh_config), probe_cmd=ff.fleet.standin_cmd, backoff_base_s=0.2,
-                       backoff_cap_s=1.0, answer_limit=ANSWER_LIMIT)
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +110,7 @@ def faults(lab_sshd, lab_dir):
 
 
 def _app(ff: FaultFleet) -> SovtuiApp:
-    return SovtuiApp(SiteInfo("lab"), [_source(ff)], watch_tty=False)
+    return SovtuiApp(SiteInfo("lab"), [ff.source()], watch_tty=False)
 
 
 def _shown(*hosts: str):
