@@ -16,6 +16,7 @@ from ..model.export import rfc3339
 from ..model.history import sparkline
 from ..model.types import Health, Verdict
 from ..model.view import ClusterView, GpuRow
+from ..sources.names import BadName, ssh_argv
 from ..widgets.fmt import LEVEL_STYLE, fmt_age, fmt_num, level_text
 from .base import Row, TableScreen
 from .dialogs import DetailScreen
@@ -486,7 +487,12 @@ class GpusScreen(HostActions, TableScreen):
         if host is None:
             return
         try:
+            argv = ssh_argv(host)
+        except BadName as exc:  # a name from the cluster is data: never an ssh option
+            self.notify(f"no shell: {exc}", severity="error")
+            return
+        try:
             with self.app.suspend():
-                subprocess.run(["ssh", host], check=False)
+                subprocess.run(argv, check=False)
         except Exception as exc:  # noqa: BLE001 - e.g. suspend unsupported in a browser
             self.notify(f"cannot open a shell on {host}: {exc}", severity="error")

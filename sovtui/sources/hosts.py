@@ -39,9 +39,10 @@ from pathlib import Path
 from typing import Any
 
 from ..config import SiteConfig
-from ..model.types import DoctorCheck, Gpu, GpuHost, GpuProcess, MigInstance, SourceData, XidEvent
+from ..model.types import DoctorCheck, Gpu, GpuHost, GpuProcess, MigInstance, PartStatus, SourceData, XidEvent
 from .base import Source
-from .sshconn import SSH_CONFIG_ENV, KnownHostsCache, config_paths, connect_options, local_user
+from .names import BadName, check_host_name, shown
+from .sshconn import SSH_CONFIG_ENV, KnownHostsCache, config_paths, connect_options, credential_of, local_user
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,8 @@ Clock = Callable[[], float]
 PROBE_VERSION = 1
 #: how many non-JSON lines (e.g. a chatty login script) may precede the probe's first answer
 _MAX_JUNK_LINES = 50
+#: bound on one answer line of the probe (8 GPUs with their processes are a few 10 kB); longer is not read further
+ANSWER_LIMIT = 4 * 1024 * 1024
 _MAX_REASON = 200
 #: up to this many hosts answers are parsed on the event loop as they arrive; above, in a thread
 _INLINE_HOSTS = 32
@@ -386,6 +389,10 @@ def host_from_answer(name: str, data: dict, memory: HostMemory, *, observed_at: 
     return ParsedHost(host, tuple(gpus), tuple(notes))
 
 
+def _size(count: int) -> str:
+    return f"{count / (1024 * 1024):.1f} MB" if count >= 1024 * 1024 else f"{count // 1024} kB"
+
+
 # ================================================================================== SSH
 class _ProbeGone(Exception):
     """The probe's stdout ended (it exited) or the connection under it died."""
@@ -585,6 +592,9 @@ class _Link:
         self.first_junk: str | None = None  # the first non-JSON line before the probe's first answer
         self.target = ""  # user@host:port as resolved, for messages
         self.resolved: tuple[Any, dict[str, Any]] | None = None  # (config stamp, connect options)
+        self.buffer = ""  # what the probe printed after the last full line (an answer still arriving)
+        self.last_ok_at: float | None = None  # when the host last answered in full (no error)
+        self.refused = ""  # why its name is never used (not a host name): it is never connected to
 
     def alive(self) -> bool:
         return self.proc is not None and self.conn is not None and not self.conn.is_closed()
@@ -607,8 +617,10 @@ class HostsSource(Source):
         backoff_base_s: float = 2.0,
         backoff_cap_s: float = 120.0,
         rng: random.Random | None = None,
+        answer_limit: int = ANSWER_LIMIT,
     ) -> None:
         self.site = site
+        self.answer_limit = answer_limit
         self.clock = clock
         ssh = site.ssh
         self.host_timeout_s = float(ssh.timeout_s)
@@ -649,7 +661,7 @@ class HostsSource(Source):
             return False
         self._discovered[layer] = found
         wanted = [*self.static_hosts, *(name for names in self._discovered.values() for name in names)]
-        if list(dict.fromkeys(wanted)) == list(self._links):
+        if list(dict.fromkeys(shown(n.strip()) for n in wanted if n and n.strip())) == list(self._links):
             return False
         self.set_hosts(wanted)
         return True
@@ -665,7 +677,20 @@ class HostsSource(Source):
         New hosts are connected at the next poll; hosts no longer listed are disconnected. A host
         that stays keeps its connection and its session memory.
         """
-        wanted = list(dict.fromkeys(n.strip() for n in names if n and n.strip()))
+        refused: dict[str, str] = {}
+        wanted = []
+        for raw in names:
+            name = raw.strip() if isinstance(raw, str) else raw
+            if not name:
+                continue
+            try:
+                check_host_name(name)
+            except BadName as exc:  # data from the cluster, never an ssh option or a command
+                name = shown(name)
+                refused[name] = str(exc)
+                log.warning("%s", exc)
+            wanted.append(name)
+        wanted = list(dict.fromkeys(wanted))
         for name in [n for n in self._links if n not in wanted]:
             try:
                 self._shutdown(self._links.pop(name))
@@ -674,6 +699,7 @@ class HostsSource(Source):
         links = {}
         for name in wanted:
             links[name] = self._links.get(name) or _Link(name)
+            links[name].refused = refused.get(name, "")
         self._links = links
 
     def add_hosts(self, names: Iterable[str]) -> None:
@@ -723,6 +749,7 @@ class HostsSource(Source):
         # connections belong to the loop that made them: a new loop starts from scratch
         for link in self._links.values():
             link.conn = link.proc = link.connect_task = link.stderr_task = None
+            link.buffer = ""
             link.timeouts, link.owed, link.lock = 0, False, asyncio.Lock()
         self._loop = loop
         self._sem = asyncio.Semaphore(self.concurrency)
@@ -747,11 +774,17 @@ class HostsSource(Source):
         gpus: list[Gpu] = []
         hosts: list[GpuHost] = []
         notes: list[str] = []
-        for parsed in results:
+        parts: list[PartStatus] = []
+        for link, parsed in zip(links, results, strict=True):
             gpus.extend(parsed.gpus)
             hosts.append(parsed.host)
             notes.extend(parsed.notes)
-        return SourceData(gpus=tuple(gpus), gpu_hosts=tuple(hosts), notes=tuple(notes))
+            error = parsed.host.error
+            if not error:
+                link.last_ok_at = parsed.host.observed_at or self.clock()
+            # every host is a part of its own: one that fails never hides the others, and is named
+            parts.append(PartStatus(link.name, not error, error, link.last_ok_at))
+        return SourceData(gpus=tuple(gpus), gpu_hosts=tuple(hosts), notes=tuple(notes), parts=tuple(parts))
 
     def _digest(self, link: _Link, reply: _Reply) -> ParsedHost:
         memory = link.memory
@@ -786,6 +819,8 @@ class HostsSource(Source):
         return ParsedHost(host, ())
 
     async def _poll(self, link: _Link, *, wait_reconnect: bool = False) -> _Reply:
+        if link.refused:
+            return _Reply(error=link.refused, stage="reachable")
         try:
             if link.alive() and link.connect_task is None:
                 return await self._ask(link)
@@ -843,15 +878,9 @@ class HostsSource(Source):
             return _Reply(line=line, received_at=self.clock(), latency_s=max(0.0, at_perf - link.asked_at))
 
     async def _read_answer(self, link: _Link, *, first: bool = False) -> tuple[str, float]:
-        proc = link.proc
         junk = 0
         while True:
-            try:
-                line = await proc.stdout.readline()
-            except Exception as exc:  # noqa: BLE001 - connection lost, channel closed, signal
-                gone = _ProbeGone(f"connection lost ({_short(exc) or type(exc).__name__})")
-                gone.stage = "reachable"  # type: ignore[attr-defined]
-                raise gone from None
+            line = await self._read_line(link)
             if not line.endswith("\n"):
                 raise await self._probe_exit(link, line)
             if first and not line.lstrip().startswith("{") and junk < _MAX_JUNK_LINES:
@@ -862,6 +891,41 @@ class HostsSource(Source):
                 junk += 1
                 continue
             return line, time.perf_counter()
+
+    async def _read_line(self, link: _Link) -> str:
+        """The probe's next output line (with its newline; without it at EOF), at most ``answer_limit`` long.
+
+        What arrived of a line not yet ended stays in ``link.buffer``, so a read that times out loses nothing.
+        """
+        proc = link.proc
+        while True:
+            end = link.buffer.find("\n")
+            if end >= 0:
+                line, link.buffer = link.buffer[: end + 1], link.buffer[end + 1:]
+                return line
+            if len(link.buffer) > self.answer_limit:
+                size = len(link.buffer)
+                link.buffer = ""
+                gone = _ProbeGone(f"probe answer longer than {_size(self.answer_limit)} ({_size(size)} read "
+                                  "without a line end); not read further")
+                gone.stage = "probe"  # type: ignore[attr-defined]
+                raise gone
+            try:
+                chunk = await proc.stdout.read(65536)
+            except Exception as exc:  # noqa: BLE001 - connection lost, channel closed, signal
+                link.buffer = ""
+                gone = _ProbeGone(f"connection lost ({_short(exc) or type(exc).__name__})")
+                gone.stage = "reachable"  # type: ignore[attr-defined]
+                raise gone from None
+            if not chunk:  # EOF: what is left is the partial last line
+                line, link.buffer = link.buffer, ""
+                return line
+            end = chunk.find("\n")
+            if end < 0:
+                link.buffer += chunk
+                continue
+            line, link.buffer = link.buffer + chunk[: end + 1], chunk[end + 1:]
+            return line
 
     async def _probe_exit(self, link: _Link, partial: str) -> _ProbeGone:
         """Why the probe's output ended: its exit status and the tail of its stderr."""
@@ -915,6 +979,7 @@ class HostsSource(Source):
 
     def _teardown(self, link: _Link, *, keep_conn: bool = False) -> None:
         link.owed = False
+        link.buffer = ""
         proc, link.proc = link.proc, None
         link.timeouts = 0
         if proc is not None:
@@ -1077,17 +1142,21 @@ class HostsSource(Source):
         if error and not stage:
             stage = reply.stage or "reachable"
         lines: list[DoctorCheck] = []
+        # which credential ssh offers (never its value), once the host is reached
+        reached = stage not in ("reachable", "host key")
+        credential = credential_of(link.name, self._ssh_filter.paths_for(link.name)) if reached else ""
         detail_ok = {
             "reachable": link.target or link.name,
             "host key": "verified against known_hosts",
-            "auth": "logged in",
+            "auth": f"logged in ({credential})",
             "python3": "present",
             "probe": "answers",
         }
         for name in STAGES:
             label = f"{link.name}: {name}"
             if name == stage:
-                lines.append(DoctorCheck(self.name, label, False, error, _HINTS[name]))
+                why = f"{error} ({credential})" if name == "auth" else error  # which credential, never its value
+                lines.append(DoctorCheck(self.name, label, False, why, _HINTS[name]))
                 break
             if name == "backend":
                 host = parsed.host

@@ -23,19 +23,28 @@ from datetime import datetime
 from typing import Any
 
 from ..config import SiteConfig
-from ..model.types import DoctorCheck, SlurmNode, SourceData
+from ..model.types import DoctorCheck, PartStatus, SlurmNode, SourceData
 from ..model.workload import SlurmJobRef
 from . import slurm_parse as sp
 from .base import AuthError, BadAnswer, Source, SourceError, Timeout, Unreachable
-from .sshconn import SSH_CONFIG_ENV, KnownHostsCache, config_paths, connect_options, local_user, ssh_failure
+from .names import BadName, check_host_name
+from .sshconn import (
+    SSH_CONFIG_ENV,
+    KnownHostsCache,
+    config_paths,
+    connect_options,
+    credential_of,
+    local_user,
+    ssh_failure,
+)
 
 Clock = Callable[[], float]
 
 #: bound on what one command may print (a 10,000-node sinfo --json is ~30 MB)
 OUTPUT_LIMIT = 64 * 1024 * 1024
 _STDERR_LIMIT = 64 * 1024
-_NODE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-\[\],]*$")
 _JOB_ID = re.compile(r"^[0-9]+(_[0-9]+)?$")
+_HINT_CTLD = "check slurmctld on the controller (systemctl status slurmctld; its log)"
 _HINT_RIGHTS = ("run as the SlurmUser or root on the login host, or set sudo = true in [sites.NAME.slurm] "
                 "with a sudoers rule for scontrol")
 
@@ -75,6 +84,7 @@ class SlurmSource(Source):
         cfg = site.slurm
         if not cfg.host:
             raise ValueError(f"site {site.name!r} configures no Slurm login host")
+        check_host_name(cfg.host, "Slurm login host")  # never an ssh option or a command
         self.site = site
         self.host = cfg.host
         self.sudo = cfg.sudo
@@ -95,6 +105,11 @@ class SlurmSource(Source):
         self._identity = ""
         self._nodes: dict[str, SlurmNode] = {}
         self._jobs: tuple[SlurmJobRef, ...] = ()
+        self._submitted: dict = {}
+        #: when each part last answered: sinfo (the nodes: without them the source fails whole), squeue (jobs and
+        #: queues), scontrol (who set a node's reason, and when, where sinfo --json lacks it)
+        self._part_ok_at: dict[str, float] = {}
+        self._shown: dict = {}  # scontrol's last answer, kept while it fails
         self.slurm_version = ""
         self.last_poll_s: float | None = None
 
@@ -223,51 +238,113 @@ class SlurmSource(Source):
         return doc
 
     # -- reading -----------------------------------------------------------------------------
-    async def _read_all(self, executor: Executor | None = None) -> tuple[list[SlurmNode], tuple[SlurmJobRef, ...],
-                                                                          dict, str]:
-        tasks = [asyncio.ensure_future(self.run(["sinfo", "--json"])), asyncio.ensure_future(self.run(["squeue", "--json"]))]
+    async def _read_all(self, executor: Executor | None = None
+                        ) -> tuple[list[SlurmNode], tuple[SlurmJobRef, ...], dict, str, tuple[PartStatus, ...]]:
+        """The nodes (``sinfo``: its failure fails the source), the jobs (``squeue``) and reasons' authors
+        (``scontrol``), each of the last two failing alone: its last answer is kept and it is named in the parts."""
+        sinfo_task = asyncio.ensure_future(self.run(["sinfo", "--json"]))
+        squeue_task = asyncio.ensure_future(self.run(["squeue", "--json"]))
         try:
-            sinfo_out, squeue_out = await asyncio.gather(*tasks)
-        except BaseException:  # one failed (or the poll was cancelled): the other stops too
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            sinfo_out = await sinfo_task
+        except BaseException as exc:  # no nodes, nothing means anything (or the poll was cancelled): squeue stops too
+            squeue_task.cancel()
+            await asyncio.gather(squeue_task, return_exceptions=True)
+            if isinstance(exc, Timeout):  # sinfo waits for a dead controller longer than we do: ask Slurm why
+                await self._controller_down(exc)
             raise
+        squeue_out: str | None = None
+        squeue_error = ""
+        try:
+            squeue_out = await squeue_task
+        except SourceError as exc:
+            squeue_error = str(exc)
 
-        def parse() -> tuple[list[SlurmNode], tuple[SlurmJobRef, ...], dict, str, bool]:
+        def parse() -> tuple[list[SlurmNode], tuple[SlurmJobRef, ...] | None, dict, str, bool, str]:
             sinfo = self._json(sinfo_out, "sinfo --json")
-            squeue = self._json(squeue_out, "squeue --json")
+            if type(sinfo.get("nodes")) is not list and type(sinfo.get("sinfo")) is not list:  # unknown, not 0 nodes
+                raise BadAnswer(f"sinfo --json answered JSON of a shape sovtui cannot read (no 'nodes' or 'sinfo' list; "
+                                f"keys: {sp.text(', '.join(map(str, list(sinfo)[:8])), 120) or 'none'})",
+                                hint="sovtui reads the sinfo --json of Slurm 21.08 to 24.x")
             nodes = sp.parse_nodes(sinfo)
             # the JSON of a command that got nothing from slurmctld (down, or not answering in
             # MessageTimeout) is an empty list with an error, whose errno the JSON plugin loses
-            for what, doc, key in (("sinfo", sinfo, "nodes"), ("squeue", squeue, "jobs")):
-                errors = sp.api_errors(doc)
-                if errors and not doc.get(key) and not doc.get("sinfo"):
-                    raise Unreachable(f"{what} --json got nothing from slurmctld (from {self.host}): {errors[0]}",
-                                      hint="check slurmctld on the controller (systemctl status slurmctld; its log)")
-            jobs, submitted = sp.parse_jobs(squeue)
-            version = sp.slurm_version(sinfo) or sp.slurm_version(squeue)
+            errors = sp.api_errors(sinfo)
+            if errors and not sinfo.get("nodes") and not sinfo.get("sinfo"):
+                raise Unreachable(f"sinfo --json got nothing from slurmctld (from {self.host}): {errors[0]}",
+                                  hint=_HINT_CTLD)
+            jobs, submitted, error, squeue_version = None, {}, squeue_error, ""
+            if squeue_out is not None:
+                try:
+                    squeue = self._json(squeue_out, "squeue --json")
+                    errors = sp.api_errors(squeue)
+                    if errors and not squeue.get("jobs"):
+                        raise Unreachable(f"squeue --json got nothing from slurmctld (from {self.host}): {errors[0]}")
+                    if type(squeue.get("jobs")) is not list:
+                        raise BadAnswer("squeue --json answered JSON of a shape sovtui cannot read (no 'jobs' list)")
+                    jobs, submitted = sp.parse_jobs(squeue)
+                    squeue_version = sp.slurm_version(squeue)
+                except SourceError as exc:
+                    error = str(exc)
+                except Exception as exc:  # noqa: BLE001 - a JSON shape the parser does not know
+                    error = f"squeue --json not understood: {type(exc).__name__}: {sp.text(str(exc), 200)}"
+            version = sp.slurm_version(sinfo) or squeue_version
             lacking = any(n.reason and (not n.reason_user or n.reason_time is None) for n in nodes)
-            return nodes, jobs, submitted, version, lacking
+            return nodes, jobs, submitted, version, lacking, error
 
-        if executor is not None and len(sinfo_out) + len(squeue_out) > 512 * 1024:
-            nodes, jobs, submitted, version, lacking = await asyncio.get_running_loop().run_in_executor(executor, parse)
+        try:
+            if executor is not None and len(sinfo_out) + len(squeue_out or "") > 512 * 1024:
+                nodes, jobs, submitted, version, lacking, squeue_error = \
+                    await asyncio.get_running_loop().run_in_executor(executor, parse)
+            else:
+                nodes, jobs, submitted, version, lacking, squeue_error = parse()
+        except Unreachable as exc:  # the JSON plugin's "Unspecified error": scontrol ping says it better
+            await self._controller_down(exc)
+            raise
+        now = self.clock()
+        self._part_ok_at["sinfo"] = now
+        parts = [PartStatus("sinfo", True, "", now)]
+        if jobs is None:  # the last jobs stay, marked with their age by the part
+            jobs, submitted = self._jobs, self._submitted
+            parts.append(PartStatus("squeue", False, squeue_error, self._part_ok_at.get("squeue")))
         else:
-            nodes, jobs, submitted, version, lacking = parse()
+            self._part_ok_at["squeue"] = now
+            parts.append(PartStatus("squeue", True, "", now))
         if lacking:  # the JSON does not say who set a reason, or when: scontrol does
-            shown = sp.parse_scontrol_nodes(await self.run(["scontrol", "-o", "show", "node"]))
-            nodes = sp.with_scontrol(nodes, shown, to_epoch=_epoch)
-        return sp.attach_jobs(nodes, jobs), jobs, submitted, version
+            try:
+                self._shown = sp.parse_scontrol_nodes(await self.run(["scontrol", "-o", "show", "node"]))
+            except SourceError as exc:
+                parts.append(PartStatus("scontrol", False, str(exc), self._part_ok_at.get("scontrol")))
+            else:
+                self._part_ok_at["scontrol"] = now
+                parts.append(PartStatus("scontrol", True, "", now))
+            nodes = sp.with_scontrol(nodes, self._shown, to_epoch=_epoch)
+        return sp.attach_jobs(nodes, jobs), jobs, submitted, version, tuple(parts)
+
+    async def _controller_down(self, cause: SourceError) -> None:
+        """After sinfo failed to reach the controller: ``scontrol ping``'s words (it answers at once) as an
+        :class:`Unreachable` when it says slurmctld is DOWN; returns when it does not say so."""
+        try:
+            out = await self.run(["scontrol", "ping"], limit=_STDERR_LIMIT)
+        except SlurmCommandError as exc:  # exit status 1: some controller is down
+            out = str(exc)
+        except SourceError:
+            return
+        said = [line[line.lower().index("slurmctld("):].strip(" |") for line in re.split(r"\n| \| ", out)
+                if "slurmctld(" in line.lower()]
+        if said and all("down" in line.lower() for line in said):
+            raise Unreachable(f"slurmctld does not answer (from {self.host}): {'; '.join(said)}",
+                              hint=_HINT_CTLD) from cause
 
     async def fetch(self, executor: Executor | None = None) -> SourceData:
         started = time.perf_counter()
-        nodes, jobs, submitted, version = await self._read_all(executor)
+        nodes, jobs, submitted, version, parts = await self._read_all(executor)
         self._nodes = {n.name: n for n in nodes}
-        self._jobs = jobs
+        self._jobs, self._submitted = jobs, submitted
         self.slurm_version = version or self.slurm_version
-        queues = sp.build_queues(nodes, jobs, submitted, self.clock())
+        # squeue never answered: the queues are unknown, not empty
+        queues = sp.build_queues(nodes, jobs, submitted, self.clock()) if "squeue" in self._part_ok_at else None
         self.last_poll_s = time.perf_counter() - started
-        return SourceData(slurm_nodes=tuple(nodes), queues=queues,
+        return SourceData(slurm_nodes=tuple(nodes), queues=queues, parts=parts,
                           version=f"slurm {self.slurm_version}" if self.slurm_version else "")
 
     def node(self, name: str) -> SlurmNode | None:
@@ -281,7 +358,7 @@ class SlurmSource(Source):
     async def read_node(self, name: str) -> SlurmNode:
         """The node as Slurm has it now (a fresh ``sinfo``/``squeue``); :class:`NodeUnknown` if there is none."""
         self._check_node(name)
-        nodes, jobs, _submitted, version = await self._read_all()
+        nodes, jobs, _submitted, version, _parts = await self._read_all()
         self._jobs = jobs
         self.slurm_version = version or self.slurm_version
         for node in nodes:
@@ -293,8 +370,10 @@ class SlurmSource(Source):
     # -- changing ----------------------------------------------------------------------------
     @staticmethod
     def _check_node(name: str) -> None:
-        if not isinstance(name, str) or not _NODE_NAME.match(name) or len(name) > 200:
-            raise NodeUnknown(f"not a Slurm node name: {name!r}")
+        try:
+            check_host_name(name, "Slurm node")
+        except BadName as exc:
+            raise NodeUnknown(f"not a Slurm node name: {exc}") from None
 
     async def drain(self, name: str, reason: str) -> None:
         """``scontrol update nodename=NAME state=drain reason=REASON``: no new jobs; running jobs go on."""
@@ -346,8 +425,12 @@ class SlurmSource(Source):
         try:
             await self._connection()
         except SourceError as exc:
-            return [*checks, DoctorCheck(self.name, f"{self.host}: login", False, str(exc), exc.hint)]
-        checks.append(DoctorCheck(self.name, f"{self.host}: login", True, self._target or self.host))
+            why = str(exc)
+            if isinstance(exc, AuthError):  # which credential was offered, never its value
+                why += f" ({credential_of(self.host, self.ssh_config_paths)})"
+            return [*checks, DoctorCheck(self.name, f"{self.host}: login", False, why, exc.hint)]
+        checks.append(DoctorCheck(self.name, f"{self.host}: login", True,
+                                  f"{self._target or self.host} ({credential_of(self.host, self.ssh_config_paths)})"))
         try:
             data = await self.fetch(executor)
         except SourceError as exc:

@@ -126,6 +126,23 @@ def connect_options(
     return options, f"{who}@{cfg.get('Hostname') or alias}:{where}"
 
 
+def credential_of(alias: str, paths: Sequence[str]) -> str:
+    """Which credential ssh offers for ``alias`` (the agent, the IdentityFile paths), never its value; for doctor."""
+    from asyncssh.config import SSHClientConfig
+
+    try:
+        cfg = SSHClientConfig.load(None, list(paths), False, False, False, local_user(), (), alias, ())
+    except ValueError:
+        return "see the ssh config"
+    files = [str(Path(f).expanduser()) for f in cfg.get("IdentityFile", ()) or ()]
+    if not files:
+        files = [str(Path("~", ".ssh", name).expanduser()) + " (default)" for name in ("id_ed25519", "id_ecdsa", "id_rsa")
+                 if Path("~", ".ssh", name).expanduser().exists()]
+    agent = os.environ.get("SSH_AUTH_SOCK") and cfg.get("IdentitiesOnly") is not True
+    offered = (["ssh-agent"] if agent else []) + files
+    return "key " + ", ".join(offered) if offered else "no key (no agent, no IdentityFile)"
+
+
 def _short(text: object, limit: int = 200) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -92,23 +92,25 @@ MATRIX: dict[str, dict[str, str]] = {
        for service in ("nova", "placement", "neutron", "glance")},
     # ------------------------------------------------------------------ SSH hosts and Slurm over SSH
     "ssh": _row(
-        {"down": "host down: that host ✗ with why; the other hosts update; snapshot exits 1 naming it",
-         "slow": "a host that answers slowly times out alone; the others update on time",
-         "401": "key refused: that host ✗ says authentication; the others stay",
-         "garbage": "a probe answer that is not the protocol: that host ✗ says unreadable; the others stay",
-         "truncated": "a probe answer cut off: that host ✗; its last GPUs stay, marked with their age",
-         "reset": "the connection reset mid-answer: that host ✗, reconnects by itself",
-         "oversized": "an endless probe answer is cut at the size bound: that host ✗",
-         "half-fleet": "half the hosts unreachable: the other half update on time; hosts ◐ partial names each",
-         "host-key": "a changed host key is refused, never accepted: that host ✗ says host key changed"},
+        {"down": "host down: ssh ◐ partial names that host, connection refused; the other hosts update; snapshot exits 1 naming it",
+         "slow": "a host that answers 10x too slowly times out alone (no SSH answer in the timeout); the others update on time",
+         "401": "key refused: ssh ◐ partial names that host, permission denied; the others stay",
+         "garbage": "a probe answer that is not the protocol: ssh ◐ partial names that host, not JSON; the others stay",
+         "truncated": "a probe answer cut off mid-line: ssh ◐ partial names that host, not JSON; the line protocol stays in step",
+         "reset": "connections reset: ssh ◐ partial names that host (no SSH answer while resets go on); it reconnects by itself",
+         "oversized": "a probe answer past the size bound is not read further: ssh ◐ partial names that host, longer than; "
+                      "the probe is restarted",
+         "half-fleet": "half the hosts refused: the other half update on time; ssh ◐ partial names each failing host",
+         "host-key": "a changed host key is refused, never accepted: ssh ◐ partial names that host, host key CHANGED"},
         "SSH has no HTTP status, catalog or wrong-typed JSON", wrong_types="the probe's answer is checked as garbage is"),
     "slurm": _row(
-        {"down": "login host down: slurm ✗ and why; the Slurm column keeps its last state, marked with its age",
-         "slow": "login host slow: slurm ✗ timed out; the other sources update on time",
-         "401": "login key refused: slurm ✗ says authentication",
-         "garbage": "sinfo/squeue print no JSON: slurm ✗ says the output is not understood, never empty",
-         "wrong-types": "JSON of an unknown shape: slurm ✗ names the format it could not read",
-         "daemon-down": "slurmctld down (sinfo cannot reach the controller): slurm ✗ says so in Slurm's words"},
+        {"down": "login host down: slurm ✗ connection refused; the Slurm nodes keep their last state, marked with their age",
+         "slow": "login host 10x too slow: slurm ✗ no SSH answer in the timeout; the other sources update on time",
+         "401": "login key refused: slurm ✗ permission denied",
+         "garbage": "sinfo prints no JSON: slurm ✗ sinfo --json answered no JSON, and what it printed; never empty",
+         "wrong-types": "JSON of an unknown shape: slurm ✗ names what it could not read (no 'nodes' list), never 0 nodes",
+         "daemon-down": "slurmctld stopped: sinfo is cut at the bound and slurm ✗ says so in Slurm's words (scontrol ping: "
+                        "Slurmctld(primary) … is DOWN)"},
         "Slurm is reached by SSH on one login host: see the ssh row for the connection's faults"),
 }
 
