@@ -525,3 +525,13 @@ def test_a_source_answering_in_part_is_partial_and_names_the_part():
     assert SourceStatus("x", ok=True, last_ok_at=clock.now - 3600, parts=never.parts).state(clock.now) == "stale"
     assert SourceStatus("x", ok=False, parts=never.parts).state(clock.now) == "failing"
     assert SourceStatus("x", ok=True, last_ok_at=clock.now, parts=parts[:1]).state(clock.now) == "ok"
+
+
+def test_a_thousand_failing_hosts_make_one_short_header_line():
+    from sovtui.model.types import PartStatus
+    from sovtui.widgets.fmt import parts_line
+
+    parts = tuple(PartStatus(f"gpu{i:04d}", i % 2 == 0, "connection refused", None) for i in range(1000))
+    line = parts_line(SourceStatus("ssh", ok=True, last_ok_at=0.0, parts=parts), 10.0)
+    assert line.startswith("gpu0001: connection refused (unknown); gpu0003: ")
+    assert line.endswith("… 497 more of 1000 (sovtui snapshot lists them)") and len(line) < 200

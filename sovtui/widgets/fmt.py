@@ -58,10 +58,16 @@ def level_text(level: Health, reason: str = "") -> Text:
     return text
 
 
-def parts_line(status: Any, now: float) -> str:
-    """What of a source did not answer, and how old what is shown for it is: ``neutron: unreachable (data 2m old)``."""
+def parts_line(status: Any, now: float, limit: int = 3) -> str:
+    """What of a source did not answer, and how old what is shown for it is: ``neutron: unreachable (data 2m old)``.
+
+    At most ``limit`` parts are named (a fleet of a thousand hosts stays one readable line); the snapshot names them all.
+    """
+    failing = status.failing_parts
     out = []
-    for part in status.failing_parts:
+    for part in failing[:limit]:
         age = f"data {fmt_age(now - part.last_ok_at)} old" if part.last_ok_at is not None else "unknown"
         out.append(f"{part.name}: {part.error or 'no answer'} ({age})")
+    if len(failing) > limit:
+        out.append(f"… {len(failing) - limit} more of {len(status.parts)} (sovtui snapshot lists them)")
     return "; ".join(out)
