@@ -11,8 +11,12 @@ Expired re-lists. A poll (:meth:`KubernetesSource.fetch`) therefore costs what c
 RBAC is respected: a denied verb is reported (:class:`KubeForbidden` names it), never worked around.
 
 Kueue's custom resources (ClusterQueues, LocalQueues, Workloads) are read when the cluster serves their API group,
-as discovery (``/apis``) tells, checked at start and every few minutes after (CRDs come and go). They are optional:
-without the CRDs nothing is said; a denied one adds a note.
+as discovery (``/apis``) tells, checked at start and every few minutes after (CRDs come and go); without the CRDs
+nothing is said.
+
+Only nodes (and the API itself) carry the whole source: every other kind is a part (:mod:`.kube_parts`) that may be
+denied, not served or not listed yet on its own, and is reported as such; what needs it (GPU pods on a node, queues)
+then says unknown, never 0. Every read is bounded in time and in size.
 """
 
 from __future__ import annotations
@@ -42,6 +46,18 @@ from .kube_drain import (
     has_emptydir,
     intern_labels,
     parse_selector,
+)
+from .kube_parts import (
+    KUEUE_PART,
+    MAX_EVENT_BYTES,
+    MAX_PAGE_BYTES,
+    doctor_kind,
+    kind_parts,
+    not_served_words,
+    parse_event,
+    parse_list,
+    read_bounded,
+    unknown_why,
 )
 
 __all__ = ["CORDON_REASON_ANNOTATION", "EvictionBlocked", "KubeForbidden", "KubernetesSource", "PodGone"]
@@ -483,7 +499,7 @@ class ResourceKind:
     method: str  # its list-for-all-namespaces method
     project: Callable[[dict], Any]
     field_selector: str | None = None
-    required: bool = True  # without it the poll fails; optional ones only add a note
+    required: bool = True  # without it the poll fails; any other kind is a part of the source, failing alone
     args: tuple[str, ...] = ()  # positional arguments of the list method (a custom resource's group, version, plural)
 
     @property
@@ -493,7 +509,7 @@ class ResourceKind:
 
 KINDS: tuple[ResourceKind, ...] = (
     ResourceKind("nodes", "", "CoreV1Api", "list_node", project_node),
-    ResourceKind("pods", "", "CoreV1Api", "list_pod_for_all_namespaces", project_pod, POD_FIELD_SELECTOR),
+    ResourceKind("pods", "", "CoreV1Api", "list_pod_for_all_namespaces", project_pod, POD_FIELD_SELECTOR, required=False),
     ResourceKind("poddisruptionbudgets", "policy", "PolicyV1Api", "list_pod_disruption_budget_for_all_namespaces", project_pdb, required=False),
     ResourceKind("jobs", "batch", "BatchV1Api", "list_job_for_all_namespaces", project_job, required=False),
     ResourceKind("deployments", "apps", "AppsV1Api", "list_deployment_for_all_namespaces", project_deployment, required=False),
@@ -534,10 +550,10 @@ def _key(obj: dict) -> str:
     return f"{ns}/{meta.get('name', '')}" if ns else meta.get("name", "")
 
 
-def _decode_page(raw: bytes, project: Callable[[dict], Any]) -> tuple[list[tuple[str, Any]], dict]:
-    """A list response's items projected, and its list metadata (run off the event loop)."""
-    doc = json.loads(raw)
-    return [(_key(obj), project(obj)) for obj in doc.get("items") or ()], doc.get("metadata") or {}
+def _decode_page(raw: bytes, project: Callable[[dict], Any], what: str = "list") -> tuple[list[tuple[str, Any]], dict]:
+    """A list response's items projected, and its list metadata (run off the event loop); BadAnswer if it is no list."""
+    items, meta = parse_list(raw, what)
+    return [(_key(obj), project(obj)) for obj in items], meta
 
 
 def _import_client(kinds: Iterable[ResourceKind]) -> None:
@@ -554,12 +570,13 @@ async def _bounded(awaitable: Any, seconds: float) -> Any:
         return await awaitable
 
 
-async def _call_raw(call: Callable, seconds: float, *args: Any, **kwargs: Any) -> tuple[int, bytes, Any]:
-    """One request through a client ``*_without_preload_content`` method: (status, body, headers), all within ``seconds``."""
+async def _call_raw(call: Callable, seconds: float, *args: Any, _limit: int = MAX_PAGE_BYTES, **kwargs: Any) -> tuple[int, bytes, Any]:
+    """One request through a client ``*_without_preload_content`` method: (status, body, headers), all within ``seconds``
+    and a body of at most ``_limit`` bytes."""
     async with asyncio.timeout(seconds):
         resp = await call(*args, _request_timeout=seconds, **kwargs)
         try:
-            return resp.status, await resp.read(), resp.headers
+            return resp.status, await read_bounded(resp.content, _limit, getattr(call, "__name__", "request")), resp.headers
         finally:
             resp.release()
 
@@ -604,6 +621,7 @@ class Informer:
         self.progress = (0, None)  # (items so far, remaining per the server) while the first list runs
         self.task: asyncio.Task | None = None
         self.stopped = False
+        self.last_ok_at: float | None = None  # when a poll last saw it in sync (listed, and watching or about to)
 
     def _call(self) -> Callable:
         from kubernetes.aio import client
@@ -673,7 +691,8 @@ class Informer:
                 if status == 410:
                     raise _Expired(_status_of(raw).get("message", "continue token expired"))
                 raise self.source._http_error(status, raw, "list", self.kind)
-            page, meta = await asyncio.to_thread(_decode_page, raw, self.kind.project) if len(raw) > 65536 else _decode_page(raw, self.kind.project)
+            what = f"list {self.kind.qualified}"
+            page, meta = await asyncio.to_thread(_decode_page, raw, self.kind.project, what) if len(raw) > 65536 else _decode_page(raw, self.kind.project, what)
             items.update(page)
             self.stats.pages += 1
             self.progress = (len(items), meta.get("remainingItemCount"))
@@ -688,6 +707,8 @@ class Informer:
 
     async def _watch(self) -> bool:
         """Watch from ``resource_version`` until the server ends the stream; True if it got as far as streaming."""
+        from aiohttp.http_exceptions import LineTooLong
+
         call = self._call()
         window = int(300 * (1 + random.random()))  # 5-10 minutes, as client-go spreads its watches
         timeout = self.source.timeout_s
@@ -716,17 +737,19 @@ class Informer:
             self.source._poke()
             items, project, changed = self.items, self.kind.project, self.source._changed
             idle = self.source.watch_idle_s
+            what = f"watch {self.kind.qualified}"
             while True:
-                line = await _bounded(resp.content.readline(), idle)
+                try:
+                    line = await _bounded(resp.content.readline(max_line_length=MAX_EVENT_BYTES), idle)
+                except LineTooLong:  # an endless event
+                    raise BadAnswer(f"{what}: a watch event larger than {MAX_EVENT_BYTES // 2**20} MiB, cut off") from None
                 if not line:
                     return True
                 line = line.strip()
                 if not line:
                     continue
-                event = json.loads(line)
+                etype, obj = parse_event(line, what)
                 received += 1
-                etype = event.get("type")
-                obj = event.get("object") or {}
                 if etype == "ERROR":
                     if obj.get("code") == 410:
                         raise _Expired(obj.get("message", ""))
@@ -815,6 +838,7 @@ class KubernetesSource(DrainMixin, Source):
         self._bound: dict[str, set[str]] = {}  # namespace → keys of GPU pods bound to a node
         self._views: dict[str, KubeNode] = {}
         self._dirty: set[str] = set()
+        self._pods_unknown = ""  # why the pods are not known now ("": they are)
         self._names: list[str] | None = None  # the nodes' names, sorted; None after one came or went
         self._node_tuple: tuple[KubeNode, ...] | None = None
         self._queue_rows: tuple[tuple[str, int, int, int, float | None], ...] | None = None  # None: recount
@@ -976,6 +1000,7 @@ class KubernetesSource(DrainMixin, Source):
             gpu_requested=sum(held.values()),
             conditions=rec.conditions,
             pods_with_gpus=tuple(sorted(held.items())),
+            pods_unknown=self._pods_unknown,
         )
 
     def kube_nodes(self) -> tuple[KubeNode, ...]:
@@ -1261,7 +1286,7 @@ class KubernetesSource(DrainMixin, Source):
         if status == 403:
             return KubeForbidden(verb, kind.resource, kind.group, message)
         if status == 404:
-            return BadAnswer(f"{verb} {kind.qualified}: not found on {self.server} ({message or 'the cluster does not serve this API'})")
+            return BadAnswer(not_served_words(verb, kind.qualified, self.server), hint="the cluster does not serve this API (its group, version or CRD is missing)")
         if status == 429:
             return BadAnswer(f"{verb} {kind.qualified}: the API server is throttling requests (429)", hint="the API server is overloaded; sovtui retries with backoff")
         return BadAnswer(f"{verb} {kind.qualified}: HTTP {status}" + (f": {message}" if message else ""))
@@ -1317,19 +1342,36 @@ class KubernetesSource(DrainMixin, Source):
                 await _bounded(self._wake.wait(), deadline - loop.time())
             except TimeoutError:
                 pass
-        notes = []
-        if self._kueue_error is not None and not self.kueue_version:
-            notes.append(f"{KUEUE_GROUP}: discovery failed: {self._kueue_error}")
-        for inf in self._informers.values():
-            if inf.kind.required:
-                continue
-            if inf.error is not None and not (inf.synced and inf.watching):
-                notes.append(f"{inf.kind.qualified}: {inf.error}")
-            elif not inf.synced:
-                notes.append(f"{inf.kind.qualified}: still loading")
-            elif not inf.watching:
-                notes.append(f"{inf.kind.qualified}: reconnecting")
-        return SourceData(queues=self.queues(), kube_nodes=self.kube_nodes(), version=self.version, notes=tuple(notes), node_events=self.node_events())
+        parts = kind_parts(self._informers.values(), self.clock(), self._kueue_error, bool(self.kueue_version))
+        by_name = {p.name: p for p in parts}
+        self._set_pods_unknown(unknown_why(by_name.get("pods")) if "pods" in self._informers else "")
+        return SourceData(queues=self._known_queues(by_name), kube_nodes=self.kube_nodes(), version=self.version, parts=parts,
+                          node_events=self.node_events())
+
+    def _set_pods_unknown(self, why: str) -> None:
+        """Pods became known or unknown: every node's view says so (its GPU pods and requests are then not counted)."""
+        if why != self._pods_unknown:
+            self._pods_unknown = why
+            self._dirty |= set(self._nodes)
+
+    def pods_unknown_reason(self) -> str:
+        """Why the pods (on every node) are not known now — ``forbidden``, ``not served``, ``not listed yet`` — or ""."""
+        return self._pods_unknown
+
+    def _known_queues(self, parts: dict) -> tuple[QueueState, ...] | None:
+        """The queues whose kind answered at least once: pods' namespaces and Kueue's ClusterQueues; ``None`` when
+        neither is known (unknown, never an empty queue list)."""
+        queues = self.queues()
+        pods = self._informers.get("pods")
+        known_pods = pods is not None and pods.synced
+        kueue_part = parts.get(KUEUE_PART)
+        known_kueue = kueue_part is None or kueue_part.ok or kueue_part.last_ok_at is not None
+        if known_pods and known_kueue:
+            return queues
+        if not known_pods and not known_kueue:
+            return None
+        keep = "kubernetes" if known_pods else "kueue"
+        return tuple(q for q in queues if q.system == keep)
 
     # -- actions: cordon() and evict() are DrainMixin's (kube_drain.py) ---------------------------
 
@@ -1355,18 +1397,12 @@ class KubernetesSource(DrainMixin, Source):
             except Exception as exc:  # noqa: BLE001
                 err = self._classify(exc, "get", ResourceKind("apis", "", "", "", dict))
                 checks.append(DoctorCheck(self.name, f"discover {KUEUE_GROUP}", False, str(err), err.hint))
-        for kind in kinds:
-            try:
-                call = getattr(getattr(client, kind.api)(self._api), f"{kind.method}_without_preload_content")
-                status, raw, _ = await _call_raw(call, self.timeout_s, *kind.args, limit=1)
-                if status != 200:
-                    raise self._http_error(status, raw, "list", kind)
-                checks.append(DoctorCheck(self.name, f"list {kind.qualified}", True))
-            except Exception as exc:  # noqa: BLE001
-                err = self._classify(exc, "list", kind)
-                checks.append(DoctorCheck(self.name, f"list {kind.qualified}", False, str(err), err.hint))
-                if isinstance(err, (Unreachable, Timeout)) or (isinstance(err, AuthError) and not isinstance(err, KubeForbidden)):
-                    break
+        for kind in kinds:  # one check per kind: may this user list and watch it, and if not, why
+            call = getattr(getattr(client, kind.api)(self._api), f"{kind.method}_without_preload_content")
+            ok, detail, hint = await doctor_kind(self, kind, call)
+            checks.append(DoctorCheck(self.name, f"list+watch {kind.qualified}", ok, detail, hint))
+            if not ok and not ("forbidden" in detail or "not served" in detail):
+                break  # the API itself does not answer: the other kinds would say the same
         return checks
 
     # -- shutdown -----------------------------------------------------------------------------
