@@ -104,6 +104,7 @@ def kind_parts(informers: Iterable[Any], now: float, kueue_error: Any = None, ku
     to ``now``. A kind with an error, or never listed, is failing; its data is as old as its ``last_ok_at``.
     """
     worst: dict[str, PartStatus] = {}
+    also: dict[str, list[str]] = {}  # part -> the other kinds failing as its first one does
     for inf in informers:
         if inf.kind.required:
             continue
@@ -125,7 +126,15 @@ def kind_parts(informers: Iterable[Any], now: float, kueue_error: Any = None, ku
             else:  # both failing: the data is as old as the older of the two (unknown if one never answered)
                 ages = (before.last_ok_at, status.last_ok_at)
                 last = None if None in ages else min(ages)  # type: ignore[type-var]
-                worst[part] = PartStatus(part, False, f"{before.error}; {status.error}", last)
+                if unknown_why(before) == unknown_why(status):  # the same fault: said once, naming the other kinds
+                    also.setdefault(part, []).append(inf.kind.resource)
+                    error = before.error
+                else:
+                    error = f"{before.error}; {status.error}"
+                worst[part] = PartStatus(part, False, error, last)
+    for part, names in also.items():
+        p = worst[part]
+        worst[part] = PartStatus(part, False, f"{p.error} (also {', '.join(names)})", p.last_ok_at)
     if kueue_error is not None and not kueue_on:
         worst[KUEUE_PART] = PartStatus(KUEUE_PART, False, f"discovery of kueue.x-k8s.io failed: {kueue_error}", None)
     return tuple(sorted(worst.values(), key=lambda p: PART_ORDER.index(p.name) if p.name in PART_ORDER else len(PART_ORDER)))

@@ -671,7 +671,8 @@ class Informer:
                 continue
             self.error = err
             self.source._poke()
-            delay = min(30.0, 0.25 * 2 ** min(failures - 1, 8)) * (0.5 + random.random() / 2)
+            # backoff, but a failing kind is retried at least once per refresh: it is seen back by the next one or two polls
+            delay = min(30.0, max(1.0, self.source.interval_s), 0.25 * 2 ** min(failures - 1, 8)) * (0.5 + random.random() / 2)
             log.info("kubernetes %s: %s; retrying in %.1fs", self.kind.resource, err, delay)
             await asyncio.sleep(delay)
 
