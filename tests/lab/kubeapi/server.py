@@ -16,8 +16,8 @@ from typing import Any
 from aiohttp import web
 
 from . import kueue
-from .faults import Faults
 from .controllers import GPU, Controllers, pdb_status, ready, shape_pod, suffix, terminal
+from .faults import Faults
 from .patches import PatchError, json_patch, merge_patch, strategic_merge_patch
 from .selectors import (
     FieldRequirement,
