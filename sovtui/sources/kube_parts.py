@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from ..model.types import PartStatus
+from ..model.types import DoctorCheck, PartStatus
 from .base import BadAnswer
 
 #: a list page larger than this is refused (500 objects of a few KiB each are far below it)
@@ -179,3 +179,32 @@ async def doctor_kind(src: Any, kind: Any, call: Any) -> tuple[bool, str, str]:
             return False, error_words(err, kind.qualified), rbac_hint(verb, kind.resource, kind.group)
         return False, str(err), err.hint
     return True, "listed and watched", ""
+
+
+async def doctor_checks(src: Any) -> list[DoctorCheck]:
+    """The doctor of a started source: its kubeconfig, Kueue's discovery, then one check per kind it reads."""
+    from kubernetes.aio import client
+
+    from .kubernetes import KUEUE_GROUP, KUEUE_VERSIONS, ResourceKind, _call_raw, kueue_kinds, served_version
+
+    checks = [DoctorCheck(src.name, "kubeconfig", True, f"context {src.context or 'current'} → {src.server}")]
+    kinds = list(src.kinds)
+    if src.kueue:
+        apis = ResourceKind("apis", "", "", "", dict)
+        try:
+            status, raw, _ = await _call_raw(client.ApisApi(src._api).get_api_versions_without_preload_content, src.timeout_s)
+            if status != 200:
+                raise src._http_error(status, raw, "get", apis)
+            version = served_version(json.loads(raw), KUEUE_GROUP, KUEUE_VERSIONS)
+            checks.append(DoctorCheck(src.name, f"discover {KUEUE_GROUP}", True, f"served at {version}" if version else "not installed (no Kueue queues)"))
+            kinds += kueue_kinds(version) if version else ()
+        except Exception as exc:  # noqa: BLE001 - a failed check, in words
+            err = src._classify(exc, "get", apis)
+            checks.append(DoctorCheck(src.name, f"discover {KUEUE_GROUP}", False, str(err), err.hint))
+    for kind in kinds:  # one check per kind: may this user list and watch it, and if not, why
+        call = getattr(getattr(client, kind.api)(src._api), f"{kind.method}_without_preload_content")
+        ok, detail, hint = await doctor_kind(src, kind, call)
+        checks.append(DoctorCheck(src.name, f"list+watch {kind.qualified}", ok, detail, hint))
+        if not ok and not ("forbidden" in detail or "not served" in detail):
+            break  # the API itself does not answer: the other kinds would say the same
+    return checks

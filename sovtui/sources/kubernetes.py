@@ -51,7 +51,7 @@ from .kube_parts import (
     KUEUE_PART,
     MAX_EVENT_BYTES,
     MAX_PAGE_BYTES,
-    doctor_kind,
+    doctor_checks,
     kind_parts,
     not_served_words,
     parse_event,
@@ -1378,33 +1378,13 @@ class KubernetesSource(DrainMixin, Source):
 
     # -- doctor -------------------------------------------------------------------------------
     async def doctor(self, executor: Executor | None = None) -> list[DoctorCheck]:
-        """Kubeconfig, reachability and, per resource, whether this user may list it."""
+        """Kubeconfig, reachability, Kueue's discovery and, per kind, whether this user may list and watch it (and if not,
+        the RBAC rule to grant): see :func:`.kube_parts.doctor_checks`."""
         try:
             await self._start()
         except SourceError as exc:
             return [DoctorCheck(self.name, "kubeconfig", False, str(exc), exc.hint)]
-        checks = [DoctorCheck(self.name, "kubeconfig", True, f"context {self.context or 'current'} → {self.server}")]
-        from kubernetes.aio import client
-
-        kinds = list(self.kinds)
-        if self.kueue:
-            try:
-                status, raw, _ = await _call_raw(client.ApisApi(self._api).get_api_versions_without_preload_content, self.timeout_s)
-                version = served_version(json.loads(raw), KUEUE_GROUP, KUEUE_VERSIONS) if status == 200 else ""
-                if status != 200:
-                    raise self._http_error(status, raw, "get", ResourceKind("apis", "", "", "", dict))
-                checks.append(DoctorCheck(self.name, f"discover {KUEUE_GROUP}", True, f"served at {version}" if version else "not installed (no Kueue queues)"))
-                kinds += kueue_kinds(version) if version else ()
-            except Exception as exc:  # noqa: BLE001
-                err = self._classify(exc, "get", ResourceKind("apis", "", "", "", dict))
-                checks.append(DoctorCheck(self.name, f"discover {KUEUE_GROUP}", False, str(err), err.hint))
-        for kind in kinds:  # one check per kind: may this user list and watch it, and if not, why
-            call = getattr(getattr(client, kind.api)(self._api), f"{kind.method}_without_preload_content")
-            ok, detail, hint = await doctor_kind(self, kind, call)
-            checks.append(DoctorCheck(self.name, f"list+watch {kind.qualified}", ok, detail, hint))
-            if not ok and not ("forbidden" in detail or "not served" in detail):
-                break  # the API itself does not answer: the other kinds would say the same
-        return checks
+        return await doctor_checks(self)
 
     # -- shutdown -----------------------------------------------------------------------------
     def _forget(self) -> None:
