@@ -230,3 +230,30 @@ async def test_an_endless_or_misshapen_answer_through_a_proxy_is_refused(cluster
             with pytest.raises(BadAnswer, match=says):
                 await src.fetch()  # never an empty cluster taken from a wrong answer
             assert time.monotonic() - started < 15.0  # cut by its size or shape, not by the timeout
+
+
+# ---------------------------------------------------------------------------------- the commands
+def _sovtui(cluster, tmp_path, *args: str):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    config = tmp_path / "config.toml"
+    config.write_text('default_site = "lab"\n[sites.lab]\nkube_context = "lab"\ntimeout_s = 10\n')
+    env = dict(os.environ, KUBECONFIG=str(cluster.kubeconfig), XDG_STATE_HOME=str(tmp_path / "state"))
+    return subprocess.run([sys.executable, "-m", "sovtui", *args, "--config", str(config)], capture_output=True, text=True,
+                          env=env, timeout=120, cwd=Path(__file__).parent.parent)
+
+
+def test_snapshot_and_doctor_exit_1_naming_the_denied_kind(cluster, tmp_path):
+    cluster.faults(forbidden=["events"])
+    snap = _sovtui(cluster, tmp_path, "snapshot")
+    assert snap.returncode == 1, snap.stderr
+    kube = json.loads(snap.stdout)["sources"]["kubernetes"]
+    assert kube["ok"] and not kube["complete"] and list(kube["failing"]) == ["events"]
+    assert kube["failing"]["events"]["error"].startswith('forbidden: User "lab-admin" cannot')
+    doctor = _sovtui(cluster, tmp_path, "doctor")
+    assert doctor.returncode == 1
+    denied = [line for line in doctor.stdout.splitlines() if "list+watch events" in line]
+    assert denied and "forbidden" in doctor.stdout and 'resources ["events"]' in doctor.stdout
