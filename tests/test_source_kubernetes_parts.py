@@ -257,3 +257,11 @@ def test_snapshot_and_doctor_exit_1_naming_the_denied_kind(cluster, tmp_path):
     assert doctor.returncode == 1
     denied = [line for line in doctor.stdout.splitlines() if "list+watch events" in line]
     assert denied and "forbidden" in doctor.stdout and 'resources ["events"]' in doctor.stdout
+
+
+async def test_without_kueue_installed_and_pods_denied_there_are_no_queues_at_all(cluster):
+    cluster.faults(forbidden=["pods"], unserved_groups=["kueue.x-k8s.io"])  # as a cluster without Kueue's CRDs
+    async with source(cluster) as src:
+        data = await src.fetch()
+    assert src.kueue_version == "" and "kueue" not in {p.name for p in data.parts}  # no Kueue is nothing to report
+    assert set(failing(data)) == {"pods"} and data.queues is None  # unknown, not an empty list of queues

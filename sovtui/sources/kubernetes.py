@@ -726,7 +726,7 @@ class Informer:
         streaming = False
         try:
             if resp.status != 200:
-                raw = await _bounded(resp.read(), timeout)
+                raw = await _bounded(read_bounded(resp.content, MAX_EVENT_BYTES, f"watch {self.kind.qualified}"), timeout)
                 if resp.status == 410:
                     raise _Expired(_status_of(raw).get("message", ""))
                 raise self.source._http_error(resp.status, raw, "watch", self.kind)
@@ -1366,11 +1366,12 @@ class KubernetesSource(DrainMixin, Source):
         pods = self._informers.get("pods")
         known_pods = pods is not None and pods.synced
         kueue_part = parts.get(KUEUE_PART)
-        known_kueue = kueue_part is None or kueue_part.ok or kueue_part.last_ok_at is not None
-        if known_pods and known_kueue:
-            return queues
+        kueue_on = bool(self.kueue_version)  # no Kueue served: it has no queues to know
+        known_kueue = kueue_on and kueue_part is not None and (kueue_part.ok or kueue_part.last_ok_at is not None)
         if not known_pods and not known_kueue:
             return None
+        if known_pods and (known_kueue or not kueue_on):
+            return queues
         keep = "kubernetes" if known_pods else "kueue"
         return tuple(q for q in queues if q.system == keep)
 
