@@ -265,3 +265,12 @@ async def test_without_kueue_installed_and_pods_denied_there_are_no_queues_at_al
         data = await src.fetch()
     assert src.kueue_version == "" and "kueue" not in {p.name for p in data.parts}  # no Kueue is nothing to report
     assert set(failing(data)) == {"pods"} and data.queues is None  # unknown, not an empty list of queues
+
+
+async def test_kueue_uninstalled_is_seen_by_discovery_at_once_not_as_a_failure(cluster):
+    async with source(cluster) as src:
+        data = await src.fetch()
+        assert src.kueue_version and "kueue" in {p.name for p in data.parts}
+        cluster.faults(unserved_groups=["kueue.x-k8s.io"])  # the CRDs removed: the informers' 404 asks discovery again
+        data = await settle(src, lambda d: src.kueue_version == "" and not failing(d))
+        assert "kueue" not in {p.name for p in data.parts} and not any(q.system == "kueue" for q in data.queues)

@@ -22,6 +22,7 @@ then says unknown, never 0. Every read is bounded in time and in size.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
@@ -671,6 +672,8 @@ class Informer:
                 continue
             self.error = err
             self.source._poke()
+            if self.kind.group == KUEUE_GROUP and "not served" in str(err):
+                self.source._rediscover()  # a Kueue kind gone: ask discovery now whether Kueue still is
             # backoff, but a failing kind is retried at least once per refresh: it is seen back by the next one or two polls
             delay = min(30.0, max(1.0, self.source.interval_s), 0.25 * 2 ** min(failures - 1, 8)) * (0.5 + random.random() / 2)
             log.info("kubernetes %s: %s; retrying in %.1fs", self.kind.resource, err, delay)
@@ -826,6 +829,8 @@ class KubernetesSource(DrainMixin, Source):
         self.kueue = kueue  # read Kueue's objects when the cluster serves them
         self.kueue_version = ""  # the Kueue API version read; "" while not served (or not yet known)
         self._kueue_task: asyncio.Task | None = None
+        self._kueue_wake: asyncio.Event | None = None  # set: discovery runs again before its next turn
+        self._rediscovered_at = -10.0
         self._kueue_known = False  # discovery has answered at least once
         self._kueue_error: SourceError | None = None  # the last discovery failure, until one succeeds
         self._init_drain()
@@ -1250,7 +1255,9 @@ class KubernetesSource(DrainMixin, Source):
                 log.info("kubernetes: discovery of %s: %s; retrying in %.0fs", KUEUE_GROUP, self._kueue_error, delay)
             self._kueue_known = True
             self._poke()
-            await asyncio.sleep(delay)
+            wake = self._kueue_wake = asyncio.Event()
+            with contextlib.suppress(TimeoutError):
+                await _bounded(wake.wait(), delay)
 
     def _use_kueue(self, version: str) -> None:
         """Read Kueue at ``version`` ("": not at all): informers started or stopped to match."""
@@ -1270,6 +1277,12 @@ class KubernetesSource(DrainMixin, Source):
             inf = self._informers[kind.resource] = Informer(kind, self)
             inf.task = self._loop.create_task(inf.run(), name=f"kubernetes:{kind.resource}")
         log.info("kubernetes: %s", f"reading {KUEUE_GROUP}/{version}" if version else f"{KUEUE_GROUP} is not served")
+
+    def _rediscover(self) -> None:
+        """Run Kueue's discovery again now (a Kueue kind answered 404: its CRDs may be gone); at most every 10 s."""
+        if self._kueue_wake is not None and time.monotonic() - self._rediscovered_at >= 10.0:
+            self._rediscovered_at = time.monotonic()
+            self._kueue_wake.set()
 
     def _poke(self) -> None:
         if self._wake is not None:
