@@ -116,7 +116,8 @@ def kind_parts(informers: Iterable[Any], now: float, kueue_error: Any = None, ku
         elif failing:
             status = PartStatus(part, False, error_words(inf.error, inf.kind.qualified), inf.last_ok_at)
         else:
-            status = PartStatus(part, False, f"{inf.kind.qualified}: not listed yet", inf.last_ok_at)
+            status = PartStatus(part, False, "not listed yet" if part == inf.kind.resource else f"{inf.kind.resource}: not listed yet",
+                                inf.last_ok_at)
         before = worst.get(part)
         if before is None:
             worst[part] = status

@@ -23,6 +23,7 @@ from tests.lab.kubeapi.lab import write_kubeconfig
 pytestmark = [pytest.mark.kubernetes, pytest.mark.ui]
 
 TIMEOUT_S = 1.5
+REFRESH_S = 0.5  # the hub polls this often: a fault is seen, and its end, within about one poll
 #: part -> the kinds the fake denies (or stops serving) for it
 DENY = {"pods": ["pods"], "events": ["events"], "poddisruptionbudgets": ["poddisruptionbudgets.policy"], "jobs": ["jobs.batch"],
         "deployments": ["deployments.apps"],
@@ -55,7 +56,7 @@ def healthy(kube):
 
 
 def _app(kubeconfig) -> SovtuiApp:
-    site = SiteConfig("lab", kube_context="lab", timeout_s=TIMEOUT_S, refresh_s=1.0)
+    site = SiteConfig("lab", kube_context="lab", timeout_s=TIMEOUT_S, refresh_s=REFRESH_S)
     return SovtuiApp(SiteInfo(site.name), [KubernetesSource(site, kubeconfig=kubeconfig)], watch_tty=False)
 
 
