@@ -274,3 +274,27 @@ async def test_kueue_uninstalled_is_seen_by_discovery_at_once_not_as_a_failure(c
         cluster.faults(unserved_groups=["kueue.x-k8s.io"])  # the CRDs removed: the informers' 404 asks discovery again
         data = await settle(src, lambda d: src.kueue_version == "" and not failing(d))
         assert "kueue" not in {p.name for p in data.parts} and not any(q.system == "kueue" for q in data.queues)
+
+
+def test_parts_from_informer_states():
+    from types import SimpleNamespace as NS
+
+    from sovtui.sources.kube_parts import kind_parts
+
+    def inf(resource, group="", *, synced=True, watching=True, error=None, last=None, required=False):
+        qualified = f"{resource}.{group}" if group else resource
+        return NS(kind=NS(resource=resource, group=group, qualified=qualified, required=required), synced=synced,
+                  watching=watching, error=error, last_ok_at=last)
+
+    kq = "kueue.x-k8s.io"
+    infs = [inf("nodes", required=True), inf("pods", synced=False, watching=False), inf("events", error=BadAnswer("x"), watching=False, last=5.0),
+            inf("jobs", "batch", watching=False),  # between two watches, no error: in sync
+            inf("clusterqueues", kq), inf("localqueues", kq, synced=False, watching=False), inf("workloads", kq, synced=False, watching=False)]
+    parts = {p.name: p for p in kind_parts(infs, 100.0)}
+    assert list(parts) == ["pods", "events", "jobs", "kueue"]  # nodes carry the source: not a part
+    assert (parts["pods"].ok, parts["pods"].error, parts["pods"].last_ok_at) == (False, "not listed yet", None)
+    assert (parts["events"].ok, parts["events"].error, parts["events"].last_ok_at) == (False, "x", 5.0)
+    assert parts["jobs"].ok and parts["jobs"].last_ok_at == 100.0 and infs[3].last_ok_at == 100.0
+    assert parts["kueue"] == type(parts["kueue"])("kueue", False, "localqueues: not listed yet (also workloads)", None)
+    discovery = {p.name: p for p in kind_parts([], 100.0, kueue_error=BadAnswer("HTTP 500"))}
+    assert discovery["kueue"].error == "discovery of kueue.x-k8s.io failed: HTTP 500"
