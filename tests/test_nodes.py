@@ -79,6 +79,14 @@ def test_slurm_draining_is_draining_drained_and_empty_is_cordoned():
     assert (done.status, done.reason) == (CORDONED, "cordoned in K8s; drained in Slurm (maint)")
 
 
+def test_a_cordoned_node_whose_pods_are_unknown_is_not_empty():
+    s = node_status(kube(unschedulable=True, pods_unknown="forbidden"), slurm=slurm(state="drained"))
+    assert (s.status, s.level) == (DRAINING, Health.WARN)
+    assert s.reason == "cordoned in K8s; drained in Slurm; still running: K8s pods unknown (forbidden)"
+    known = node_status(kube(unschedulable=True), slurm=slurm(state="drained"))
+    assert known.status == CORDONED
+
+
 def test_down_wins_over_everything():
     for kw in ({"kube": kube(ready=False, unschedulable=True), "nova": nova()},
                {"kube": kube(), "nova": nova(service_state="down")}, {"kube": kube(ready=None)},
@@ -102,7 +110,8 @@ def test_no_scheduler_layer_is_just_the_gpus():
 
 layers = st.tuples(
     st.none() | st.builds(kube, ready=st.sampled_from([True, False, None]), unschedulable=st.booleans(),
-                          pods_with_gpus=st.sampled_from([(), (("ns/p", 2),)])),
+                          pods_with_gpus=st.sampled_from([(), (("ns/p", 2),)]),
+                          pods_unknown=st.sampled_from(["", "", "forbidden"])),
     st.none() | st.builds(nova, service_state=st.sampled_from(["up", "down"]),
                           service_status=st.sampled_from(["enabled", "disabled"]), forced_down=st.booleans(),
                           running_vms=st.integers(0, 3)),
@@ -132,6 +141,8 @@ def test_status_rule_properties(args):
         assert " but " in status.reason
     elif any(closed):
         assert status.status in (DRAINING, CORDONED) and status.level is Health.WARN
+        if k is not None and k.pods_unknown:  # unknown pods are never "nothing left"
+            assert status.status == DRAINING and "K8s pods unknown (forbidden)" in status.reason
     elif any(opened):
         assert status.status == SERVING
         assert status.level is (Health.CRIT if gpu is Health.CRIT else Health.OK)

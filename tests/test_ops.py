@@ -38,6 +38,15 @@ def operator(*layers, site=SITE, poll_s=0.01):
 
 
 # ------------------------------------------------------------------ plans (pure)
+def test_a_node_whose_pods_are_unknown_is_not_drained():
+    for pods, why in ((None, ""), ([pod("web")], "forbidden"), (None, "not served")):
+        steps, blockers = plan_kube("gpu01", "gpu01", pods, False, "drain", Options(reason="r"), why)
+        assert [s.action for s in steps] == ["cordon"]  # no pod step from a cache that is not known
+        assert len(blockers) == 1 and blockers[0].fatal
+        assert f"the pods on this node are not known ({why or 'the pod cache is not loaded'})" in blockers[0].why
+        assert "RBAC" in blockers[0].lift
+
+
 def test_kubectl_filters_in_order():
     pods = [
         pod("ds", owner_kind="DaemonSet", owner_name="dcgm", emptydir=True),  # DaemonSet wins over emptyDir

@@ -433,13 +433,19 @@ async def test_rbac_denial_is_a_typed_error_naming_verb_and_resource(lab_kube):
     assert 'User "viewer" cannot list resource "nodes"' in str(err.value) and err.value.hint
 
     async with kube_source(lab_kube.kubeconfig, "lab-lister") as src:
-        with pytest.raises(KubeForbidden) as err:
-            await src.fetch()
-    assert (err.value.verb, err.value.resource) == ("watch", "pods")  # listing is allowed, watching is not
+        data = await src.fetch()  # listing pods is allowed, watching is not: pods fail alone, nodes still show
+        pods = next(p for p in data.parts if p.name == "pods")
+        assert not pods.ok and pods.error == 'forbidden: User "lister" cannot watch resource "pods" in API group "" at the cluster scope'
+        assert data.kube_nodes and all(n.pods_unknown == "forbidden" for n in data.kube_nodes)
+        assert src.pods_on(data.kube_nodes[0].name) is None  # a pod cache that is not watched is not "these pods"
 
     async with kube_source(lab_kube.kubeconfig, "lab-noevents") as src:
-        data = await src.fetch()  # events are optional: a note, not a failure
-    assert data.kube_nodes and any(n.startswith("events: cannot list events") for n in data.notes)
+        data = await src.fetch()  # events are a part: failing alone, not the source
+    assert data.kube_nodes and data.notes == ()
+    failing = {p.name: p.error for p in data.parts if not p.ok}
+    assert set(failing) == {"events", "kueue"}  # the user reads neither events nor Kueue's kinds
+    assert failing["events"] == 'forbidden: User "noevents" cannot list resource "events" in API group "" at the cluster scope'
+    assert all(n.pods_known for n in data.kube_nodes)
 
     async with kube_api(lab_kube.kubeconfig, "lab-viewer") as api:
         with pytest.raises(ApiException) as err:
@@ -1073,5 +1079,8 @@ async def test_a_user_denied_kueue_gets_a_note_and_the_rest(lab_kube):
         data = await src.fetch()
     assert not kueue_queues(data) and len(data.kube_nodes) == len(lab_kube.truth.nodes)
     assert {q.name: q.pending_jobs for q in data.queues if q.pending_jobs} == {ns: n for ns, (n, _) in lab_kube.truth.pending.items()}
-    assert sorted(n.split(":")[0] for n in data.notes) == ["clusterqueues.kueue.x-k8s.io", "localqueues.kueue.x-k8s.io", "workloads.kueue.x-k8s.io"]
-    assert all('User "nokueue" cannot list resource' in n for n in data.notes)
+    assert data.notes == ()
+    failing = [p for p in data.parts if not p.ok]
+    assert [p.name for p in failing] == ["kueue"] and failing[0].last_ok_at is None  # one part for Kueue's kinds, never answered
+    assert failing[0].error == ('forbidden: User "nokueue" cannot list resource "clusterqueues" in API group "kueue.x-k8s.io" '
+                                'at the cluster scope (also localqueues, workloads)')  # one fault, said once

@@ -173,3 +173,15 @@ def test_snapshot_has_a_nodes_key_with_every_layer(kube, lab_openstack, tmp_path
     assert {"pod": "lab-tests/llm-serve-0", "gpus": 4} in nodes[lab_openstack.hosts[0]]["kubernetes"]["pods_with_gpus"]
     assert nodes["gpu-b-04"]["status"] == "down" and nodes["gpu-b-04"]["nova"] is None
     assert doc["sources"]["kubernetes"]["ok"] and doc["sources"]["openstack"]["ok"]
+
+
+def test_a_node_whose_pods_are_unknown_shows_no_count():
+    from sovtui.model.types import KubeNode
+    from sovtui.screens.nodes import _kube_fields, kube_text
+
+    unknown = KubeNode("gpu01", ready=True, gpu_capacity=8, gpu_allocatable=8, pods_unknown="forbidden",
+                       gpu_requested=4, pods_with_gpus=(("ml/a", 4),))
+    assert kube_text(unknown).plain == "ready ?/8"  # unknown, never "0/8" nor a stale count
+    fields = dict((k, str(v)) for k, v in _kube_fields(unknown))
+    assert fields["GPUs"] == "? requested of 8 allocatable (8 capacity): pods unknown: forbidden" and "  pod" not in fields
+    assert kube_text(KubeNode("gpu01", ready=True, gpu_capacity=8, gpu_allocatable=8, gpu_requested=4)).plain == "ready 4/8"

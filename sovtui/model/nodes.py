@@ -8,7 +8,8 @@ A host is matched across layers by its short name, lower case (``gpu01.dc1.examp
 | down      | crit  | NotReady / Ready unknown in K8s, nova-compute down or forced down, Slurm down      |
 | mismatch  | warn  | one layer takes no new work (cordoned, disabled, drained) while another still does |
 |           | crit  | ... and a GPU of it fails                                                         |
-| draining  | warn  | every layer closed, but GPU pods, VMs or Slurm jobs still run there                |
+| draining  | warn  | every layer closed, but GPU pods, VMs or Slurm jobs still run there (or the pods   |
+|           |       | on it are unknown: denied, not listed — never taken for "nothing left")           |
 | cordoned  | warn  | every layer closed and nothing left running                                       |
 | serving   | ok    | every layer takes work; crit when a GPU of it fails (work still lands on it)        |
 | (blank)   | GPU's | no scheduling layer knows the host: only its GPU health counts                    |
@@ -109,7 +110,9 @@ def _down(kube: KubeNode | None, nova: NovaHost | None, slurm: SlurmNode | None)
 
 def _still_running(kube: KubeNode | None, nova: NovaHost | None, slurm: SlurmNode | None) -> list[str]:
     left = []
-    if kube is not None and kube.pods_with_gpus:
+    if kube is not None and kube.pods_unknown:
+        left.append(f"K8s pods unknown ({kube.pods_unknown})")
+    elif kube is not None and kube.pods_with_gpus:
         n = len(kube.pods_with_gpus)
         left.append(f"{n} GPU pod{'s' if n != 1 else ''}")
     if nova is not None and nova.running_vms:

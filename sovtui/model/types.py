@@ -276,6 +276,13 @@ class KubeNode:
     gpu_requested: int = 0  # by the pods bound here that have not finished
     conditions: tuple[tuple[str, str, str, str], ...] = ()  # (type, status, reason, message)
     pods_with_gpus: tuple[tuple[str, int], ...] = ()  # ("namespace/name", GPUs), by name
+    #: why the pods on this node are not known ("forbidden", "not served", "not listed yet"); "" when they are.
+    #: While set, ``gpu_requested`` and ``pods_with_gpus`` are not counts (at most the last ones seen): unknown, not 0
+    pods_unknown: str = ""
+
+    @property
+    def pods_known(self) -> bool:
+        return not self.pods_unknown
 
     @property
     def gpu_free(self) -> int:

@@ -29,8 +29,9 @@ PDB_RETRY_S = 5.0  # kubectl drain retries a 429 every 5 seconds
 
 # ============================================================================ Kubernetes
 def plan_kube(host: str, node: str, pods: Sequence[PodRef] | None, unschedulable: bool | None, action: str,
-              opts: Options) -> tuple[list[Step], list[Blocker]]:
-    """Steps and blockers for one Kubernetes node; ``pods`` is every pod bound to it (None: unknown)."""
+              opts: Options, pods_unknown: str = "") -> tuple[list[Step], list[Blocker]]:
+    """Steps and blockers for one Kubernetes node; ``pods`` is every pod bound to it (None: unknown, and
+    ``pods_unknown`` says why: ``forbidden``, ``not served``, ``not listed yet``)."""
     steps: list[Step] = []
     blockers: list[Blocker] = []
     if action == "uncordon":
@@ -40,9 +41,11 @@ def plan_kube(host: str, node: str, pods: Sequence[PodRef] | None, unschedulable
             steps.append(Step(host, "kubernetes", "node", node, "uncordon", "", ref=node))
         return steps, blockers
     steps.append(Step(host, "kubernetes", "node", node, "cordon", "already cordoned" if unschedulable else "", ref=node))
-    if pods is None:
-        blockers.append(Blocker(host, "kubernetes", node, "the pods on this node are not known (the pod cache is not loaded)",
-                                "wait for the Kubernetes source to load, or leave Kubernetes out (layers)"))
+    if pods is None or pods_unknown:
+        why = pods_unknown or "the pod cache is not loaded"
+        blockers.append(Blocker(host, "kubernetes", node, f"the pods on this node are not known ({why}): draining it could "
+                                "evict nothing or anything", "retry when the Kubernetes source lists pods again (check RBAC: "
+                                "list and watch pods), or leave Kubernetes out (layers)"))
         return steps, blockers
     for pod in sorted(pods, key=lambda p: p.key):
         if action == "cordon":
@@ -261,7 +264,8 @@ async def make_plan(action: str, hosts: Sequence[str], options: Options, layers:
         if "kubernetes" in per:
             kube = layers.get("kubernetes")
             node = per["kubernetes"]
-            s, b = plan_kube(host, node, kube.pods_on(node), kube.node_unschedulable(node), action, opts)
+            why = getattr(kube, "pods_unknown_reason", lambda: "")()
+            s, b = plan_kube(host, node, kube.pods_on(node), kube.node_unschedulable(node), action, opts, why)
             steps += s
             blockers += b
         if "nova" in per:

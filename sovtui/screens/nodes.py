@@ -43,7 +43,9 @@ def kube_text(node: KubeNode | None) -> Text:
     else:
         word, style = "ready", ""
     text = Text(word, style=style)
-    if node.gpu_allocatable or node.gpu_capacity:
+    if node.pods_unknown:  # unknown is not 0: no count of GPUs requested
+        text.append(f" ?/{node.gpu_allocatable}" if node.gpu_allocatable or node.gpu_capacity else " ?", style="yellow")
+    elif node.gpu_allocatable or node.gpu_capacity:
         text.append(f" {node.gpu_requested}/{node.gpu_allocatable}", style="" if node.gpu_allocatable == node.gpu_capacity else "yellow")
     return text
 
@@ -282,10 +284,14 @@ def _gpu_fields(node: NodeRow) -> Fields:
 def _kube_fields(k: KubeNode) -> Fields:
     ready = {True: "True", False: "False", None: "Unknown"}[k.ready]
     fields: Fields = [("node", f"{k.name}  Ready={ready}" + ("  SchedulingDisabled (cordoned)" if k.unschedulable else ""))]
-    if k.gpu_capacity or k.gpu_allocatable:
+    if k.pods_unknown:
+        fields.append(("GPUs", Text(f"? requested of {k.gpu_allocatable} allocatable ({k.gpu_capacity} capacity): "
+                                    f"pods unknown: {k.pods_unknown}", style="yellow")))
+    elif k.gpu_capacity or k.gpu_allocatable:
         fields.append(("GPUs", f"{k.gpu_requested} requested of {k.gpu_allocatable} allocatable ({k.gpu_capacity} capacity)"
                        + (f", {k.gpu_product}" if k.gpu_product else "")))
-    fields += [("  pod", f"{pod}  {gpus} GPU{'s' if gpus != 1 else ''}") for pod, gpus in k.pods_with_gpus]
+    if not k.pods_unknown:
+        fields += [("  pod", f"{pod}  {gpus} GPU{'s' if gpus != 1 else ''}") for pod, gpus in k.pods_with_gpus]
     fields += [("  taint", taint) for taint in k.taints]
     normal = []
     for ctype, status, reason, message in k.conditions:

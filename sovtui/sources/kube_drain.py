@@ -186,14 +186,19 @@ class DrainMixin:
                 fut.set_result(True)
 
     # -- reads from the cache (sync, no I/O) ---------------------------------------------------
+    def _pods_failing(self) -> bool:
+        inf = self._informers.get("pods")
+        return inf is None or (inf.error is not None and not (inf.synced and inf.watching))
+
     def _synced(self, resource: str) -> bool:
         inf = self._informers.get(resource)
         return inf is not None and inf.synced
 
     def pods_on(self, node: str) -> tuple[PodRef, ...] | None:
         """Every non-terminal pod bound to ``node``, by namespace/name, each with the PodDisruptionBudgets of its namespace
-        whose selector matches it; ``None`` when the node is unknown or the pods are not listed yet."""
-        if node not in self._nodes or not self._synced("pods"):
+        whose selector matches it; ``None`` when the node is unknown or the pods are not known (not listed yet, or the
+        pods are failing: denied, not served — a stale cache is not "these pods")."""
+        if node not in self._nodes or not self._synced("pods") or self._pods_failing():
             return None
         memo = self._pods_on_memo.get(node)
         if memo is not None:
@@ -283,7 +288,8 @@ class DrainMixin:
         rec = kube.project_node(json.loads(raw))
         held = self._gpu_pods.get(node, {})
         return kube.KubeNode(rec.name, rec.ready, rec.unschedulable, rec.taints, rec.labels, rec.gpu_product, rec.gpu_capacity,
-                             rec.gpu_allocatable, sum(held.values()), rec.conditions, tuple(sorted(held.items())))
+                             rec.gpu_allocatable, sum(held.values()), rec.conditions, tuple(sorted(held.items())),
+                             pods_unknown=getattr(self, "_pods_unknown", ""))
 
     async def evict(self, namespace: str, pod: str, *, grace_period_s: int | None = None, dry_run: bool = False) -> None:
         """Evict a pod through the Eviction API (PodDisruptionBudgets are honoured by the server), with

@@ -11,13 +11,18 @@ Expired re-lists. A poll (:meth:`KubernetesSource.fetch`) therefore costs what c
 RBAC is respected: a denied verb is reported (:class:`KubeForbidden` names it), never worked around.
 
 Kueue's custom resources (ClusterQueues, LocalQueues, Workloads) are read when the cluster serves their API group,
-as discovery (``/apis``) tells, checked at start and every few minutes after (CRDs come and go). They are optional:
-without the CRDs nothing is said; a denied one adds a note.
+as discovery (``/apis``) tells, checked at start and every few minutes after (CRDs come and go); without the CRDs
+nothing is said.
+
+Only nodes (and the API itself) carry the whole source: every other kind is a part (:mod:`.kube_parts`) that may be
+denied, not served or not listed yet on its own, and is reported as such; what needs it (GPU pods on a node, queues)
+then says unknown, never 0. Every read is bounded in time and in size.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
@@ -42,6 +47,18 @@ from .kube_drain import (
     has_emptydir,
     intern_labels,
     parse_selector,
+)
+from .kube_parts import (
+    KUEUE_PART,
+    MAX_EVENT_BYTES,
+    MAX_PAGE_BYTES,
+    doctor_checks,
+    kind_parts,
+    not_served_words,
+    parse_event,
+    parse_list,
+    read_bounded,
+    unknown_why,
 )
 
 __all__ = ["CORDON_REASON_ANNOTATION", "EvictionBlocked", "KubeForbidden", "KubernetesSource", "PodGone"]
@@ -483,7 +500,7 @@ class ResourceKind:
     method: str  # its list-for-all-namespaces method
     project: Callable[[dict], Any]
     field_selector: str | None = None
-    required: bool = True  # without it the poll fails; optional ones only add a note
+    required: bool = True  # without it the poll fails; any other kind is a part of the source, failing alone
     args: tuple[str, ...] = ()  # positional arguments of the list method (a custom resource's group, version, plural)
 
     @property
@@ -493,7 +510,7 @@ class ResourceKind:
 
 KINDS: tuple[ResourceKind, ...] = (
     ResourceKind("nodes", "", "CoreV1Api", "list_node", project_node),
-    ResourceKind("pods", "", "CoreV1Api", "list_pod_for_all_namespaces", project_pod, POD_FIELD_SELECTOR),
+    ResourceKind("pods", "", "CoreV1Api", "list_pod_for_all_namespaces", project_pod, POD_FIELD_SELECTOR, required=False),
     ResourceKind("poddisruptionbudgets", "policy", "PolicyV1Api", "list_pod_disruption_budget_for_all_namespaces", project_pdb, required=False),
     ResourceKind("jobs", "batch", "BatchV1Api", "list_job_for_all_namespaces", project_job, required=False),
     ResourceKind("deployments", "apps", "AppsV1Api", "list_deployment_for_all_namespaces", project_deployment, required=False),
@@ -534,10 +551,10 @@ def _key(obj: dict) -> str:
     return f"{ns}/{meta.get('name', '')}" if ns else meta.get("name", "")
 
 
-def _decode_page(raw: bytes, project: Callable[[dict], Any]) -> tuple[list[tuple[str, Any]], dict]:
-    """A list response's items projected, and its list metadata (run off the event loop)."""
-    doc = json.loads(raw)
-    return [(_key(obj), project(obj)) for obj in doc.get("items") or ()], doc.get("metadata") or {}
+def _decode_page(raw: bytes, project: Callable[[dict], Any], what: str = "list") -> tuple[list[tuple[str, Any]], dict]:
+    """A list response's items projected, and its list metadata (run off the event loop); BadAnswer if it is no list."""
+    items, meta = parse_list(raw, what)
+    return [(_key(obj), project(obj)) for obj in items], meta
 
 
 def _import_client(kinds: Iterable[ResourceKind]) -> None:
@@ -554,12 +571,13 @@ async def _bounded(awaitable: Any, seconds: float) -> Any:
         return await awaitable
 
 
-async def _call_raw(call: Callable, seconds: float, *args: Any, **kwargs: Any) -> tuple[int, bytes, Any]:
-    """One request through a client ``*_without_preload_content`` method: (status, body, headers), all within ``seconds``."""
+async def _call_raw(call: Callable, seconds: float, *args: Any, _limit: int = MAX_PAGE_BYTES, **kwargs: Any) -> tuple[int, bytes, Any]:
+    """One request through a client ``*_without_preload_content`` method: (status, body, headers), all within ``seconds``
+    and a body of at most ``_limit`` bytes."""
     async with asyncio.timeout(seconds):
         resp = await call(*args, _request_timeout=seconds, **kwargs)
         try:
-            return resp.status, await resp.read(), resp.headers
+            return resp.status, await read_bounded(resp.content, _limit, getattr(call, "__name__", "request")), resp.headers
         finally:
             resp.release()
 
@@ -604,6 +622,7 @@ class Informer:
         self.progress = (0, None)  # (items so far, remaining per the server) while the first list runs
         self.task: asyncio.Task | None = None
         self.stopped = False
+        self.last_ok_at: float | None = None  # when a poll last saw it in sync (listed, and watching or about to)
 
     def _call(self) -> Callable:
         from kubernetes.aio import client
@@ -653,7 +672,10 @@ class Informer:
                 continue
             self.error = err
             self.source._poke()
-            delay = min(30.0, 0.25 * 2 ** min(failures - 1, 8)) * (0.5 + random.random() / 2)
+            if self.kind.group == KUEUE_GROUP and "not served" in str(err):
+                self.source._rediscover()  # a Kueue kind gone: ask discovery now whether Kueue still is
+            # backoff, but a failing kind is retried at least once per refresh: it is seen back by the next one or two polls
+            delay = min(30.0, max(1.0, self.source.interval_s), 0.25 * 2 ** min(failures - 1, 8)) * (0.5 + random.random() / 2)
             log.info("kubernetes %s: %s; retrying in %.1fs", self.kind.resource, err, delay)
             await asyncio.sleep(delay)
 
@@ -673,7 +695,8 @@ class Informer:
                 if status == 410:
                     raise _Expired(_status_of(raw).get("message", "continue token expired"))
                 raise self.source._http_error(status, raw, "list", self.kind)
-            page, meta = await asyncio.to_thread(_decode_page, raw, self.kind.project) if len(raw) > 65536 else _decode_page(raw, self.kind.project)
+            what = f"list {self.kind.qualified}"
+            page, meta = await asyncio.to_thread(_decode_page, raw, self.kind.project, what) if len(raw) > 65536 else _decode_page(raw, self.kind.project, what)
             items.update(page)
             self.stats.pages += 1
             self.progress = (len(items), meta.get("remainingItemCount"))
@@ -688,6 +711,8 @@ class Informer:
 
     async def _watch(self) -> bool:
         """Watch from ``resource_version`` until the server ends the stream; True if it got as far as streaming."""
+        from aiohttp.http_exceptions import LineTooLong
+
         call = self._call()
         window = int(300 * (1 + random.random()))  # 5-10 minutes, as client-go spreads its watches
         timeout = self.source.timeout_s
@@ -704,7 +729,7 @@ class Informer:
         streaming = False
         try:
             if resp.status != 200:
-                raw = await _bounded(resp.read(), timeout)
+                raw = await _bounded(read_bounded(resp.content, MAX_EVENT_BYTES, f"watch {self.kind.qualified}"), timeout)
                 if resp.status == 410:
                     raise _Expired(_status_of(raw).get("message", ""))
                 raise self.source._http_error(resp.status, raw, "watch", self.kind)
@@ -716,17 +741,19 @@ class Informer:
             self.source._poke()
             items, project, changed = self.items, self.kind.project, self.source._changed
             idle = self.source.watch_idle_s
+            what = f"watch {self.kind.qualified}"
             while True:
-                line = await _bounded(resp.content.readline(), idle)
+                try:
+                    line = await _bounded(resp.content.readline(max_line_length=MAX_EVENT_BYTES), idle)
+                except LineTooLong:  # an endless event
+                    raise BadAnswer(f"{what}: a watch event larger than {MAX_EVENT_BYTES // 2**20} MiB, cut off") from None
                 if not line:
                     return True
                 line = line.strip()
                 if not line:
                     continue
-                event = json.loads(line)
+                etype, obj = parse_event(line, what)
                 received += 1
-                etype = event.get("type")
-                obj = event.get("object") or {}
                 if etype == "ERROR":
                     if obj.get("code") == 410:
                         raise _Expired(obj.get("message", ""))
@@ -802,6 +829,8 @@ class KubernetesSource(DrainMixin, Source):
         self.kueue = kueue  # read Kueue's objects when the cluster serves them
         self.kueue_version = ""  # the Kueue API version read; "" while not served (or not yet known)
         self._kueue_task: asyncio.Task | None = None
+        self._kueue_wake: asyncio.Event | None = None  # set: discovery runs again before its next turn
+        self._rediscovered_at = -10.0
         self._kueue_known = False  # discovery has answered at least once
         self._kueue_error: SourceError | None = None  # the last discovery failure, until one succeeds
         self._init_drain()
@@ -815,6 +844,7 @@ class KubernetesSource(DrainMixin, Source):
         self._bound: dict[str, set[str]] = {}  # namespace → keys of GPU pods bound to a node
         self._views: dict[str, KubeNode] = {}
         self._dirty: set[str] = set()
+        self._pods_unknown = ""  # why the pods are not known now ("": they are)
         self._names: list[str] | None = None  # the nodes' names, sorted; None after one came or went
         self._node_tuple: tuple[KubeNode, ...] | None = None
         self._queue_rows: tuple[tuple[str, int, int, int, float | None], ...] | None = None  # None: recount
@@ -976,6 +1006,7 @@ class KubernetesSource(DrainMixin, Source):
             gpu_requested=sum(held.values()),
             conditions=rec.conditions,
             pods_with_gpus=tuple(sorted(held.items())),
+            pods_unknown=self._pods_unknown,
         )
 
     def kube_nodes(self) -> tuple[KubeNode, ...]:
@@ -1224,7 +1255,9 @@ class KubernetesSource(DrainMixin, Source):
                 log.info("kubernetes: discovery of %s: %s; retrying in %.0fs", KUEUE_GROUP, self._kueue_error, delay)
             self._kueue_known = True
             self._poke()
-            await asyncio.sleep(delay)
+            wake = self._kueue_wake = asyncio.Event()
+            with contextlib.suppress(TimeoutError):
+                await _bounded(wake.wait(), delay)
 
     def _use_kueue(self, version: str) -> None:
         """Read Kueue at ``version`` ("": not at all): informers started or stopped to match."""
@@ -1245,6 +1278,12 @@ class KubernetesSource(DrainMixin, Source):
             inf.task = self._loop.create_task(inf.run(), name=f"kubernetes:{kind.resource}")
         log.info("kubernetes: %s", f"reading {KUEUE_GROUP}/{version}" if version else f"{KUEUE_GROUP} is not served")
 
+    def _rediscover(self) -> None:
+        """Run Kueue's discovery again now (a Kueue kind answered 404: its CRDs may be gone); at most every 10 s."""
+        if self._kueue_wake is not None and time.monotonic() - self._rediscovered_at >= 10.0:
+            self._rediscovered_at = time.monotonic()
+            self._kueue_wake.set()
+
     def _poke(self) -> None:
         if self._wake is not None:
             self._wake.set()
@@ -1261,7 +1300,7 @@ class KubernetesSource(DrainMixin, Source):
         if status == 403:
             return KubeForbidden(verb, kind.resource, kind.group, message)
         if status == 404:
-            return BadAnswer(f"{verb} {kind.qualified}: not found on {self.server} ({message or 'the cluster does not serve this API'})")
+            return BadAnswer(not_served_words(verb, kind.qualified, self.server), hint="the cluster does not serve this API (its group, version or CRD is missing)")
         if status == 429:
             return BadAnswer(f"{verb} {kind.qualified}: the API server is throttling requests (429)", hint="the API server is overloaded; sovtui retries with backoff")
         return BadAnswer(f"{verb} {kind.qualified}: HTTP {status}" + (f": {message}" if message else ""))
@@ -1317,57 +1356,49 @@ class KubernetesSource(DrainMixin, Source):
                 await _bounded(self._wake.wait(), deadline - loop.time())
             except TimeoutError:
                 pass
-        notes = []
-        if self._kueue_error is not None and not self.kueue_version:
-            notes.append(f"{KUEUE_GROUP}: discovery failed: {self._kueue_error}")
-        for inf in self._informers.values():
-            if inf.kind.required:
-                continue
-            if inf.error is not None and not (inf.synced and inf.watching):
-                notes.append(f"{inf.kind.qualified}: {inf.error}")
-            elif not inf.synced:
-                notes.append(f"{inf.kind.qualified}: still loading")
-            elif not inf.watching:
-                notes.append(f"{inf.kind.qualified}: reconnecting")
-        return SourceData(queues=self.queues(), kube_nodes=self.kube_nodes(), version=self.version, notes=tuple(notes), node_events=self.node_events())
+        parts = kind_parts(self._informers.values(), self.clock(), self._kueue_error, bool(self.kueue_version))
+        by_name = {p.name: p for p in parts}
+        self._set_pods_unknown(unknown_why(by_name.get("pods")) if "pods" in self._informers else "")
+        return SourceData(queues=self._known_queues(by_name), kube_nodes=self.kube_nodes(), version=self.version, parts=parts,
+                          node_events=self.node_events())
+
+    def _set_pods_unknown(self, why: str) -> None:
+        """Pods became known or unknown: every node's view says so (its GPU pods and requests are then not counted)."""
+        if why != self._pods_unknown:
+            self._pods_unknown = why
+            self._dirty |= set(self._nodes)
+
+    def pods_unknown_reason(self) -> str:
+        """Why the pods (on every node) are not known now — ``forbidden``, ``not served``, ``not listed yet`` — or ""."""
+        return self._pods_unknown
+
+    def _known_queues(self, parts: dict) -> tuple[QueueState, ...] | None:
+        """The queues whose kind answered at least once: pods' namespaces and Kueue's ClusterQueues; ``None`` when
+        neither is known (unknown, never an empty queue list)."""
+        queues = self.queues()
+        pods = self._informers.get("pods")
+        known_pods = pods is not None and pods.synced
+        kueue_part = parts.get(KUEUE_PART)
+        kueue_on = bool(self.kueue_version)  # no Kueue served: it has no queues to know
+        known_kueue = kueue_on and kueue_part is not None and (kueue_part.ok or kueue_part.last_ok_at is not None)
+        if not known_pods and not known_kueue:
+            return None
+        if known_pods and (known_kueue or not kueue_on):
+            return queues
+        keep = "kubernetes" if known_pods else "kueue"
+        return tuple(q for q in queues if q.system == keep)
 
     # -- actions: cordon() and evict() are DrainMixin's (kube_drain.py) ---------------------------
 
     # -- doctor -------------------------------------------------------------------------------
     async def doctor(self, executor: Executor | None = None) -> list[DoctorCheck]:
-        """Kubeconfig, reachability and, per resource, whether this user may list it."""
+        """Kubeconfig, reachability, Kueue's discovery and, per kind, whether this user may list and watch it (and if not,
+        the RBAC rule to grant): see :func:`.kube_parts.doctor_checks`."""
         try:
             await self._start()
         except SourceError as exc:
             return [DoctorCheck(self.name, "kubeconfig", False, str(exc), exc.hint)]
-        checks = [DoctorCheck(self.name, "kubeconfig", True, f"context {self.context or 'current'} → {self.server}")]
-        from kubernetes.aio import client
-
-        kinds = list(self.kinds)
-        if self.kueue:
-            try:
-                status, raw, _ = await _call_raw(client.ApisApi(self._api).get_api_versions_without_preload_content, self.timeout_s)
-                version = served_version(json.loads(raw), KUEUE_GROUP, KUEUE_VERSIONS) if status == 200 else ""
-                if status != 200:
-                    raise self._http_error(status, raw, "get", ResourceKind("apis", "", "", "", dict))
-                checks.append(DoctorCheck(self.name, f"discover {KUEUE_GROUP}", True, f"served at {version}" if version else "not installed (no Kueue queues)"))
-                kinds += kueue_kinds(version) if version else ()
-            except Exception as exc:  # noqa: BLE001
-                err = self._classify(exc, "get", ResourceKind("apis", "", "", "", dict))
-                checks.append(DoctorCheck(self.name, f"discover {KUEUE_GROUP}", False, str(err), err.hint))
-        for kind in kinds:
-            try:
-                call = getattr(getattr(client, kind.api)(self._api), f"{kind.method}_without_preload_content")
-                status, raw, _ = await _call_raw(call, self.timeout_s, *kind.args, limit=1)
-                if status != 200:
-                    raise self._http_error(status, raw, "list", kind)
-                checks.append(DoctorCheck(self.name, f"list {kind.qualified}", True))
-            except Exception as exc:  # noqa: BLE001
-                err = self._classify(exc, "list", kind)
-                checks.append(DoctorCheck(self.name, f"list {kind.qualified}", False, str(err), err.hint))
-                if isinstance(err, (Unreachable, Timeout)) or (isinstance(err, AuthError) and not isinstance(err, KubeForbidden)):
-                    break
-        return checks
+        return await doctor_checks(self)
 
     # -- shutdown -----------------------------------------------------------------------------
     def _forget(self) -> None:

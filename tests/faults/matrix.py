@@ -69,14 +69,21 @@ MATRIX: dict[str, dict[str, str]] = {
     # ------------------------------------------------------------------ Kubernetes: the API, then per resource kind
     "kubernetes": _row(
         _all(_CONN + ("401",), "header: kubernetes ✗ and why; nodes stay with their last state, marked with their age")
-        | {"403": "nodes forbidden: kubernetes ✗ names the kind and the user; last nodes stay"},
+        | {"slow": "list and watch each bounded by the source's timeout: kubernetes ✗ says no answer within it; last nodes stay",
+           "oversized": "an endless answer is cut at the size bound (a list page, a watch event): kubernetes ✗ says cut off",
+           "wrong-types": "JSON of the wrong shape is refused, never taken for an empty cluster: kubernetes ✗ says wrong shape",
+           "403": "nodes forbidden: kubernetes ✗ names the kind and the user; last nodes stay"},
         "the API server has no catalog and is not reached over SSH",
         _404="a kind that is not served is a per-kind cell (kubernetes:pods and the others)"),
     **{f"kubernetes:{kind}": _row(
-        {"403": f"{kind} forbidden: nodes still show; kubernetes ◐ partial names {kind}; what needs {kind} says unknown, never 0",
-         "404": f"{kind} not served: the other kinds stay; kubernetes ◐ partial names {kind}"},
+        {"403": f"{what} forbidden: nodes still show; kubernetes ◐ partial names {kind} and the user in the API server's words; "
+                + ("every node's GPU pods say unknown (?), never 0; no drain plan for it" if kind == "pods" else
+                   f"what needs {kind} says unknown, never 0"),
+         "404": f"{what} not served (404): the other kinds stay; kubernetes ◐ partial names {kind} as not served"
+                + ("; every node's GPU pods say unknown" if kind == "pods" else "")},
         "a fault of the connection hits every kind at once: see the kubernetes row")
-       for kind in ("pods", "events", "poddisruptionbudgets", "jobs", "deployments", "kueue")},
+       for kind, what in (("pods", "pods"), ("events", "events"), ("poddisruptionbudgets", "poddisruptionbudgets"),
+                          ("jobs", "jobs"), ("deployments", "deployments"), ("kueue", "any Kueue kind"))},
     # ------------------------------------------------------------------ OpenStack, per service
     "openstack:keystone": _row(
         _all(_HTTP, "no token: openstack ✗ names keystone and why; Nova hosts stay with their last state, marked with their age"),

@@ -166,6 +166,15 @@ class KubeCluster:
         watches made in the next ``hold_s`` seconds are only served after it (the restart takes that long)."""
         return int(self.control("drop-watches", hold=hold_s)["dropped"])
 
+    def faults(self, *, clear: bool = False, **toggles: object) -> dict:
+        """Switch the server's per-kind faults (:mod:`.faults`): ``forbidden=["pods"]`` (403 for every user),
+        ``unserved=["jobs.batch"]`` (404, gone from discovery), ``unserved_groups=["kueue.x-k8s.io"]``,
+        ``reject_tokens=True`` (401); ``clear=True`` first clears them all. Open watches of the kinds touched are cut."""
+        return self.control("faults", set=json.dumps({"clear": clear, **toggles}))
+
+    def clear_faults(self) -> dict:
+        return self.faults(clear=True)
+
     def compact(self) -> int:
         """Forget the event history (as etcd compaction does): watches resuming from older versions get 410 Expired."""
         return int(self.control("compact")["rv"])
@@ -174,8 +183,8 @@ class KubeCluster:
         self.daemon.stop()
 
 
-def start_cluster(workdir: Path, name: str, seed: dict, *, history: int = 1000, bookmark_s: float = 0.5) -> KubeCluster:
-    """Start one fake API server process on a free loopback port (HTTPS) and write its kubeconfig."""
+def start_cluster(workdir: Path, name: str, seed: dict, *, history: int = 1000, bookmark_s: float = 0.5, tls: bool = True) -> KubeCluster:
+    """Start one fake API server process on a free loopback port (HTTPS; plain HTTP with ``tls=False``) and write its kubeconfig."""
     t0 = time.perf_counter()
     workdir.mkdir(parents=True, exist_ok=True)
     ca, cert, key = make_tls(workdir / "pki")
@@ -186,7 +195,7 @@ def start_cluster(workdir: Path, name: str, seed: dict, *, history: int = 1000, 
     ready_file.unlink(missing_ok=True)
     cfg = {
         "port": port,
-        "tls": {"cert": str(cert), "key": str(key)},
+        "tls": {"cert": str(cert), "key": str(key)} if tls else None,
         "users": {tokens[user]: spec for user, spec in USERS.items()},
         "control_token": control_token,
         "seed": seed,
@@ -199,7 +208,7 @@ def start_cluster(workdir: Path, name: str, seed: dict, *, history: int = 1000, 
     cfg_path.chmod(0o600)
     daemon = start_daemon(f"kubeapi-{name}", [sys.executable, "-m", "tests.lab.kubeapi", str(cfg_path)], workdir, cwd=REPO, env={"PYTHONPATH": str(REPO)})
     wait_until(ready_file.exists, daemon=daemon, timeout_s=120, what="serving")
-    url = f"https://127.0.0.1:{port}"
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     token_file = workdir / "exec-token"
     token_file.write_text(tokens["admin"], encoding="utf-8")
     token_file.chmod(0o600)
@@ -244,6 +253,7 @@ class KubeLab:
         self._big: dict[tuple[int, int], KubeCluster] = {}
         self._plain: KubeCluster | None = None
         self._drain: dict[tuple[int, float], KubeCluster] = {}
+        self._faulty: KubeCluster | None = None
         self._lock = threading.Lock()
 
     # the main cluster's essentials, for brevity in tests
@@ -281,8 +291,18 @@ class KubeLab:
                                                  {"kind": "drain", "slow_pods": slow_pods, "slow_s": slow_s})
             return self._drain[key]
 
+    def faulty(self) -> KubeCluster:
+        """The GPU cluster (with Kueue) over plain HTTP, for the fault matrix: a FaultProxy before it can then answer
+        HTTP of its own (garbage, wrong types, an endless body), and its per-kind toggles (:meth:`KubeCluster.faults`)
+        touch no other test's cluster. Its own process, started once."""
+        with self._lock:
+            if self._faulty is None:
+                self._faulty = start_cluster(self.workdir / "gpu-faulty", "gpu-faulty", {"kind": "gpu"}, tls=False)
+            return self._faulty
+
     def close(self) -> None:
-        for cluster in [*self._big.values(), *self._drain.values(), *([self._plain] if self._plain else []), self.main]:
+        for cluster in [*self._big.values(), *self._drain.values(), *([self._plain] if self._plain else []),
+                        *([self._faulty] if self._faulty else []), self.main]:
             cluster.close()
 
 

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from . import kueue
 from .controllers import GPU, Controllers, pdb_status, ready, shape_pod, suffix, terminal
+from .faults import Faults
 from .patches import PatchError, json_patch, merge_patch, strategic_merge_patch
 from .selectors import (
     FieldRequirement,
@@ -207,6 +208,7 @@ class ApiServer:
         self.snapshots: dict[str, Snapshot] = {}
         self.watches: set[OpenWatch] = set()
         self.hold_watches_until = 0.0
+        self.faults = Faults()  # per-kind fault toggles (403, 404, 401), switched through /_lab/faults
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=16 * 2**20)
@@ -218,6 +220,8 @@ class ApiServer:
         try:
             if request.path.startswith("/_lab/"):
                 return await self.control(request)
+            if self.faults.reject_tokens:
+                raise ApiError(401, "Unauthorized", "Unauthorized")
             user = self.authenticate(request)
             return await self.route(request, user)
         except ApiError as err:
@@ -251,6 +255,19 @@ class ApiServer:
                 dropped += 1
             self.watches.clear()
             return web.json_response({"dropped": dropped})
+        if what == "faults":
+            # ?set=JSON: {"forbidden": [...], "unserved": [...], "unserved_groups": [...], "reject_tokens": bool, "clear": bool}
+            before = self.faults.as_dict()
+            self.faults.update(json.loads(request.query.get("set", "{}") or "{}"))
+            cut = 0
+            for open_watch in list(self.watches):
+                if self.faults.touched(before, open_watch.watcher.rtype):
+                    open_watch.watcher.closed = True
+                    if open_watch.transport is not None:
+                        open_watch.transport.abort()
+                    self.watches.discard(open_watch)
+                    cut += 1
+            return web.json_response({**self.faults.as_dict(), "watches_cut": cut})
         if what == "compact":
             self.store.compact()
             self.snapshots.clear()
@@ -299,7 +316,7 @@ class ApiServer:
             if not verb:
                 raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
         self.stats.requests[f"{verb} {rtype.group_resource}"] += 1
-        if not user.allowed(verb, rtype.group, f"{plural}/{sub}" if sub else plural, namespace, name):
+        if self.faults.forbids(rtype) or not user.allowed(verb, rtype.group, f"{plural}/{sub}" if sub else plural, namespace, name):
             self.stats.denied[f"{verb} {rtype.group_resource}"] += 1
             raise forbidden(user, verb, rtype, namespace, name, sub)
         dry_run = self._dry_run(query)
@@ -357,7 +374,7 @@ class ApiServer:
         return entry
 
     def _served(self, rtype: ResourceType) -> bool:
-        return not rtype.crd or rtype.group in self.crd_groups
+        return (not rtype.crd or rtype.group in self.crd_groups) and self.faults.serves(rtype)
 
     def _groups(self) -> dict[str, list[str]]:
         """Served API groups → their versions (built-in groups, and those of installed CRDs)."""
