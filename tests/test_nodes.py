@@ -219,3 +219,13 @@ def test_view_and_snapshot_document_carry_every_layer():
 def test_no_host_layer_means_no_nodes():
     view = build_view(SiteInfo("lab"), {"prometheus": _result("prometheus", SourceData(alerts=()))}, T)
     assert view.nodes is None and view_to_json(view)["nodes"] is None
+
+
+def test_pods_not_known_are_null_in_the_snapshot_never_0():
+    results = {"kubernetes": _result("kubernetes", SourceData(kube_nodes=(kube("gpu01", pods_unknown="forbidden"),)))}
+    (item,) = view_to_json(build_view(SiteInfo("lab"), results, T))["nodes"]
+    assert item["kubernetes"]["gpus_requested"] is None and item["kubernetes"]["pods_with_gpus"] is None
+    assert item["kubernetes"]["pods_unknown"] == "forbidden"
+    known = {"kubernetes": _result("kubernetes", SourceData(kube_nodes=(kube("gpu01", gpu_requested=0),)))}
+    (item,) = view_to_json(build_view(SiteInfo("lab"), known, T))["nodes"]
+    assert item["kubernetes"]["gpus_requested"] == 0 and item["kubernetes"]["pods_unknown"] is None

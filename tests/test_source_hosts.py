@@ -528,7 +528,9 @@ async def test_reconnects_after_sshd_restart(fleet):
         fleet.stop("gpu08")
         data = await source.fetch()
         assert by_host(data)["gpu08"].error.startswith("connection lost"), by_host(data)["gpu08"]
-        assert gpus_of(data, "gpu08") == [] and by_host(data)["gpu08"].expected_gpus == 8
+        kept = gpus_of(data, "gpu08")  # its last readings stay, each marked as no longer read
+        assert len(kept) == 8 and all(g.error.startswith("no reading since ") for g in kept)
+        assert by_host(data)["gpu08"].expected_gpus == 8
         data = await source.fetch()  # still down: an error at once
         assert by_host(data)["gpu08"].error
         fleet.start("gpu08")
@@ -597,7 +599,9 @@ async def test_malformed_output_is_a_probe_failure(fleet):
         fleet.set_answer("gpu09", "RAW:this is not json {")
         data = await source.fetch()
         assert by_host(data)["gpu09"].error == "probe failed: answer is not JSON: 'this is not json {'"
-        assert gpus_of(data, "gpu09") == [] and by_host(data)["gpu01"].error == ""
+        kept = gpus_of(data, "gpu09")
+        assert len(kept) == 4 and all("no reading since" in g.error and "not JSON" in g.error for g in kept)
+        assert by_host(data)["gpu01"].error == ""
         fleet.set_answer("gpu09", '{"v": 1, "gpus": 3}')
         assert by_host(await source.fetch())["gpu09"].error == "probe failed: 'gpus' is not a list of objects"
         fleet.set_answer("gpu09", answer("gpu09", [gpu_json(i) for i in range(4)]))

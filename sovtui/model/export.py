@@ -138,8 +138,10 @@ def node_to_json(node: NodeRow) -> dict[str, Any]:
             "gpu_product": k.gpu_product or None,
             "gpus_capacity": k.gpu_capacity,
             "gpus_allocatable": k.gpu_allocatable,
-            "gpus_requested": k.gpu_requested,
-            "pods_with_gpus": [{"pod": pod, "gpus": gpus} for pod, gpus in k.pods_with_gpus],
+            # pods not known (denied, not served, not listed yet): unknown, never 0
+            "gpus_requested": None if k.pods_unknown else k.gpu_requested,
+            "pods_with_gpus": None if k.pods_unknown else [{"pod": pod, "gpus": gpus} for pod, gpus in k.pods_with_gpus],
+            "pods_unknown": k.pods_unknown or None,
             "conditions": [{"type": t, "status": st, "reason": r, "message": m} for t, st, r, m in k.conditions],
         },
         "nova": None if n is None else {

@@ -88,6 +88,8 @@ def gpu_verdict(gpu: Gpu) -> Verdict:
                 found.append((Health.WARN, f"temp {gpu.temp_c:.0f} °C near slowdown ({slowdown:.0f} °C)"))
     if gpu.nvlink_down is not None and gpu.nvlink_down > 0:
         found.append((Health.WARN, f"{gpu.nvlink_down} NVLink link{'s' if gpu.nvlink_down != 1 else ''} down"))
+    if gpu.error and not gpu.lost:
+        found.append((Health.UNKNOWN, gpu.error))  # not read now: what it showed last is not known to hold
     if not found:
         return Verdict(Health.OK, ())
     # stable sort: crit reasons first, then warn, keeping rule order within a level

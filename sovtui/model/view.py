@@ -231,6 +231,7 @@ def _verdict(gpu: Gpu) -> Verdict:
         gpu.temp_slowdown_c,
         type(nvlink),
         nvlink,
+        gpu.error,
     )
     try:
         verdict = _VERDICT_OF_READING.get(key)

@@ -389,6 +389,17 @@ def host_from_answer(name: str, data: dict, memory: HostMemory, *, observed_at: 
     return ParsedHost(host, tuple(gpus), tuple(notes))
 
 
+def kept_readings(memory: HostMemory, why: str) -> tuple[Gpu, ...]:
+    """A host that did not answer keeps its GPUs' last readings on screen, each marked as no longer read (when it
+    last was, and why not), so that its GPUs are unknown rather than gone (a fleet count that silently shrinks)."""
+    kept = []
+    for gpu in memory.seen.values():
+        since = time.strftime("%H:%M:%S", time.localtime(gpu.observed_at)) if gpu.observed_at is not None else "never"
+        kept.append(replace(gpu, error=f"no reading since {since}: {why}"))
+    kept.sort(key=lambda g: g.index)
+    return tuple(kept)
+
+
 def _size(count: int) -> str:
     return f"{count / (1024 * 1024):.1f} MB" if count >= 1024 * 1024 else f"{count // 1024} kB"
 
@@ -816,7 +827,7 @@ class HostsSource(Source):
             latency_s=None,
             observed_at=self.clock(),
         )
-        return ParsedHost(host, ())
+        return ParsedHost(host, kept_readings(memory, host.error))
 
     async def _poll(self, link: _Link, *, wait_reconnect: bool = False) -> _Reply:
         if link.refused:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sovtui.app import SovtuiApp
-from sovtui.model.types import SiteInfo
+from sovtui.model.types import Health, SiteInfo
 from sovtui.sources.hosts import HostsSource
 from tests.faults.harness import check_fault, status_of
 from tests.lab.faultproxy import FaultProxy
@@ -168,6 +168,10 @@ async def test_ssh_fault(faults, fault):
         _others_update(app, others)  # the fault lasted: the hosts it left alone kept answering on time
         status = status_of(app, "ssh")
         assert {p.name for p in status.failing_parts} == set(hit), status.failing_parts
+        # the failing hosts' GPUs stay on screen with their last readings, unknown rather than ok or gone
+        stale = [row for row in app.view.gpus if row.gpu.host in hit]
+        assert stale and all(row.verdict.level is Health.UNKNOWN and "no reading since" in row.gpu.error
+                             for row in stale), [(r.gpu.host, r.verdict) for r in stale]
         heal(faults)
         healed.append(True)
 
@@ -175,7 +179,7 @@ async def test_ssh_fault(faults, fault):
     try:
         async with app.run_test(size=(160, 30)) as pilot:
             seen = await check_fault(pilot, "ssh", inject=lambda: inject(faults), heal=healing, says=says,
-                                     kept=_shown(*others), state="partial", first_s=20, fault_s=20, recover_s=30)
+                                     kept=_shown(*HOSTS), state="partial", first_s=20, fault_s=20, recover_s=30)
             # and the fleet is whole again: every host answers
             assert {row.gpu.host for row in app.view.gpus} == set(HOSTS)
     finally:
