@@ -18,6 +18,7 @@ from .entities import (
 class GpuSimMixin:
     """GPU state over time; mixed into :class:`~sovtui.demo.cluster.DemoCluster`."""
 
+    # -- storylines --------------------------------------------------------------------------
     def _storyline_events(self, prev: float, now: float) -> None:
         story = self._story
         hot = self._hot
