@@ -161,7 +161,7 @@ def resolve(args: argparse.Namespace, *, frozen_demo: bool = False, read_only: b
     if args.demo and args.site is not None:
         raise UsageError("--site and --demo exclude each other")
     if args.demo:
-        from .sources.registry import demo_setup
+        from .demo.setup import demo_setup
 
         site, sources, clock = demo_setup(DEFAULT_SEED if args.seed is None else args.seed, frozen=frozen_demo)
         if read_only:

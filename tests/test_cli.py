@@ -17,6 +17,7 @@ import pytest
 import sovtui
 import sovtui.sources.registry as registry
 from sovtui.cli import format_checks, main
+from sovtui.demo.setup import demo_clock
 from sovtui.model.types import DoctorCheck, PartStatus, SiteInfo, SourceData
 from sovtui.sources.base import Source, Unreachable
 
@@ -242,9 +243,9 @@ def test_tui_demo(env, fake_app):
 
 
 def test_demo_clock():
-    frozen = registry.demo_clock(1000.0, frozen=True)
+    frozen = demo_clock(1000.0, frozen=True)
     assert frozen() == frozen() == 1000.0
-    live = registry.demo_clock(1000.0)
+    live = demo_clock(1000.0)
     a = live()
     assert 1000.0 <= a < 1001.0 and live() >= a
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sovtui.app import SovtuiApp
-from sovtui.sources.registry import demo_setup
+from sovtui.demo.setup import demo_setup
 
 pytestmark = [pytest.mark.snapshot, pytest.mark.ui]
 

@@ -6,6 +6,7 @@ Wiring: the hub and the demo sources share one clock, and the cluster starts whe
     hub = Hub(demo_sources(DemoCluster(seed=7), clock), clock=clock)
 
 or, with wall-clock timestamps, ``Hub(demo_sources(DemoCluster.live(), time.time), clock=time.time)``.
+:func:`~sovtui.demo.setup.demo_setup` does this wiring for ``sovtui --demo`` (live, or frozen for snapshots).
 """
 
 from .cluster import (
@@ -17,6 +18,7 @@ from .cluster import (
     NotFound,
     Storyline,
 )
+from .setup import demo_clock, demo_setup
 from .sources import DemoSource, demo_sources
 
 __all__ = [
@@ -28,5 +30,7 @@ __all__ = [
     "DisruptionBudgetViolation",
     "NotFound",
     "Storyline",
+    "demo_clock",
+    "demo_setup",
     "demo_sources",
 ]

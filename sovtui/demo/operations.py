@@ -20,7 +20,10 @@ from ..model.types import SlurmNode as SlurmNodeView
 from ..model.workload import BudgetRef, PodRef, SlurmJobRef, VmRef
 from ..sources.base import BadAnswer
 from ..sources.kubernetes import EvictionBlocked, PodGone
-from .cluster import _FLAVOR_GPU, _FLAVORS, DemoCluster, DemoOperationError, NovaServer, Pod, _digest
+from .cluster import DemoCluster
+from .common import DemoOperationError, digest
+from .entities import NovaServer, Pod
+from .nova import FLAVOR_GPU, FLAVORS
 
 #: how long an evicted pod takes to stop (its containers exit on SIGTERM), at most its grace period, seconds
 TERMINATE_S = 2.0
@@ -221,7 +224,7 @@ class DemoOps:
         return server
 
     def vm_ref(self, server: NovaServer) -> VmRef:
-        vcpus, ram, gpus = _FLAVORS.get(server.flavor, (0, 0, 0))
+        vcpus, ram, gpus = FLAVORS.get(server.flavor, (0, 0, 0))
         mig = self._migrations.get(server.id)
         task = ""
         if mig is not None and not mig.landed:
@@ -265,8 +268,8 @@ class DemoOps:
     def _pick_host(self, server: NovaServer, wanted: str | None) -> str:
         """The enabled, up host (not the server's) with the GPUs (same model), vCPUs and RAM its flavor needs."""
         c = self.cluster
-        vcpus, ram, gpus = _FLAVORS.get(server.flavor, (0, 0, 0))
-        model = _FLAVOR_GPU.get(server.flavor, "")
+        vcpus, ram, gpus = FLAVORS.get(server.flavor, (0, 0, 0))
+        model = FLAVOR_GPU.get(server.flavor, "")
         fits = []
         for svc in sorted(c._nova_services.values(), key=lambda s: s.host):
             if svc.host == server.host or svc.status != "enabled" or svc.state != "up" or (wanted and svc.host != wanted):
@@ -275,7 +278,7 @@ class DemoOps:
             if gpus and (len(host.free_gpus()) < gpus or model not in host.model.name.lower()):
                 continue
             here = [s for s in c._nova_servers if s.host == svc.host] + [m.server for m in self._migrations.values() if m.target == svc.host]
-            sizes = [_FLAVORS.get(s.flavor, (0, 0, 0)) for s in here]
+            sizes = [FLAVORS.get(s.flavor, (0, 0, 0)) for s in here]
             if sum(v for v, _, _ in sizes) + vcpus > HOST_VCPUS or sum(m for _, m, _ in sizes) + ram > HOST_RAM_MB:
                 continue
             fits.append((-len(host.free_gpus()), svc.host))
@@ -338,4 +341,4 @@ class DemoOps:
 
 def _uid(cluster: DemoCluster, namespace: str, name: str) -> str:
     """A pod's metadata.uid: fixed by its name (a replacement has a new name, hence a new UID)."""
-    return str(uuidlib.UUID(bytes=_digest("pod-uid", cluster.seed, namespace, name)[:16]))
+    return str(uuidlib.UUID(bytes=digest("pod-uid", cluster.seed, namespace, name)[:16]))

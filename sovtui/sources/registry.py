@@ -1,4 +1,4 @@
-"""Provides the registry that turns a site's config (or the demo) into the list of sources to poll."""
+"""Provides the registry that turns a site's config into the list of sources to poll (the demo's are in :mod:`sovtui.demo.setup`)."""
 
 from __future__ import annotations
 
@@ -90,34 +90,3 @@ def site_info(site: SiteConfig, *, read_only: bool = False) -> SiteInfo:
     """What the UI needs to know about a configured site; ``read_only`` forces read-only."""
     return SiteInfo(name=site.name, production=site.production, read_only=site.read_only or read_only)
 
-
-def demo_clock(start: float, *, frozen: bool = False) -> Clock:
-    """A clock that starts at ``start`` and advances with wall time, or stays there when frozen."""
-    if frozen:
-        return lambda: start
-    origin = time.monotonic()
-    return lambda: start + (time.monotonic() - origin)
-
-
-def demo_setup(seed: int, *, frozen: bool = False) -> tuple[SiteInfo, list[Source], Clock]:
-    """The demo site: a simulated cluster with its sources and the clock they share.
-
-    Live, the simulation starts now and runs on wall time, so the header shows the real time.
-    Frozen (snapshots, tests, ``sovtui snapshot --demo``), it stays at ``DEMO_EPOCH``, so the
-    same seed gives the same screen and the same JSON.
-    """
-    from ..demo.sources import demo_sources
-
-    if frozen:
-        from ..demo.cluster import DEMO_EPOCH
-
-        start = DEMO_EPOCH
-    else:
-        start = time.time()
-    clock = demo_clock(start, frozen=frozen)
-    def cluster():  # built at the first poll, after the first paint
-        from ..demo.cluster import DemoCluster
-
-        return DemoCluster(seed=seed, start=start)
-
-    return SiteInfo(name="demo", demo=True), list(demo_sources(cluster, clock)), clock
