@@ -44,7 +44,7 @@ def _healed(proxies):
 
 def _app(lab, prom: FaultProxy, am: FaultProxy) -> SovtuiApp:
     site = lab.site(prometheus_url=f"http://{prom.url_host}", alertmanager_url=f"http://{am.url_host}",
-                    timeout_s=TIMEOUT_S, refresh_s=1.0)
+                    timeout_s=TIMEOUT_S, refresh_s=0.5)
     return SovtuiApp(SiteInfo(site.name), [PrometheusSource(site, clock=lab.clock), AlertmanagerSource(site)], watch_tty=False)
 
 
