@@ -326,7 +326,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `sovtui snapshot | head`
         _silence_stdout()
         return EXIT_FAIL
-    except Exception as exc:  # noqa: BLE001 - one line for the user, the traceback for the log
+    except Exception as exc:
         log.exception("sovtui failed")
         logs = f" (details in {log_file})" if log_file else ""
         return _fail(_one_line(f"{type(exc).__name__}: {exc}") + logs, EXIT_FAIL)

@@ -98,7 +98,7 @@ class Hub:
                 raise TypeError(f"{name} returned {type(data).__name__}, not SourceData")
         except asyncio.CancelledError:
             raise
-        except BaseException as exc:  # noqa: BLE001 - a source must never take the UI down
+        except BaseException as exc:
             reason = describe_error(exc, source.timeout_s)
             if not isinstance(exc, (SourceError, asyncio.TimeoutError, TimeoutError)):
                 log.exception("source %s failed", name)
@@ -130,7 +130,7 @@ class Hub:
         if self.on_update is not None:
             try:
                 self.on_update(name, result)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("update callback failed for %s", name)
         return result
 
@@ -141,7 +141,7 @@ class Hub:
                 continue
             try:
                 again = source.observe(kind, data)
-            except Exception:  # noqa: BLE001 - one source's bookkeeping must not fail another's poll
+            except Exception:
                 log.exception("%s observing %s", other, name)
                 continue
             if again:
@@ -167,7 +167,7 @@ class Hub:
         async def one(source: Source) -> list[DoctorCheck]:
             try:
                 return await asyncio.wait_for(source.doctor(self._executor), timeout=source.timeout_s * 3)
-            except BaseException as exc:  # noqa: BLE001
+            except BaseException as exc:
                 if isinstance(exc, asyncio.CancelledError):
                     raise
                 hint = getattr(exc, "hint", "")
@@ -213,6 +213,6 @@ class Hub:
         for source in self.sources.values():
             try:
                 source.close()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.exception("closing %s", source.name)
         self._executor.shutdown(wait=False, cancel_futures=True)

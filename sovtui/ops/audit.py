@@ -67,7 +67,8 @@ def record_of(run_id: str, plan: Plan, outcome: Outcome, *, resumed_from: str = 
     }
     if resumed_from:
         doc["resumed_from"] = resumed_from
-    return scrub(doc)
+    clean: dict[str, Any] = scrub(doc)
+    return clean
 
 
 def abandoned_record(run_id: str, plan: Plan, states: dict[str, str], details: dict[str, str]) -> dict[str, Any]:

@@ -175,22 +175,22 @@ def _capacity_shortfall(vms: Sequence[VmRef], others: Iterable[NovaHost]) -> str
     open_hosts = [h for h in others if h.service_status == "enabled" and h.service_state == "up" and not h.forced_down]
     if not open_hosts:
         return "no other enabled compute host is up to take its servers"
-    free = []
+    free: list[tuple[list[int], dict[str, int]]] = []  # per open host: [free vCPUs, free MB], free GPUs per class
     for h in open_hosts:
-        if None in (h.vcpus, h.vcpus_used, h.memory_mb, h.memory_mb_used):
+        if h.vcpus is None or h.vcpus_used is None or h.memory_mb is None or h.memory_mb_used is None:
             return ""
         gpus = {rc: total - used for rc, total, used in h.gpu_inventory}
-        free.append([h.vcpus - h.vcpus_used, h.memory_mb - h.memory_mb_used, gpus])
+        free.append(([h.vcpus - h.vcpus_used, h.memory_mb - h.memory_mb_used], gpus))
     unplaced = []
     for vm in sorted(vms, key=lambda v: (v.gpus, v.vcpus, v.ram_mb), reverse=True):
         rc = {"vgpu": "VGPU", "pci": "PGPU"}.get(vm.gpu, "")
         need_gpus = max(1, vm.gpus) if rc else 0
-        for room in free:
-            if room[0] >= vm.vcpus and room[1] >= vm.ram_mb and (not rc or room[2].get(rc, 0) >= need_gpus):
+        for room, room_gpus in free:
+            if room[0] >= vm.vcpus and room[1] >= vm.ram_mb and (not rc or room_gpus.get(rc, 0) >= need_gpus):
                 room[0] -= vm.vcpus
                 room[1] -= vm.ram_mb
                 if rc:
-                    room[2][rc] -= need_gpus
+                    room_gpus[rc] -= need_gpus
                 break
         else:
             unplaced.append(f"{vm.name or vm.id} ({vm.vcpus} vCPU, {vm.ram_mb} MB" + (f", {need_gpus} {rc}" if rc else "") + ")")
@@ -262,7 +262,7 @@ async def make_plan(action: str, hosts: Sequence[str], options: Options, layers:
                 else:
                     notes.append(f"{host}: not known to {LAYER_TITLE[layer]}")
         if "kubernetes" in per:
-            kube = layers.get("kubernetes")
+            kube = layers.source("kubernetes")
             node = per["kubernetes"]
             why = getattr(kube, "pods_unknown_reason", lambda: "")()
             s, b = plan_kube(host, node, kube.pods_on(node), kube.node_unschedulable(node), action, opts, why)
@@ -270,15 +270,15 @@ async def make_plan(action: str, hosts: Sequence[str], options: Options, layers:
             blockers += b
         if "nova" in per:
             record = next(h for h in layers.nova_hosts if h.name == per["nova"])
-            vms = None if action == "uncordon" else await _servers_on(layers.get("nova"), record.name, timeout_s, notes)
+            vms = None if action == "uncordon" else await _servers_on(layers.source("nova"), record.name, timeout_s, notes)
             s, b, n = plan_nova(host, record, vms, action, opts, microversion=microversion, others=layers.nova_hosts)
             steps += s
             blockers += b
             notes += n
         if "slurm" in per:
-            slurm = layers.get("slurm")
-            record = slurm.node(per["slurm"]) or next(n for n in layers.slurm_nodes if n.name == per["slurm"])
-            s, b, n = plan_slurm(host, record, slurm.jobs_on(record.name), action, opts)
+            slurm = layers.source("slurm")
+            node_record = slurm.node(per["slurm"]) or next(n for n in layers.slurm_nodes if n.name == per["slurm"])
+            s, b, n = plan_slurm(host, node_record, slurm.jobs_on(node_record.name), action, opts)
             steps += s
             blockers += b
             notes += n

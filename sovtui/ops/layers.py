@@ -59,8 +59,21 @@ class Layers:
     def get(self, layer: str) -> Any | None:
         return self.sources.get(layer)
 
-    def records(self, layer: str) -> tuple:
-        return {"kubernetes": self.kube_nodes, "nova": self.nova_hosts, "slurm": self.slurm_nodes}[layer]
+    def source(self, layer: str) -> Any:
+        """The source acting on ``layer``, which the caller knows the site has (a plan step of that layer exists)."""
+        try:
+            return self.sources[layer]
+        except KeyError:
+            raise LookupError(f"the site has no {layer} source") from None
+
+    def records(self, layer: str) -> tuple[KubeNode, ...] | tuple[NovaHost, ...] | tuple[SlurmNode, ...]:
+        if layer == "kubernetes":
+            return self.kube_nodes
+        if layer == "nova":
+            return self.nova_hosts
+        if layer == "slurm":
+            return self.slurm_nodes
+        raise KeyError(layer)
 
     def names(self, host: str, wanted: Iterable[str] = LAYERS) -> dict[str, str]:
         """The name of ``host`` in each wanted layer that knows it."""

@@ -72,7 +72,7 @@ class Run:
         if self.on_event is not None:
             try:
                 self.on_event(event)
-            except Exception:  # noqa: BLE001 - a journal write must not stop the run
+            except Exception:
                 log.exception("event callback failed")
         self._queue.put_nowait(event)
 
@@ -113,7 +113,7 @@ class Run:
         try:
             gate = asyncio.Semaphore(max(1, self.plan.options.max_unavailable))
             await asyncio.gather(*(self._host(host, gate) for host in self.plan.hosts))
-        except Exception as exc:  # noqa: BLE001 - an unexpected bug ends the run, said, not raised into the UI
+        except Exception as exc:
             log.exception("run failed")
             self.outcome.error = self.outcome.error or f"{type(exc).__name__}: {exc}"
         finally:
@@ -161,9 +161,9 @@ class Run:
         if self._cancel.is_set():
             self._emit(step, "cancelled", "not started")
             return False
-        source = self.layers.get(step.layer)
         reason = self.plan.options.reason
         try:
+            source = self.layers.source(step.layer)
             if step.layer == "kubernetes":
                 await source.cordon(step.ref, unschedulable=step.action == "cordon", reason=reason if step.action == "cordon" else None)
                 self._emit(step, "cordoned" if step.action == "cordon" else "uncordoned", reason if step.action == "cordon" else "")
@@ -217,7 +217,7 @@ class Run:
         from ..sources.base import SourceError
         from ..sources.kubernetes import EvictionBlocked
 
-        kube = self.layers.get("kubernetes")
+        kube = self.layers.source("kubernetes")
         namespace, _, name = step.name.partition("/")
         uid = step.ref or kube.pod_uid(namespace, name) or ""
         try:
@@ -268,7 +268,7 @@ class Run:
 
     # -- Nova ----------------------------------------------------------------------------------
     async def _server(self, step: Step, deadline: float) -> None:
-        nova = self.layers.get("nova")
+        nova = self.layers.source("nova")
         try:
             if self._cancel.is_set():
                 raise _Stop("not migrated")
@@ -322,7 +322,8 @@ class Run:
         if ask is None:
             return None
         try:
-            return await self._thread(ask, server_id, action)
+            said = await self._thread(ask, server_id, action)
+            return str(said) if said else None
         except Exception as exc:  # noqa: BLE001 - only a better reason; the stall check still decides
             log.debug("last action of %s: %s", server_id, exc)
             return None
@@ -331,7 +332,7 @@ class Run:
     async def _slurm_moves(self, host: str, nodes: list[Step], jobs: list[Step], deadline: float) -> None:
         if not nodes and not jobs:
             return
-        slurm = self.layers.get("slurm")
+        slurm = self.layers.source("slurm")
         for step in [j for j in jobs if j.action == "requeue"]:
             try:
                 if self._cancel.is_set():

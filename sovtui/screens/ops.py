@@ -352,7 +352,7 @@ class Operations:
         async for event in tracker.run.events():
             try:
                 tracker.add(event)
-            except Exception:  # noqa: BLE001 - drawing one event must never stop the run being driven
+            except Exception:
                 log.exception("showing %s", event)
             if event.state in ("cordoned", "disabled", "drained", "uncordoned", "enabled", "waiting") or not event.step:
                 self.app.hub.refresh()  # other screens see the host closing (or reopening) now

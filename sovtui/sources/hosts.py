@@ -705,7 +705,7 @@ class HostsSource(Source):
         for name in [n for n in self._links if n not in wanted]:
             try:
                 self._shutdown(self._links.pop(name))
-            except Exception:  # noqa: BLE001 - its loop may be gone
+            except Exception:
                 log.debug("disconnecting %s", name, exc_info=True)
         links = {}
         for name in wanted:
@@ -805,7 +805,7 @@ class HostsSource(Source):
                                           observed_at=reply.received_at, latency_s=reply.latency_s)
             except ProbeError as exc:
                 reply = _Reply(error=f"probe failed: {exc}", stage="probe")
-            except Exception as exc:  # noqa: BLE001 - a bad answer must never break the whole fetch
+            except Exception as exc:
                 log.exception("parsing the probe answer of %s", link.name)
                 reply = _Reply(error=f"probe failed: {type(exc).__name__}: {_short(exc)}", stage="probe")
             else:
@@ -851,7 +851,7 @@ class HostsSource(Source):
                 return _Reply(error=f"{why} ({self.host_timeout_s:g}s passed)", stage="reachable")
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001 - one host must never break the whole fetch
+        except Exception as exc:
             log.exception("polling %s", link.name)
             return _Reply(error=f"{type(exc).__name__}: {_short(exc)}", stage="probe")
 
@@ -1201,7 +1201,7 @@ class HostsSource(Source):
         for link in self._links.values():
             try:
                 self._shutdown(link)
-            except Exception:  # noqa: BLE001 - the loop may be gone already
+            except Exception:
                 log.debug("closing %s", link.name, exc_info=True)
             link.resolved = None
         self._ssh_filter.cleanup()

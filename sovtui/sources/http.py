@@ -82,7 +82,7 @@ def bounded_adapter(max_bytes: int) -> Any:
     class BoundedAdapter(HTTPAdapter):
         too_large = AnswerTooLarge
 
-        def send(self, request, stream=False, timeout=None, **kwargs):  # noqa: ANN001 - requests' signature
+        def send(self, request, stream=False, timeout=None, **kwargs):
             started = time.monotonic()
             response = super().send(request, stream=True, timeout=timeout, **kwargs)
             if stream:

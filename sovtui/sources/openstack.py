@@ -96,7 +96,7 @@ class OpenStackSource(NovaOps, Source):
             return fn()
         except SourceError:
             raise
-        except Exception as exc:  # noqa: BLE001 - mapped below
+        except Exception as exc:  # mapped below
             raise self._map_error(service, exc) from exc
 
     def _map_error(self, service: str, exc: Exception) -> SourceError:

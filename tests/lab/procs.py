@@ -72,7 +72,7 @@ class Daemon:
         if self.alive():
             raise LabError(f"{self.name} already runs as PID {self.pid}")
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab", buffering=0)  # noqa: SIM115 - closed in stop()
+        log = open(self.log_path, "ab", buffering=0)
         log.write(f"\n=== start {time.strftime('%H:%M:%S')}: {' '.join(self.argv)}\n".encode())
         try:
             self.proc = subprocess.Popen(
@@ -191,7 +191,7 @@ def wait_until(
 def http_ok(url: str, timeout_s: float = 1.0) -> bool:
     """True when ``url`` answers 2xx."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as resp:  # noqa: S310 - loopback test URL
+        with urllib.request.urlopen(url, timeout=timeout_s) as resp:
             return 200 <= resp.status < 300
     except urllib.error.HTTPError:
         return False

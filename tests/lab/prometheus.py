@@ -387,7 +387,7 @@ class LiveExporter:
         class Handler(BaseHTTPRequestHandler):
             disable_nagle_algorithm = True
 
-            def do_GET(self):  # noqa: N802 - stdlib name
+            def do_GET(self):
                 self.send_response(200)
                 self.send_header("Content-Type", "text/plain; version=0.0.4")
                 self.send_header("Content-Length", str(len(payload)))
@@ -455,13 +455,13 @@ inhibit_rules:
 
 
 def _get_json(url: str, timeout_s: float = 2.0):
-    with urllib.request.urlopen(url, timeout=timeout_s) as resp:  # noqa: S310 - loopback
+    with urllib.request.urlopen(url, timeout=timeout_s) as resp:
         return json.loads(resp.read())
 
 
 def _post_json(url: str, body: dict, timeout_s: float = 2.0):
     req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=timeout_s) as resp:  # noqa: S310 - loopback
+    with urllib.request.urlopen(req, timeout=timeout_s) as resp:
         return json.loads(resp.read() or b"null")
 
 

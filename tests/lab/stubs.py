@@ -42,7 +42,7 @@ class StubHttpServer:
             protocol_version = "HTTP/1.1"
             disable_nagle_algorithm = True  # headers and body go out in two writes
 
-            def do_GET(self):  # noqa: N802 - stdlib name
+            def do_GET(self):
                 stub.requests.append(self.path)
                 path = urlsplit(self.path).path
                 route = stub.routes.get(path, stub.routes.get("*", Answer(404, "not found", "text/plain")))
@@ -54,7 +54,7 @@ class StubHttpServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-            do_POST = do_GET  # noqa: N815
+            do_POST = do_GET
 
             def log_message(self, *args):
                 pass

@@ -411,7 +411,7 @@ class NvmlBackend:
     name = "nvml"
 
     def __init__(self, procs):
-        import pynvml  # noqa: PLC0415 - optional on the host: absence selects the nvidia-smi fallback
+        import pynvml
 
         self.N = pynvml
         pynvml.nvmlInit()

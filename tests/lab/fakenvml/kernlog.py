@@ -12,7 +12,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import state  # noqa: E402 - after the path set-up above
+import state
 
 
 def _since(argv, now):

@@ -152,7 +152,7 @@ class KubeCluster:
             self._ssl = ssl.create_default_context(cafile=str(self.ca_file))
         qs = "?" + urllib.parse.urlencode(query) if query else ""
         req = urllib.request.Request(f"{self.url}/_lab/{what}{qs}", method=method, headers={"Authorization": f"Bearer {self.control_token}"}, data=b"" if method == "POST" else None)
-        with urllib.request.urlopen(req, timeout=10, context=self._ssl) as resp:  # noqa: S310 - loopback lab URL
+        with urllib.request.urlopen(req, timeout=10, context=self._ssl) as resp:
             return json.loads(resp.read() or b"{}")
 
     def stats(self) -> dict:
