@@ -29,6 +29,10 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def _rounded(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
 def view_to_json(view: ClusterView) -> dict[str, Any]:
     """The snapshot document: ``site``, ``taken_at``, ``sources`` and one key per facet."""
     sources = {
@@ -37,7 +41,7 @@ def view_to_json(view: ClusterView) -> dict[str, Any]:
             "ok": bool(s.ok),
             "error": s.error or None,
             "latency_s": round(s.latency_s, 4) if s.latency_s is not None else None,
-            "age_s": round(s.age(view.now), 1) if s.age(view.now) is not None else None,
+            "age_s": _rounded(s.age(view.now), 1),
             "complete": s.complete,
             "failing": {
                 p.name: {"error": p.error or None,
@@ -112,7 +116,8 @@ def view_to_json(view: ClusterView) -> dict[str, Any]:
         "alerts": alerts,
         "nodes": nodes,
     }
-    return _clean(doc)
+    clean: dict[str, Any] = _clean(doc)
+    return clean
 
 
 def node_to_json(node: NodeRow) -> dict[str, Any]:

@@ -20,6 +20,7 @@ GPU rule table (worst first wins the level; every matching rule adds a reason):
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from .types import Alert, CephState, FabricState, Gpu, Health, QueueState, Verdict
 
@@ -169,12 +170,12 @@ def alert_level(alert: Alert) -> Health:
     return SEVERITY_LEVEL.get(alert.severity.lower(), Health.OK)
 
 
-def alert_sort_key(alert: Alert) -> tuple:
+def alert_sort_key(alert: Alert) -> tuple[Any, ...]:
     state_rank = {"firing": 0, "pending": 1}.get(alert.state, 2)
     return (state_rank, SEVERITY_ORDER.get(alert.severity.lower(), 4), -(alert.active_since or 0), alert.name)
 
 
-def drain_recommendation(rows: Iterable, host: str) -> str:
+def drain_recommendation(rows: Iterable[Any], host: str) -> str:
     """Why ``host`` should be drained, from its GPUs' verdicts ("" when none recommends it).
 
     A GPU whose verdict says "drain" (a failing GPU, an XID that calls for it, a pending row remap)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Iterable
+from typing import Any
 
 METRICS = ("util_pct", "mem_pct", "temp_c", "power_w")
 
@@ -22,11 +23,11 @@ class GpuHistory:
     def __init__(self, size: int = 120) -> None:
         self.size = size
         #: per GPU key: [readings (size x METRICS, NaN = none), next slot, readings held]
-        self._rings: dict[str, list] = {}
+        self._rings: dict[str, list[Any]] = {}
         self._last_seen: dict[str, float] = {}
         self._blank = array("f", [_NAN]) * (size * len(METRICS))
 
-    def record(self, gpus: Iterable, now: float) -> None:
+    def record(self, gpus: Iterable[Any], now: float) -> None:
         """Append one sample per GPU whose reading is new (``observed_at`` moved, or ``now`` if unknown)."""
         size = self.size
         rings = self._rings

@@ -22,6 +22,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from .types import GpuHost, Health, KubeNode, NodeEvent, NovaHost, SlurmNode
 
@@ -159,7 +160,7 @@ def node_status(
     return NodeStatus(SERVING, Health.OK, "")
 
 
-def _by_key(items: Iterable) -> dict:
+def _by_key(items: Iterable[Any]) -> dict[str, Any]:
     return {host_key(item.name): item for item in items}
 
 
@@ -168,7 +169,7 @@ def fuse_nodes(
     nova_hosts: Iterable[NovaHost] = (),
     slurm_nodes: Iterable[SlurmNode] = (),
     gpu_hosts: Iterable[GpuHost] = (),
-    gpu_rows: Iterable = (),
+    gpu_rows: Iterable[Any] = (),
     events: Iterable[NodeEvent] = (),
 ) -> tuple[NodeRow, ...]:
     """One row per host known to any layer, by name. ``gpu_rows`` are the view's GpuRows (gpu, verdict)."""
@@ -184,19 +185,19 @@ class NodeFusion:
     """
 
     def __init__(self) -> None:
-        self._last_inputs: tuple = ()
+        self._last_inputs: tuple[Iterable[Any], ...] = ()
         self._last: tuple[NodeRow, ...] = ()
-        self._hosts: dict[str, tuple[tuple, NodeRow]] = {}
+        self._hosts: dict[str, tuple[tuple[Any, ...], NodeRow]] = {}
 
     def fuse(self, kube_nodes: Iterable[KubeNode] = (), nova_hosts: Iterable[NovaHost] = (),
-             slurm_nodes: Iterable[SlurmNode] = (), gpu_hosts: Iterable[GpuHost] = (), gpu_rows: Iterable = (),
+             slurm_nodes: Iterable[SlurmNode] = (), gpu_hosts: Iterable[GpuHost] = (), gpu_rows: Iterable[Any] = (),
              events: Iterable[NodeEvent] = ()) -> tuple[NodeRow, ...]:
-        inputs = (kube_nodes, nova_hosts, slurm_nodes, gpu_hosts, gpu_rows, events)
+        inputs: tuple[Iterable[Any], ...] = (kube_nodes, nova_hosts, slurm_nodes, gpu_hosts, gpu_rows, events)
         if len(inputs) == len(self._last_inputs) and all(map(_same, inputs, self._last_inputs)):
             return self._last
         names: dict[str, str] = {}  # key -> name shown: the GPU host's, else Kubernetes', else Nova's, else Slurm's
         kube, nova, slurm, probed = (_by_key(items) for items in (kube_nodes, nova_hosts, slurm_nodes, gpu_hosts))
-        per_host: dict[str, list] = {}
+        per_host: dict[str, list[Any]] = {}
         for row in gpu_rows:
             per_host.setdefault(host_key(row.gpu.host), []).append(row)
         for layer in (slurm, nova, kube):
@@ -211,7 +212,7 @@ class NodeFusion:
             by_host_events.setdefault(host_key(event.node), []).append(event)
 
         kept = self._hosts
-        fresh: dict[str, tuple[tuple, NodeRow]] = {}
+        fresh: dict[str, tuple[tuple[Any, ...], NodeRow]] = {}
         out = []
         for key, name in names.items():
             rows = per_host.get(key, ())
@@ -232,22 +233,22 @@ class NodeFusion:
         return self._last
 
 
-def _same(a, b) -> bool:
+def _same(a: object, b: object) -> bool:
     return a is b or (not a and not b and type(a) is type(b))
 
 
-def _same_host(old: tuple, new: tuple) -> bool:
+def _same_host(old: tuple[Any, ...], new: tuple[Any, ...]) -> bool:
     """Same name, the same layer records (identity), the same GPUs and verdicts, equal events."""
     if old[0] != new[0] or any(o is not n for o, n in zip(old[1:5], new[1:5], strict=True)):
         return False
     og, ng = old[5], new[5]
     if len(og) != len(ng) or any(a[0] is not b[0] or a[1] != b[1] for a, b in zip(og, ng, strict=True)):
         return False
-    return old[6] == new[6]
+    return bool(old[6] == new[6])
 
 
 def _host_row(name: str, k: KubeNode | None, n: NovaHost | None, s: SlurmNode | None, gh: GpuHost | None,
-              gpus: tuple, events: tuple[NodeEvent, ...]) -> NodeRow:
+              gpus: tuple[Any, ...], events: tuple[NodeEvent, ...]) -> NodeRow:
     verdicts = [v for _, v in gpus]
     worst_i = max(range(len(gpus)), key=lambda i: verdicts[i].level.rank, default=None)
     gpu_level = verdicts[worst_i].level if worst_i is not None else Health.OK

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 
 class Health(enum.StrEnum):
@@ -24,11 +26,12 @@ class Health(enum.StrEnum):
         return _HEALTH_GLYPH[self]
 
     @classmethod
-    def worst(cls, levels) -> Health:
-        levels = list(levels)
-        if not levels:
+    def worst(cls, levels: Iterable[Health]) -> Health:
+        seen = list(levels)
+        if not seen:
             return cls.OK
-        return max(levels, key=lambda h: h.rank)
+        worst: Health = max(seen, key=lambda h: h.rank)
+        return worst
 
 
 _HEALTH_RANK = {Health.OK: 0, Health.UNKNOWN: 1, Health.WARN: 2, Health.CRIT: 3}
@@ -256,7 +259,7 @@ class Alert:
         return dict(self.labels)
 
     @property
-    def identity(self) -> tuple:
+    def identity(self) -> tuple[Any, ...]:
         """Same alert from Prometheus and Alertmanager compares equal on this."""
         return (self.name, tuple(sorted(kv for kv in self.labels if kv[0] not in ("alertname",))))
 
@@ -522,4 +525,4 @@ class SiteInfo:
     production: bool = False
     read_only: bool = False
     demo: bool = False
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from functools import cached_property
 from operator import attrgetter
+from typing import Any
 
 from .health import alert_level, alert_sort_key, ceph_verdict, fabric_verdict, gpu_verdict, queue_verdict
 from .nodes import SHARED_FUSION, NodeRow
@@ -187,7 +188,7 @@ def _fuse_groups(per_source: list[tuple[float, tuple[Gpu, ...]]]) -> list[Gpu]:
 
 def fuse_alerts(lists: list[tuple[Alert, ...]]) -> tuple[Alert, ...]:
     """Union alerts; the same alert from Alertmanager replaces the Prometheus copy (it knows silences)."""
-    by_identity: dict[tuple, Alert] = {}
+    by_identity: dict[tuple[Any, ...], Alert] = {}
     for alerts in lists:
         for alert in alerts:
             current = by_identity.get(alert.identity)
@@ -211,7 +212,7 @@ def _shared_verdict(verdict: Verdict) -> Verdict:
 
 
 #: verdicts per the readings the GPU rules look at; most GPUs of a fleet read alike
-_VERDICT_OF_READING: dict[tuple, Verdict] = {}
+_VERDICT_OF_READING: dict[tuple[Any, ...], Verdict] = {}
 
 
 def _verdict(gpu: Gpu) -> Verdict:
