@@ -13,6 +13,7 @@ import sovtui.hub as hub_module
 from sovtui.hub import Hub, backoff_delay, describe_error
 from sovtui.model.types import DoctorCheck, Gpu, SourceData, SourceStatus
 from sovtui.sources.base import Source, SourceError, Unreachable
+from tests.lab.waits import eventually
 
 DATA = SourceData(gpus=(Gpu(host="gpu-01", index=0, uuid="GPU-a", util_pct=50.0),), version="1")
 
@@ -83,14 +84,6 @@ class SyncSource(Source):
     def fetch_sync(self) -> SourceData:
         self.threads.append(threading.current_thread().name)
         return DATA
-
-
-async def wait_for(predicate, timeout=2.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.005)
 
 
 @pytest.fixture
@@ -305,7 +298,7 @@ async def test_scheduler_backs_off_with_growing_failures(fast_backoff):
     hub = Hub([source])
     hub.start()
     try:
-        await wait_for(lambda: source.calls >= 6)
+        await eventually(lambda: source.calls >= 6, 2.0, interval_s=0.005)
     finally:
         await hub.stop()
     assert fast_backoff[:5] == [1, 2, 3, 4, 0], "failures count up, then reset on success"
@@ -321,15 +314,15 @@ async def test_refresh_wakes_a_poll():
     hub = Hub([source, other])
     hub.start()
     try:
-        await wait_for(lambda: source.calls == 1 and other.calls == 1)
+        await eventually(lambda: source.calls == 1 and other.calls == 1, 2.0, interval_s=0.005)
         await asyncio.sleep(0.05)
         assert source.calls == 1, "no second poll before the interval"
         hub.refresh("fake")
-        await wait_for(lambda: source.calls == 2, timeout=1.0)
+        await eventually(lambda: source.calls == 2, 1.0, interval_s=0.005)
         await asyncio.sleep(0.05)
         assert other.calls == 1, "refresh(name) wakes only that source"
         hub.refresh()
-        await wait_for(lambda: source.calls == 3 and other.calls == 2, timeout=1.0)
+        await eventually(lambda: source.calls == 3 and other.calls == 2, 1.0, interval_s=0.005)
         hub.refresh("no-such-source")  # ignored
     finally:
         await hub.stop()
@@ -340,7 +333,7 @@ async def test_start_is_idempotent_and_stop_closes():
     hub = Hub([source])
     hub.start()
     hub.start()
-    await wait_for(lambda: source.calls >= 1)
+    await eventually(lambda: source.calls >= 1, 2.0, interval_s=0.005)
     await asyncio.sleep(0.05)
     assert source.calls == 1
     await hub.stop()
@@ -368,7 +361,7 @@ async def test_arbitrary_exceptions_never_kill_the_hub(fast_backoff):
     hub = Hub([source, healthy], on_update=lambda name, result: updates.append((name, result.status.ok)))
     hub.start()
     try:
-        await wait_for(lambda: source.calls >= len(script) + 1)
+        await eventually(lambda: source.calls >= len(script) + 1, 2.0, interval_s=0.005)
         assert all(not task.done() for task in hub._tasks.values()), "polling tasks are still alive"
         assert hub.result("fake").status.ok is True
         assert hub.result("healthy").status.ok is True and healthy.calls > 1

@@ -33,6 +33,7 @@ from sovtui.sources.registry import build_sources
 from tests.lab.kubeapi.seed import bare_gpu_pod
 from tests.lab.procs import free_port
 from tests.lab.stubs import SilentServer
+from tests.lab.waits import eventually, timed
 
 lab = pytest.mark.kubernetes
 
@@ -59,20 +60,6 @@ async def kube_api(kubeconfig, ctx: str = "lab"):
     await config.load_kube_config(config_file=str(kubeconfig), context=ctx, client_configuration=cfg, persist_config=False)
     async with client.ApiClient(cfg) as api:
         yield api
-
-
-async def until(check, timeout_s: float = 5.0, interval_s: float = 0.02):
-    """Await ``check()`` (sync or async) until truthy; return (value, seconds it took)."""
-    t0 = time.perf_counter()
-    while True:
-        value = check()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value, time.perf_counter() - t0
-        if time.perf_counter() - t0 > timeout_s:
-            raise AssertionError(f"not true after {timeout_s}s")
-        await asyncio.sleep(interval_s)
 
 
 def node_of(data, name: str) -> KubeNode:
@@ -326,7 +313,7 @@ async def test_watch_picks_up_a_cordon_within_a_second(lab_kube):
             node = node_of(await src.fetch(), "gpu-b-03")
             return node.unschedulable and "node.kubernetes.io/unschedulable:NoSchedule" in node.taints
 
-        _, took = await until(cordoned, timeout_s=1.0)
+        took = await timed(eventually(cordoned, timeout_s=1.0, interval_s=0.02))
         print(f"\ncordon seen by the source after {took * 1000:.0f} ms")
         stats = src.informer_stats()["nodes"]
         assert stats.lists == 1 and stats.events >= 1  # one list at start, then only changes
@@ -334,7 +321,7 @@ async def test_watch_picks_up_a_cordon_within_a_second(lab_kube):
         # and back, through the source's own action (strategic merge patch, as kubectl uncordon)
         node = await src.cordon("gpu-b-03", unschedulable=False)
         assert node.unschedulable is False
-        await until(lambda: _not_cordoned(src, "gpu-b-03"), timeout_s=1.0)
+        await eventually(lambda: _not_cordoned(src, "gpu-b-03"), timeout_s=1.0)
 
 
 async def _not_cordoned(src, name):
@@ -348,11 +335,11 @@ async def test_watch_resumes_after_a_dropped_connection_without_relisting(lab_ku
         await src.fetch()
         assert lab_kube.main.drop_watches() >= len(src.kinds)
         await src.cordon("gpu-b-03")
-        await until(lambda: _cordoned(src, "gpu-b-03"), timeout_s=2.0)
+        await eventually(lambda: _cordoned(src, "gpu-b-03"), timeout_s=2.0)
         stats = src.informer_stats()["nodes"]
         assert stats.resumes >= 1 and stats.lists == 1 and stats.relists == 0
         await src.cordon("gpu-b-03", unschedulable=False)
-        await until(lambda: _not_cordoned(src, "gpu-b-03"), timeout_s=2.0)
+        await eventually(lambda: _not_cordoned(src, "gpu-b-03"), timeout_s=2.0)
 
 
 async def _cordoned(src, name):
@@ -371,11 +358,11 @@ async def test_410_expired_forces_a_relist(lab_kube):
         lab_kube.main.drop_watches(hold_s=0.5)
         await src.cordon("gpu-b-03")
         lab_kube.main.compact()
-        await until(lambda: _cordoned(src, "gpu-b-03"), timeout_s=3.0)
+        await eventually(lambda: _cordoned(src, "gpu-b-03"), timeout_s=3.0)
         stats = src.informer_stats()["nodes"]
         assert stats.expired >= 1 and stats.relists >= 1 and stats.lists == 2
         await src.cordon("gpu-b-03", unschedulable=False)
-        await until(lambda: _not_cordoned(src, "gpu-b-03"), timeout_s=2.0)
+        await eventually(lambda: _not_cordoned(src, "gpu-b-03"), timeout_s=2.0)
         assert lab_kube.main.stats()["expired"].get("nodes", 0) >= 1
 
         # the real Status in the stream, as the official watch helper sees it (and turns into an ApiException)
@@ -576,14 +563,14 @@ async def test_eviction_honours_the_disruption_budget(lab_kube):
         # the real one: the pod goes, its ReplicaSet replaces it, the budget recovers
         await src.evict("ml-serving", emb)
         gone = lambda: not any(k == f"ml-serving/{emb}" for n in src.kube_nodes() for k, _ in n.pods_with_gpus)  # noqa: E731
-        await until(gone, timeout_s=3.0)
+        await eventually(gone, timeout_s=3.0)
 
         async def replaced():
             names = {p.metadata.name for p in (await core.list_namespaced_pod("ml-serving", label_selector="app=embeddings")).items if p.status.phase == "Running"}
             pdb = await policy.read_namespaced_pod_disruption_budget("embeddings", "ml-serving")
             return len(names) == 2 and emb not in names and pdb.status.disruptions_allowed == 1
 
-        await until(replaced, timeout_s=5.0)
+        await eventually(replaced, timeout_s=5.0)
 
 
 @lab
@@ -629,19 +616,19 @@ async def test_patch_flavours_and_a_kubelet_status_update(lab_kube):
         await src.fetch()
         # JSON merge patch replaces the taint list; a JSON patch takes it away again ("test" guards it)
         await core.patch_node("gpu-b-03", {"spec": {"taints": [{"key": "lab/maintenance", "value": "disk", "effect": "NoSchedule"}]}}, _content_type="application/merge-patch+json")
-        await until(lambda: "lab/maintenance=disk:NoSchedule" in node_of_cached(src, "gpu-b-03").taints, timeout_s=1.0)
+        await eventually(lambda: "lab/maintenance=disk:NoSchedule" in node_of_cached(src, "gpu-b-03").taints, timeout_s=1.0)
         with pytest.raises(ApiException) as err:
             await core.patch_node("gpu-b-03", [{"op": "test", "path": "/spec/taints/0/key", "value": "other"}, {"op": "remove", "path": "/spec/taints"}])
         assert err.value.status == 422
         await core.patch_node("gpu-b-03", [{"op": "test", "path": "/spec/taints/0/key", "value": "lab/maintenance"}, {"op": "remove", "path": "/spec/taints"}])
-        await until(lambda: not node_of_cached(src, "gpu-b-03").taints, timeout_s=1.0)
+        await eventually(lambda: not node_of_cached(src, "gpu-b-03").taints, timeout_s=1.0)
         # strategic merge patch merges conditions by type: the kubelet reports NotReady, the others stay
         await core.patch_node_status("gpu-b-03", {"status": {"conditions": [{"type": "Ready", "status": "False", "reason": "KubeletNotReady", "message": "container runtime is down"}]}})
-        await until(lambda: node_of_cached(src, "gpu-b-03").ready is False, timeout_s=1.0)
+        await eventually(lambda: node_of_cached(src, "gpu-b-03").ready is False, timeout_s=1.0)
         conditions = {c[0]: c[1:] for c in node_of_cached(src, "gpu-b-03").conditions}
         assert conditions["Ready"][:2] == ("False", "KubeletNotReady") and conditions["MemoryPressure"][0] == "False" and len(conditions) == 4
         await core.patch_node_status("gpu-b-03", {"status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status"}]}})
-        await until(lambda: node_of_cached(src, "gpu-b-03").ready is True, timeout_s=1.0)
+        await eventually(lambda: node_of_cached(src, "gpu-b-03").ready is True, timeout_s=1.0)
 
 
 def node_of_cached(src: KubernetesSource, name: str) -> KubeNode:
@@ -658,7 +645,7 @@ async def test_a_finished_pod_leaves_the_cache_and_frees_its_gpus(lab_kube):
         assert ("ml-train/bert-train-t3p8v", 4) in before.pods_with_gpus
         # the kubelet reports the pod done; the source's watch (status.phase!=Succeeded) gets a DELETED
         await core.patch_namespaced_pod_status("bert-train-t3p8v", "ml-train", {"status": {"phase": "Succeeded"}})
-        await until(lambda: node_of_cached(src, "gpu-b-02").gpu_requested == before.gpu_requested - 4, timeout_s=1.0)
+        await eventually(lambda: node_of_cached(src, "gpu-b-02").gpu_requested == before.gpu_requested - 4, timeout_s=1.0)
         assert "ml-train/bert-train-t3p8v" not in src._informers["pods"].items
         assert (await core.read_namespaced_pod("bert-train-t3p8v", "ml-train")).status.phase == "Succeeded"
 
@@ -666,8 +653,8 @@ async def test_a_finished_pod_leaves_the_cache_and_frees_its_gpus(lab_kube):
             job = await batch.read_namespaced_job_status("bert-train", "ml-train")
             return any(c.type == "Complete" and c.status == "True" for c in job.status.conditions or ())
 
-        await until(complete, timeout_s=2.0)
-        await until(lambda: any(j.name == "bert-train" and j.state == "complete" for j in src.workloads().jobs), timeout_s=1.0)
+        await eventually(complete, timeout_s=2.0)
+        await eventually(lambda: any(j.name == "bert-train" and j.state == "complete" for j in src.workloads().jobs), timeout_s=1.0)
 
 
 def _warning(client, namespace: str, involved, kind: str, reason: str, message: str, *, host: str, count: int = 1):
@@ -711,10 +698,10 @@ async def test_a_gpu_pod_bound_then_deleted_shows_and_leaves_its_node(lab_kube):
                 node = node_of(data, "gpu-b-03")
                 return ("lab-tests/cuda-check", 2) in node.pods_with_gpus and node.gpu_requested == before.gpu_requested + 2 and running(data) == running(first) + 1
 
-            _, took = await until(shown, timeout_s=3.0)
+            took = await timed(eventually(shown, timeout_s=3.0, interval_s=0.02))
             print(f"\nGPU pod on its node after {took * 1000:.0f} ms")
             # the kubelet starts it: a MODIFIED that changes nothing the node shows
-            await until(lambda: src._informers["pods"].items["lab-tests/cuda-check"].phase == "Running", timeout_s=3.0)
+            await eventually(lambda: src._informers["pods"].items["lab-tests/cuda-check"].phase == "Running", timeout_s=3.0)
             assert ("lab-tests/cuda-check", 2) in node_of(await src.fetch(), "gpu-b-03").pods_with_gpus
         finally:
             await core.delete_namespaced_pod("cuda-check", "lab-tests")
@@ -724,7 +711,7 @@ async def test_a_gpu_pod_bound_then_deleted_shows_and_leaves_its_node(lab_kube):
             node = node_of(data, "gpu-b-03")
             return node.pods_with_gpus == before.pods_with_gpus and node.gpu_requested == before.gpu_requested and running(data) == running(first)
 
-        _, took = await until(gone, timeout_s=3.0)
+        took = await timed(eventually(gone, timeout_s=3.0, interval_s=0.02))
         print(f"deleted GPU pod off its node after {took * 1000:.0f} ms")
         last = await src.fetch()
         assert not any(k == "lab-tests/cuda-check" for n in last.kube_nodes for k, _ in n.pods_with_gpus)
@@ -751,14 +738,14 @@ async def test_node_events_are_warnings_about_a_node_or_a_pod_on_it(lab_kube):
         # a pod that no event is about changes: still nothing rebuilt
         seen = src.informer_stats()["pods"].events
         await core.patch_namespaced_pod("notebook-alice", "research", {"metadata": {"labels": {"lab/touched": "yes"}}})
-        await until(lambda: src.informer_stats()["pods"].events > seen, timeout_s=2.0)
+        await eventually(lambda: src.informer_stats()["pods"].events > seen, timeout_s=2.0)
         assert (await src.fetch()).node_events is data.node_events
         await core.patch_namespaced_pod("notebook-alice", "research", {"metadata": {"labels": {"lab/touched": None}}})
 
         made: list[tuple[str, str]] = []
         try:
             await core.create_namespaced_pod("lab-tests", bare_gpu_pod("flaky", "gpu-b-03", 1))
-            await until(lambda: "lab-tests/flaky" in src._informers["pods"].items, timeout_s=2.0)
+            await eventually(lambda: "lab-tests/flaky" in src._informers["pods"].items, timeout_s=2.0)
             pod = await core.read_namespaced_pod("flaky", "lab-tests")
             node = await core.read_node("gpu-b-03")
             # the kubelet's recorder puts events about the (cluster-scoped) node in "default", about a pod in its namespace
@@ -772,7 +759,9 @@ async def test_node_events_are_warnings_about_a_node_or_a_pod_on_it(lab_kube):
                 events = (await src.fetch()).node_events
                 return {(e.kind, e.object): e for e in events if e.node == "gpu-b-03"} if len(events) == 3 else None
 
-            on_b03, took = await until(both, timeout_s=3.0)
+            started = time.perf_counter()
+            on_b03 = await eventually(both, timeout_s=3.0, interval_s=0.02)
+            took = time.perf_counter() - started
             print(f"\nnode and pod Warnings on the node's events after {took * 1000:.0f} ms")
             assert on_b03[("Node", "gpu-b-03")].reason == "SystemOOM" and on_b03[("Node", "gpu-b-03")].count == 2
             backoff = on_b03[("Pod", "lab-tests/flaky")]
@@ -794,7 +783,7 @@ async def test_node_events_are_warnings_about_a_node_or_a_pod_on_it(lab_kube):
             async def pod_event_gone():
                 return [(e.kind, e.object) for e in (await src.fetch()).node_events if e.node == "gpu-b-03"] == [("Node", "gpu-b-03")]
 
-            await until(pod_event_gone, timeout_s=3.0)
+            await eventually(pod_event_gone, timeout_s=3.0)
         finally:
             for ns, name in made:
                 await core.delete_namespaced_event(name, ns)
@@ -804,7 +793,7 @@ async def test_node_events_are_warnings_about_a_node_or_a_pod_on_it(lab_kube):
         async def back_to_the_seed():
             return [e.object for e in (await src.fetch()).node_events] == [vllm.object]
 
-        await until(back_to_the_seed, timeout_s=3.0)
+        await eventually(back_to_the_seed, timeout_s=3.0)
 
 
 def _deployment(name: str, *, image: str, replicas: int = 2, gpus: int = 1) -> dict:
@@ -844,7 +833,7 @@ async def test_a_deployment_rolls_out_to_available(lab_kube):
                 and dep.spec.template.spec.containers[0].image == image
             )
 
-        _, took = await until(lambda: rolled_out("server:1"), timeout_s=5.0)
+        took = await timed(eventually(lambda: rolled_out("server:1"), timeout_s=5.0, interval_s=0.02))
         print(f"\nrollout of 2 replicas available after {took:.2f}s")
         rs = [r for r in (await apps.list_namespaced_replica_set("lab-tests")).items if r.metadata.owner_references[0].name == "rollout"]
         assert len(rs) == 1 and rs[0].status.available_replicas == 2
@@ -854,7 +843,7 @@ async def test_a_deployment_rolls_out_to_available(lab_kube):
 
         # a new template: a second ReplicaSet takes over, the first scales to zero
         await apps.patch_namespaced_deployment("rollout", "lab-tests", {"spec": {"template": {"spec": {"containers": [{"name": "server", "image": "server:2"}]}}}})
-        _, took = await until(lambda: rolled_out("server:2"), timeout_s=8.0)
+        took = await timed(eventually(lambda: rolled_out("server:2"), timeout_s=8.0, interval_s=0.02))
         print(f"rolling update available after {took:.2f}s")
         rs = {r.metadata.name: r for r in (await apps.list_namespaced_replica_set("lab-tests")).items if r.metadata.owner_references[0].name == "rollout"}
         assert sorted(r.spec.replicas for r in rs.values()) == [0, 2]
@@ -863,14 +852,14 @@ async def test_a_deployment_rolls_out_to_available(lab_kube):
             await src.fetch()
             return any(d.name == "rollout" and d.rolled_out for d in src.workloads().deployments)
 
-        await until(source_sees_the_rollout, timeout_s=5.0)
+        await eventually(source_sees_the_rollout, timeout_s=5.0)
 
         await apps.delete_namespaced_deployment("rollout", "lab-tests")
 
         async def collected():
             return not (await core.list_namespaced_pod("lab-tests", label_selector="app=rollout")).items
 
-        await until(collected, timeout_s=5.0)
+        await eventually(collected, timeout_s=5.0)
 
 
 @lab
@@ -1017,10 +1006,10 @@ async def test_a_workload_waits_then_is_admitted(lab_kube):
                 q = kueue_queues(await src.fetch())["gpu-research"]
                 return (q.pending_jobs, q.running_jobs, q.pending_gpus) == (truth[0] + 1, truth[1], truth[2] + 8)
 
-            _, took = await until(waiting, timeout_s=3.0)
+            took = await timed(eventually(waiting, timeout_s=3.0, interval_s=0.02))
             print(f"\nnew pending Workload in its ClusterQueue after {took * 1000:.0f} ms")
             # the lab's Kueue found no room for it (the queue's 16 H100 GPUs are all reserved)
-            await until(lambda: any(w.name == "lab-probe" and "h100, 8 more needed" in w.message for w in src.pending_workloads()), timeout_s=2.0)
+            await eventually(lambda: any(w.name == "lab-probe" and "h100, 8 more needed" in w.message for w in src.pending_workloads()), timeout_s=2.0)
 
             # admitted, as Kueue's scheduler writes it: through the status subresource
             await co.patch_namespaced_custom_object_status(*KUEUE, "research", "workloads", "lab-probe", _admitted("gpu-research", pods=1, gpus=8))
@@ -1029,7 +1018,7 @@ async def test_a_workload_waits_then_is_admitted(lab_kube):
                 q = kueue_queues(await src.fetch())["gpu-research"]
                 return (q.pending_jobs, q.running_jobs, q.pending_gpus) == (truth[0], truth[1] + 1, truth[2])
 
-            _, took = await until(running, timeout_s=3.0)
+            took = await timed(eventually(running, timeout_s=3.0, interval_s=0.02))
             print(f"admitted Workload counted as running after {took * 1000:.0f} ms")
             cq = await co.get_cluster_custom_object(*KUEUE, "clusterqueues", "gpu-research")
             gpu_usage = {r["name"]: r["total"] for r in cq["status"]["flavorsUsage"][0]["resources"]}["nvidia.com/gpu"]
@@ -1046,7 +1035,7 @@ async def test_a_workload_waits_then_is_admitted(lab_kube):
                 q = kueue_queues(await src.fetch())["gpu-research"]
                 return (q.pending_jobs, q.running_jobs, q.pending_gpus) == truth[:3]
 
-            await until(back, timeout_s=3.0)
+            await eventually(back, timeout_s=3.0)
             stats = src.informer_stats()["workloads"]
             assert stats.expired >= 1 and stats.lists == 2
         finally:

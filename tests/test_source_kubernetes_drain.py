@@ -28,6 +28,7 @@ from sovtui.sources.kubernetes import (
     project_pod,
 )
 from tests.lab.kubeapi.selectors import labels_match, selector_from_label_selector
+from tests.lab.waits import eventually, timed
 
 lab = pytest.mark.kubernetes
 NS = "drain-lab"
@@ -50,20 +51,6 @@ async def kube_api(kubeconfig, ctx: str = "lab"):
     await config.load_kube_config(config_file=str(kubeconfig), context=ctx, client_configuration=cfg, persist_config=False)
     async with client.ApiClient(cfg) as api:
         yield api
-
-
-async def until(check, timeout_s: float = 10.0, interval_s: float = 0.02):
-    """Await ``check()`` (sync or async) until truthy; return (value, seconds it took)."""
-    t0 = time.perf_counter()
-    while True:
-        value = check()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value, time.perf_counter() - t0
-        if time.perf_counter() - t0 > timeout_s:
-            raise AssertionError(f"not true after {timeout_s}s")
-        await asyncio.sleep(interval_s)
 
 
 async def until_pods(src: KubernetesSource, check, timeout_s: float = 10.0):
@@ -244,14 +231,14 @@ async def test_cordon_with_a_reason_sets_and_clears_the_annotation(drain_lab):
         read = await core.read_node("spare-2")
         assert read.spec.unschedulable is True and read.metadata.annotations[CORDON_REASON_ANNOTATION] == "GPU 3 Xid 79; RMA ticket 4711"
         assert read.metadata.annotations["node.alpha.kubernetes.io/ttl"] == "0"  # the other annotations stay
-        await until(lambda: src.node_unschedulable("spare-2") is True, timeout_s=3.0)
+        await eventually(lambda: src.node_unschedulable("spare-2") is True, timeout_s=3.0)
 
         node = await src.cordon("spare-2", unschedulable=False)
         assert not node.unschedulable
         read = await core.read_node("spare-2")
         assert not read.spec.unschedulable and CORDON_REASON_ANNOTATION not in read.metadata.annotations
         assert "node.alpha.kubernetes.io/ttl" in read.metadata.annotations
-        await until(lambda: src.node_unschedulable("spare-2") is False, timeout_s=3.0)
+        await eventually(lambda: src.node_unschedulable("spare-2") is False, timeout_s=3.0)
 
 
 @lab
@@ -274,7 +261,7 @@ async def test_eviction_waits_for_the_budget_then_succeeds(drain_lab):
             mine = by_name(src.pods_on("drain-b")).get(second)
             return mine is not None and mine.budgets[0].disruptions_allowed >= 1
 
-        _, took = await until(allowed, timeout_s=10.0)
+        took = await timed(eventually(allowed, timeout_s=10.0, interval_s=0.02))
         print(f"\nbudget allows a disruption again {took:.2f}s after the refusal")
         spares = [p for n in ("spare-1", "spare-2") for p in src.pods_on(n) or () if p.name.startswith("web-")]
         assert spares and all(p.phase == "Running" for p in spares)  # the replacement runs on a spare node
