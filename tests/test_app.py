@@ -5,46 +5,17 @@ from __future__ import annotations
 import pytest
 
 from sovtui.app import SCREEN_CLASSES, SovtuiApp
-from sovtui.model.types import Alert, Gpu, SiteInfo, SourceData
+from sovtui.model.types import SiteInfo
 from sovtui.screens.dialogs import CommandLine, DetailScreen, HelpScreen
-from sovtui.sources.base import Source, Unreachable
 from sovtui.widgets.header import SiteHeader
+from tests.fakes import NOW, SwitchedSource
 
 pytestmark = pytest.mark.ui
 
-NOW = 1_790_000_000.0
 
 
-class ScriptedSource(Source):
-    """A source whose next answer the test controls."""
-
-    name = "prometheus"
-    kind = "prometheus"
-    interval_s = 60.0
-    timeout_s = 1.0
-
-    def __init__(self) -> None:
-        self.fail: str | None = None
-        self.calls = 0
-
-    async def fetch(self, executor=None) -> SourceData:
-        self.calls += 1
-        if self.fail:
-            raise Unreachable(self.fail)
-        gpus = tuple(
-            Gpu(host=f"gpu{h:02d}", index=i, uuid=f"GPU-{h}-{i}", name="NVIDIA H100", util_pct=10.0 * i,
-                mem_used_mib=100, mem_total_mib=1000, temp_c=50, power_w=200, sources=("dcgm",))
-            for h in (1, 2) for i in range(4)
-        )
-        alerts = (
-            Alert("GpuXidErrors", "critical", labels=(("instance", "gpu01"),), summary="XID 79 on gpu01", active_since=NOW - 60),
-            Alert("CephNearFull", "warning", labels=(("pool", "rbd"),), summary="pool rbd nearfull", active_since=NOW - 600),
-        )
-        return SourceData(gpus=gpus, alerts=alerts)
-
-
-def make_app(source: ScriptedSource | None = None, **site) -> tuple[SovtuiApp, ScriptedSource]:
-    source = source or ScriptedSource()
+def make_app(source: SwitchedSource | None = None, **site) -> tuple[SovtuiApp, SwitchedSource]:
+    source = source or SwitchedSource()
     clock = {"now": NOW}
     app = SovtuiApp(SiteInfo("lab", **site), [source], clock=lambda: clock["now"])
     app.test_clock = clock

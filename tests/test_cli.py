@@ -18,8 +18,9 @@ import sovtui
 import sovtui.sources.registry as registry
 from sovtui.cli import format_checks, main
 from sovtui.demo.setup import demo_clock
-from sovtui.model.types import DoctorCheck, PartStatus, SiteInfo, SourceData
-from sovtui.sources.base import Source, Unreachable
+from sovtui.model.types import DoctorCheck, PartStatus, SiteInfo
+from sovtui.sources.base import Source
+from tests.fakes import FakeSource
 
 ROOT = Path(__file__).resolve().parent.parent
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
@@ -87,30 +88,6 @@ def write_config(path: Path, text: str) -> Path:
 
 # ---------------------------------------------------------------------------------------------
 # fake sources injected through the registry
-
-
-class FakeSource(Source):
-    kind = "fake"
-
-    def __init__(self, name: str, *, ok: bool = True, checks: list[DoctorCheck] | None = None,
-                 parts: tuple[PartStatus, ...] = ()) -> None:
-        self.name = name
-        self.ok = ok
-        self.checks = checks
-        self.parts = parts
-        self.timeout_s = 1.0
-
-    async def fetch(self, executor=None) -> SourceData:
-        if not self.ok:
-            raise Unreachable("unreachable: connection refused")
-        return SourceData(alerts=(), parts=self.parts)
-
-    async def doctor(self, executor=None) -> list[DoctorCheck]:
-        if self.checks is not None:
-            return self.checks
-        if not self.ok:
-            raise Unreachable("connection refused", hint="is it running?")
-        return [DoctorCheck(self.name, "reachable", True, "v1")]
 
 
 @pytest.fixture

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import random
-import threading
 import time
 
 import pytest
 
 import sovtui.hub as hub_module
 from sovtui.hub import Hub, backoff_delay, describe_error
-from sovtui.model.types import DoctorCheck, Gpu, SourceData, SourceStatus
+from sovtui.model.types import DoctorCheck, SourceData, SourceStatus
 from sovtui.sources.base import Source, SourceError, Unreachable
+from tests.fakes import DATA, BlockingSource, ScriptedSource, SyncSource
 from tests.lab.waits import eventually
-
-DATA = SourceData(gpus=(Gpu(host="gpu-01", index=0, uuid="GPU-a", util_pct=50.0),), version="1")
 
 
 class Clock:
@@ -26,64 +24,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-class ScriptedSource(Source):
-    """An async source that answers from a script: SourceData, an exception, or a callable."""
-
-    kind = "fake"
-
-    def __init__(self, name="fake", script=(), *, interval_s=10.0, timeout_s=1.0, default=DATA) -> None:
-        self.name = name
-        self.interval_s = interval_s
-        self.timeout_s = timeout_s
-        self.script = list(script)
-        self.default = default
-        self.calls = 0
-        self.closed = False
-
-    async def fetch(self, executor=None):
-        self.calls += 1
-        step = self.script.pop(0) if self.script else self.default
-        if callable(step) and not isinstance(step, type):
-            step = await step()
-        if isinstance(step, BaseException) or (isinstance(step, type) and issubclass(step, BaseException)):
-            raise step
-        return step
-
-    def close(self) -> None:
-        self.closed = True
-
-
-class BlockingSource(Source):
-    """A thread source (``fetch_sync``) that blocks until released."""
-
-    kind = "thread"
-
-    def __init__(self, name="blocking", timeout_s=0.1) -> None:
-        self.name = name
-        self.timeout_s = timeout_s
-        self.release = threading.Event()
-        self.started = threading.Event()
-
-    def fetch_sync(self) -> SourceData:
-        self.started.set()
-        self.release.wait(10)
-        return DATA
-
-
-class SyncSource(Source):
-    """A thread source that answers at once, from a worker thread."""
-
-    kind = "thread"
-    name = "sync"
-
-    def __init__(self) -> None:
-        self.threads: list[str] = []
-
-    def fetch_sync(self) -> SourceData:
-        self.threads.append(threading.current_thread().name)
-        return DATA
 
 
 @pytest.fixture
