@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from .model.types import DoctorCheck, SourceData, SourceResult, SourceStatus
-from .sources.base import Source, SourceError
+from .sources.base import Source, SourceError, jittered_backoff
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +36,7 @@ def backoff_delay(failures: int, interval_s: float, *, cap_s: float = 120.0, rng
     """Delay before the next attempt: the interval when healthy, else jittered exponential backoff."""
     if failures <= 0:
         return interval_s
-    # cap the exponent: after ~1000 failures a float interval times 2**n overflows
-    ceiling = min(max(cap_s, interval_s), interval_s * 2 ** min(failures - 1, 32))
-    return max(1.0, ceiling * (0.5 + 0.5 * (rng or random).random()))
+    return max(1.0, jittered_backoff(failures, interval_s, max(cap_s, interval_s), rng))
 
 
 class Hub:

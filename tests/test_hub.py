@@ -468,3 +468,18 @@ def test_a_thousand_failing_hosts_make_one_short_header_line():
     line = parts_line(SourceStatus("ssh", ok=True, last_ok_at=0.0, parts=parts), 10.0)
     assert line.startswith("gpu0001: connection refused (unknown); gpu0003: ")
     assert line.endswith("… 497 more of 1000 (sovtui snapshot lists them)") and len(line) < 200
+
+
+def test_the_one_backoff_doubles_to_its_cap_with_jitter_and_never_overflows():
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from sovtui.sources.base import jittered_backoff
+
+    @given(st.integers(-5, 10**6), st.floats(0.01, 100.0), st.floats(0.01, 1000.0), st.integers(0, 2**32))
+    def check(failures, base, cap, seed):
+        delay = jittered_backoff(failures, base, cap, random.Random(seed))
+        ceiling = min(cap, base * 2 ** min(max(failures, 1) - 1, 32))
+        assert 0.5 * ceiling <= delay <= ceiling
+
+    check()

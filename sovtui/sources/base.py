@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from concurrent.futures import Executor
 
 from ..model.types import DoctorCheck, SourceData
@@ -79,3 +80,12 @@ class Source:
 
     def close(self) -> None:
         """Release connections; called once when the hub stops."""
+
+
+def jittered_backoff(failures: int, base_s: float, cap_s: float, rng: random.Random | None = None) -> float:
+    """The wait before retry number ``failures`` (1 = the first): ``base_s`` doubling per failure up to ``cap_s``,
+    then a random half to all of it, so that a fleet failing together does not retry together. The one backoff of
+    the hub, the SSH links and the Kubernetes informers."""
+    ceiling = min(cap_s, base_s * 2 ** min(max(failures, 1) - 1, 32))  # a capped exponent: 2**1000 overflows a float
+    return ceiling * (0.5 + 0.5 * (rng or random).random())
+

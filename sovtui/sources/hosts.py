@@ -40,7 +40,7 @@ from typing import Any
 
 from ..config import SiteConfig
 from ..model.types import DoctorCheck, Gpu, GpuHost, GpuProcess, MigInstance, PartStatus, SourceData, XidEvent
-from .base import Source
+from .base import Source, jittered_backoff
 from .names import BadName, check_host_name, shown
 from .sshconn import SSH_CONFIG_ENV, KnownHostsCache, config_paths, connect_options, credential_of, local_user
 
@@ -985,8 +985,7 @@ class HostsSource(Source):
     def _fail(self, link: _Link, error: str, stage: str) -> None:
         link.failures += 1
         link.last_error, link.last_stage = error, stage
-        ceiling = min(self.backoff_cap_s, self.backoff_base_s * 2 ** min(link.failures - 1, 32))
-        link.retry_at = time.monotonic() + ceiling * (0.5 + 0.5 * self._rng.random())
+        link.retry_at = time.monotonic() + jittered_backoff(link.failures, self.backoff_base_s, self.backoff_cap_s, self._rng)
 
     def _teardown(self, link: _Link, *, keep_conn: bool = False) -> None:
         link.owed = False

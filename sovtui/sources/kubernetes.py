@@ -37,7 +37,7 @@ from typing import Any, NamedTuple
 
 from ..config import SiteConfig
 from ..model.types import DoctorCheck, KubeNode, NodeEvent, QueueState, SourceData
-from .base import AuthError, BadAnswer, Source, SourceError, Timeout, Unreachable
+from .base import AuthError, BadAnswer, Source, SourceError, Timeout, Unreachable, jittered_backoff
 from .kube_drain import (
     CORDON_REASON_ANNOTATION,
     DrainMixin,
@@ -675,7 +675,7 @@ class Informer:
             if self.kind.group == KUEUE_GROUP and "not served" in str(err):
                 self.source._rediscover()  # a Kueue kind gone: ask discovery now whether Kueue still is
             # backoff, but a failing kind is retried at least once per refresh: it is seen back by the next one or two polls
-            delay = min(30.0, max(1.0, self.source.interval_s), 0.25 * 2 ** min(failures - 1, 8)) * (0.5 + random.random() / 2)
+            delay = jittered_backoff(failures, 0.25, min(30.0, max(1.0, self.source.interval_s)))
             log.info("kubernetes %s: %s; retrying in %.1fs", self.kind.resource, err, delay)
             await asyncio.sleep(delay)
 
@@ -1251,7 +1251,7 @@ class KubernetesSource(DrainMixin, Source):
             except Exception as exc:  # noqa: BLE001 - reported in the poll's notes, retried
                 failures += 1
                 self._kueue_error = self._classify(exc, "get", kind)
-                delay = min(KUEUE_RECHECK_S, 2.0 * 2 ** min(failures - 1, 6)) * (0.5 + random.random() / 2)
+                delay = jittered_backoff(failures, 2.0, min(KUEUE_RECHECK_S, 2.0 * 2**6))
                 log.info("kubernetes: discovery of %s: %s; retrying in %.0fs", KUEUE_GROUP, self._kueue_error, delay)
             self._kueue_known = True
             self._poke()
