@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
+from typing import Any
 
 from ..model.types import DoctorCheck, SourceData
 
@@ -88,4 +91,23 @@ def jittered_backoff(failures: int, base_s: float, cap_s: float, rng: random.Ran
     the hub, the SSH links and the Kubernetes informers."""
     ceiling = min(cap_s, base_s * 2 ** min(max(failures, 1) - 1, 32))  # a capped exponent: 2**1000 overflows a float
     return ceiling * (0.5 + 0.5 * (rng or random).random())
+
+
+_log = logging.getLogger("sovtui.sources")
+
+
+def close_quietly(what: str, close: Callable[[], Any]) -> None:
+    """Run a close (or an EOF) whose failure changes nothing, the other end being gone already; say it at debug."""
+    try:
+        close()
+    except Exception as exc:  # noqa: BLE001 - nothing to do about it but say it
+        _log.debug("closing %s: %s: %s", what, type(exc).__name__, exc)
+
+
+async def wait_quietly(what: str, waiting: Awaitable[Any], timeout_s: float) -> None:
+    """Wait at most ``timeout_s`` for something to end (a channel, a connection); its failure changes nothing."""
+    try:
+        await asyncio.wait_for(waiting, timeout_s)
+    except Exception as exc:  # noqa: BLE001 - nothing to do about it but say it
+        _log.debug("waiting for %s: %s: %s", what, type(exc).__name__, exc)
 

@@ -40,7 +40,7 @@ from typing import Any
 
 from ..config import SiteConfig
 from ..model.types import DoctorCheck, Gpu, GpuHost, GpuProcess, MigInstance, PartStatus, SourceData, XidEvent
-from .base import Source, jittered_backoff
+from .base import Source, close_quietly, jittered_backoff, wait_quietly
 from .names import BadName, check_host_name, shown
 from .sshconn import SSH_CONFIG_ENV, KnownHostsCache, config_paths, connect_options, credential_of, local_user
 
@@ -941,10 +941,7 @@ class HostsSource(Source):
     async def _probe_exit(self, link: _Link, partial: str) -> _ProbeGone:
         """Why the probe's output ended: its exit status and the tail of its stderr."""
         proc = link.proc
-        try:
-            await asyncio.wait_for(proc.wait_closed(), 1.0)
-        except Exception:  # noqa: BLE001
-            pass
+        await wait_quietly("the probe's channel", proc.wait_closed(), 1.0)
         if link.stderr_task is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(link.stderr_task), 0.5)
@@ -993,17 +990,11 @@ class HostsSource(Source):
         proc, link.proc = link.proc, None
         link.timeouts = 0
         if proc is not None:
-            try:
-                proc.close()
-            except Exception:  # noqa: BLE001
-                pass
+            close_quietly("the probe's channel", proc.close)
         if not keep_conn or (link.conn is not None and link.conn.is_closed()):
             conn, link.conn = link.conn, None
             if conn is not None:
-                try:
-                    conn.close()
-                except Exception:  # noqa: BLE001
-                    pass
+                close_quietly(f"the connection to {link.name}", conn.close)
 
     async def _establish(self, link: _Link) -> _Reply:
         """Connect (if needed), start the probe and read its first answer; never raises."""
@@ -1189,10 +1180,7 @@ class HostsSource(Source):
         if task is not None and not task.done():
             task.cancel()
         if link.proc is not None:
-            try:
-                link.proc.stdin.write_eof()  # the probe exits on EOF
-            except Exception:  # noqa: BLE001
-                pass
+            close_quietly("the probe's stdin", link.proc.stdin.write_eof)  # the probe exits on EOF
         self._teardown(link)
 
     def close(self) -> None:
@@ -1210,7 +1198,4 @@ class HostsSource(Source):
         conns = [link.conn for link in self._links.values() if link.conn is not None]
         self.close()
         for conn in conns:
-            try:
-                await asyncio.wait_for(conn.wait_closed(), 5.0)
-            except Exception:  # noqa: BLE001
-                pass
+            await wait_quietly("a connection to close", conn.wait_closed(), 5.0)

@@ -26,7 +26,7 @@ from ..config import SiteConfig
 from ..model.types import DoctorCheck, PartStatus, SlurmNode, SourceData
 from ..model.workload import SlurmJobRef
 from . import slurm_parse as sp
-from .base import AuthError, BadAnswer, Source, SourceError, Timeout, Unreachable
+from .base import AuthError, BadAnswer, Source, SourceError, Timeout, Unreachable, close_quietly, wait_quietly
 from .names import BadName, check_host_name
 from .sshconn import (
     SSH_CONFIG_ENV,
@@ -154,10 +154,7 @@ class SlurmSource(Source):
     def _drop(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
-            try:
-                conn.close()
-            except Exception:  # noqa: BLE001
-                pass
+            close_quietly("the connection to the login host", conn.close)
 
     @staticmethod
     async def _read(stream: Any, limit: int, what: str) -> bytes:
@@ -469,7 +466,4 @@ class SlurmSource(Source):
         conn = self._conn
         self._drop()
         if conn is not None and asyncio.get_running_loop() is self._loop:  # else its loop is gone: nothing to wait for
-            try:
-                await asyncio.wait_for(conn.wait_closed(), 5.0)
-            except Exception:  # noqa: BLE001
-                pass
+            await wait_quietly("the login host's connection to close", conn.wait_closed(), 5.0)
