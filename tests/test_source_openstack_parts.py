@@ -96,7 +96,7 @@ def _part(data, name):
 
 def test_a_dead_neutron_in_the_catalog_costs_only_neutron(lab_openstack, dead_neutron, disabled_host):
     host, other, server = disabled_host
-    src = _source(dead_neutron, "deadnet", timeout_s=5.0)
+    src = _source(dead_neutron, "deadnet", timeout_s=15.0)
     try:
         data = src.fetch_sync()
     finally:
