@@ -286,18 +286,19 @@ def test_slow_compute_endpoint_times_out(lab_openstack, blackhole, tmp_path):
                         extra=f"    compute_endpoint_override: {blackhole}/v2.1\n")
     src = _other(path, timeout_s=1)
     started = time.monotonic()
-    with pytest.raises(Timeout, match="compute timed out"):
+    with pytest.raises(Timeout, match="nova timed out"):
         src.fetch_sync()
     assert time.monotonic() - started < 5
 
 
 def test_doctor(lab_openstack, source):
     checks = source.doctor_sync()
-    assert [c.check for c in checks] == ["keystone", "compute", "network", "image"]
+    assert [c.check for c in checks] == ["keystone", "compute", "placement", "network", "image"]
     assert all(c.ok for c in checks), checks
     assert "2 compute hosts" in checks[1].detail
-    assert checks[2].detail == f"{len(lab_openstack.network_hosts)} agents, 1 networks"
-    assert checks[3].detail == "1 active images of 1"
+    assert checks[2].detail.endswith("VGPU 4")
+    assert checks[3].detail == f"{len(lab_openstack.network_hosts)} agents, 1 networks"
+    assert checks[4].detail == "1 active images of 1"
 
 
 def test_networks_and_images(lab_openstack):

@@ -95,7 +95,7 @@ async def test_nodes_screen_shows_every_layer_and_follows_changes(kube, lab_open
             screen = app.screen
             assert isinstance(screen, NodesScreen)
             # both layers side by side: the seeded GPU nodes (Kubernetes only) and the two computes in both
-            row = await _until(lambda: (r := _row(screen, host)) and "enabled" in r[3] and r, what="both layers")
+            row = await _until(lambda: (r := _row(screen, host)) and "enabled" in r[3] and r[2] != "—" and r, what="both layers")
             assert row[1] == "✓ serving" and row[2].startswith("ready ") and row[3] == "enabled 0vm"
             assert _row(screen, "gpu-a-03")[1] == "▲ draining" and _row(screen, "gpu-a-03")[3] == "—"  # cordoned, pods left
             assert _row(screen, "gpu-b-04")[1] == "✗ down"

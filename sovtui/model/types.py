@@ -314,6 +314,8 @@ class NovaHost:
     running_vms: int = 0
     servers: tuple[str, ...] = ()  # server names, sorted
     gpu_inventory: tuple[tuple[str, int, int], ...] = ()  # (resource class VGPU/PGPU, total, used)
+    #: False when Placement never answered: ``gpu_inventory`` is then unknown, not "no GPUs"
+    gpu_inventory_known: bool = True
 
     @property
     def gpus_total(self) -> int:

@@ -314,7 +314,10 @@ def _nova_fields(n: NovaHost) -> Fields:
         fields.append(("vCPUs", f"{n.vcpus_used if n.vcpus_used is not None else '?'} of {n.vcpus} used"))
     if n.memory_mb is not None:
         fields.append(("RAM", f"{(n.memory_mb_used or 0) / 1024:.0f} of {n.memory_mb / 1024:.0f} GiB used"))
-    fields += [(rc, f"{used} of {total} used") for rc, total, used in n.gpu_inventory]
+    if n.gpu_inventory_known:
+        fields += [(rc, f"{used} of {total} used") for rc, total, used in n.gpu_inventory]
+    else:
+        fields.append(("GPUs", Text("unknown: Placement has not answered", style="yellow")))
     fields.append(("VMs", str(n.running_vms)))
     fields += [("  server", server) for server in n.servers]
     return fields

@@ -1,5 +1,11 @@
 """Provides the OpenStack source: Nova compute services, hypervisors, servers per host, GPU flavors, Placement and Neutron.
 
+Each service is read on its own: Keystone (the token) and Nova's services, hypervisors and servers are what the
+source means, and their failure fails the poll; Placement, Neutron, Glance and Nova's flavors each fail alone
+(the source is then partial: the part keeps its last good data, or ``None`` if it never answered, and is named in
+``SourceData.parts``). The reads of one poll run side by side and the poll ends by its deadline (just inside
+``timeout_s``): a read still running then is reported as timed out and lands in the part's book when it ends.
+
 openstacksdk is imported lazily. The cloud comes from ``clouds.yaml`` (``site.openstack_cloud``) or the
 ``OS_*`` environment, as the ``openstack`` CLI reads them. Every request is bounded by ``api_timeout``;
 the keystoneauth session behind the connection re-authenticates by itself when its token expires or
@@ -11,29 +17,33 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from ..config import SiteConfig
-from ..model.types import (
-    DoctorCheck,
-    NeutronAgent,
-    NovaHost,
-    OpenStackFlavor,
-    OpenStackImage,
-    OpenStackNetwork,
-    SourceData,
-)
+from ..model.types import DoctorCheck, PartStatus, SourceData
 from .base import AuthError, BadAnswer, Source, SourceError, Timeout, Unreachable
 from .nova_ops import NovaOps
+from .openstack_parts import (
+    GPU_EXTRA_SPECS,
+    GPU_RESOURCE_CLASSES,
+    PLACEMENT_MICROVERSION,
+    BoundedAdapter,
+    PartBook,
+    nova_hosts,
+    read_flavors,
+    read_images,
+    read_neutron,
+    read_placement,
+)
 
 Clock = Callable[[], float]
 
-#: resource classes that are GPUs in Placement
-GPU_RESOURCE_CLASSES = ("VGPU", "PGPU")
-#: flavor extra specs that ask for a GPU
-GPU_EXTRA_SPECS = ("pci_passthrough:alias", "resources:VGPU", "resources:PGPU")
-PLACEMENT_MICROVERSION = "1.14"  # parent/root provider uuids
+__all__ = ["GPU_EXTRA_SPECS", "GPU_RESOURCE_CLASSES", "PLACEMENT_MICROVERSION", "OpenStackSource"]
+
+#: part -> the service type of its catalog entry (the parts a poll may leave partial)
+PART_SERVICES = {"placement": "placement", "neutron": "network", "glance": "image"}
 
 
 class OpenStackSource(NovaOps, Source):
@@ -46,9 +56,9 @@ class OpenStackSource(NovaOps, Source):
     name = "openstack"
     kind = "openstack"
     interval_s = 10.0
-    #: Placement (two calls per resource provider), flavors and Neutron agents change slowly and cost the
-    #: most on a big cloud: they are read again at most this often; services, hypervisors and servers
-    #: (what says a host is up, disabled, or full of VMs) at every poll
+    #: Placement (two calls per resource provider), flavors, Neutron and Glance change slowly and cost the
+    #: most on a big cloud: each is read again at most this often after it answered (at the next poll after it
+    #: failed); services, hypervisors and servers (what says a host is up, disabled, or full of VMs) at every poll
     slow_every_s = 60.0
 
     def __init__(self, site: SiteConfig, *, cloud: str | None = None, clouds_yaml: str | Path | None = None,
@@ -59,7 +69,8 @@ class OpenStackSource(NovaOps, Source):
         self.clock = clock
         self.timeout_s = float(getattr(site, "timeout_s", None) or self.timeout_s)
         self.interval_s = float(getattr(site, "refresh_s", None) or self.interval_s)
-        self._slow: tuple[float, Any, Any, Any] | None = None  # (when, flavors, providers, agents)
+        self._book = PartBook(clock)
+        self._pool = ThreadPoolExecutor(max_workers=12, thread_name_prefix="openstack")
         self._conn: Any = None
         self._lock = threading.Lock()
 
@@ -78,7 +89,11 @@ class OpenStackSource(NovaOps, Source):
                 except Exception as exc:  # noqa: BLE001 - openstack.exceptions.ConfigException and friends
                     raise BadAnswer(f"cloud {self.cloud or '(OS_* env)'}: {exc}",
                                     hint="check clouds.yaml (or OS_CLOUD / OS_* variables)") from None
-                self._conn = connection.Connection(config=region, connect_retries=0)
+                conn = connection.Connection(config=region, connect_retries=0)
+                bounded = BoundedAdapter(total_s=self.timeout_s * 2)
+                for prefix in ("http://", "https://"):
+                    conn.session.session.mount(prefix, bounded)
+                self._conn = conn
             return self._conn
 
     def close(self) -> None:
@@ -106,8 +121,19 @@ class OpenStackSource(NovaOps, Source):
         auth_step = self._authenticating(exc)
         where = "keystone" if auth_step else service
         timed_out = isinstance(exc, ksa.ConnectionError) and "timed out" in str(exc).lower()
+        if "larger than" in str(exc):
+            return BadAnswer(f"{where}: {_short(exc).rsplit(': ', 1)[-1]}", hint="the endpoint answered without end")
         if isinstance(exc, ksa.ConnectTimeout) or timed_out:
             return Timeout(f"{where} timed out after {self.timeout_s:g}s")
+        text = str(exc)
+        if any(w in text for w in ("IncompleteRead", "Connection broken", "ChunkedEncodingError", "RemoteDisconnected")):
+            return BadAnswer(f"{where}: answer cut off ({_short(exc)[-80:]})")
+        if "reset by peer" in text or "Connection aborted" in text:
+            return Unreachable(f"{where}: connection reset", hint="check the endpoint and anything between (proxies)")
+        if isinstance(exc, ValueError) and "json" in f"{type(exc).__name__} {text}".lower() or _not_json(exc):
+            return BadAnswer(f"{where}: the answer is not JSON", hint="check that the catalog's endpoint is the API")
+        if isinstance(exc, KeyError | TypeError | AttributeError | ksa.InvalidResponse):
+            return BadAnswer(f"{where}: an answer of an unexpected shape ({type(exc).__name__}: {_short(exc)[:80]})")
         if isinstance(exc, ksa.ConnectionError | ksa.SSLError):
             return Unreachable(f"{where} unreachable", hint="check auth_url / the endpoint and that the service runs")
         if isinstance(exc, ksa.EndpointNotFound):
@@ -138,91 +164,74 @@ class OpenStackSource(NovaOps, Source):
         return conn is None or getattr(getattr(conn.session, "auth", None), "auth_ref", None) is None
 
     # ------------------------------------------------------------------ fetch
+    @property
+    def budget_s(self) -> float:
+        """How long one poll waits for its reads: just inside ``timeout_s`` (the hub's bound for the whole poll)."""
+        return max(0.3, self.timeout_s - 0.2)
+
+    def _submit(self, label: str, fn: Callable[[], Any]) -> Future:
+        return self._pool.submit(self._call, label, fn)
+
+    def _wait(self, label: str, future: Future, deadline: float) -> Any:
+        """The result of a read of a part the source cannot do without: its failure fails the poll."""
+        try:
+            return future.result(timeout=max(0.0, deadline - time.monotonic()))
+        except TimeoutError:
+            raise Timeout(f"{label} timed out after {self.timeout_s:g}s") from None
+
+    @staticmethod
+    def _settle(future: Future | None, deadline: float) -> None:
+        if future is not None:
+            try:
+                future.result(timeout=max(0.0, deadline - time.monotonic()))
+            except Exception:  # noqa: BLE001 - the book has the error
+                pass
+
     def fetch_sync(self) -> SourceData:
+        deadline = time.monotonic() + self.budget_s
         conn = self._call("keystone", self.connection)
-        self._call("keystone", lambda: conn.session.get_token())
-        services = self._call("compute", lambda: list(conn.compute.services()))
-        hypervisors = self._call("compute", lambda: list(conn.compute.hypervisors(details=True)))
-        servers = self._call("compute", lambda: list(conn.compute.servers(details=True, all_projects=True)))
-        slow = self._slow
-        if slow is None or time.monotonic() - slow[0] >= self.slow_every_s:
-            flavors = self._call("compute", lambda: list(conn.compute.flavors(details=True, get_extra_specs=True)))
-            network = self._has(conn, "network")
-            slow = self._slow = (
-                time.monotonic(), flavors, self._placement(conn),
-                self._neutron_agents(conn) if network else None,
-                self._networks(conn) if network else None,
-                self._images(conn) if self._has(conn, "image") else None,
-            )
-        _, flavors, providers, agents, networks, images = slow
-
-        by_host: dict[str, list[str]] = {}
-        for server in servers:
-            host = getattr(server, "compute_host", None) or ""
-            if host:
-                by_host.setdefault(host, []).append(server.name or server.id)
-        hyper_by_host: dict[str, Any] = {}
-        for hv in hypervisors:
-            host = getattr(hv, "service_details", None) or {}
-            hyper_by_host[host.get("host") or hv.name] = hv
-        hosts: list[NovaHost] = []
-        for svc in services:
-            if svc.binary != "nova-compute":
-                continue
-            hv = hyper_by_host.get(svc.host)
-            node = (getattr(hv, "name", None) or svc.host) if hv is not None else svc.host
-            res = providers.get(node, {})
-            inv, use = res.get("inventory", {}), res.get("usage", {})
-            hosts.append(NovaHost(
-                name=svc.host,
-                zone=svc.availability_zone or "",
-                service_state=svc.state or "",
-                service_status=svc.status or "",
-                disabled_reason=svc.disabled_reason or "",
-                forced_down=bool(svc.is_forced_down),
-                hypervisor_state=(getattr(hv, "state", "") or "") if hv is not None else "",
-                vcpus_used=_num(use.get("VCPU"), getattr(hv, "vcpus_used", None)),
-                vcpus=_num(inv.get("VCPU"), getattr(hv, "vcpus", None)),
-                memory_mb_used=_num(use.get("MEMORY_MB"), getattr(hv, "memory_used", None)),
-                memory_mb=_num(inv.get("MEMORY_MB"), getattr(hv, "memory_size", None)),
-                running_vms=len(by_host.get(svc.host, ())),
-                servers=tuple(sorted(by_host.get(svc.host, ()))),
-                gpu_inventory=tuple(sorted(
-                    (rc, int(inv.get(rc, 0)), int(use.get(rc, 0))) for rc in set(inv) | set(use) if rc in GPU_RESOURCE_CLASSES
-                )),
-            ))
-        hosts.sort(key=lambda h: h.name)
-        gpu_flavors = []
-        for fl in flavors:
-            specs = dict(getattr(fl, "extra_specs", None) or {})
-            gpu = {k: str(v) for k, v in specs.items() if k in GPU_EXTRA_SPECS}
-            gpu_flavors.append(OpenStackFlavor(
-                name=fl.name, vcpus=fl.vcpus or 0, ram_mb=fl.ram or 0,
-                gpu_specs=tuple(sorted(gpu.items())), public=bool(getattr(fl, "is_public", True)),
-            ))
-        gpu_flavors.sort(key=lambda f: f.name)
-        return SourceData(nova_hosts=tuple(hosts), openstack_flavors=tuple(gpu_flavors),
-                          neutron_agents=agents, openstack_networks=networks, openstack_images=images)
-
-    def _placement(self, conn: Any) -> dict[str, dict[str, dict[str, int]]]:
-        """Root provider name -> {"inventory": rc -> total, "usage": rc -> used}, summed over its tree."""
-        def get(url: str) -> dict:
-            resp = conn.placement.get(url, microversion=PLACEMENT_MICROVERSION, raise_exc=True)
-            return resp.json()
-
-        rps = self._call("placement", lambda: get("/resource_providers"))["resource_providers"]
-        names = {rp["uuid"]: rp["name"] for rp in rps}
-        out: dict[str, dict[str, dict[str, int]]] = {}
-        for rp in rps:
-            root = names.get(rp.get("root_provider_uuid") or rp["uuid"], rp["name"])
-            entry = out.setdefault(root, {"inventory": {}, "usage": {}})
-            inv = self._call("placement", lambda rp=rp: get(f"/resource_providers/{rp['uuid']}/inventories"))
-            use = self._call("placement", lambda rp=rp: get(f"/resource_providers/{rp['uuid']}/usages"))
-            for rc, item in inv.get("inventories", {}).items():
-                entry["inventory"][rc] = entry["inventory"].get(rc, 0) + int(item.get("total", 0)) - int(item.get("reserved", 0))
-            for rc, used in use.get("usages", {}).items():
-                entry["usage"][rc] = entry["usage"].get(rc, 0) + int(used)
-        return out
+        self._wait("keystone", self._submit("keystone", conn.session.get_token), deadline)
+        token_at = self.clock()
+        catalog = [part for part, service in PART_SERVICES.items() if self._has(conn, service)]
+        readers = {"flavors": read_flavors, "placement": read_placement, "neutron": read_neutron, "glance": read_images}
+        # the services first, alone: a token the cloud refuses (revoked) is renewed by this one call, not by
+        # several side by side (keystoneauth renews it once per call, and calls racing would drop each other's)
+        services = self._wait("nova", self._submit("nova", lambda: list(conn.compute.services())), deadline)
+        started: dict[str, Future | None] = {}
+        for part in ["flavors", *catalog]:
+            reader = readers[part]
+            label = "nova" if part == "flavors" else part
+            started[part] = self._book.start(part, self._pool, lambda r=reader, a=label: self._call(a, lambda: r(conn, self._call)),
+                                             self.slow_every_s)
+        nova = [self._submit("nova", fn) for fn in (
+            lambda: list(conn.compute.hypervisors(details=True)),
+            lambda: list(conn.compute.servers(details=True, all_projects=True)),
+        )]
+        hypervisors, servers = (self._wait("nova", f, deadline) for f in nova)
+        nova_at = self.clock()
+        for future in started.values():
+            self._settle(future, deadline)
+        status = {part: self._book.status(part, started[part], self.timeout_s) for part in started}
+        flavors = status.pop("flavors")
+        parts = [PartStatus("keystone", True, "", token_at),
+                 PartStatus("nova", flavors.ok, f"flavors: {_bare(flavors.error, 'nova')}" if not flavors.ok else "",
+                            nova_at if flavors.ok else flavors.last_ok_at)]
+        parts += [PartStatus(p, st.ok, _bare(st.error, p), st.last_ok_at) for p, st in status.items()]
+        book = self._book.value
+        neutron = book("neutron") if "neutron" in catalog else None
+        notes = []
+        providers = book("placement") if "placement" in catalog else None
+        if providers is None:
+            notes.append("GPU inventory unknown: Placement " + ("never answered" if "placement" in catalog
+                                                                 else "is not in the catalog"))
+        return SourceData(
+            nova_hosts=nova_hosts(services, hypervisors, servers, providers),
+            openstack_flavors=book("flavors"),
+            neutron_agents=neutron[0] if neutron is not None else None,
+            openstack_networks=neutron[1] if neutron is not None else None,
+            openstack_images=book("glance") if "glance" in catalog else None,
+            parts=tuple(parts), notes=tuple(notes),
+        )
 
     @staticmethod
     def _has(conn: Any, service: str) -> bool:
@@ -238,72 +247,86 @@ class OpenStackSource(NovaOps, Source):
             pass
         return True
 
-    def _networks(self, conn: Any) -> tuple[OpenStackNetwork, ...]:
-        nets = self._call("network", lambda: list(conn.network.networks()))
-        return tuple(sorted((OpenStackNetwork(
-            name=n.name or n.id, id=n.id, status=n.status or "", admin_state_up=bool(n.is_admin_state_up),
-            shared=bool(n.is_shared), external=bool(n.is_router_external),
-            network_type=n.provider_network_type or "", subnets=len(n.subnet_ids or ()),
-        ) for n in nets), key=lambda n: n.name))
-
-    def _images(self, conn: Any) -> tuple[OpenStackImage, ...]:
-        images = self._call("image", lambda: list(conn.image.images()))
-        return tuple(sorted((OpenStackImage(
-            name=i.name or i.id, id=i.id, status=i.status or "", visibility=i.visibility or "",
-            size_bytes=i.size, disk_format=i.disk_format or "",
-        ) for i in images), key=lambda i: i.name))
-
-    def _neutron_agents(self, conn: Any) -> tuple[NeutronAgent, ...]:
-        """Neutron's agents (the caller checked that the cloud has a network endpoint)."""
-        agents = self._call("network", lambda: list(conn.network.agents()))
-        return tuple(sorted((NeutronAgent(
-            host=a.host or "", agent_type=a.agent_type or "", binary=a.binary or "",
-            alive=bool(a.is_alive), admin_state_up=bool(a.is_admin_state_up),
-        ) for a in agents), key=lambda a: (a.host, a.agent_type)))
-
     # ------------------------------------------------------------------ doctor
     def doctor_sync(self) -> list[DoctorCheck]:
+        """One check per service of the catalog (keystone, compute, placement, network, image), each on its own."""
         name = self.name
         started = time.perf_counter()
+        deadline = time.monotonic() + self.timeout_s * 2.5  # the hub bounds doctor at three timeouts
         try:
             conn = self._call("keystone", self.connection)
-            self._call("keystone", lambda: conn.session.get_token())
+            self._wait("keystone", self._submit("keystone", conn.session.get_token), deadline)
         except SourceError as exc:
-            return [DoctorCheck(name, "keystone", False, str(exc), exc.hint)]
+            return [DoctorCheck(name, "keystone", False, str(exc), exc.hint or "check auth_url and the credentials")]
         ms = (time.perf_counter() - started) * 1000
         checks = [DoctorCheck(name, "keystone", True, f"token for cloud {self.cloud or '(env)'} ({ms:.0f} ms)")]
-        try:
-            data = self.fetch_sync()
-        except SourceError as exc:
-            checks.append(DoctorCheck(name, "compute", False, str(exc), exc.hint))
-            return checks
-        hosts = data.nova_hosts or ()
-        down = [h.name for h in hosts if h.service_state != "up"]
-        detail = f"{len(hosts)} compute hosts" + (f"; down: {', '.join(down)}" if down else "")
-        checks.append(DoctorCheck(name, "compute", not down, detail, "check nova-compute on those hosts" if down else ""))
-        agents = data.neutron_agents
-        if agents is None:
-            checks.append(DoctorCheck(name, "network", True, "no network endpoint"))
-        else:
-            dead = [f"{a.binary or a.agent_type}@{a.host}" for a in agents if not a.alive]
-            detail = f"{len(agents)} agents, {len(data.openstack_networks or ())} networks" + (
-                f"; dead: {', '.join(dead)}" if dead else "")
-            checks.append(DoctorCheck(name, "network", not dead, detail,
-                                      "restart those agents (neutron agent-list shows them XXX)" if dead else ""))
-        if data.openstack_images is not None:
-            active = sum(1 for i in data.openstack_images if i.status == "active")
-            checks.append(DoctorCheck(name, "image", True, f"{active} active images of {len(data.openstack_images)}"))
+        reads = {
+            "compute": ("nova", lambda: list(conn.compute.services())),
+            "placement": ("placement", lambda: read_placement(conn, self._call)),
+            "network": ("neutron", lambda: read_neutron(conn, self._call)),
+            "image": ("glance", lambda: read_images(conn, self._call)),
+        }
+        futures = {svc: self._submit(label, fn) for svc, (label, fn) in reads.items()
+                   if svc == "compute" or self._has(conn, svc)}
+        for service in reads:
+            if service not in futures:
+                checks.append(DoctorCheck(name, service, True, f"no {service} endpoint in the catalog"))
+                continue
+            try:
+                value = self._wait(reads[service][0], futures[service], deadline)
+            except SourceError as exc:
+                checks.append(DoctorCheck(name, service, False, str(exc), exc.hint or (
+                    f"check the {service} endpoint (openstack endpoint list --service {service}) and that it answers")))
+                continue
+            checks.append(_doctor_check(name, service, value))
         return checks
 
 
-def _num(placement: Any, hypervisor: Any) -> int | None:
-    for value in (placement, hypervisor):
-        if value is not None:
-            try:
-                return int(value)
-            except (TypeError, ValueError):
-                continue
-    return None
+def _doctor_check(name: str, service: str, value: Any) -> DoctorCheck:
+    """What one service's read says, as a line of ``sovtui doctor``."""
+    if service == "compute":
+        hosts = [s for s in value if s.binary == "nova-compute"]
+        down = sorted(s.host for s in hosts if s.state != "up")
+        detail = f"{len(hosts)} compute hosts" + (f"; down: {', '.join(down)}" if down else "")
+        return DoctorCheck(name, service, not down, detail, "check nova-compute on those hosts" if down else "")
+    if service == "placement":
+        gpus = {}
+        for res in value.values():
+            for rc in GPU_RESOURCE_CLASSES:
+                if rc in res["inventory"]:
+                    gpus[rc] = gpus.get(rc, 0) + res["inventory"][rc]
+        detail = f"{len(value)} root resource providers" + (
+            "; " + ", ".join(f"{rc} {n}" for rc, n in sorted(gpus.items())) if gpus else "; no GPU inventory")
+        return DoctorCheck(name, service, True, detail)
+    if service == "network":
+        agents, networks = value
+        dead = [f"{a.binary or a.agent_type}@{a.host}" for a in agents if not a.alive]
+        detail = f"{len(agents)} agents, {len(networks)} networks" + (f"; dead: {', '.join(dead)}" if dead else "")
+        return DoctorCheck(name, service, not dead, detail,
+                           "restart those agents (neutron agent-list shows them XXX)" if dead else "")
+    active = sum(1 for i in value if i.status == "active")
+    return DoctorCheck(name, service, True, f"{active} active images of {len(value)}")
+
+
+def _bare(error: str, part: str) -> str:
+    """A part's error without the part's own name in front (the status line names the part already)."""
+    for prefix in (f"{part}: ", f"{part} "):
+        if error.startswith(prefix):
+            return error[len(prefix):]
+    return error
+
+
+def _not_json(exc: Exception) -> bool:
+    """Keystone's token answer was not JSON at all (keystoneauth says only "invalid response")."""
+    from keystoneauth1 import exceptions as ksa
+
+    if not isinstance(exc, ksa.InvalidResponse) or getattr(exc, "response", None) is None:
+        return False
+    try:
+        exc.response.json()
+    except ValueError:
+        return True
+    return False
 
 
 def _short(exc: Exception) -> str:

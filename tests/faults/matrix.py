@@ -86,7 +86,8 @@ MATRIX: dict[str, dict[str, str]] = {
                           ("jobs", "jobs"), ("deployments", "deployments"), ("kueue", "any Kueue kind"))},
     # ------------------------------------------------------------------ OpenStack, per service
     "openstack:keystone": _row(
-        _all(_HTTP, "no token: openstack ✗ names keystone and why; Nova hosts stay with their last state, marked with their age"),
+        _all(_HTTP, "no token (when the source renews its token): openstack ✗ names keystone and why; "
+                    "Nova hosts stay with their last state, marked with their age"),
         "Keystone is the catalog itself", _404="Keystone's token API has one path",
         catalog_dead="Keystone is the catalog itself"),
     **{f"openstack:{service}": _row(
