@@ -229,3 +229,12 @@ def test_pods_not_known_are_null_in_the_snapshot_never_0():
     known = {"kubernetes": _result("kubernetes", SourceData(kube_nodes=(kube("gpu01", gpu_requested=0),)))}
     (item,) = view_to_json(build_view(SiteInfo("lab"), known, T))["nodes"]
     assert item["kubernetes"]["gpus_requested"] == 0 and item["kubernetes"]["pods_unknown"] is None
+
+
+def test_gpu_inventory_placement_never_gave_is_null_in_the_snapshot():
+    results = {"openstack": _result("openstack", SourceData(nova_hosts=(nova("gpu01", gpu_inventory_known=False),)))}
+    (item,) = view_to_json(build_view(SiteInfo("lab"), results, T))["nodes"]
+    assert item["nova"]["gpu_inventory"] is None and "Placement" in item["nova"]["gpu_inventory_note"]
+    known = {"openstack": _result("openstack", SourceData(nova_hosts=(nova("gpu01"),)))}
+    (item,) = view_to_json(build_view(SiteInfo("lab"), known, T))["nodes"]
+    assert item["nova"]["gpu_inventory"] == [] and item["nova"]["gpu_inventory_note"] is None

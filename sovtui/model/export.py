@@ -160,7 +160,10 @@ def node_to_json(node: NodeRow) -> dict[str, Any]:
             "servers": list(n.servers),
             "vcpus": n.vcpus, "vcpus_used": n.vcpus_used,
             "memory_mb": n.memory_mb, "memory_mb_used": n.memory_mb_used,
-            "gpu_inventory": [{"resource_class": rc, "total": t, "used": u} for rc, t, u in n.gpu_inventory],
+            # Placement never answered: unknown, not "no GPUs"
+            "gpu_inventory": [{"resource_class": rc, "total": t, "used": u} for rc, t, u in n.gpu_inventory]
+            if n.gpu_inventory_known else None,
+            "gpu_inventory_note": None if n.gpu_inventory_known else "unknown: Placement has not answered",
         },
         "slurm": None if s is None else {
             "name": s.name,

@@ -68,10 +68,10 @@ def _seconds(timeout: Any) -> float | None:
     return float(timeout) if isinstance(timeout, (int, float)) else None
 
 
-def bounded_adapter(max_bytes: int) -> Any:
+def bounded_adapter(max_bytes: int, total_s: float | None = None) -> Any:
     """A ``requests`` transport adapter that reads each answer whole before handing it on, but never more than
-    ``max_bytes`` of it, and never for longer than the request's timeout in all (a server that drips an endless
-    answer byte by byte never trips a per-read timeout)."""
+    ``max_bytes`` of it, and never for longer than ``total_s`` in all (default: the request's timeout) — a server
+    that drips an endless answer byte by byte never trips a per-read timeout. The one size bound of every HTTP source."""
     import requests
     import urllib3
     from requests.adapters import HTTPAdapter
@@ -87,20 +87,20 @@ def bounded_adapter(max_bytes: int) -> Any:
             response = super().send(request, stream=True, timeout=timeout, **kwargs)
             if stream:
                 return response  # the caller reads it (and bounds it) itself
-            budget = _seconds(timeout)
+            budget = total_s if total_s is not None else _seconds(timeout)
             declared = response.headers.get("Content-Length", "")
             if declared.isdigit() and int(declared) > max_bytes:
                 response.close()
-                raise AnswerTooLarge(f"{int(declared)} bytes", response=response)
+                raise AnswerTooLarge(f"answer larger than {max_bytes // 2**20} MB ({int(declared)} bytes)", response=response)
             chunks: list[bytes] = []
             size = 0
             try:
                 for chunk in response.raw.stream(_CHUNK, decode_content=True):
                     size += len(chunk)
                     if size > max_bytes:
-                        raise AnswerTooLarge(f"over {max_bytes} bytes", response=response)
+                        raise AnswerTooLarge(f"answer larger than {max_bytes // 2**20} MB, cut", response=response)
                     if budget is not None and time.monotonic() - started > budget:
-                        raise requests.exceptions.ReadTimeout(f"the answer took over {budget:g}s in all")
+                        raise requests.exceptions.ReadTimeout(f"answer not complete after {budget:g}s")
                     chunks.append(chunk)
             except (urllib3.exceptions.ProtocolError, urllib3.exceptions.DecodeError) as exc:
                 response.close()

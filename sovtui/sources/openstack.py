@@ -24,12 +24,13 @@ from typing import Any
 from ..config import SiteConfig
 from ..model.types import DoctorCheck, PartStatus, SourceData
 from .base import AuthError, BadAnswer, Source, SourceError, Timeout, Unreachable
+from .http import bounded_adapter
 from .nova_ops import NovaOps
 from .openstack_parts import (
     GPU_EXTRA_SPECS,
     GPU_RESOURCE_CLASSES,
+    MAX_ANSWER_BYTES,
     PLACEMENT_MICROVERSION,
-    BoundedAdapter,
     PartBook,
     nova_hosts,
     read_flavors,
@@ -90,7 +91,8 @@ class OpenStackSource(NovaOps, Source):
                     raise BadAnswer(f"cloud {self.cloud or '(OS_* env)'}: {exc}",
                                     hint="check clouds.yaml (or OS_CLOUD / OS_* variables)") from None
                 conn = connection.Connection(config=region, connect_retries=0)
-                bounded = BoundedAdapter(total_s=self.timeout_s * 2)
+                # every answer read to a size bound and a total time (2x the per-call timeout: a paged list)
+                bounded = bounded_adapter(MAX_ANSWER_BYTES, total_s=self.timeout_s * 2)
                 for prefix in ("http://", "https://"):
                     conn.session.session.mount(prefix, bounded)
                 self._conn = conn

@@ -1,10 +1,9 @@
-"""Provides the OpenStack source's per-service readers, the book of each part's last good answer, and a size-bounded HTTP adapter.
+"""Provides the OpenStack source's per-service readers and the book of each part's last good answer.
 
 Each reader takes an openstacksdk connection and a ``call(label, fn)`` that maps the SDK's exceptions to the
 typed errors of :mod:`.base`; it returns model objects. :class:`PartBook` keeps, per part, the last good value,
 when it last answered, and the read in flight (a read that outlives one poll's deadline lands in the book when
-it ends, and is not started twice). :class:`BoundedAdapter` cuts an answer that grows past a size or takes longer
-than a time bound, so a misbehaving endpoint can neither fill memory nor hold a thread for ever.
+it ends, and is not started twice).
 """
 
 from __future__ import annotations
@@ -15,9 +14,6 @@ from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
-
-import requests
-from requests.adapters import HTTPAdapter
 
 from ..model.types import NeutronAgent, NovaHost, OpenStackFlavor, OpenStackImage, OpenStackNetwork, PartStatus
 
@@ -32,41 +28,6 @@ PLACEMENT_MICROVERSION = "1.14"  # parent/root provider uuids
 PLACEMENT_CONCURRENCY = 4
 #: the largest answer read from any OpenStack API (a cloud of thousands of servers answers in a few MiB)
 MAX_ANSWER_BYTES = 32 * 1024 * 1024
-
-
-# ---------------------------------------------------------------------------------------------- HTTP bound
-class AnswerTooLarge(requests.exceptions.RequestException):
-    """An answer that grew past the size bound."""
-
-
-class BoundedAdapter(HTTPAdapter):
-    """Reads each answer in chunks and stops it at ``max_bytes`` or after ``total_s`` seconds in all."""
-
-    def __init__(self, max_bytes: int = MAX_ANSWER_BYTES, total_s: float = 30.0) -> None:
-        super().__init__(max_retries=0)
-        self.max_bytes = max_bytes
-        self.total_s = total_s
-
-    def send(self, request, stream=False, timeout=None, verify=True, cert=None, proxies=None):  # noqa: ANN001
-        started = time.monotonic()
-        resp = super().send(request, stream=True, timeout=timeout, verify=verify, cert=cert, proxies=proxies)
-        if stream:
-            return resp
-        chunks, size = [], 0
-        try:
-            for chunk in resp.iter_content(64 * 1024):
-                size += len(chunk)
-                if size > self.max_bytes:
-                    raise AnswerTooLarge(f"answer larger than {self.max_bytes // (1024 * 1024)} MiB, cut")
-                if time.monotonic() - started > self.total_s:
-                    raise requests.exceptions.ReadTimeout(f"answer not complete after {self.total_s:g}s")
-                chunks.append(chunk)
-        except BaseException:
-            resp.close()
-            raise
-        resp._content = b"".join(chunks)  # what requests itself does when it reads the whole body
-        resp._content_consumed = True
-        return resp
 
 
 # ---------------------------------------------------------------------------------------------- the book
