@@ -20,26 +20,24 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "fault(source, fault): the test proves one cell of the fault matrix")
 
 
-def cell_of(item: pytest.Item) -> tuple[str, str] | None:
-    mark = item.get_closest_marker("fault")
-    return (str(mark.args[0]), str(mark.args[1])) if mark is not None else None
+def cells_of(item: pytest.Item) -> list[tuple[str, str]]:
+    """The cells a test proves: one, or a row's cells run one after another in one app (all pass or all fail)."""
+    return [(str(mark.args[0]), str(mark.args[1])) for mark in item.iter_markers("fault")]
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    cell = getattr(report, "fault_cell", None)
-    if cell is None:
-        return
-    if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
-        previous = _OUTCOMES.get(cell)
-        outcome = "passed" if report.outcome == "passed" else report.outcome
-        _OUTCOMES[cell] = outcome if previous in (None, "passed") else previous
+    for cell in getattr(report, "fault_cells", ()):
+        if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+            previous = _OUTCOMES.get(cell)
+            outcome = "passed" if report.outcome == "passed" else report.outcome
+            _OUTCOMES[cell] = outcome if previous in (None, "passed") else previous
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     outcome = yield
     report = outcome.get_result()
-    report.fault_cell = cell_of(item)
+    report.fault_cells = cells_of(item)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
