@@ -11,11 +11,10 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from .model.types import DoctorCheck, SourceData, SourceResult, SourceStatus
-from .sources.base import Source, SourceError, jittered_backoff
+from .sources.base import DaemonPool, Source, SourceError, jittered_backoff
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +58,7 @@ class Hub:
         self.clock = clock
         self.on_update = on_update
         self._rng = rng or random.Random()
-        self._executor = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="sovtui-src")
+        self._executor = DaemonPool(max_threads, "sovtui-src")
         self._results: dict[str, SourceResult] = {
             name: SourceResult(SourceStatus(name=name, kind=s.kind, interval_s=s.interval_s))
             for name, s in self.sources.items()

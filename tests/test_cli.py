@@ -504,3 +504,24 @@ def test_site_info():
     assert registry.site_info(SiteConfig(name="p", production=True)) == SiteInfo("p", production=True)
     assert registry.site_info(SiteConfig(name="p"), read_only=True).read_only is True
     assert registry.site_info(SiteConfig(name="p", read_only=True)).read_only is True
+
+
+def test_snapshot_exits_even_when_a_backend_call_never_returns(tmp_path):
+    """keystoneauth waits for ever on its own lock when Keystone answers 401 to version discovery: the snapshot
+    still prints, names the source, and exits (the stuck thread does not hold the process)."""
+    from tests.lab.stubs import Answer, StubHttpServer
+
+    with StubHttpServer({"*": Answer(401, {"error": {"code": 401, "message": "no"}})}) as stub:
+        (tmp_path / "clouds.yaml").write_text(
+            "clouds:\n  x:\n    region_name: RegionOne\n    auth:\n"
+            f"      auth_url: {stub.url}/v3\n      username: u\n      password: not-a-real-secret\n"
+            "      project_name: p\n      user_domain_name: Default\n      project_domain_name: Default\n")
+        (tmp_path / "c.toml").write_text('[sites.x]\nopenstack_cloud = "x"\ntimeout_s = 2\n')
+        env = dict(os.environ, OS_CLIENT_CONFIG_FILE=str(tmp_path / "clouds.yaml"), SOVTUI_CONFIG=str(tmp_path / "c.toml"),
+                   XDG_STATE_HOME=str(tmp_path / "state"))
+        done = subprocess.run([sys.executable, "-m", "sovtui", "snapshot"], env=env, capture_output=True, text=True,
+                              timeout=60)
+    assert done.returncode == 1, done.stderr
+    openstack = json.loads(done.stdout)["sources"]["openstack"]
+    assert openstack["ok"] is False and "keystone" in openstack["error"]
+    assert "not-a-real-secret" not in done.stdout + done.stderr

@@ -111,3 +111,72 @@ async def wait_quietly(what: str, waiting: Awaitable[Any], timeout_s: float) -> 
     except Exception as exc:  # noqa: BLE001 - nothing to do about it but say it
         _log.debug("waiting for %s: %s: %s", what, type(exc).__name__, exc)
 
+
+
+class DaemonPool(Executor):
+    """A thread pool whose threads never hold the process: a backend call stuck for good (a client library
+    deadlocked in its own lock, a socket with no timeout) must not keep ``sovtui snapshot`` from exiting once its
+    answer is out, as the standard pool's non-daemon threads would. Threads start on demand, up to ``max_workers``."""
+
+    def __init__(self, max_workers: int, name: str) -> None:
+        import queue
+        import threading
+
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._max = max(1, max_workers)
+        self._name = name
+        self._threads: list[threading.Thread] = []
+        self._idle = 0
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        import threading
+        from concurrent.futures import Future
+
+        future: Future[Any] = Future()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("cannot schedule new work after shutdown")
+            self._queue.put((future, fn, args, kwargs))
+            if self._idle == 0 and len(self._threads) < self._max:
+                thread = threading.Thread(target=self._work, name=f"{self._name}-{len(self._threads)}", daemon=True)
+                self._threads.append(thread)
+                thread.start()
+            else:
+                self._idle -= 1  # one idle worker will take it
+        return future
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            future, fn, args, kwargs = item
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn(*args, **kwargs))
+                except BaseException as exc:  # noqa: BLE001 - handed to whoever waits on the future
+                    future.set_exception(exc)
+            with self._lock:
+                self._idle += 1
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        import queue
+
+        with self._lock:
+            self._closed = True
+            threads = list(self._threads)
+        if cancel_futures:
+            while True:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not None:
+                    item[0].cancel()
+        for _ in threads:
+            self._queue.put(None)
+        if wait:
+            for thread in threads:
+                thread.join()

@@ -17,13 +17,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 from ..config import SiteConfig
 from ..model.types import DoctorCheck, PartStatus, SourceData
-from .base import AuthError, BadAnswer, Source, SourceError, Timeout, Unreachable
+from .base import AuthError, BadAnswer, DaemonPool, Source, SourceError, Timeout, Unreachable
 from .http import bounded_adapter
 from .nova_ops import NovaOps
 from .openstack_parts import (
@@ -71,7 +71,7 @@ class OpenStackSource(NovaOps, Source):
         self.timeout_s = float(getattr(site, "timeout_s", None) or self.timeout_s)
         self.interval_s = float(getattr(site, "refresh_s", None) or self.interval_s)
         self._book = PartBook(clock)
-        self._pool = ThreadPoolExecutor(max_workers=12, thread_name_prefix="openstack")
+        self._pool = DaemonPool(12, "openstack")
         self._conn: Any = None
         self._lock = threading.Lock()
 

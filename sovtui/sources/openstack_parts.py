@@ -11,11 +11,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from typing import Any
 
 from ..model.types import NeutronAgent, NovaHost, OpenStackFlavor, OpenStackImage, OpenStackNetwork, PartStatus
+from .base import DaemonPool
 
 Call = Callable[[str, Callable[[], Any]], Any]
 
@@ -124,7 +125,7 @@ def read_placement(conn: Any, call: Call) -> dict[str, dict[str, dict[str, int]]
     names = {rp["uuid"]: rp["name"] for rp in rps}
     out: dict[str, dict[str, dict[str, int]]] = {}
     # two calls per provider, side by side (a few at a time): one after the other they take seconds on a big cloud
-    with ThreadPoolExecutor(max_workers=PLACEMENT_CONCURRENCY, thread_name_prefix="placement") as pool:
+    with DaemonPool(PLACEMENT_CONCURRENCY, "placement") as pool:
         answers = [(rp, pool.submit(call, "placement",
                                     lambda rp=rp: get(f"/resource_providers/{rp['uuid']}/inventories")["inventories"]),
                     pool.submit(call, "placement", lambda rp=rp: get(f"/resource_providers/{rp['uuid']}/usages")["usages"]))

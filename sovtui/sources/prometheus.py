@@ -17,7 +17,7 @@ from ..model.types import (
     PartStatus,
     SourceData,
 )
-from .base import BadAnswer, Source, SourceError, Timeout
+from .base import BadAnswer, DaemonPool, Source, SourceError, Timeout
 from .http import HttpJson, api_error, short
 from .prometheus_map import (
     build_queries,
@@ -65,7 +65,7 @@ class PrometheusSource(Source):
         self._client = None
         self._client_lock = threading.Lock()
         self._version = ""
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._executor: DaemonPool | None = None
         #: part -> (its last good facet, when it answered): what a failing part keeps showing
         self._kept: dict[str, tuple[Any, float]] = {}
 
@@ -246,12 +246,11 @@ class PrometheusSource(Source):
             return queues_from_samples(answer, m)
         return answer  # alerts
 
-    def _pool(self) -> concurrent.futures.ThreadPoolExecutor:
+    def _pool(self) -> DaemonPool:
         """The source's own few threads: the query families are read side by side, each bounded on its own."""
         with self._client_lock:
             if self._executor is None:
-                self._executor = concurrent.futures.ThreadPoolExecutor(
-                    max_workers=len(self.queries) + 1, thread_name_prefix=f"{self.name}-query")
+                self._executor = DaemonPool(len(self.queries) + 1, f"{self.name}-query")
             return self._executor
 
     # -- doctor -----------------------------------------------------------------------------
