@@ -72,7 +72,9 @@ _PROXY = {  # fault -> (proxy mode, knobs, words the header must say)
     "truncated": ("truncate", {"cut_bytes": 64}, ("kubernetes", "dropped")),
     "wrong-types": ("wrong-types", {}, ("kubernetes", "wrong shape")),
     "reset": ("reset", {"cut_bytes": 64}, ("kubernetes", "dropped")),
-    "oversized": ("oversize", {}, ("kubernetes", "cut off")),
+    # an endless answer is cut at 64 MiB, or at the timeout when the proxy cannot pump that much in 1.5 s (a loaded
+    # machine): either way it is bounded; the size cut itself is tested on its own (test_source_kubernetes_parts)
+    "oversized": ("oversize", {}, ("kubernetes",)),
 }
 
 
@@ -81,8 +83,10 @@ async def test_kubernetes_connection_fault(healthy, fault):
     _, proxy, kubeconfig = healthy
     mode, knobs, says = _PROXY[fault]
     async with _app(kubeconfig).run_test(size=(120, 30)) as pilot:
-        await check_fault(pilot, "kubernetes", inject=lambda: proxy.set(mode, **knobs), heal=proxy.heal, says=says,
-                          kept=_nodes_shown, state="failing")
+        seen = await check_fault(pilot, "kubernetes", inject=lambda: proxy.set(mode, **knobs), heal=proxy.heal,
+                                 says=says, kept=_nodes_shown, state="failing")
+    if fault == "oversized":
+        assert "cut off" in seen["header"] or "1.5s" in seen["header"], seen["header"]
 
 
 @pytest.mark.parametrize("fault,toggle,says", [
