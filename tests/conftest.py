@@ -3,6 +3,9 @@
 import os
 import tempfile
 
+# loaded now, while the stack is shallow: Hypothesis imports it lazily in pytest's end-of-run summary, where
+# CPython 3.11 can fail to compile it ("AST constructor recursion depth mismatch") after a long async run
+import hypothesis.internal.conjecture.providers  # noqa: F401
 import pytest
 
 pytest_plugins = ("tests.lab.plugin", "tests.plugins.snapshots")
