@@ -63,8 +63,12 @@ async def drain_wall(args: argparse.Namespace, workdir: Path) -> None:
         outcome = await op.start(plan).execute()
         took = time.perf_counter() - t1
         floor = args.seconds
-        print(f"drain {DRAIN_NODE}: {evict} pods evicted, plan {planned * 1000:.1f} ms, run {took:.2f} s, verdict {outcome.verdict(plan)}")
-        print(f"  wall / floor ({floor:g} s) = {took / floor:.2f}x  (target <= {TARGET_RATIO}x: {'ok' if took / floor <= TARGET_RATIO else 'MISSED'})")
+        print(
+            f"drain {DRAIN_NODE}: {evict} pods evicted, plan {planned * 1000:.1f} ms, run {took:.2f} s, verdict {outcome.verdict(plan)}"
+        )
+        print(
+            f"  wall / floor ({floor:g} s) = {took / floor:.2f}x  (target <= {TARGET_RATIO}x: {'ok' if took / floor <= TARGET_RATIO else 'MISSED'})"
+        )
         print(f"  one pod at a time would take {evict * floor:.0f} s: {evict * floor / took:.0f}x slower")
     finally:
         await hub.stop()
@@ -89,12 +93,18 @@ async def plan_cost(args: argparse.Namespace, workdir: Path) -> None:
             if memo is not None:
                 memo.clear()  # the plan's cost, not a remembered answer
             t0 = time.perf_counter()
-            plan = await make_plan("drain", [busiest.name], Options(reason="benchmark", layers=("kubernetes",)), layers, SITE)
+            plan = await make_plan(
+                "drain", [busiest.name], Options(reason="benchmark", layers=("kubernetes",)), layers, SITE
+            )
             costs.append(time.perf_counter() - t0)
         med = statistics.median(costs) * 1000
-        print(f"plan of {busiest.name} ({len(plan.steps) - 1} pods) in a {len(nodes)}-node, "
-              f"{sum(len(src.pods_on(n.name) or ()) for n in nodes)}-pod cache: {med:.2f} ms median, {max(costs) * 1000:.2f} ms max")
-        print(f"  {med / TARGET_PLAN_MS:.2f}x the {TARGET_PLAN_MS:g} ms target ({'ok' if med <= TARGET_PLAN_MS else 'MISSED'})")
+        print(
+            f"plan of {busiest.name} ({len(plan.steps) - 1} pods) in a {len(nodes)}-node, "
+            f"{sum(len(src.pods_on(n.name) or ()) for n in nodes)}-pod cache: {med:.2f} ms median, {max(costs) * 1000:.2f} ms max"
+        )
+        print(
+            f"  {med / TARGET_PLAN_MS:.2f}x the {TARGET_PLAN_MS:g} ms target ({'ok' if med <= TARGET_PLAN_MS else 'MISSED'})"
+        )
     finally:
         await hub.stop()
         await src.aclose()

@@ -63,7 +63,9 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
                 costs.append(time.perf_counter() - t1)
             assert pods is not None
             victims = [p for p in pods if p.owner_kind == "ReplicaSet"]
-            print(f"pods_on({DRAIN_NODE}): {len(pods)} pods ({len(victims)} to evict), built in {statistics.median(costs) * 1000:.2f} ms (median)")
+            print(
+                f"pods_on({DRAIN_NODE}): {len(pods)} pods ({len(victims)} to evict), built in {statistics.median(costs) * 1000:.2f} ms (median)"
+            )
             if args.keep:
                 print("serving until Ctrl-C")
                 while True:
@@ -79,7 +81,9 @@ async def run(args: argparse.Namespace, workdir: Path) -> None:
             while left() and time.perf_counter() - t2 < args.seconds + 30:
                 await src.pods_changed(1.0)
             took = time.perf_counter() - t2
-            print(f"evict all {len(uids)}: requests {evicted:.2f}s; every pod gone after {took:.2f}s (grace {args.seconds:g}s); {len(left())} left")
+            print(
+                f"evict all {len(uids)}: requests {evicted:.2f}s; every pod gone after {took:.2f}s (grace {args.seconds:g}s); {len(left())} left"
+            )
         finally:
             await src.aclose()
     finally:

@@ -39,7 +39,7 @@ from sovtui.config import SiteConfig, SshConfig  # noqa: E402
 from sovtui.sources.hosts import HostsSource  # noqa: E402
 
 #: answers every stdin line with the canned answer in $BENCH_ANSWER after $BENCH_DELAY_MS
-STANDIN = r'''
+STANDIN = r"""
 import os, sys, time
 answer = open(sys.argv[1]).read().strip() + "\n"
 delay = float(sys.argv[2]) / 1000.0
@@ -48,28 +48,68 @@ for _ in sys.stdin:
         time.sleep(delay)
     sys.stdout.write(answer)
     sys.stdout.flush()
-'''
+"""
 
 
 def canned_answer() -> dict:
     """An 8-GPU host at work, like the probe's answer."""
     gpus = []
     for i in range(8):
-        gpus.append({
-            "index": i, "uuid": f"GPU-{i:08x}-bench", "name": "NVIDIA H100 80GB HBM3",
-            "pci_bus_id": f"00000000:{0x18 + 0x10 * i:02X}:00.0", "util_gpu": 97, "util_mem": 40,
-            "mem_used_mib": 61234.0, "mem_total_mib": 81559.0, "temp_c": 61, "temp_slowdown_c": 87,
-            "temp_shutdown_c": 92, "power_w": 512.5, "power_limit_w": 700.0, "sm_clock_mhz": 1980,
-            "mem_clock_mhz": 2619, "throttle_reasons": [], "ecc_mode": True, "ecc_corrected_volatile": 0,
-            "ecc_uncorrected_volatile": 0, "ecc_corrected_aggregate": 0, "ecc_uncorrected_aggregate": 0,
-            "retired_pages_pending": False, "row_remap_pending": False, "row_remap_failure": False,
-            "mig_mode": False, "mig_instances": [], "nvlink": [{"link": n, "active": True} for n in range(18)],
-            "processes": [{"pid": 1000 + i, "used_mib": 61000.0, "name": "python3", "pod": f"team-a/train-{i // 4}",
-                           "container": "trainer", "slurm_job": None}],
-            "error": "",
-        })
-    return {"v": 1, "host": "bench", "t": time.time(), "backend": "nvml", "error": "", "driver": "550.54.15",
-            "cuda": "12.4", "gpu_count": 8, "probe_ms": 3.0, "gpus": gpus, "xids": []}
+        gpus.append(
+            {
+                "index": i,
+                "uuid": f"GPU-{i:08x}-bench",
+                "name": "NVIDIA H100 80GB HBM3",
+                "pci_bus_id": f"00000000:{0x18 + 0x10 * i:02X}:00.0",
+                "util_gpu": 97,
+                "util_mem": 40,
+                "mem_used_mib": 61234.0,
+                "mem_total_mib": 81559.0,
+                "temp_c": 61,
+                "temp_slowdown_c": 87,
+                "temp_shutdown_c": 92,
+                "power_w": 512.5,
+                "power_limit_w": 700.0,
+                "sm_clock_mhz": 1980,
+                "mem_clock_mhz": 2619,
+                "throttle_reasons": [],
+                "ecc_mode": True,
+                "ecc_corrected_volatile": 0,
+                "ecc_uncorrected_volatile": 0,
+                "ecc_corrected_aggregate": 0,
+                "ecc_uncorrected_aggregate": 0,
+                "retired_pages_pending": False,
+                "row_remap_pending": False,
+                "row_remap_failure": False,
+                "mig_mode": False,
+                "mig_instances": [],
+                "nvlink": [{"link": n, "active": True} for n in range(18)],
+                "processes": [
+                    {
+                        "pid": 1000 + i,
+                        "used_mib": 61000.0,
+                        "name": "python3",
+                        "pod": f"team-a/train-{i // 4}",
+                        "container": "trainer",
+                        "slurm_job": None,
+                    }
+                ],
+                "error": "",
+            }
+        )
+    return {
+        "v": 1,
+        "host": "bench",
+        "t": time.time(),
+        "backend": "nvml",
+        "error": "",
+        "driver": "550.54.15",
+        "cuda": "12.4",
+        "gpu_count": 8,
+        "probe_ms": 3.0,
+        "gpus": gpus,
+        "xids": [],
+    }
 
 
 def real_probe_command(root: Path) -> str:
@@ -92,8 +132,12 @@ def real_probe_command(root: Path) -> str:
     state = write_state(root / "state", SCENARIOS["healthy"]())
     for path in [root, *root.rglob("*")]:
         path.chmod(0o755 if path.is_dir() or os.access(path, os.X_OK) else 0o644)
-    env = {"LD_LIBRARY_PATH": libdir, "FAKE_NVML_STATE": state, "PYTHONPATH": pylib,
-           "PATH": f"{libdir / 'bin'}:/usr/bin:/bin"}
+    env = {
+        "LD_LIBRARY_PATH": libdir,
+        "FAKE_NVML_STATE": state,
+        "PYTHONPATH": pylib,
+        "PATH": f"{libdir / 'bin'}:/usr/bin:/bin",
+    }
     return " ".join(f"{k}={shlex.quote(str(v))}" for k, v in env.items()) + " " + probe_command()
 
 
@@ -124,8 +168,9 @@ class StallMeter:
         self._task.cancel()
 
 
-async def timed_polls(source: HostsSource, polls: int, interval_s: float,
-                      executor: ThreadPoolExecutor) -> tuple[list[float], list[float], float, object]:
+async def timed_polls(
+    source: HostsSource, polls: int, interval_s: float, executor: ThreadPoolExecutor
+) -> tuple[list[float], list[float], float, object]:
     walls, cpus, data = [], [], None
     with StallMeter() as stall:
         for _ in range(polls):
@@ -144,9 +189,14 @@ async def run(args: argparse.Namespace, workdir: Path) -> int:
     try:
         names = [f"fleet-{i:04d}" for i in range(args.hosts)]
         config = workdir / "ssh_config"
-        config.write_text("".join(
-            f"Host {name}\n  HostName {lab.host}\n  Port {lab.port}\n  User {lab.user}\n"
-            f"  IdentityFile {lab.client_key}\n  IdentitiesOnly yes\n" for name in names), encoding="utf-8")
+        config.write_text(
+            "".join(
+                f"Host {name}\n  HostName {lab.host}\n  Port {lab.port}\n  User {lab.user}\n"
+                f"  IdentityFile {lab.client_key}\n  IdentitiesOnly yes\n"
+                for name in names
+            ),
+            encoding="utf-8",
+        )
         if args.probe == "real":
             probe_cmd = real_probe_command(workdir / "host")
         else:
@@ -158,8 +208,15 @@ async def run(args: argparse.Namespace, workdir: Path) -> int:
                 path.chmod(0o644)
             probe_cmd = f"exec python3 -u {share / 'standin.py'} {share / 'answer.json'} {args.probe_ms}"
 
-        site = SiteConfig(name="bench", ssh=SshConfig(hosts=tuple(names), known_hosts=str(lab.known_hosts),
-                                                      concurrency=args.concurrency, timeout_s=args.timeout))
+        site = SiteConfig(
+            name="bench",
+            ssh=SshConfig(
+                hosts=tuple(names),
+                known_hosts=str(lab.known_hosts),
+                concurrency=args.concurrency,
+                timeout_s=args.timeout,
+            ),
+        )
         fleet = HostsSource(site, ssh_config=str(config), probe_cmd=probe_cmd)
         executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="bench")  # as the hub passes
         single = None
@@ -174,25 +231,31 @@ async def run(args: argparse.Namespace, workdir: Path) -> int:
             while sum(1 for h in data.gpu_hosts if not h.error) < args.hosts:
                 if time.perf_counter() - t0 > args.setup_limit:
                     errors = sorted({h.error for h in data.gpu_hosts if h.error})
-                    print(f"setup: only {sum(1 for h in data.gpu_hosts if not h.error)} of {args.hosts} hosts "
-                          f"answered in {args.setup_limit:g}s: {errors[:5]}")
+                    print(
+                        f"setup: only {sum(1 for h in data.gpu_hosts if not h.error)} of {args.hosts} hosts "
+                        f"answered in {args.setup_limit:g}s: {errors[:5]}"
+                    )
                     return 1
                 data = await fleet.fetch(executor)
             setup_s = time.perf_counter() - t0
             setup_cpu = cpu_s() - c0
-            print(f"connection setup: {args.hosts} hosts connected, probe started and answered in {setup_s:.2f} s "
-                  f"(first poll {first_s:.2f} s with {first_ok} ready; client CPU {setup_cpu:.2f} s; "
-                  f"concurrency {args.concurrency})")
+            print(
+                f"connection setup: {args.hosts} hosts connected, probe started and answered in {setup_s:.2f} s "
+                f"(first poll {first_s:.2f} s with {first_ok} ready; client CPU {setup_cpu:.2f} s; "
+                f"concurrency {args.concurrency})"
+            )
 
             walls, cpus, stall, data = await timed_polls(fleet, args.polls, args.pause, executor)
             bad = [h for h in data.gpu_hosts if h.error]
             gpus = len(data.gpus)
             fleet_s = statistics.median(walls)
             slowest = max(data.gpu_hosts, key=lambda h: h.latency_s or 0.0)
-            print(f"fleet poll: median {fleet_s * 1000:.0f} ms over {args.polls} polls "
-                  f"({', '.join(f'{w * 1000:.0f}' for w in walls)} ms); {gpus} GPUs, {len(bad)} host errors; "
-                  f"client CPU {statistics.median(cpus) * 1000:.0f} ms per poll; event loop stalled "
-                  f"at most {stall * 1000:.0f} ms")
+            print(
+                f"fleet poll: median {fleet_s * 1000:.0f} ms over {args.polls} polls "
+                f"({', '.join(f'{w * 1000:.0f}' for w in walls)} ms); {gpus} GPUs, {len(bad)} host errors; "
+                f"client CPU {statistics.median(cpus) * 1000:.0f} ms per poll; event loop stalled "
+                f"at most {stall * 1000:.0f} ms"
+            )
 
             single = HostsSource(site, hosts=[slowest.name], ssh_config=str(config), probe_cmd=probe_cmd)
             await single.fetch(executor)
@@ -200,10 +263,14 @@ async def run(args: argparse.Namespace, workdir: Path) -> int:
             single_s = statistics.median(swalls)
             ratio = fleet_s / single_s if single_s > 0 else float("inf")
             verdict = "ok" if ratio <= args.target else "over target"
-            print(f"slowest host alone ({slowest.name}, {slowest.latency_s * 1000:.0f} ms in the fleet poll): "
-                  f"median {single_s * 1000:.0f} ms")
-            print(f"ratio fleet / slowest host: {ratio:.2f}x (target ≤ {args.target:g}x: {verdict}); "
-                  f"probe {args.probe}" + (f" answering in {args.probe_ms:g} ms" if args.probe == "standin" else ""))
+            print(
+                f"slowest host alone ({slowest.name}, {slowest.latency_s * 1000:.0f} ms in the fleet poll): "
+                f"median {single_s * 1000:.0f} ms"
+            )
+            print(
+                f"ratio fleet / slowest host: {ratio:.2f}x (target ≤ {args.target:g}x: {verdict}); "
+                f"probe {args.probe}" + (f" answering in {args.probe_ms:g} ms" if args.probe == "standin" else "")
+            )
             return 0
         finally:
             if single is not None:

@@ -94,7 +94,9 @@ class FleetSource(Source):
             if rng.random() < 0.8:
                 self.workload[host] = f"team-{h % 13:02d}/train-{h // 8:04d}-worker-{h % 8}"
             for i in range(per_host):
-                self.state.append([host, i, rng.uniform(0, 100), rng.uniform(38, 72), rng.uniform(90, 690), rng.uniform(1000, 80000)])
+                self.state.append(
+                    [host, i, rng.uniform(0, 100), rng.uniform(38, 72), rng.uniform(90, 690), rng.uniform(1000, 80000)]
+                )
         picks = rng.sample(range(len(self.state)), k=max(1, len(self.state) // 50))
         for n, j in enumerate(picks):
             host, index = self.state[j][0], self.state[j][1]
@@ -133,18 +135,42 @@ class FleetSource(Source):
             if host in self.unreachable or (host, index) in self.lost:
                 continue
             fields = dict(
-                host=host, index=index, uuid=f"GPU-{host}-{index}-5e1f", name="NVIDIA H100 80GB HBM3",
-                util_pct=round(util), mem_util_pct=round(util / 3), mem_used_mib=round(mem), mem_total_mib=81559.0,
-                temp_c=round(temp), temp_slowdown_c=87.0, temp_shutdown_c=92.0, power_w=round(power), power_limit_w=700.0,
-                ecc_corrected_volatile=0, ecc_uncorrected_volatile=0, row_remap_pending=False, row_remap_failure=False,
-                nvlink_down=0, nvlink_total=18, pci_bus_id=f"00000000:{0x18 + 0x10 * index:02X}:00.0",
-                workload=self.workload.get(host, ""), sources=("nvml",), observed_at=now,
+                host=host,
+                index=index,
+                uuid=f"GPU-{host}-{index}-5e1f",
+                name="NVIDIA H100 80GB HBM3",
+                util_pct=round(util),
+                mem_util_pct=round(util / 3),
+                mem_used_mib=round(mem),
+                mem_total_mib=81559.0,
+                temp_c=round(temp),
+                temp_slowdown_c=87.0,
+                temp_shutdown_c=92.0,
+                power_w=round(power),
+                power_limit_w=700.0,
+                ecc_corrected_volatile=0,
+                ecc_uncorrected_volatile=0,
+                row_remap_pending=False,
+                row_remap_failure=False,
+                nvlink_down=0,
+                nvlink_total=18,
+                pci_bus_id=f"00000000:{0x18 + 0x10 * index:02X}:00.0",
+                workload=self.workload.get(host, ""),
+                sources=("nvml",),
+                observed_at=now,
             )
             fields.update(self.extra.get((host, index), {}))
             gpus.append(Gpu(**fields))
         hosts = tuple(
-            GpuHost(h, self.per_host, "550.54.15", "12.4", backend="nvml",
-                    error="ssh: connect to host timed out" if h in self.unreachable else "", observed_at=now)
+            GpuHost(
+                h,
+                self.per_host,
+                "550.54.15",
+                "12.4",
+                backend="nvml",
+                error="ssh: connect to host timed out" if h in self.unreachable else "",
+                observed_at=now,
+            )
             for h in self.hosts
         )
         data = SourceData(gpus=tuple(gpus), gpu_hosts=hosts)
@@ -265,8 +291,10 @@ class GcClock:
     def since(self, snapshot: tuple[list[float], list[int]]) -> str:
         seconds = [a - b for a, b in zip(self.seconds, snapshot[0], strict=True)]
         count = [a - b for a, b in zip(self.count, snapshot[1], strict=True)]
-        return (f"{sum(seconds) * 1000:.0f} ms in {sum(count)} collections"
-                f" (full: {count[2]} taking {seconds[2] * 1000:.0f} ms)")
+        return (
+            f"{sum(seconds) * 1000:.0f} ms in {sum(count)} collections"
+            f" (full: {count[2]} taking {seconds[2] * 1000:.0f} ms)"
+        )
 
 
 GC = GcClock()
@@ -356,15 +384,17 @@ async def run(args) -> dict:
             await app.hub.poll(source.name)
             t_polled = time.perf_counter()
             painted = await probe.wait_paint()
-            results["refresh"].append({
-                "source_s": t_polled - t_poll,
-                "source_cpu_s": source.cpu_s - fetch_cpu,
-                "to_paint_s": painted - probe.rebuild_started,
-                "paint_s": probe.paint_s,
-                "cells": sum(probe.cells),
-                "steady": n == args.refreshes,
-                **probe.phase,
-            })
+            results["refresh"].append(
+                {
+                    "source_s": t_polled - t_poll,
+                    "source_cpu_s": source.cpu_s - fetch_cpu,
+                    "to_paint_s": painted - probe.rebuild_started,
+                    "paint_s": probe.paint_s,
+                    "cells": sum(probe.cells),
+                    "steady": n == args.refreshes,
+                    **probe.phase,
+                }
+            )
         source.change = change
         await idle(pilot)
         results["gc_refresh"] = GC.since(gc_mark)
@@ -378,7 +408,7 @@ async def run(args) -> dict:
 
         words = ["gpu0042", "crit", "train-0101", "xid", "gpu07", "hot", "team-03 wor", "ok"]
         for r in range(args.rounds):
-            for word in words[r % len(words):] + words[: r % len(words)]:
+            for word in words[r % len(words) :] + words[: r % len(words)]:
                 note("/ (open filter)", await press(app, pilot, probe, "slash", "/"))
                 for ch in word:
                     key = "space" if ch == " " else ch
@@ -412,7 +442,12 @@ async def run(args) -> dict:
         await asyncio.sleep(args.seconds)
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
         results["gc_steady"] = GC.since(gc_mark)
-        results["steady"] = {"cpu_s": cpu, "wall_s": wall, "polls": source.polls - polls0, "source_cpu_s": source.cpu_s - src0}
+        results["steady"] = {
+            "cpu_s": cpu,
+            "wall_s": wall,
+            "polls": source.polls - polls0,
+            "source_cpu_s": source.cpu_s - src0,
+        }
         results["rss_mib"] = rss_mib()
         source.interval_s = 3600.0
     if profiler:
@@ -429,12 +464,16 @@ def report(results: dict, args) -> None:
     print(f"GPU table: {args.hosts} hosts x {args.per_host} GPUs, {rows} table rows, {total} cells, 160x48 headless")
     print()
     print("refresh (rebuild_view start -> painted), per poll:")
-    print(f"  {'poll':>4} {'source':>8} {'build_view':>10} {'history':>8} {'rebuild':>8} {'paint':>7} {'to paint':>9} {'cells written':>14}")
+    print(
+        f"  {'poll':>4} {'source':>8} {'build_view':>10} {'history':>8} {'rebuild':>8} {'paint':>7} {'to paint':>9} {'cells written':>14}"
+    )
     moving = [r for r in results["refresh"] if not r["steady"]]
     for n, r in enumerate(results["refresh"]):
         label = "same" if r["steady"] else str(n + 1)
-        print(f"  {label:>4} {r['source_cpu_s'] * 1000:7.0f}ms {r.get('build_view', 0) * 1000:8.0f}ms {r.get('history', 0) * 1000:6.0f}ms"
-              f" {r.get('rebuild', 0) * 1000:6.0f}ms {r['paint_s'] * 1000:5.0f}ms {r['to_paint_s'] * 1000:7.0f}ms {r['cells']:>7} ({100 * r['cells'] / total:4.1f} %)")
+        print(
+            f"  {label:>4} {r['source_cpu_s'] * 1000:7.0f}ms {r.get('build_view', 0) * 1000:8.0f}ms {r.get('history', 0) * 1000:6.0f}ms"
+            f" {r.get('rebuild', 0) * 1000:6.0f}ms {r['paint_s'] * 1000:5.0f}ms {r['to_paint_s'] * 1000:7.0f}ms {r['cells']:>7} ({100 * r['cells'] / total:4.1f} %)"
+        )
     print(f"  garbage collector during these polls: {results['gc_refresh']}")
     refresh_p50 = statistics.median(r["to_paint_s"] for r in moving)
     cells_p50 = statistics.median(r["cells"] for r in moving)
@@ -448,16 +487,20 @@ def report(results: dict, args) -> None:
         cpu = [s[1] * 1000 for s in samples]
         paint = [s[2] * 1000 for s in samples]
         all_lat += lat
-        print(f"  {label:<20} {len(lat):>4} {pct(lat, 50):6.1f}ms {pct(lat, 95):6.1f}ms {max(lat):6.1f}ms"
-              f" {pct(cpu, 50):7.1f}ms {pct(cpu, 95):7.1f}ms {pct(paint, 50):7.1f}ms")
+        print(
+            f"  {label:<20} {len(lat):>4} {pct(lat, 50):6.1f}ms {pct(lat, 95):6.1f}ms {max(lat):6.1f}ms"
+            f" {pct(cpu, 50):7.1f}ms {pct(cpu, 95):7.1f}ms {pct(paint, 50):7.1f}ms"
+        )
     print(f"  garbage collector during these presses: {results['gc_keys']}")
     worst_p95 = max((pct([s[0] * 1000 for s in samples], 95) for samples in results["keys"].values()), default=0.0)
     steady = results["steady"]
     cpu_pct = 100 * steady["cpu_s"] / steady["wall_s"]
     ui_pct = 100 * (steady["cpu_s"] - steady["source_cpu_s"]) / steady["wall_s"]
     print()
-    print(f"steady refresh: {steady['polls']} polls in {steady['wall_s']:.1f} s, process CPU {steady['cpu_s']:.2f} s"
-          f" = {cpu_pct:.1f} % of one core (synthetic source {steady['source_cpu_s']:.2f} s; without it {ui_pct:.1f} %)")
+    print(
+        f"steady refresh: {steady['polls']} polls in {steady['wall_s']:.1f} s, process CPU {steady['cpu_s']:.2f} s"
+        f" = {cpu_pct:.1f} % of one core (synthetic source {steady['source_cpu_s']:.2f} s; without it {ui_pct:.1f} %)"
+    )
     print(f"  garbage collector: {results['gc_steady']}")
     print()
     print(f"  {'measure':<44} {'value':>10} {'target':>10} {'ratio':>6}")

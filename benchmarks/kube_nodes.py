@@ -86,7 +86,15 @@ def ms(seconds: float) -> str:
 
 def results_of(src: KubernetesSource, data, latency_s: float) -> dict[str, SourceResult]:
     now = time.time()
-    status = SourceStatus(name=src.name, kind=src.kind, interval_s=src.interval_s, ok=True, latency_s=latency_s, last_ok_at=now, last_attempt_at=now)
+    status = SourceStatus(
+        name=src.name,
+        kind=src.kind,
+        interval_s=src.interval_s,
+        ok=True,
+        latency_s=latency_s,
+        last_ok_at=now,
+        last_attempt_at=now,
+    )
     return {src.name: SourceResult(status, data)}
 
 
@@ -133,12 +141,16 @@ def gpu_pods(src: KubernetesSource, avoid: set[str]) -> list[str]:
     return [key for n in src.kube_nodes() if n.name not in avoid for key, _ in n.pods_with_gpus]
 
 
-async def changes_round(src: KubernetesSource, site: SiteInfo, core, server_pid: int, targets: list[str], cordon: bool, victims: list[str]) -> dict:
+async def changes_round(
+    src: KubernetesSource, site: SiteInfo, core, server_pid: int, targets: list[str], cordon: bool, victims: list[str]
+) -> dict:
     """Cordon (or uncordon) ``targets`` and delete the pods ``victims`` through the API; then one refresh in parts."""
     await refresh(src, site)  # start clean: nothing to rebuild
     before = event_count(src)
     t0 = time.perf_counter()
-    await asyncio.gather(*(core.patch_node(name, {"spec": {"unschedulable": True if cordon else None}}) for name in targets))
+    await asyncio.gather(
+        *(core.patch_node(name, {"spec": {"unschedulable": True if cordon else None}}) for name in targets)
+    )
     await asyncio.gather(*(core.delete_namespaced_pod(key.split("/", 1)[1], key.split("/", 1)[0]) for key in victims))
     made_s = time.perf_counter() - t0
     cache = src._informers["pods"].items
@@ -155,8 +167,21 @@ async def changes_round(src: KubernetesSource, site: SiteInfo, core, server_pid:
     src.node_events()
     t2 = time.perf_counter()
     r = await refresh(src, site)
-    return {"k": len(targets), "cordon": cordon, "pods": len(victims), "nodes": t1 - t0, "node_events": t2 - t1, "rest": r["fetch"],
-            "fetch": t2 - t0 + r["fetch"], "view": r["view"], "rows": r["rows"], "events": absorbed, "dirty": dirty, "made": made_s, "settle": settle_s}
+    return {
+        "k": len(targets),
+        "cordon": cordon,
+        "pods": len(victims),
+        "nodes": t1 - t0,
+        "node_events": t2 - t1,
+        "rest": r["fetch"],
+        "fetch": t2 - t0 + r["fetch"],
+        "view": r["view"],
+        "rows": r["rows"],
+        "events": absorbed,
+        "dirty": dirty,
+        "made": made_s,
+        "settle": settle_s,
+    }
 
 
 async def run(args: argparse.Namespace, workdir: Path) -> dict:
@@ -170,7 +195,9 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict:
     out: dict = {}
     try:
         site = SiteInfo("bench")
-        src = KubernetesSource(SiteConfig("bench", kube_context="lab", timeout_s=args.timeout), kubeconfig=cluster.kubeconfig)
+        src = KubernetesSource(
+            SiteConfig("bench", kube_context="lab", timeout_s=args.timeout), kubeconfig=cluster.kubeconfig
+        )
         try:
             # (a) the first complete list
             gc.collect()
@@ -187,9 +214,18 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict:
             gc.freeze()
             stats = src.informer_stats()
             out["first"] = {
-                "s": first_s, **fused, "rss0": rss0, "rss": rss_mib(), "peak": peak_rss_mib(), "traced": traced,
-                "nodes": len(data.kube_nodes), "pods": len(src._informers["pods"].items), "pages": stats["pods"].pages,
-                "sent": cluster.stats()["items"], "node_events": len(data.node_events or ()), "queues": len(data.queues),
+                "s": first_s,
+                **fused,
+                "rss0": rss0,
+                "rss": rss_mib(),
+                "peak": peak_rss_mib(),
+                "traced": traced,
+                "nodes": len(data.kube_nodes),
+                "pods": len(src._informers["pods"].items),
+                "pages": stats["pods"].pages,
+                "sent": cluster.stats()["items"],
+                "node_events": len(data.node_events or ()),
+                "queues": len(data.queues),
             }
             print(f"  first complete fetch after {first_s:.2f} s", flush=True)
 
@@ -206,7 +242,9 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict:
 
             # (c) refreshes after changes, made through the official client
             cfg = client.Configuration()
-            await config.load_kube_config(config_file=str(cluster.kubeconfig), context="lab", client_configuration=cfg, persist_config=False)
+            await config.load_kube_config(
+                config_file=str(cluster.kubeconfig), context="lab", client_configuration=cfg, persist_config=False
+            )
             rounds = []
             async with client.ApiClient(cfg) as api:
                 core = client.CoreV1Api(api)
@@ -220,10 +258,13 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict:
                             victims = gpu_pods(src, set(targets))[offset * 7 :][: 10 * k]
                             r = await changes_round(src, site, core, cluster.daemon.pid, targets, cordon, victims)
                             rounds.append(r)
-                            print(f"  {'cordon' if cordon else 'uncordon':>8} {k:>2} nodes, delete {r['pods']:>3} GPU pods: {r['events']:>4} watch events, "
-                                  f"{r['dirty']:>3} nodes to rebuild; fetch {ms(r['fetch'])} ms (node views {ms(r['nodes'])}, node events "
-                                  f"{ms(r['node_events'])}, rest {ms(r['rest'])}) + build_view {ms(r['view'])} + rows {ms(r['rows'])} ms "
-                                  f"[made in {r['made']:.1f} s, quiet after {r['settle']:.1f} s]", flush=True)
+                            print(
+                                f"  {'cordon' if cordon else 'uncordon':>8} {k:>2} nodes, delete {r['pods']:>3} GPU pods: {r['events']:>4} watch events, "
+                                f"{r['dirty']:>3} nodes to rebuild; fetch {ms(r['fetch'])} ms (node views {ms(r['nodes'])}, node events "
+                                f"{ms(r['node_events'])}, rest {ms(r['rest'])}) + build_view {ms(r['view'])} + rows {ms(r['rows'])} ms "
+                                f"[made in {r['made']:.1f} s, quiet after {r['settle']:.1f} s]",
+                                flush=True,
+                            )
             out["changes"] = rounds
         finally:
             await src.aclose()
@@ -235,35 +276,50 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict:
 def report(res: dict) -> None:
     first = res["first"]
     print()
-    print(f"first complete fetch: {first['s']:.2f} s for {first['nodes']} nodes / {first['pods']} pods ({first['pages']} pages of pods; "
-          f"the server sent {first['sent'].get('pods', 0)} pods and {first['sent'].get('events', 0)} Warning events); "
-          f"{first['node_events']} node events, {first['queues']} queues")
+    print(
+        f"first complete fetch: {first['s']:.2f} s for {first['nodes']} nodes / {first['pods']} pods ({first['pages']} pages of pods; "
+        f"the server sent {first['sent'].get('pods', 0)} pods and {first['sent'].get('events', 0)} Warning events); "
+        f"{first['node_events']} node events, {first['queues']} queues"
+    )
     traced = f"; Python allocations peaked at {first['traced']:.0f} MiB" if first["traced"] is not None else ""
-    print(f"  RSS {first['rss0']:.0f} MiB before, {first['rss']:.0f} MiB after; peak {first['peak']:.0f} MiB (+{first['peak'] - first['rss0']:.0f} MiB){traced}")
-    rows = f"Nodes rows {ms(first['rows'])} ms ({first['n_rows']} rows)" if first["n_rows"] is not None else "no Nodes rows in this build_view"
+    print(
+        f"  RSS {first['rss0']:.0f} MiB before, {first['rss']:.0f} MiB after; peak {first['peak']:.0f} MiB (+{first['peak'] - first['rss0']:.0f} MiB){traced}"
+    )
+    rows = (
+        f"Nodes rows {ms(first['rows'])} ms ({first['n_rows']} rows)"
+        if first["n_rows"] is not None
+        else "no Nodes rows in this build_view"
+    )
     print(f"  then build_view {ms(first['view'])} ms, {rows}")
 
     idle = res["idle"]["runs"]
     idle_total = [r["fetch"] + r["view"] + r["rows"] for r in idle]
-    print(f"idle refresh, {len(idle)} times: median fetch {ms(statistics.median(r['fetch'] for r in idle))} ms, build_view "
-          f"{ms(statistics.median(r['view'] for r in idle))} ms, Nodes rows {ms(statistics.median(r['rows'] for r in idle))} ms; "
-          f"total median {ms(statistics.median(idle_total))} ms, p95 {ms(pct(idle_total, 95))} ms; the source's node and event tuples "
-          f"{'reused every time' if res['idle']['same'] else 'REBUILT'}")
+    print(
+        f"idle refresh, {len(idle)} times: median fetch {ms(statistics.median(r['fetch'] for r in idle))} ms, build_view "
+        f"{ms(statistics.median(r['view'] for r in idle))} ms, Nodes rows {ms(statistics.median(r['rows'] for r in idle))} ms; "
+        f"total median {ms(statistics.median(idle_total))} ms, p95 {ms(pct(idle_total, 95))} ms; the source's node and event tuples "
+        f"{'reused every time' if res['idle']['same'] else 'REBUILT'}"
+    )
 
     by_k: dict[int, list[dict]] = {}
     for r in res["changes"]:
         by_k.setdefault(r["k"], []).append(r)
     print("refresh after changes, median of the rounds (cordon or uncordon k nodes, delete 10 k GPU pods):")
-    print(f"  {'k':>3} {'events':>7} {'dirty':>6} {'fetch':>9} {'views':>8} {'n.events':>9} {'build_view':>11} {'rows':>8} {'total':>9} {'per event':>10}")
+    print(
+        f"  {'k':>3} {'events':>7} {'dirty':>6} {'fetch':>9} {'views':>8} {'n.events':>9} {'build_view':>11} {'rows':>8} {'total':>9} {'per event':>10}"
+    )
     med: dict[int, tuple[float, float, float]] = {}
     for k, rounds in sorted(by_k.items()):
+
         def m(key: str, rounds: list[dict] = rounds) -> float:
             return statistics.median(r[key] for r in rounds)
 
         total = statistics.median(r["fetch"] + r["view"] + r["rows"] for r in rounds)
         med[k] = (m("events"), m("fetch"), total)
-        print(f"  {k:>3} {m('events'):>7.0f} {m('dirty'):>6.0f} {ms(m('fetch')):>7}ms {ms(m('nodes')):>6}ms {ms(m('node_events')):>7}ms "
-              f"{ms(m('view')):>9}ms {ms(m('rows')):>6}ms {ms(total):>7}ms {total / max(m('events'), 1) * 1e6:>8.1f}µs")
+        print(
+            f"  {k:>3} {m('events'):>7.0f} {m('dirty'):>6.0f} {ms(m('fetch')):>7}ms {ms(m('nodes')):>6}ms {ms(m('node_events')):>7}ms "
+            f"{ms(m('view')):>9}ms {ms(m('rows')):>6}ms {ms(total):>7}ms {total / max(m('events'), 1) * 1e6:>8.1f}µs"
+        )
 
     print()
     print(f"  {'measure':<56} {'value':>10} {'target':>10} {'ratio':>6}")
@@ -272,11 +328,19 @@ def report(res: dict) -> None:
         if target is None:
             print(f"  {name:<56} {fmt.format(value) + unit:>10} {'—':>10} {'':>6}")
             return
-        print(f"  {name:<56} {fmt.format(value) + unit:>10} {fmt.format(target) + unit:>10} {value / target:6.2f} {'ok' if value <= target else 'MISSED'}")
+        print(
+            f"  {name:<56} {fmt.format(value) + unit:>10} {fmt.format(target) + unit:>10} {value / target:6.2f} {'ok' if value <= target else 'MISSED'}"
+        )
 
     idle_ms = statistics.median(idle_total) * 1000
     idle_source_ms = statistics.median(r["fetch"] + r["view"] for r in idle) * 1000
-    line(f"first complete list, {first['nodes']} nodes / {first['pods']} pods", first["s"], TARGET_FIRST_S, " s", "{:.2f}")
+    line(
+        f"first complete list, {first['nodes']} nodes / {first['pods']} pods",
+        first["s"],
+        TARGET_FIRST_S,
+        " s",
+        "{:.2f}",
+    )
     line("peak RSS growth during the first list", first["peak"] - first["rss0"], None, " MiB", "{:.0f}")
     line("build_view + Nodes rows of the first data", (first["view"] + first["rows"]) * 1000, None, " ms", "{:.2f}")
     line("idle refresh: fetch + build_view (median)", idle_source_ms, TARGET_IDLE_MS, " ms", "{:.3f}")
@@ -300,7 +364,9 @@ def main() -> int:
     parser.add_argument("--pause", type=float, default=0.05, help="seconds between idle refreshes")
     parser.add_argument("--reps", type=int, default=2, help="rounds of changes per size")
     parser.add_argument("--timeout", type=float, default=60.0, help="the source's timeout (site timeout_s)")
-    parser.add_argument("--tracemalloc", action="store_true", help="also trace Python allocations during the first list (slower)")
+    parser.add_argument(
+        "--tracemalloc", action="store_true", help="also trace Python allocations during the first list (slower)"
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="sovtui-kube-bench-"))
     try:

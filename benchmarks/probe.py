@@ -38,8 +38,14 @@ def pct(values: list[float], q: float) -> float:
 
 def bench_serve(env: dict[str, str], requests: int, warmup: int) -> tuple[list[float], list[float], float]:
     started = time.perf_counter()
-    proc = subprocess.Popen(["/bin/sh", "-c", probe_command(sys.executable)], env=env, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        ["/bin/sh", "-c", probe_command(sys.executable)],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     wall, probe = [], []
     first = None
     try:
@@ -89,15 +95,23 @@ def main() -> int:
         env = fake_env(libdir, state)
         wall, probe, first = bench_serve(env, args.requests, args.warmup)
         gpustat = bench_process([str(Path(sys.executable).with_name("gpustat")), "--json"], env, args.gpustat_runs)
-        once = bench_process(["/bin/sh", "-c", probe_command(sys.executable, "--once", "--no-xids")], env, args.gpustat_runs)
+        once = bench_process(
+            ["/bin/sh", "-c", probe_command(sys.executable, "--once", "--no-xids")], env, args.gpustat_runs
+        )
     serve_ms = statistics.median(wall)
     gpustat_ms = statistics.median(gpustat)
     print(f"fake host: 8x H100 ({args.scenario}), python {sys.version.split()[0]}")
     print(f"probe --serve   start + first answer {first:8.1f} ms")
-    print(f"probe --serve   per request   median {serve_ms:8.2f} ms  p95 {pct(wall, 0.95):6.2f} ms  ({len(wall)} requests)")
+    print(
+        f"probe --serve   per request   median {serve_ms:8.2f} ms  p95 {pct(wall, 0.95):6.2f} ms  ({len(wall)} requests)"
+    )
     print(f"probe --serve   probe_ms      median {statistics.median(probe):8.2f} ms  p95 {pct(probe, 0.95):6.2f} ms")
-    print(f"probe --once    per call      median {statistics.median(once):8.1f} ms  p95 {pct(once, 0.95):6.1f} ms  ({len(once)} runs, fresh process)")
-    print(f"gpustat --json  per call      median {gpustat_ms:8.1f} ms  p95 {pct(gpustat, 0.95):6.1f} ms  ({len(gpustat)} runs)")
+    print(
+        f"probe --once    per call      median {statistics.median(once):8.1f} ms  p95 {pct(once, 0.95):6.1f} ms  ({len(once)} runs, fresh process)"
+    )
+    print(
+        f"gpustat --json  per call      median {gpustat_ms:8.1f} ms  p95 {pct(gpustat, 0.95):6.1f} ms  ({len(gpustat)} runs)"
+    )
     print(f"ratio gpustat / probe request: {gpustat_ms / serve_ms:.0f}x")
     return 0
 

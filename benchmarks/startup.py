@@ -96,8 +96,12 @@ def main() -> int:
         if r:
             rss.append(r)
     median = statistics.median(times)
-    print(f"first paint: median {median * 1000:.0f} ms over {args.runs} runs (min {min(times) * 1000:.0f}, max {max(times) * 1000:.0f})")
-    print(f"target {args.target * 1000:.0f} ms: ratio {median / args.target:.2f} ({'met' if median <= args.target else 'MISSED'})")
+    print(
+        f"first paint: median {median * 1000:.0f} ms over {args.runs} runs (min {min(times) * 1000:.0f}, max {max(times) * 1000:.0f})"
+    )
+    print(
+        f"target {args.target * 1000:.0f} ms: ratio {median / args.target:.2f} ({'met' if median <= args.target else 'MISSED'})"
+    )
     if rss:
         print(f"peak RSS after 1 s of polling: {max(rss) / 1024:.0f} MiB")
     return 0

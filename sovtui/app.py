@@ -52,13 +52,27 @@ SCREEN_CLASSES: tuple[type[SiteScreen], ...] = (
 
 #: ``:`` aliases (k9s users type singulars and short forms)
 ALIASES = {
-    "ov": "overview", "o": "overview", "home": "overview",
-    "gpu": "gpus", "g": "gpus",
-    "node": "nodes", "no": "nodes", "hosts": "nodes", "host": "nodes",
-    "osd": "ceph", "pools": "ceph", "storage": "ceph",
-    "net": "fabric", "links": "fabric", "network": "fabric",
-    "job": "jobs", "queue": "jobs", "queues": "jobs", "slurm": "jobs",
-    "alert": "alerts", "a": "alerts",
+    "ov": "overview",
+    "o": "overview",
+    "home": "overview",
+    "gpu": "gpus",
+    "g": "gpus",
+    "node": "nodes",
+    "no": "nodes",
+    "hosts": "nodes",
+    "host": "nodes",
+    "osd": "ceph",
+    "pools": "ceph",
+    "storage": "ceph",
+    "net": "fabric",
+    "links": "fabric",
+    "network": "fabric",
+    "job": "jobs",
+    "queue": "jobs",
+    "queues": "jobs",
+    "slurm": "jobs",
+    "alert": "alerts",
+    "a": "alerts",
 }
 
 
@@ -310,7 +324,9 @@ class SovtuiApp(App[int]):
         elif word in ("ctx", "context", "site"):
             target = args[0] if args else ""
             if target and target != self.site.name:
-                self.notify(f"site {target!r}: restart with `sovtui --site {target}` (one site per session)", severity="warning")
+                self.notify(
+                    f"site {target!r}: restart with `sovtui --site {target}` (one site per session)", severity="warning"
+                )
             else:
                 self.notify(f"site: {self.site.name}")
         elif not self.goto(word):
@@ -323,18 +339,41 @@ class SovtuiApp(App[int]):
         if screen is not None:
             keys = [(_key_label(b.key), b.description or b.action) for b in _bindings(type(screen)) if b.description]
             sections.append((f"{screen.TITLE_TEXT} screen", keys))
-        global_keys = [(_key_label(b.key), b.description or b.action) for b in self.BINDINGS if isinstance(b, Binding) and not b.key.isdigit()]
-        global_keys += [("1-7", "switch screen: " + ", ".join(f"{i} {c.TITLE_TEXT}" for i, c in enumerate(SCREEN_CLASSES, 1)))]
+        global_keys = [
+            (_key_label(b.key), b.description or b.action)
+            for b in self.BINDINGS
+            if isinstance(b, Binding) and not b.key.isdigit()
+        ]
+        global_keys += [
+            ("1-7", "switch screen: " + ", ".join(f"{i} {c.TITLE_TEXT}" for i, c in enumerate(SCREEN_CLASSES, 1)))
+        ]
         global_keys += [("ctrl+p", "command palette"), ("tab", "next widget")]
         sections.append(("Everywhere", global_keys))
-        sections.append(("Commands", [(":" + c.NAME, c.HELP) for c in SCREEN_CLASSES] + [(":refresh", "poll every source now"), (":q", "quit")]))
-        sections.append(("Sources", [(s.name, f"{s.kind}, every {s.interval_s:g}s, timeout {s.timeout_s:g}s") for s in self.hub.sources.values()] or [("none", "no sources configured")]))
+        sections.append(
+            (
+                "Commands",
+                [(":" + c.NAME, c.HELP) for c in SCREEN_CLASSES]
+                + [(":refresh", "poll every source now"), (":q", "quit")],
+            )
+        )
+        sections.append(
+            (
+                "Sources",
+                [
+                    (s.name, f"{s.kind}, every {s.interval_s:g}s, timeout {s.timeout_s:g}s")
+                    for s in self.hub.sources.values()
+                ]
+                or [("none", "no sources configured")],
+            )
+        )
         self.push_screen(HelpScreen(screen.TITLE_TEXT if screen else "sovtui", sections))
 
     def get_system_commands(self, screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         for i, cls in enumerate(SCREEN_CLASSES, 1):
-            yield SystemCommand(f"Go to {cls.TITLE_TEXT}", f"({i} or :{cls.NAME}) {cls.HELP}", lambda name=cls.NAME: self.goto(name))
+            yield SystemCommand(
+                f"Go to {cls.TITLE_TEXT}", f"({i} or :{cls.NAME}) {cls.HELP}", lambda name=cls.NAME: self.goto(name)
+            )
         yield SystemCommand("Refresh all sources", "poll every source now (ctrl+r)", self.action_refresh)
 
 

@@ -67,7 +67,9 @@ def _add_common(parser: argparse.ArgumentParser, *, sub: bool) -> None:
         **unset,
     )
     if sub:
-        parser.add_argument("--read-only", action="store_true", help="refuse every action that changes the cluster", **unset)
+        parser.add_argument(
+            "--read-only", action="store_true", help="refuse every action that changes the cluster", **unset
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -222,8 +224,11 @@ def run_snapshot(args: argparse.Namespace) -> int:
     sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     sys.stdout.flush()
     failed = sorted(name for name, r in results.items() if not r.status.ok)
-    partial = sorted(f"{name} ({', '.join(p.name for p in r.status.failing_parts)})"
-                     for name, r in results.items() if r.status.ok and r.status.failing_parts)
+    partial = sorted(
+        f"{name} ({', '.join(p.name for p in r.status.failing_parts)})"
+        for name, r in results.items()
+        if r.status.ok and r.status.failing_parts
+    )
     if failed:
         log.warning("snapshot: %d of %d sources did not answer: %s", len(failed), len(results), ", ".join(failed))
     if partial:

@@ -27,28 +27,49 @@ def add_parsers(subs: Any, add_common: Callable[..., None]) -> None:
     ):
         p = subs.add_parser(action, help=helptext, description=helptext[0].upper() + helptext[1:] + ".")
         add_common(p, sub=True)
-        p.add_argument("hosts", nargs="+", metavar="HOST", help="host names as any layer knows them (short names match)")
+        p.add_argument(
+            "hosts", nargs="+", metavar="HOST", help="host names as any layer knows them (short names match)"
+        )
         if action != "uncordon":
             p.add_argument("--reason", required=True, help="why; recorded in every layer and in the audit log")
-        p.add_argument("--layers", default="kubernetes,nova,slurm", help="comma-separated: kubernetes,nova,slurm (default all)")
+        p.add_argument(
+            "--layers", default="kubernetes,nova,slurm", help="comma-separated: kubernetes,nova,slurm (default all)"
+        )
         if action == "drain":
             p.add_argument("--timeout", default="10m", help="per host, e.g. 600s, 10m (default 10m)")
-            p.add_argument("--grace-period", type=int, metavar="S", help="seconds each pod gets to stop (default: its own)")
-            p.add_argument("--delete-emptydir-data", action="store_true", help="evict pods with emptyDir data (it is lost)")
+            p.add_argument(
+                "--grace-period", type=int, metavar="S", help="seconds each pod gets to stop (default: its own)"
+            )
+            p.add_argument(
+                "--delete-emptydir-data", action="store_true", help="evict pods with emptyDir data (it is lost)"
+            )
             p.add_argument("--force", action="store_true", help="evict pods that no controller recreates")
-            p.add_argument("--vm-policy", choices=("live", "cold", "leave"), default="live", help="how VMs leave (default live)")
-            p.add_argument("--requeue", action="store_true", help="requeue running Slurm jobs instead of letting them finish")
-            p.add_argument("--max-unavailable", type=int, default=1, metavar="N", help="hosts drained at once (default 1)")
-            p.add_argument("--continue-on-failure", action="store_true", help="go on with the next hosts when one fails")
+            p.add_argument(
+                "--vm-policy", choices=("live", "cold", "leave"), default="live", help="how VMs leave (default live)"
+            )
+            p.add_argument(
+                "--requeue", action="store_true", help="requeue running Slurm jobs instead of letting them finish"
+            )
+            p.add_argument(
+                "--max-unavailable", type=int, default=1, metavar="N", help="hosts drained at once (default 1)"
+            )
+            p.add_argument(
+                "--continue-on-failure", action="store_true", help="go on with the next hosts when one fails"
+            )
         p.add_argument("--dry-run", action="store_true", help="print the plan and change nothing")
         p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
         p.add_argument("--json", action="store_true", help="the plan as JSON, progress as JSON lines")
-    audit = subs.add_parser("audit", help="show the audit log of operations", description="Show the audit log: one entry per run.")
+    audit = subs.add_parser(
+        "audit", help="show the audit log of operations", description="Show the audit log: one entry per run."
+    )
     add_common(audit, sub=True)
     audit.add_argument("--since", metavar="DURATION", help="only entries of the last DURATION (90s, 10m, 1h, 2d)")
     audit.add_argument("--json", action="store_true", help="JSON lines, as stored")
-    runs = subs.add_parser("runs", help="list runs a crashed session left unfinished; resume or abandon one",
-                           description="List unfinished runs; --resume ID makes its plan again from the live cluster and runs it.")
+    runs = subs.add_parser(
+        "runs",
+        help="list runs a crashed session left unfinished; resume or abandon one",
+        description="List unfinished runs; --resume ID makes its plan again from the live cluster and runs it.",
+    )
     add_common(runs, sub=True)
     which = runs.add_mutually_exclusive_group()
     which.add_argument("--resume", metavar="ID", help="resume this run (its plan is made again from the live cluster)")
@@ -68,9 +89,16 @@ def options_from(args: argparse.Namespace) -> Any:
             timeout = parse_duration(args.timeout)
         except ValueError as exc:
             raise _Usage(f"--timeout: {exc}") from None
-        kwargs.update(timeout_s=timeout, grace_period_s=args.grace_period, delete_emptydir_data=args.delete_emptydir_data,
-                      force=args.force, vm_policy=args.vm_policy, requeue_jobs=args.requeue,
-                      max_unavailable=args.max_unavailable, stop_on_failure=not args.continue_on_failure)
+        kwargs.update(
+            timeout_s=timeout,
+            grace_period_s=args.grace_period,
+            delete_emptydir_data=args.delete_emptydir_data,
+            force=args.force,
+            vm_policy=args.vm_policy,
+            requeue_jobs=args.requeue,
+            max_unavailable=args.max_unavailable,
+            stop_on_failure=not args.continue_on_failure,
+        )
     return Options(**kwargs)
 
 
@@ -116,8 +144,18 @@ async def _drive(operator: Any, plan: Any, as_json: bool, *, resumed_from: str =
         async for event in run.events():
             started = event.at if started is None else started
             if as_json:
-                print(json.dumps({"at": event.at, "step": event.step, "host": event.host, "state": event.state,
-                                  "detail": event.detail}), flush=True)
+                print(
+                    json.dumps(
+                        {
+                            "at": event.at,
+                            "step": event.step,
+                            "host": event.host,
+                            "state": event.state,
+                            "detail": event.detail,
+                        }
+                    ),
+                    flush=True,
+                )
             else:
                 print(event_line(event, plan, started), flush=True)
     finally:
@@ -220,8 +258,22 @@ def run_runs(args: argparse.Namespace, resolve: Callable[..., Any]) -> int:
     target = args.resume or args.abandon
     if not target:
         if args.json:
-            print(json.dumps([{"id": u.id, "action": u.plan.action, "hosts": list(u.plan.hosts), "site": u.plan.site,
-                               "user": u.user, "started_at": u.started_at, "states": u.states} for u in unfinished]))
+            print(
+                json.dumps(
+                    [
+                        {
+                            "id": u.id,
+                            "action": u.plan.action,
+                            "hosts": list(u.plan.hosts),
+                            "site": u.plan.site,
+                            "user": u.user,
+                            "started_at": u.started_at,
+                            "states": u.states,
+                        }
+                        for u in unfinished
+                    ]
+                )
+            )
         elif unfinished:
             for u in unfinished:
                 print(f"{u.id}  {u.describe()}")

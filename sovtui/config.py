@@ -154,10 +154,14 @@ class Config:
         if chosen is None:
             if not self.sites:
                 raise ConfigError(self.path, "sites", "no site is configured (add a [sites.NAME] table or use --demo)")
-            raise ConfigError(self.path, "default_site", f"not set; choose one of {', '.join(sorted(self.sites))} with --site")
+            raise ConfigError(
+                self.path, "default_site", f"not set; choose one of {', '.join(sorted(self.sites))} with --site"
+            )
         if chosen not in self.sites:
             key = "--site" if name else "default_site"
-            raise ConfigError(self.path, key, f"no site named {chosen!r} (known: {', '.join(sorted(self.sites)) or 'none'})")
+            raise ConfigError(
+                self.path, key, f"no site named {chosen!r} (known: {', '.join(sorted(self.sites)) or 'none'})"
+            )
         return self.sites[chosen]
 
 
@@ -204,7 +208,11 @@ def parse_config(raw: dict[str, Any], path: Path | None = None) -> Config:
             raise ConfigError(path, f"sites.{name}", f"expected a table, got {_tname(body)}")
         sites[name] = _parse_site(name, body, path)
     if default_site is not None and default_site not in sites:
-        raise ConfigError(path, "default_site", f"names {default_site!r}, which is not under [sites] (known: {', '.join(sorted(sites)) or 'none'})")
+        raise ConfigError(
+            path,
+            "default_site",
+            f"names {default_site!r}, which is not under [sites] (known: {', '.join(sorted(sites)) or 'none'})",
+        )
     return Config(path=path, default_site=default_site, sites=sites)
 
 
@@ -253,10 +261,19 @@ def _parse_ssh(body: Any, prefix: str, path: Path | None) -> SshConfig:
     if "discover" in body:
         discover = body["discover"]
         if not isinstance(discover, list) or not all(isinstance(d, str) and d in DISCOVER_FROM for d in discover):
-            raise ConfigError(path, f"{prefix}.discover", f"expected a list of {' and '.join(map(repr, DISCOVER_FROM))}, "
-                              f"got {discover!r}")
+            raise ConfigError(
+                path,
+                f"{prefix}.discover",
+                f"expected a list of {' and '.join(map(repr, DISCOVER_FROM))}, got {discover!r}",
+            )
         values["discover"] = tuple(dict.fromkeys(discover))
-    for key, types in (("user", (str,)), ("known_hosts", (str,)), ("port", (int,)), ("concurrency", (int,)), ("timeout_s", (int, float))):
+    for key, types in (
+        ("user", (str,)),
+        ("known_hosts", (str,)),
+        ("port", (int,)),
+        ("concurrency", (int,)),
+        ("timeout_s", (int, float)),
+    ):
         if key in body:
             values[key] = _typed(body[key], types, f"{prefix}.{key}", path)
     if "port" in values and not 0 < values["port"] < 65536:
@@ -264,7 +281,9 @@ def _parse_ssh(body: Any, prefix: str, path: Path | None) -> SshConfig:
     if "concurrency" in values and values["concurrency"] < 1:
         raise ConfigError(path, f"{prefix}.concurrency", f"expected at least 1, got {values['concurrency']}")
     if "timeout_s" in values and not 0 < values["timeout_s"] < math.inf:
-        raise ConfigError(path, f"{prefix}.timeout_s", f"expected a positive number of seconds, got {values['timeout_s']!r}")
+        raise ConfigError(
+            path, f"{prefix}.timeout_s", f"expected a positive number of seconds, got {values['timeout_s']!r}"
+        )
     return SshConfig(**values)
 
 
@@ -277,11 +296,14 @@ def _parse_slurm(body: Any, prefix: str, path: Path | None) -> SlurmConfig:
         if key in body:
             values[key] = _typed(body[key], types, f"{prefix}.{key}", path)
     host = values.get("host")
-    if host is not None and (not host.strip() or host != host.strip() or any(c.isspace() for c in host)
-                             or host.startswith("-")):
+    if host is not None and (
+        not host.strip() or host != host.strip() or any(c.isspace() for c in host) or host.startswith("-")
+    ):
         raise ConfigError(path, f"{prefix}.host", f"expected an ssh host name or alias, got {host!r}")
     if "timeout_s" in values and not 0 < values["timeout_s"] < math.inf:
-        raise ConfigError(path, f"{prefix}.timeout_s", f"expected a positive number of seconds, got {values['timeout_s']!r}")
+        raise ConfigError(
+            path, f"{prefix}.timeout_s", f"expected a positive number of seconds, got {values['timeout_s']!r}"
+        )
     if ("sudo" in values or "timeout_s" in values) and host is None:
         raise ConfigError(path, f"{prefix}.host", "missing: name the login host where the Slurm commands run")
     return SlurmConfig(**values)
@@ -327,4 +349,11 @@ def _names(types: tuple[type, ...]) -> str:
 
 
 def _tname(value: Any) -> str:
-    return {str: "a string", bool: "a boolean", int: "a number", float: "a number", list: "a list", dict: "a table"}.get(type(value), type(value).__name__)
+    return {
+        str: "a string",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        list: "a list",
+        dict: "a table",
+    }.get(type(value), type(value).__name__)

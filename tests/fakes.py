@@ -87,13 +87,36 @@ class SwitchedSource(Source):
         if self.fail:
             raise Unreachable(self.fail)
         gpus = tuple(
-            Gpu(host=f"gpu{h:02d}", index=i, uuid=f"GPU-{h}-{i}", name="NVIDIA H100", util_pct=10.0 * i,
-                mem_used_mib=100, mem_total_mib=1000, temp_c=50, power_w=200, sources=("dcgm",))
-            for h in (1, 2) for i in range(4)
+            Gpu(
+                host=f"gpu{h:02d}",
+                index=i,
+                uuid=f"GPU-{h}-{i}",
+                name="NVIDIA H100",
+                util_pct=10.0 * i,
+                mem_used_mib=100,
+                mem_total_mib=1000,
+                temp_c=50,
+                power_w=200,
+                sources=("dcgm",),
+            )
+            for h in (1, 2)
+            for i in range(4)
         )
         alerts = (
-            Alert("GpuXidErrors", "critical", labels=(("instance", "gpu01"),), summary="XID 79 on gpu01", active_since=NOW - 60),
-            Alert("CephNearFull", "warning", labels=(("pool", "rbd"),), summary="pool rbd nearfull", active_since=NOW - 600),
+            Alert(
+                "GpuXidErrors",
+                "critical",
+                labels=(("instance", "gpu01"),),
+                summary="XID 79 on gpu01",
+                active_since=NOW - 60,
+            ),
+            Alert(
+                "CephNearFull",
+                "warning",
+                labels=(("pool", "rbd"),),
+                summary="pool rbd nearfull",
+                active_since=NOW - 600,
+            ),
         )
         return SourceData(gpus=gpus, alerts=alerts)
 
@@ -103,8 +126,9 @@ class FakeSource(Source):
 
     kind = "fake"
 
-    def __init__(self, name: str, *, ok: bool = True, checks: list[DoctorCheck] | None = None,
-                 parts: tuple[PartStatus, ...] = ()) -> None:
+    def __init__(
+        self, name: str, *, ok: bool = True, checks: list[DoctorCheck] | None = None, parts: tuple[PartStatus, ...] = ()
+    ) -> None:
         self.name = name
         self.ok = ok
         self.checks = checks

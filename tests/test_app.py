@@ -13,7 +13,6 @@ from tests.fakes import NOW, SwitchedSource
 pytestmark = pytest.mark.ui
 
 
-
 def make_app(source: SwitchedSource | None = None, **site) -> tuple[SovtuiApp, SwitchedSource]:
     source = source or SwitchedSource()
     clock = {"now": NOW}
@@ -52,7 +51,15 @@ async def test_colon_commands_and_aliases():
     app, _ = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot, app)
-        for typed, expected in (("gpus", "gpus"), ("alert", "alerts"), ("ceph", "ceph"), ("fabric", "fabric"), ("jobs", "jobs"), ("nodes", "nodes"), ("overview", "overview")):
+        for typed, expected in (
+            ("gpus", "gpus"),
+            ("alert", "alerts"),
+            ("ceph", "ceph"),
+            ("fabric", "fabric"),
+            ("jobs", "jobs"),
+            ("nodes", "nodes"),
+            ("overview", "overview"),
+        ):
             await pilot.press("colon")
             await pilot.pause()
             assert isinstance(app.screen, CommandLine)
@@ -189,7 +196,6 @@ async def test_hidden_screens_render_when_shown_again():
         await pilot.press("2")
         await pilot.pause()
         assert not gpus.dirty
-
 
 
 async def test_gpu_hosts_fold_and_worst_jump():

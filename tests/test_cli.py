@@ -249,8 +249,9 @@ def test_snapshot_exits_1_and_names_each_part_that_did_not_answer(env, capsys, f
     assert main(["snapshot"]) == 0
     good = json.loads(capsys.readouterr().out)["sources"]["good"]
     assert good["complete"] is True and good["failing"] == {}
-    fake_sources.append(FakeSource("os", parts=(PartStatus("nova", True),
-                                                PartStatus("neutron", False, "unreachable: refused", None))))
+    fake_sources.append(
+        FakeSource("os", parts=(PartStatus("nova", True), PartStatus("neutron", False, "unreachable: refused", None)))
+    )
     assert main(["snapshot"]) == 1
     doc = json.loads(capsys.readouterr().out)
     assert doc["sources"]["os"]["ok"] is True and doc["sources"]["os"]["complete"] is False
@@ -515,12 +516,18 @@ def test_snapshot_exits_even_when_a_backend_call_never_returns(tmp_path):
         (tmp_path / "clouds.yaml").write_text(
             "clouds:\n  x:\n    region_name: RegionOne\n    auth:\n"
             f"      auth_url: {stub.url}/v3\n      username: u\n      password: not-a-real-secret\n"
-            "      project_name: p\n      user_domain_name: Default\n      project_domain_name: Default\n")
+            "      project_name: p\n      user_domain_name: Default\n      project_domain_name: Default\n"
+        )
         (tmp_path / "c.toml").write_text('[sites.x]\nopenstack_cloud = "x"\ntimeout_s = 2\n')
-        env = dict(os.environ, OS_CLIENT_CONFIG_FILE=str(tmp_path / "clouds.yaml"), SOVTUI_CONFIG=str(tmp_path / "c.toml"),
-                   XDG_STATE_HOME=str(tmp_path / "state"))
-        done = subprocess.run([sys.executable, "-m", "sovtui", "snapshot"], env=env, capture_output=True, text=True,
-                              timeout=60)
+        env = dict(
+            os.environ,
+            OS_CLIENT_CONFIG_FILE=str(tmp_path / "clouds.yaml"),
+            SOVTUI_CONFIG=str(tmp_path / "c.toml"),
+            XDG_STATE_HOME=str(tmp_path / "state"),
+        )
+        done = subprocess.run(
+            [sys.executable, "-m", "sovtui", "snapshot"], env=env, capture_output=True, text=True, timeout=60
+        )
     assert done.returncode == 1, done.stderr
     openstack = json.loads(done.stdout)["sources"]["openstack"]
     assert openstack["ok"] is False and "keystone" in openstack["error"]

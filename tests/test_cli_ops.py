@@ -19,8 +19,15 @@ def env(tmp_path):
 
 
 def sovtui(*args, env):
-    return subprocess.run([sys.executable, "-m", "sovtui", *args], capture_output=True, text=True, env=env, timeout=120,
-                          cwd=ROOT, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "sovtui", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def test_dry_run_prints_the_plan_as_json_and_changes_nothing(env):
@@ -37,7 +44,9 @@ def test_dry_run_prints_the_plan_as_json_and_changes_nothing(env):
 @pytest.mark.parametrize("where", ["before", "after"])
 def test_read_only_refuses_before_or_after_the_command(env, where):
     for cmd in (["drain", "gpu09", "--reason", "x"], ["cordon", "gpu09", "--reason", "x"], ["uncordon", "gpu09"]):
-        args = ["--read-only", *cmd, "--demo", "--yes"] if where == "before" else [*cmd, "--demo", "--yes", "--read-only"]
+        args = (
+            ["--read-only", *cmd, "--demo", "--yes"] if where == "before" else [*cmd, "--demo", "--yes", "--read-only"]
+        )
         proc = sovtui(*args, env=env)
         assert proc.returncode == 2 and "read-only" in proc.stderr, (args, proc.stderr)
 

@@ -205,7 +205,7 @@ ERRORS = [
     ("hosts-not-list", '[sites.a.ssh]\nhosts = "gpu-01"\n', "sites.a.ssh.hosts", ["list of host names"]),
     ("hosts-empty-name", '[sites.a.ssh]\nhosts = ["gpu-01", ""]\n', "sites.a.ssh.hosts", ["list of host names"]),
     ("concurrency-zero", "[sites.a.ssh]\nconcurrency = 0\n", "sites.a.ssh.concurrency", ["at least 1"]),
-    ("discover-unknown", "[sites.a.ssh]\ndiscover = [\"slurm\"]\n", "sites.a.ssh.discover", ["'kubernetes' and 'nova'"]),
+    ("discover-unknown", '[sites.a.ssh]\ndiscover = ["slurm"]\n', "sites.a.ssh.discover", ["'kubernetes' and 'nova'"]),
     ("ssh-timeout-zero", "[sites.a.ssh]\ntimeout_s = 0\n", "sites.a.ssh.timeout_s", ["positive number of seconds"]),
     (
         "metric-not-string",

@@ -39,10 +39,18 @@ ERRORS = [
     ("host-space", '[sites.a.slurm]\nhost = "login 1"\n', "sites.a.slurm.host", ["ssh host name or alias"]),
     ("host-option", '[sites.a.slurm]\nhost = "-oProxyCommand=x"\n', "sites.a.slurm.host", ["ssh host name"]),
     ("sudo-type", '[sites.a.slurm]\nhost = "l"\nsudo = "yes"\n', "sites.a.slurm.sudo", ["expected true or false"]),
-    ("timeout-zero", '[sites.a.slurm]\nhost = "l"\ntimeout_s = 0\n', "sites.a.slurm.timeout_s",
-     ["positive number of seconds"]),
-    ("timeout-bool", '[sites.a.slurm]\nhost = "l"\ntimeout_s = true\n', "sites.a.slurm.timeout_s",
-     ["expected a number", "got a boolean"]),
+    (
+        "timeout-zero",
+        '[sites.a.slurm]\nhost = "l"\ntimeout_s = 0\n',
+        "sites.a.slurm.timeout_s",
+        ["positive number of seconds"],
+    ),
+    (
+        "timeout-bool",
+        '[sites.a.slurm]\nhost = "l"\ntimeout_s = true\n',
+        "sites.a.slurm.timeout_s",
+        ["expected a number", "got a boolean"],
+    ),
     ("no-host", "[sites.a.slurm]\nsudo = true\n", "sites.a.slurm.host", ["missing", "login host"]),
 ]
 

@@ -536,7 +536,9 @@ def _nodes(cluster: DemoCluster, t: float):
 
     results = {}
     for source in demo_sources(cluster, lambda: t):
-        results[source.name] = SourceResult(SourceStatus(source.name, source.kind, ok=True, last_ok_at=t), source.fetch_sync())
+        results[source.name] = SourceResult(
+            SourceStatus(source.name, source.kind, ok=True, last_ok_at=t), source.fetch_sync()
+        )
     return {n.name: n for n in build_view(SiteInfo("demo", demo=True), results, t).nodes}
 
 

@@ -78,12 +78,23 @@ async def test_pods_on_a_host_with_owners_budgets_and_uids():
     assert site.kube.pods_on("gpu99") is None
     by_owner = {p.owner_kind for p in pods}
     assert by_owner == {"ReplicaSet", "DaemonSet"}
-    assert {p.owner_name for p in pods if p.daemonset} == {"nvidia-device-plugin-daemonset", "nvidia-dcgm-exporter", "node-exporter"}
+    assert {p.owner_name for p in pods if p.daemonset} == {
+        "nvidia-device-plugin-daemonset",
+        "nvidia-dcgm-exporter",
+        "node-exporter",
+    }
     llama = next(p for p in pods if p.name.startswith("vllm-llama"))
-    assert llama.owner_name.startswith("vllm-llama-3-70b-") and llama.gpus == 4 and llama.emptydir and not llama.deleting
+    assert (
+        llama.owner_name.startswith("vllm-llama-3-70b-") and llama.gpus == 4 and llama.emptydir and not llama.deleting
+    )
     (budget,) = llama.budgets
-    assert (budget.name, budget.current_healthy, budget.desired_healthy, budget.expected_pods, budget.disruptions_allowed) == (
-        "vllm-llama-3-70b", 4, 3, 4, 1)
+    assert (
+        budget.name,
+        budget.current_healthy,
+        budget.desired_healthy,
+        budget.expected_pods,
+        budget.disruptions_allowed,
+    ) == ("vllm-llama-3-70b", 4, 3, 4, 1)
     assert all(not p.budgets for p in pods if p.daemonset)
     assert len({p.uid for p in pods}) == len(pods) and site.kube.pod_uid("inference", llama.name) == llama.uid
     assert site.kube.pod_uid("inference", "no-such-pod") is None
@@ -115,7 +126,10 @@ async def test_drain_a_host_pods_terminate_and_are_recreated_elsewhere_with_new_
     await site.kube.cordon("gpu05", reason="GPU 3 ECC")
     daemons = {p.uid for p in site.kube.pods_on("gpu05") if p.daemonset}
     evicted, blocked = await evict_all(site, "gpu05")
-    assert not blocked and {k.split("/")[1].rsplit("-", 2)[0] for k in evicted} == {"vllm-llama-3-70b", "vllm-mixtral-8x7b"}
+    assert not blocked and {k.split("/")[1].rsplit("-", 2)[0] for k in evicted} == {
+        "vllm-llama-3-70b",
+        "vllm-mixtral-8x7b",
+    }
     # evicted: terminating for a moment (deleting, GPUs still held), the same uid
     terminating = [p for p in site.kube.pods_on("gpu05") if not p.daemonset]
     assert terminating and all(p.deleting for p in terminating)
@@ -134,7 +148,11 @@ async def test_drain_a_host_pods_terminate_and_are_recreated_elsewhere_with_new_
     assert len(new) == 2 and not old_uids & {site.kube.pod_uid("inference", p.name) for p in new}
     site.until(lambda: all(p.ready for p in inference(site, "vllm-mixtral-8x7b")), 120, "the new mixtral replica ready")
     moved = next(p for p in new if p.owner_name == "vllm-mixtral-8x7b")
-    assert next(p for p in inference(site, "vllm-mixtral-8x7b") if p.name == moved.name).node in ("gpu06", "gpu07", "gpu08")
+    assert next(p for p in inference(site, "vllm-mixtral-8x7b") if p.name == moved.name).node in (
+        "gpu06",
+        "gpu07",
+        "gpu08",
+    )
     # the 4-GPU llama replica finds no host with 4 free GPUs: Pending, said so
     waiting = next(p for p in inference(site, "vllm-llama-3-70b") if p.phase == "Pending")
     assert "Insufficient nvidia.com/gpu" in waiting.reason and "unschedulable" in waiting.reason
@@ -156,7 +174,8 @@ async def test_a_budget_holds_a_pod_until_its_replacement_runs():
     llama = next(k for k in blocked if "llama" in k)
     exc = blocked[mixtral]
     assert "disruption budget" in str(exc) and exc.causes == (
-        "The disruption budget vllm-mixtral-8x7b needs 1 healthy pods and has 1 currently",)
+        "The disruption budget vllm-mixtral-8x7b needs 1 healthy pods and has 1 currently",
+    )
     pod = next(p for p in site.kube.pods_on("gpu06") if p.key == mixtral)
     assert pod.budgets[0].disruptions_allowed == 0 and pod.budgets[0].current_healthy == 1
     # a dry run asks the same question and changes nothing
@@ -173,8 +192,10 @@ async def test_a_budget_holds_a_pod_until_its_replacement_runs():
     # retry as a drain does, a tick at a time, until the budget lets it go
     started = site.clock.t
     while not await try_evict():
-        replacement_ready = any(p.ready and p.node not in ("gpu05", "gpu06") and p.created_at > DEMO_EPOCH
-                                for p in inference(site, "vllm-mixtral-8x7b"))
+        replacement_ready = any(
+            p.ready and p.node not in ("gpu05", "gpu06") and p.created_at > DEMO_EPOCH
+            for p in inference(site, "vllm-mixtral-8x7b")
+        )
         assert not replacement_ready, "blocked although the replacement is ready"
         assert site.clock.t - started <= 120, "the budget never allowed the eviction"
         site.clock.t += TICK_S
@@ -309,7 +330,9 @@ async def test_slurm_drain_waits_for_jobs_then_undrain():
     slurm = site.slurm
     assert slurm.identity() == "demo-admin@demo-login"
     jobs = slurm.jobs_on("gpu12")
-    assert {j.id for j in jobs} == {"48207", "48209"} and all(j.state == "RUNNING" and j.nodes == ("gpu12",) for j in jobs)
+    assert {j.id for j in jobs} == {"48207", "48209"} and all(
+        j.state == "RUNNING" and j.nodes == ("gpu12",) for j in jobs
+    )
     assert slurm.node("gpu99") is None and slurm.jobs_on("gpu99") == ()
     with pytest.raises(BadAnswer):
         await slurm.read_node("gpu99")
@@ -425,7 +448,10 @@ async def test_the_operations_layer_drains_and_uncordons_the_demo():
     site = SiteInfo("demo", demo=True)
 
     async def layers() -> Layers:
-        results = {s.name: SourceResult(SourceStatus(s.name, s.kind, ok=True, last_ok_at=clock()), await s.fetch()) for s in sources}
+        results = {
+            s.name: SourceResult(SourceStatus(s.name, s.kind, ok=True, last_ok_at=clock()), await s.fetch())
+            for s in sources
+        }
         return Layers.from_sources(sources, results)
 
     async def run(action: str, hosts: list[str], options: Options):
@@ -435,7 +461,9 @@ async def test_the_operations_layer_drains_and_uncordons_the_demo():
         outcome = await Run(plan, current, clock=clock, poll_s=0.05, pdb_retry_s=0.1).execute()
         return plan, outcome
 
-    plan, outcome = await run("drain", ["gpu05", "gpu15"], Options(reason="GPU ECC", delete_emptydir_data=True, timeout_s=60))
+    plan, outcome = await run(
+        "drain", ["gpu05", "gpu15"], Options(reason="GPU ECC", delete_emptydir_data=True, timeout_s=60)
+    )
     states = {key.split("|", 2)[2]: state for key, state in outcome.states.items() if state != "skipped"}
     assert states.pop("server|ws-research-02") == "failed"  # no A100 host has room for it: Nova's answer is said
     assert set(states.values()) <= {"cordoned", "disabled", "gone", "migrated"}

@@ -444,7 +444,10 @@ def test_a_source_answering_in_part_is_partial_and_names_the_part():
     from sovtui.widgets.fmt import parts_line
 
     clock = Clock()
-    parts = (PartStatus("nova", True, "", clock.now), PartStatus("neutron", False, "unreachable: refused", clock.now - 120))
+    parts = (
+        PartStatus("nova", True, "", clock.now),
+        PartStatus("neutron", False, "unreachable: refused", clock.now - 120),
+    )
     src = ScriptedSource(script=[SourceData(gpus=DATA.gpus, parts=parts)])
     hub = Hub([src], clock=clock)
     result = asyncio.run(hub.poll("fake"))

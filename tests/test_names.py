@@ -49,8 +49,9 @@ def test_hostile_names_are_refused_with_a_reason(name):
     assert shown(name) == ascii(name) and "\n" not in shown(name) and not is_host_name(shown(name))
 
 
-@pytest.mark.parametrize("name", ["gpu01", "gpu01.dc.example.org", "GPU-01", "node_7", "10.0.0.7", "a", "gpu01.",
-                                  "x" * 63 + ".y"])
+@pytest.mark.parametrize(
+    "name", ["gpu01", "gpu01.dc.example.org", "GPU-01", "node_7", "10.0.0.7", "a", "gpu01.", "x" * 63 + ".y"]
+)
 def test_plain_host_names_pass(name):
     assert check_host_name(name) == name and shown(name) == name
 
@@ -121,8 +122,10 @@ def test_interactive_ssh_argv_refuses_and_puts_the_name_after_double_dash(name):
 
 
 async def test_configured_hostile_hosts_are_parts_that_fail_and_are_never_connected():
-    source = HostsSource(SiteConfig("lab", ssh=SshConfig(hosts=("gpu01;touch /tmp/x", "-oProxyCommand=x"))),
-                         ssh_config="/nonexistent/ssh_config")
+    source = HostsSource(
+        SiteConfig("lab", ssh=SshConfig(hosts=("gpu01;touch /tmp/x", "-oProxyCommand=x"))),
+        ssh_config="/nonexistent/ssh_config",
+    )
     assert source.hosts == (ascii("gpu01;touch /tmp/x"), ascii("-oProxyCommand=x"))
     data = await source.fetch()
     assert [p.ok for p in data.parts] == [False, False]
@@ -133,16 +136,22 @@ async def test_configured_hostile_hosts_are_parts_that_fail_and_are_never_connec
 
 
 async def test_discovered_hostile_names_are_refused_never_connected():
-    source = HostsSource(SiteConfig("lab", ssh=SshConfig(discover=("kubernetes", "nova"))),
-                         ssh_config="/nonexistent/ssh_config")
-    kube = SourceData(kube_nodes=(KubeNode("-oProxyCommand=touch /tmp/x", gpu_capacity=8),
-                                  KubeNode("gpu02\nHost *", gpu_capacity=8)))
+    source = HostsSource(
+        SiteConfig("lab", ssh=SshConfig(discover=("kubernetes", "nova"))), ssh_config="/nonexistent/ssh_config"
+    )
+    kube = SourceData(
+        kube_nodes=(KubeNode("-oProxyCommand=touch /tmp/x", gpu_capacity=8), KubeNode("gpu02\nHost *", gpu_capacity=8))
+    )
     assert source.observe("kubernetes", kube)
     nova = SourceData(nova_hosts=(NovaHost("$(reboot)", gpu_inventory=(("PGPU", 8, 0),)),))
     assert source.observe("openstack", nova)
     # Nova names a host Kubernetes named already: the hosts do not change, no extra poll
-    same = SourceData(nova_hosts=(NovaHost("$(reboot)", gpu_inventory=(("PGPU", 8, 0),)),
-                                  NovaHost("gpu02\nHost *", gpu_inventory=(("PGPU", 8, 0),))))
+    same = SourceData(
+        nova_hosts=(
+            NovaHost("$(reboot)", gpu_inventory=(("PGPU", 8, 0),)),
+            NovaHost("gpu02\nHost *", gpu_inventory=(("PGPU", 8, 0),)),
+        )
+    )
     assert not source.observe("openstack", same)
     assert source.hosts == (ascii("-oProxyCommand=touch /tmp/x"), ascii("gpu02\nHost *"), ascii("$(reboot)"))
     data = await source.fetch()
@@ -156,8 +165,9 @@ def test_slurm_login_host_must_be_a_host_name():
         SlurmSource(SiteConfig("lab", slurm=SlurmConfig(host="-oProxyCommand=touch /tmp/x")))
 
 
-@pytest.mark.parametrize("name", ["-x", "gpu01 state=resume", "gpu01\nreboot", "gpu[01-04]", "gpu01,gpu02", "$(id)"],
-                         ids=repr)
+@pytest.mark.parametrize(
+    "name", ["-x", "gpu01 state=resume", "gpu01\nreboot", "gpu[01-04]", "gpu01,gpu02", "$(id)"], ids=repr
+)
 async def test_slurm_commands_refuse_node_names_before_anything_runs(name):
     source = SlurmSource(SiteConfig("lab", slurm=SlurmConfig(host="login1")), ssh_config="/nonexistent/ssh_config")
     with pytest.raises(NodeUnknown, match="not a Slurm node name: refused Slurm node name"):

@@ -61,14 +61,21 @@ def test_disabled_in_nova_but_schedulable_in_k8s_is_a_mismatch_with_the_reason()
 
 
 def test_mismatch_with_a_failing_gpu_is_critical():
-    s = node_status(kube(), slurm=slurm(state="drained", reason="XID 79"), gpu_level=Health.CRIT, gpu_reason="GPU 5: fell off the bus")
+    s = node_status(
+        kube(),
+        slurm=slurm(state="drained", reason="XID 79"),
+        gpu_level=Health.CRIT,
+        gpu_reason="GPU 5: fell off the bus",
+    )
     assert (s.status, s.level) == (MISMATCH, Health.CRIT)
     assert "GPU 5: fell off the bus" in s.reason
 
 
 def test_closed_everywhere_with_work_left_is_draining():
-    s = node_status(kube(unschedulable=True, pods_with_gpus=(("a/p", 4),), gpu_requested=4),
-                    nova(service_status="disabled", running_vms=2))
+    s = node_status(
+        kube(unschedulable=True, pods_with_gpus=(("a/p", 4),), gpu_requested=4),
+        nova(service_status="disabled", running_vms=2),
+    )
     assert (s.status, s.level) == (DRAINING, Health.WARN)
     assert s.reason.endswith("still running: 1 GPU pod, 2 VMs")
 
@@ -88,9 +95,13 @@ def test_a_cordoned_node_whose_pods_are_unknown_is_not_empty():
 
 
 def test_down_wins_over_everything():
-    for kw in ({"kube": kube(ready=False, unschedulable=True), "nova": nova()},
-               {"kube": kube(), "nova": nova(service_state="down")}, {"kube": kube(ready=None)},
-               {"nova": nova(forced_down=True)}, {"slurm": slurm(state="down", reason="Not responding")}):
+    for kw in (
+        {"kube": kube(ready=False, unschedulable=True), "nova": nova()},
+        {"kube": kube(), "nova": nova(service_state="down")},
+        {"kube": kube(ready=None)},
+        {"nova": nova(forced_down=True)},
+        {"slurm": slurm(state="down", reason="Not responding")},
+    ):
         s = node_status(**kw)
         assert (s.status, s.level) == (DOWN, Health.CRIT), kw
     both = node_status(kube(ready=False), nova(service_state="down"))
@@ -109,15 +120,30 @@ def test_no_scheduler_layer_is_just_the_gpus():
 
 
 layers = st.tuples(
-    st.none() | st.builds(kube, ready=st.sampled_from([True, False, None]), unschedulable=st.booleans(),
-                          pods_with_gpus=st.sampled_from([(), (("ns/p", 2),)]),
-                          pods_unknown=st.sampled_from(["", "", "forbidden"])),
-    st.none() | st.builds(nova, service_state=st.sampled_from(["up", "down"]),
-                          service_status=st.sampled_from(["enabled", "disabled"]), forced_down=st.booleans(),
-                          running_vms=st.integers(0, 3)),
-    st.none() | st.builds(slurm, state=st.sampled_from(["idle", "mixed", "allocated", "draining", "drained", "down",
-                                                         "down*", "maint", "not_responding"]),
-                          jobs=st.sampled_from([(), ("1",)])),
+    st.none()
+    | st.builds(
+        kube,
+        ready=st.sampled_from([True, False, None]),
+        unschedulable=st.booleans(),
+        pods_with_gpus=st.sampled_from([(), (("ns/p", 2),)]),
+        pods_unknown=st.sampled_from(["", "", "forbidden"]),
+    ),
+    st.none()
+    | st.builds(
+        nova,
+        service_state=st.sampled_from(["up", "down"]),
+        service_status=st.sampled_from(["enabled", "disabled"]),
+        forced_down=st.booleans(),
+        running_vms=st.integers(0, 3),
+    ),
+    st.none()
+    | st.builds(
+        slurm,
+        state=st.sampled_from(
+            ["idle", "mixed", "allocated", "draining", "drained", "down", "down*", "maint", "not_responding"]
+        ),
+        jobs=st.sampled_from([(), ("1",)]),
+    ),
     st.sampled_from(list(Health)),
 )
 
@@ -127,11 +153,21 @@ layers = st.tuples(
 def test_status_rule_properties(args):
     k, n, s, gpu = args
     status = node_status(k, n, s, gpu_level=gpu, gpu_reason="GPU 0: x" if gpu is not Health.OK else "")
-    closed = [k is not None and k.unschedulable, n is not None and n.service_status == "disabled", s is not None and s.closed]
-    opened = [k is not None and not k.unschedulable, n is not None and n.service_status == "enabled",
-              s is not None and not s.closed]
-    down = (k is not None and k.ready is not True) or (n is not None and (n.service_state == "down" or n.forced_down)) \
+    closed = [
+        k is not None and k.unschedulable,
+        n is not None and n.service_status == "disabled",
+        s is not None and s.closed,
+    ]
+    opened = [
+        k is not None and not k.unschedulable,
+        n is not None and n.service_status == "enabled",
+        s is not None and not s.closed,
+    ]
+    down = (
+        (k is not None and k.ready is not True)
+        or (n is not None and (n.service_state == "down" or n.forced_down))
         or (s is not None and s.down)
+    )
     # exactly one word, and the level follows from it
     assert status.status in {SERVING, CORDONED, DRAINING, DOWN, MISMATCH, ""}
     if down:
@@ -177,8 +213,10 @@ def test_fusion_matches_hosts_across_layers_by_short_name():
         slurm_nodes=[slurm("gpu03", "drained")],
         gpu_hosts=[GpuHost("gpu01"), GpuHost("gpu03", error="connection refused by gpu03:22")],
         gpu_rows=[_gpu("gpu01", 0), _gpu("gpu01", 1, xids=(XidEvent(79, T),))],
-        events=[NodeEvent("gpu01.dc1.example", "kubernetes", "Pod", "a/p", "Warning", "BackOff", "m", 3, T - 5),
-                NodeEvent("gpu01.dc1.example", "kubernetes", "Node", "gpu01.dc1.example", "Warning", "Rebooted", "m", 1, T)],
+        events=[
+            NodeEvent("gpu01.dc1.example", "kubernetes", "Pod", "a/p", "Warning", "BackOff", "m", 3, T - 5),
+            NodeEvent("gpu01.dc1.example", "kubernetes", "Node", "gpu01.dc1.example", "Warning", "Rebooted", "m", 1, T),
+        ],
     )
     by = {r.name: r for r in rows}
     assert sorted(by) == ["cp1", "gpu01", "gpu02", "gpu03"]  # the prober's name wins, then Kubernetes'
@@ -198,9 +236,12 @@ def _result(name, data, at=T):
 
 def test_view_and_snapshot_document_carry_every_layer():
     results = {
-        "kubernetes": _result("kubernetes", SourceData(kube_nodes=(kube("gpu01", unschedulable=True,
-                                                                         pods_with_gpus=(("ml/train-0", 8),),
-                                                                         gpu_requested=8),))),
+        "kubernetes": _result(
+            "kubernetes",
+            SourceData(
+                kube_nodes=(kube("gpu01", unschedulable=True, pods_with_gpus=(("ml/train-0", 8),), gpu_requested=8),)
+            ),
+        ),
         "openstack": _result("openstack", SourceData(nova_hosts=(nova("gpu01", servers=("vm-a",), running_vms=1),))),
         "ssh": _result("ssh", SourceData(gpu_hosts=(GpuHost("gpu01"),), gpus=(_gpu("gpu01", 0).gpu,))),
     }
@@ -211,7 +252,9 @@ def test_view_and_snapshot_document_carry_every_layer():
     doc = view_to_json(view)
     (item,) = doc["nodes"]
     assert item["status"] == "mismatch" and item["level"] == "warn"
-    assert item["kubernetes"]["cordoned"] is True and item["kubernetes"]["pods_with_gpus"] == [{"pod": "ml/train-0", "gpus": 8}]
+    assert item["kubernetes"]["cordoned"] is True and item["kubernetes"]["pods_with_gpus"] == [
+        {"pod": "ml/train-0", "gpus": 8}
+    ]
     assert item["nova"]["servers"] == ["vm-a"] and item["nova"]["status"] == "enabled"
     assert item["slurm"] is None and item["gpu"]["total"] == 1
 

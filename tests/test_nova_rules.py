@@ -19,10 +19,20 @@ def _vm(gpu: str = "", status: str = "ACTIVE", task_state: str = "") -> VmRef:
     return VmRef(id="a1", name="vm-1", status=status, host="gpu-1", task_state=task_state, gpu=gpu)
 
 
-@pytest.mark.parametrize(("text", "want"), [
-    ("2.96", (2, 96)), ("2.100", (2, 100)), (" 2.1 ", (2, 1)),
-    ("", None), (None, None), ("2", None), ("latest", None), ("2.x", None), ("v2.1", None),
-])
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("2.96", (2, 96)),
+        ("2.100", (2, 100)),
+        (" 2.1 ", (2, 1)),
+        ("", None),
+        (None, None),
+        ("2", None),
+        ("latest", None),
+        ("2.x", None),
+        ("v2.1", None),
+    ],
+)
 def test_parse_microversion(text, want):
     assert parse_microversion(text) == want
 
@@ -35,21 +45,24 @@ def test_release_table_is_ordered_and_ends_with_the_labs_nova():
     assert NOVA_RELEASES[-1].max_microversion == (2, 104) and NOVA_RELEASES[-1].series == "2026.2 Hibiscus"
 
 
-@pytest.mark.parametrize(("microversion", "major", "series"), [
-    ("2.60", 17, "Queens"),
-    ("2.79", 20, "Train"),
-    ("2.87", 21, "Ussuri"),  # shared with Victoria: the older one is sure
-    ("2.88", 23, "Wallaby"),
-    ("2.90", 24, "Xena"),
-    ("2.93", 26, "Zed"),
-    ("2.95", 27, "2023.1 Antelope"),
-    ("2.96", 29, "2024.1 Caracal"),
-    ("2.97", 30, "2024.2 Dalmatian"),  # a development build of Epoxy is sure to be only past Dalmatian
-    ("2.100", 31, "2025.1 Epoxy"),
-    ("2.103", 33, "2026.1 Gazpacho"),
-    ("2.104", 34, "2026.2 Hibiscus"),
-    ("2.110", 34, "2026.2 Hibiscus"),  # newer than the table: at least its last release
-])
+@pytest.mark.parametrize(
+    ("microversion", "major", "series"),
+    [
+        ("2.60", 17, "Queens"),
+        ("2.79", 20, "Train"),
+        ("2.87", 21, "Ussuri"),  # shared with Victoria: the older one is sure
+        ("2.88", 23, "Wallaby"),
+        ("2.90", 24, "Xena"),
+        ("2.93", 26, "Zed"),
+        ("2.95", 27, "2023.1 Antelope"),
+        ("2.96", 29, "2024.1 Caracal"),
+        ("2.97", 30, "2024.2 Dalmatian"),  # a development build of Epoxy is sure to be only past Dalmatian
+        ("2.100", 31, "2025.1 Epoxy"),
+        ("2.103", 33, "2026.1 Gazpacho"),
+        ("2.104", 34, "2026.2 Hibiscus"),
+        ("2.110", 34, "2026.2 Hibiscus"),  # newer than the table: at least its last release
+    ],
+)
 def test_nova_release_from_max_microversion(microversion, major, series):
     release = nova_release(microversion)
     assert release is not None and (release.major, release.series) == (major, series)
@@ -69,18 +82,21 @@ def test_describe_release():
     assert describe_release("") == "an unknown Nova release"
 
 
-@pytest.mark.parametrize(("specs", "kind"), [
-    ({}, ""),
-    ({"hw:cpu_policy": "dedicated"}, ""),
-    ({"resources:VGPU": "1"}, "vgpu"),
-    ({"resources1:VGPU": "2", "trait1:CUSTOM_A100": "required"}, "vgpu"),  # a granular request group
-    ({"resources:VGPU": "0"}, ""),
-    ({"pci_passthrough:alias": "a100:1"}, "pci"),
-    ({"resources:PGPU": "1"}, "pci"),
-    ({"resources_gpu:PGPU": "1"}, "pci"),
-    ({"resources:VGPU": "1", "pci_passthrough:alias": "nic:1"}, "pci"),  # the passthrough decides
-    ({"resources:VCPU": "4", "resources:MEMORY_MB": "1024"}, ""),
-])
+@pytest.mark.parametrize(
+    ("specs", "kind"),
+    [
+        ({}, ""),
+        ({"hw:cpu_policy": "dedicated"}, ""),
+        ({"resources:VGPU": "1"}, "vgpu"),
+        ({"resources1:VGPU": "2", "trait1:CUSTOM_A100": "required"}, "vgpu"),  # a granular request group
+        ({"resources:VGPU": "0"}, ""),
+        ({"pci_passthrough:alias": "a100:1"}, "pci"),
+        ({"resources:PGPU": "1"}, "pci"),
+        ({"resources_gpu:PGPU": "1"}, "pci"),
+        ({"resources:VGPU": "1", "pci_passthrough:alias": "nic:1"}, "pci"),  # the passthrough decides
+        ({"resources:VCPU": "4", "resources:MEMORY_MB": "1024"}, ""),
+    ],
+)
 def test_gpu_kind(specs, kind):
     assert gpu_kind(specs) == kind
 
@@ -107,8 +123,10 @@ def test_busy_server_does_not_live_migrate():
 def test_vgpu_live_migration_needs_caracal():
     ok, why = live_migration_support(_vm("vgpu"), "2.95")
     assert not ok
-    assert why == ("vGPU live migration needs Nova 29.0 (2024.1 Caracal); compute API 2.95 is "
-                   "Nova 27.0 or 28.0 (2023.1 Antelope, 2023.2 Bobcat)")
+    assert why == (
+        "vGPU live migration needs Nova 29.0 (2024.1 Caracal); compute API 2.95 is "
+        "Nova 27.0 or 28.0 (2023.1 Antelope, 2023.2 Bobcat)"
+    )
     for microversion in ("2.96", "2.100", "2.104"):
         ok, why = live_migration_support(_vm("vgpu"), microversion)
         assert ok and "libvirt >= 8.6.0 and QEMU >= 8.1.0" in why

@@ -70,9 +70,14 @@ def test_kubectl_filters_in_order():
 
 
 def test_options_lift_blockers_and_pdb_is_a_wait():
-    pods = [pod("scratch", emptydir=True), PodRef("ml", "bare"),
-            pod("held", budgets=(BudgetRef("ml", "web-pdb", 0, 2, 2, 2),))]
-    steps, blockers = plan_kube("h", "h", pods, True, "drain", Options(reason="r", force=True, delete_emptydir_data=True))
+    pods = [
+        pod("scratch", emptydir=True),
+        PodRef("ml", "bare"),
+        pod("held", budgets=(BudgetRef("ml", "web-pdb", 0, 2, 2, 2),)),
+    ]
+    steps, blockers = plan_kube(
+        "h", "h", pods, True, "drain", Options(reason="r", force=True, delete_emptydir_data=True)
+    )
     assert [b.fatal for b in blockers] == [False]
     assert "web-pdb allows 0" in blockers[0].why and "2 healthy, needs 2" in blockers[0].why
     assert next(s for s in steps if s.kind == "node").detail == "already cordoned"
@@ -97,9 +102,16 @@ def test_options_are_checked():
 
 async def test_plan_across_three_layers(env):
     kube = FakeKube({"gpu01": [pod("a", gpus=4)], "gpu02": []})
-    nova = FakeNova({"gpu01": [VmRef("v1", "vm-plain", status="ACTIVE", vcpus=4, ram_mb=8192),
-                               VmRef("v2", "vm-pci", status="ACTIVE", gpu="pci", flavor="g1.pci"),
-                               VmRef("v3", "vm-off", status="SHUTOFF")], "gpu02": []})
+    nova = FakeNova(
+        {
+            "gpu01": [
+                VmRef("v1", "vm-plain", status="ACTIVE", vcpus=4, ram_mb=8192),
+                VmRef("v2", "vm-pci", status="ACTIVE", gpu="pci", flavor="g1.pci"),
+                VmRef("v3", "vm-off", status="SHUTOFF"),
+            ],
+            "gpu02": [],
+        }
+    )
     slurm = FakeSlurm({"gpu01": [SlurmJobRef("42", "train", "ana", "RUNNING", gpus=4)], "gpu02": []})
     plan = await operator(kube, nova, slurm).plan("drain", ["GPU01.lab.example"], Options(reason="bad GPU"))
     assert plan.runnable and plan.hosts == ("GPU01.lab.example",)
@@ -169,7 +181,15 @@ async def test_drain_runs_every_layer_concurrently_and_audits(env):
     [line] = audit.read()
     assert line["action"] == "drain" and line["outcome"] == "ok" and line["options"]["reason"] == "XID 79"
     assert line["identities"]["kubernetes"].startswith("user admin") and line["user"]
-    assert {i["state"] for i in line["items"]} <= {"gone", "migrated", "drained", "done", "cordoned", "disabled", "skipped"}
+    assert {i["state"] for i in line["items"]} <= {
+        "gone",
+        "migrated",
+        "drained",
+        "done",
+        "cordoned",
+        "disabled",
+        "skipped",
+    }
     assert Journal().unfinished() == []
 
 
@@ -271,11 +291,23 @@ def test_capacity_is_judged_per_host_and_unknown_gives_no_verdict():
     from sovtui.ops.drain import _capacity_shortfall
 
     def host(name, gpus_free, vcpus=64):
-        return NovaHost(name, service_state="up", service_status="enabled", vcpus=vcpus, vcpus_used=0, memory_mb=512000,
-                        memory_mb_used=0, gpu_inventory=(("PGPU", 8, 8 - gpus_free),))
+        return NovaHost(
+            name,
+            service_state="up",
+            service_status="enabled",
+            vcpus=vcpus,
+            vcpus_used=0,
+            memory_mb=512000,
+            memory_mb_used=0,
+            gpu_inventory=(("PGPU", 8, 8 - gpus_free),),
+        )
 
     big = VmRef("v", "train", vcpus=32, ram_mb=1000, gpu="pci", gpus=8)
-    assert "train (32 vCPU, 1000 MB, 8 PGPU)" in _capacity_shortfall([big], [host("a", 4), host("b", 4)])  # 8 free, not on one host
+    assert "train (32 vCPU, 1000 MB, 8 PGPU)" in _capacity_shortfall(
+        [big], [host("a", 4), host("b", 4)]
+    )  # 8 free, not on one host
     assert _capacity_shortfall([big], [host("a", 4), host("b", 8)]) == ""
     assert _capacity_shortfall([big], [NovaHost("c", service_state="up", service_status="enabled")]) == ""  # unknown
-    assert "no other enabled" in _capacity_shortfall([big], [NovaHost("d", service_state="up", service_status="disabled")])
+    assert "no other enabled" in _capacity_shortfall(
+        [big], [NovaHost("d", service_state="up", service_status="disabled")]
+    )

@@ -30,7 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def host(lab_openstack, slurm_lab):
     name = lab_openstack.hosts[0]
     if name not in slurm_lab.nodes:
-        pytest.fail(f"the OpenStack lab's host {name} is not a Slurm node of the Slurm lab ({', '.join(slurm_lab.nodes)})")
+        pytest.fail(
+            f"the OpenStack lab's host {name} is not a Slurm node of the Slurm lab ({', '.join(slurm_lab.nodes)})"
+        )
     return name
 
 
@@ -53,7 +55,9 @@ def kube(lab_dir, lab_kube, host, lab_openstack):
 
 
 def sovtui(args, env, *, timeout=180):
-    return subprocess.run([sys.executable, "-m", "sovtui", *args], capture_output=True, text=True, env=env, timeout=timeout, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "sovtui", *args], capture_output=True, text=True, env=env, timeout=timeout, cwd=ROOT
+    )
 
 
 @pytest.fixture
@@ -62,9 +66,17 @@ def env(tmp_path, kube, lab_openstack, slurm_lab):
     config = tmp_path / "config.toml"
     config.write_text(
         f'default_site = "lab"\n[sites.lab]\nkube_context = "lab"\nopenstack_cloud = "{lab_openstack.cloud}"\n'
-        f'timeout_s = 30\nrefresh_s = 2\n[sites.lab.slurm]\nhost = "{slurm_lab.alias}"\n', encoding="utf-8")
-    return dict(os.environ, KUBECONFIG=str(cluster.kubeconfig), OS_CLIENT_CONFIG_FILE=str(lab_openstack.clouds_yaml),
-                SOVTUI_SSH_CONFIG=str(slurm_lab.ssh_config), SOVTUI_CONFIG=str(config), XDG_STATE_HOME=str(tmp_path / "state"))
+        f'timeout_s = 30\nrefresh_s = 2\n[sites.lab.slurm]\nhost = "{slurm_lab.alias}"\n',
+        encoding="utf-8",
+    )
+    return dict(
+        os.environ,
+        KUBECONFIG=str(cluster.kubeconfig),
+        OS_CLIENT_CONFIG_FILE=str(lab_openstack.clouds_yaml),
+        SOVTUI_SSH_CONFIG=str(slurm_lab.ssh_config),
+        SOVTUI_CONFIG=str(config),
+        XDG_STATE_HOME=str(tmp_path / "state"),
+    )
 
 
 @pytest.fixture
@@ -97,8 +109,14 @@ def test_drain_killed_mid_way_resumes_and_uncordon_reopens(env, kube, server, sl
     assert set(plan["identities"]) == {"kubernetes", "nova", "slurm"}
     assert not core.read_node(host).spec.unschedulable  # a dry run changes nothing
 
-    proc = subprocess.Popen([sys.executable, "-m", "sovtui", "drain", host, "--reason", reason, "--force", "--yes"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sovtui", "drain", host, "--reason", reason, "--force", "--yes"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
     try:
         for line in proc.stdout:  # the drain now waits for the Slurm job: kill it there, as a crash would
             if f"job {job}: waiting" in line:

@@ -52,7 +52,9 @@ async def read_node(cluster, name):
     from kubernetes.aio import client, config
 
     cfg = client.Configuration()
-    await config.load_kube_config(config_file=str(cluster.kubeconfig), context="lab", client_configuration=cfg, persist_config=False)
+    await config.load_kube_config(
+        config_file=str(cluster.kubeconfig), context="lab", client_configuration=cfg, persist_config=False
+    )
     async with client.ApiClient(cfg) as api:
         return await client.CoreV1Api(api).read_node(name)
 
@@ -75,7 +77,9 @@ async def test_plan_follows_kubectl_filters_and_options_lift_blockers(cluster, s
         infer = next(s for n, s in steps.items() if n.startswith("infer-"))
         assert infer.action == "evict" and infer.gpus == 2 and plan.summary()["gpus_freed"] == 2
 
-        plan = await op.plan("drain", ["drain-a"], Options(reason="GPU 3 XID 79", force=True, delete_emptydir_data=True))
+        plan = await op.plan(
+            "drain", ["drain-a"], Options(reason="GPU 3 XID 79", force=True, delete_emptydir_data=True)
+        )
         assert plan.runnable and plan.identities == (("kubernetes", f"user lab-user in context lab ({cluster.url})"),)
 
 

@@ -101,7 +101,9 @@ def expected_gpu(g: dict, index: int) -> dict:
         "power_limit_w": None if "power_limit" in off else g["power_limit_mw"] / 1000,
         "sm_clock_mhz": g["sm_clock"],
         "mem_clock_mhz": g["mem_clock"],
-        "throttle_reasons": None if "throttle" in off else [THROTTLE_NAMES[b] for b in sorted(THROTTLE_NAMES) if g["throttle"] & b],
+        "throttle_reasons": None
+        if "throttle" in off
+        else [THROTTLE_NAMES[b] for b in sorted(THROTTLE_NAMES) if g["throttle"] & b],
         "ecc_mode": None if "ecc" in off else bool(g["ecc_mode"]),
         "ecc_corrected_volatile": cv if ecc_on else None,
         "ecc_uncorrected_volatile": uv if ecc_on else None,
@@ -112,10 +114,17 @@ def expected_gpu(g: dict, index: int) -> dict:
         "row_remap_failure": None if "remap" in off else bool(remap_failure),
         "mig_mode": None if "mig" in off else bool(g["mig_mode"]),
         "mig_instances": [
-            {"gi": m["gi"], "ci": m["ci"], "profile": m["profile"], "uuid": m["uuid"], "mem_total_mib": round(m["mem_total"] / MIB, 3)}
+            {
+                "gi": m["gi"],
+                "ci": m["ci"],
+                "profile": m["profile"],
+                "uuid": m["uuid"],
+                "mem_total_mib": round(m["mem_total"] / MIB, 3),
+            }
             for m in (g["migs"] if g["mig_mode"] else [])
         ],
-        "nvlink": None if ("nvlink" in off or not g["nvlinks"])
+        "nvlink": None
+        if ("nvlink" in off or not g["nvlinks"])
         else [{"link": k, "active": k not in g["nvlink_down"]} for k in range(g["nvlinks"])],
         "error": "",
     }
@@ -144,11 +153,20 @@ def as_model_gpu(doc: dict, g: dict) -> Gpu:
     """Enough of the sovtui model from one probe GPU entry to ask the health rules about it."""
     down = None if g["nvlink"] is None else sum(not link["active"] for link in g["nvlink"])
     return Gpu(
-        host=doc["host"], index=g["index"], uuid=g["uuid"], temp_c=g["temp_c"], temp_slowdown_c=g["temp_slowdown_c"],
-        temp_shutdown_c=g["temp_shutdown_c"], ecc_uncorrected_volatile=g["ecc_uncorrected_volatile"],
-        row_remap_pending=g["row_remap_pending"], row_remap_failure=g["row_remap_failure"],
-        retired_pages_pending=g["retired_pages_pending"], throttle_reasons=tuple(g["throttle_reasons"] or ()),
-        nvlink_down=down, error=g["error"], lost=g["error"] == "GPU is lost",
+        host=doc["host"],
+        index=g["index"],
+        uuid=g["uuid"],
+        temp_c=g["temp_c"],
+        temp_slowdown_c=g["temp_slowdown_c"],
+        temp_shutdown_c=g["temp_shutdown_c"],
+        ecc_uncorrected_volatile=g["ecc_uncorrected_volatile"],
+        row_remap_pending=g["row_remap_pending"],
+        row_remap_failure=g["row_remap_failure"],
+        retired_pages_pending=g["retired_pages_pending"],
+        throttle_reasons=tuple(g["throttle_reasons"] or ()),
+        nvlink_down=down,
+        error=g["error"],
+        lost=g["error"] == "GPU is lost",
     )
 
 
@@ -237,7 +255,11 @@ def test_gpu_that_fell_off_the_bus_is_reported_lost(fake_nvml, tmp_path, mode):
     for g in doc["gpus"][:3] + doc["gpus"][4:]:
         assert g["error"] == "" and g["temp_c"] is not None
     xid = doc["xids"][-1]
-    assert (xid["code"], xid["pci"], xid["msg"]) == (79, kernel_pci(scenario["gpus"][3]["pci"]), "GPU has fallen off the bus.")
+    assert (xid["code"], xid["pci"], xid["msg"]) == (
+        79,
+        kernel_pci(scenario["gpus"][3]["pci"]),
+        "GPU has fallen off the bus.",
+    )
     assert abs(xid["t"] - scenario["kmsg"][-1][0]) < 1e-3
 
 
@@ -283,21 +305,46 @@ def _fake_proc(root: Path, pid: int, comm: str, cgroup: str) -> None:
 @pytest.mark.nvml
 def test_processes_map_to_pods_and_slurm_jobs(fake_nvml, tmp_path):
     proc, pods, containers = tmp_path / "proc", tmp_path / "pods", tmp_path / "containers"
-    _fake_proc(proc, 4242, "python3", "0::/kubepods.slice/kubepods-burstable.slice/"
-               f"kubepods-burstable-pod{POD_UID.replace('-', '_')}.slice/cri-containerd-{CID}.scope\n")
-    _fake_proc(proc, 4243, "pt_main_thread", "12:memory:/kubepods/besteffort/pod11111111-2222-3333-4444-555555555555/"
-               + "c" * 64 + "\n0::/\n")
+    _fake_proc(
+        proc,
+        4242,
+        "python3",
+        "0::/kubepods.slice/kubepods-burstable.slice/"
+        f"kubepods-burstable-pod{POD_UID.replace('-', '_')}.slice/cri-containerd-{CID}.scope\n",
+    )
+    _fake_proc(
+        proc,
+        4243,
+        "pt_main_thread",
+        "12:memory:/kubepods/besteffort/pod11111111-2222-3333-4444-555555555555/" + "c" * 64 + "\n0::/\n",
+    )
     _fake_proc(proc, 4244, "torchrun", "0::/system.slice/slurmstepd.scope/job_81234/step_0/user/task_0\n")
     (pods / f"ml-team_trainer-0_{POD_UID}").mkdir(parents=True)
     containers.mkdir()
     (containers / f"trainer-0_ml-team_pytorch-{CID}.log").write_text("")
     scenario = processes([4242, 4243, 4244, 4245])
     scenario["gpus"][3]["procs"][0]["used"] = 10 * MIB
-    doc = probe_scenario(fake_nvml, tmp_path, scenario, "--no-xids", "--proc-root", str(proc), "--pods-dir", str(pods),
-                         "--containers-dir", str(containers))
+    doc = probe_scenario(
+        fake_nvml,
+        tmp_path,
+        scenario,
+        "--no-xids",
+        "--proc-root",
+        str(proc),
+        "--pods-dir",
+        str(pods),
+        "--containers-dir",
+        str(containers),
+    )
     got = {p["pid"]: p for g in doc["gpus"] for p in g["processes"]}
-    assert got[4242] == {"pid": 4242, "used_mib": 2048.0, "name": "python3", "pod": "ml-team/trainer-0",
-                              "container": "pytorch", "slurm_job": ""}
+    assert got[4242] == {
+        "pid": 4242,
+        "used_mib": 2048.0,
+        "name": "python3",
+        "pod": "ml-team/trainer-0",
+        "container": "pytorch",
+        "slurm_job": "",
+    }
     assert (got[4243]["pod"], got[4243]["container"]) == ("11111111-2222-3333-4444-555555555555", "c" * 12)
     assert (got[4244]["name"], got[4244]["pod"], got[4244]["slurm_job"]) == ("torchrun", "", "81234")
     assert got[4245] == {"pid": 4245, "used_mib": 10.0, "name": "", "pod": "", "container": "", "slurm_job": ""}
@@ -308,9 +355,16 @@ def test_processes_map_to_pods_and_slurm_jobs(fake_nvml, tmp_path):
 def test_serve_answers_each_request_and_follows_state_changes(fake_nvml, tmp_path):
     state = write_state(tmp_path / "state", SCENARIOS["healthy"]())
     env = fake_nvml.env(state)
-    proc = subprocess.Popen([sys.executable, "-u", str(PROBE_PATH), "--serve", "--xid-interval", "3600"], env=env,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-u", str(PROBE_PATH), "--serve", "--xid-interval", "3600"],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
+
         def ask() -> dict:
             proc.stdin.write("poll\n")
             proc.stdin.flush()
@@ -338,7 +392,10 @@ def test_serve_answers_each_request_and_follows_state_changes(fake_nvml, tmp_pat
         lost = ask()
         assert lost["gpus"][3]["error"] == "GPU is lost"
         # remembered from an earlier poll of this probe: the UI can still say which GPU it was
-        assert (lost["gpus"][3]["uuid"], lost["gpus"][3]["pci_bus_id"]) == (gone["gpus"][3]["uuid"], gone["gpus"][3]["pci"])
+        assert (lost["gpus"][3]["uuid"], lost["gpus"][3]["pci_bus_id"]) == (
+            gone["gpus"][3]["uuid"],
+            gone["gpus"][3]["pci"],
+        )
 
         proc.stdin.write("quit\n")
         proc.stdin.flush()
@@ -353,9 +410,16 @@ def test_serve_answers_each_request_and_follows_state_changes(fake_nvml, tmp_pat
 def test_serve_rereads_the_kernel_log_incrementally_and_exits_on_eof(fake_nvml, tmp_path):
     scenario = SCENARIOS["healthy"]()
     state = write_state(tmp_path / "state", scenario)
-    proc = subprocess.Popen([sys.executable, str(PROBE_PATH), "--serve", "--xid-interval", "0"], env=fake_nvml.env(state),
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(PROBE_PATH), "--serve", "--xid-interval", "0"],
+        env=fake_nvml.env(state),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
+
         def ask() -> dict:
             proc.stdin.write("\n")
             proc.stdin.flush()
@@ -364,12 +428,22 @@ def test_serve_rereads_the_kernel_log_incrementally_and_exits_on_eof(fake_nvml, 
         assert ask()["xids"] == []
         pci = scenario["gpus"][0]["pci"]
         now = time.time()
-        scenario["kmsg"] = [[now - 1, f"NVRM: Xid (PCI:{kernel_pci(pci)}): 13, pid=4242, name=python3, Graphics SM Warp Exception on (GPC 0, TPC 0, SM 0): Out Of Range Address"]]
+        scenario["kmsg"] = [
+            [
+                now - 1,
+                f"NVRM: Xid (PCI:{kernel_pci(pci)}): 13, pid=4242, name=python3, Graphics SM Warp Exception on (GPC 0, TPC 0, SM 0): Out Of Range Address",
+            ]
+        ]
         write_state(state, scenario)
         xids = ask()["xids"]
         assert [(x["code"], x["pci"]) for x in xids] == [(13, kernel_pci(pci))]
         assert xids[0]["msg"].startswith("Graphics SM Warp Exception")
-        scenario["kmsg"].append([now, f"NVRM: Xid (PCI:{kernel_pci(pci)}): 31, pid=4242, name=python3, Ch 00000008, intr 00000000. MMU Fault"])
+        scenario["kmsg"].append(
+            [
+                now,
+                f"NVRM: Xid (PCI:{kernel_pci(pci)}): 31, pid=4242, name=python3, Ch 00000008, intr 00000000. MMU Fault",
+            ]
+        )
         write_state(state, scenario)
         assert [x["code"] for x in ask()["xids"]] == [13, 31]  # merged, no duplicates
         assert [x["code"] for x in ask()["xids"]] == [13, 31]
@@ -414,9 +488,26 @@ def test_nvidia_smi_fallback_when_pynvml_is_absent(fake_nvml, tmp_path, name):
             assert a["error"] == b["error"] == "GPU is lost"
             assert a["pci_bus_id"] == g["pci"]
             continue
-        for key in ("index", "uuid", "name", "pci_bus_id", "util_gpu", "util_mem", "temp_c", "sm_clock_mhz", "mem_clock_mhz",
-                    "power_limit_w", "throttle_reasons", "ecc_mode", "ecc_corrected_volatile", "ecc_uncorrected_volatile",
-                    "ecc_uncorrected_aggregate", "retired_pages_pending", "mig_mode", "error"):
+        for key in (
+            "index",
+            "uuid",
+            "name",
+            "pci_bus_id",
+            "util_gpu",
+            "util_mem",
+            "temp_c",
+            "sm_clock_mhz",
+            "mem_clock_mhz",
+            "power_limit_w",
+            "throttle_reasons",
+            "ecc_mode",
+            "ecc_corrected_volatile",
+            "ecc_uncorrected_volatile",
+            "ecc_uncorrected_aggregate",
+            "retired_pages_pending",
+            "mig_mode",
+            "error",
+        ):
             assert a[key] == b[key], (key, a[key], b[key])
         assert a["mem_used_mib"] == (g["mem_used"] // MIB) and a["mem_total_mib"] == g["mem_total"] // MIB
         assert a["power_w"] == (None if b["power_w"] is None else round(b["power_w"], 2))
@@ -454,7 +545,9 @@ def _python38() -> str | None:
     candidates = [str(p) for p in sorted(pyenv.glob("3.8*/bin/python3.8"))]
     candidates += [p for p in (shutil.which("python3.8"),) if p and "/shims/" not in p]
     for candidate in candidates:
-        done = subprocess.run([candidate, "-c", "import sys; print(sys.version_info[:2])"], capture_output=True, text=True)
+        done = subprocess.run(
+            [candidate, "-c", "import sys; print(sys.version_info[:2])"], capture_output=True, text=True
+        )
         if done.returncode == 0 and done.stdout.strip() == "(3, 8)":
             return candidate
     return None
@@ -474,8 +567,14 @@ def test_resident_probe_command_runs_on_python38(fake_nvml, tmp_path):
     scenario = SCENARIOS["mig"]()
     state = write_state(tmp_path / "state", scenario)
     env = fake_nvml.env(state, PYTHONPATH=str(site))
-    proc = subprocess.Popen(["/bin/sh", "-c", probe_command(python38)], env=env, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        ["/bin/sh", "-c", probe_command(python38)],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         out, err = proc.communicate("poll\npoll\n", timeout=60)
     finally:
@@ -517,7 +616,9 @@ def test_probe_agrees_with_gpustat(fake_nvml, tmp_path, name):
 
 @pytest.mark.nvml
 def test_nvitop_agrees_if_installed(fake_nvml, tmp_path):
-    nvitop = shutil.which("nvitop") or (str(Path(sys.executable).with_name("nvitop")) if Path(sys.executable).with_name("nvitop").exists() else None)
+    nvitop = shutil.which("nvitop") or (
+        str(Path(sys.executable).with_name("nvitop")) if Path(sys.executable).with_name("nvitop").exists() else None
+    )
     if nvitop is None:
         pytest.skip("nvitop is not installed (optional)")
     scenario = SCENARIOS["healthy"]()
@@ -566,7 +667,9 @@ stop.set(); f.join()
 pynvml.nvmlShutdown()
 print(len(bad), bad[:5], sorted(seen))
 """
-    done = subprocess.run([sys.executable, "-c", script], env=fake_nvml.env(state), capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=fake_nvml.env(state), capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "0 [] [55, 70]"  # no torn values, and both states were seen
 
@@ -630,7 +733,9 @@ def test_xid_parsing_never_raises(text):
 @settings(max_examples=300, deadline=None)
 @given(st.text(alphabet="0123456789abcdef:,.() =-[]x\n"), st.text())
 def test_xid_lines_with_garbage_never_raise(middle, tail):
-    gp.parse_xids(f"[1.0] NVRM: Xid (PCI:{middle}): {middle}{tail}\n1712345678.1 h kernel: NVRM: Xid (PCI:0000:{middle}", 0.0)
+    gp.parse_xids(
+        f"[1.0] NVRM: Xid (PCI:{middle}): {middle}{tail}\n1712345678.1 h kernel: NVRM: Xid (PCI:0000:{middle}", 0.0
+    )
 
 
 CGROUPS = {
@@ -658,9 +763,15 @@ CGROUPS = {
         "0::/system.slice/slurmstepd.scope/job_81234/step_batch/user/task_0\n",
         {"pod_uid": "", "container_id": "", "slurm_job": "81234"},
     ),
-    "login session": ("0::/user.slice/user-1000.slice/session-3.scope\n", {"pod_uid": "", "container_id": "", "slurm_job": ""}),
+    "login session": (
+        "0::/user.slice/user-1000.slice/session-3.scope\n",
+        {"pod_uid": "", "container_id": "", "slurm_job": ""},
+    ),
     "docker": (f"0::/system.slice/docker-{CID}.scope\n", {"pod_uid": "", "container_id": "", "slurm_job": ""}),
-    "not slurm, a path that says job": ("0::/user.slice/job_12/x\n", {"pod_uid": "", "container_id": "", "slurm_job": ""}),
+    "not slurm, a path that says job": (
+        "0::/user.slice/job_12/x\n",
+        {"pod_uid": "", "container_id": "", "slurm_job": ""},
+    ),
     "empty": ("", {"pod_uid": "", "container_id": "", "slurm_job": ""}),
 }
 
@@ -706,9 +817,25 @@ def test_parse_nvidia_smi_csv():
     gpus, driver, other = gp.parse_smi(text)
     assert driver == "550.54.15" and other == []
     a, b, lost, unknown = gpus
-    assert (a["util_gpu"], a["mem_used_mib"], a["power_w"], a["ecc_mode"], a["ecc_uncorrected_volatile"]) == (97, 1234.0, 312.54, True, 2)
-    assert (a["throttle_reasons"], a["retired_pages_pending"], a["mig_mode"]) == (["sw_thermal", "hw_thermal"], None, False)
-    assert (b["util_gpu"], b["power_w"], b["ecc_mode"], b["ecc_corrected_volatile"], b["retired_pages_pending"]) == (None, None, False, None, False)
+    assert (a["util_gpu"], a["mem_used_mib"], a["power_w"], a["ecc_mode"], a["ecc_uncorrected_volatile"]) == (
+        97,
+        1234.0,
+        312.54,
+        True,
+        2,
+    )
+    assert (a["throttle_reasons"], a["retired_pages_pending"], a["mig_mode"]) == (
+        ["sw_thermal", "hw_thermal"],
+        None,
+        False,
+    )
+    assert (b["util_gpu"], b["power_w"], b["ecc_mode"], b["ecc_corrected_volatile"], b["retired_pages_pending"]) == (
+        None,
+        None,
+        False,
+        None,
+        False,
+    )
     assert (b["throttle_reasons"], b["mig_mode"]) == (["gpu_idle"], None)
     assert (lost["index"], lost["pci_bus_id"], lost["error"]) == (2, "00000000:5D:00.0", "GPU is lost")
     assert (unknown["index"], unknown["error"]) == (3, "Unknown Error")

@@ -59,20 +59,28 @@ def _key_body(path: Path) -> list[str]:
 def test_no_credential_in_log_snapshot_doctor_or_state(lab_sshd, deny, tmp_path):
     # an ssh config naming the lab's key (unencrypted) for one host and an encrypted key for another
     locked = tmp_path / "id_locked"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", SSH_PASSPHRASE, "-f", str(locked)], check=True,
-                   capture_output=True, timeout=30)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", SSH_PASSPHRASE, "-f", str(locked)],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
     ssh_config = tmp_path / "ssh_config"
     ssh_config.write_text(
         f"Host good\n  HostName 127.0.0.1\n  Port {lab_sshd.port}\n  User {lab_sshd.user}\n"
         f"  IdentityFile {lab_sshd.client_key}\n  IdentitiesOnly yes\n"
         f"Host locked\n  HostName 127.0.0.1\n  Port {lab_sshd.port}\n  User {lab_sshd.user}\n"
-        f"  IdentityFile {locked}\n  IdentitiesOnly yes\n", encoding="utf-8")
+        f"  IdentityFile {locked}\n  IdentitiesOnly yes\n",
+        encoding="utf-8",
+    )
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(
         "apiVersion: v1\nkind: Config\ncurrent-context: lab\n"
         f"clusters:\n- name: lab\n  cluster:\n    server: {deny}\n"
         f"users:\n- name: lab\n  user:\n    token: {KUBE_TOKEN}\n"
-        "contexts:\n- name: lab\n  context:\n    cluster: lab\n    user: lab\n", encoding="utf-8")
+        "contexts:\n- name: lab\n  context:\n    cluster: lab\n    user: lab\n",
+        encoding="utf-8",
+    )
     # Keystone at a closed port: a Keystone that answers its version discovery with 401 keeps the OpenStack source's
     # thread from ending (the snapshot then never exits), a separate fault of the OpenStack source
     clouds = tmp_path / "clouds.yaml"
@@ -80,20 +88,31 @@ def test_no_credential_in_log_snapshot_doctor_or_state(lab_sshd, deny, tmp_path)
         "clouds:\n  lab:\n    auth:\n"
         f"      auth_url: http://127.0.0.1:{free_port()}/v3\n      username: admin\n      password: {OS_PASSWORD}\n"
         "      project_name: admin\n      user_domain_name: Default\n      project_domain_name: Default\n"
-        "    region_name: RegionOne\n    identity_api_version: 3\n", encoding="utf-8")
+        "    region_name: RegionOne\n    identity_api_version: 3\n",
+        encoding="utf-8",
+    )
     config = tmp_path / "config.toml"
     config.write_text(
         'default_site = "lab"\n[sites.lab]\ntimeout_s = 5\nkube_context = "lab"\nopenstack_cloud = "lab"\n'
         f'[sites.lab.ssh]\nhosts = ["good", "locked"]\nknown_hosts = "{lab_sshd.known_hosts}"\ntimeout_s = 5\n',
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     state = tmp_path / "state"
-    env = dict(os.environ, SOVTUI_CONFIG=str(config), SOVTUI_SSH_CONFIG=str(ssh_config), KUBECONFIG=str(kubeconfig),
-               OS_CLIENT_CONFIG_FILE=str(clouds), XDG_STATE_HOME=str(state), SOVTUI_LOG_LEVEL="DEBUG",
-               SSH_AUTH_SOCK="")
+    env = dict(
+        os.environ,
+        SOVTUI_CONFIG=str(config),
+        SOVTUI_SSH_CONFIG=str(ssh_config),
+        KUBECONFIG=str(kubeconfig),
+        OS_CLIENT_CONFIG_FILE=str(clouds),
+        XDG_STATE_HOME=str(state),
+        SOVTUI_LOG_LEVEL="DEBUG",
+        SSH_AUTH_SOCK="",
+    )
     outputs = {}
     for command in ("snapshot", "doctor"):
-        done = subprocess.run([sys.executable, "-m", "sovtui", command], env=env, capture_output=True, text=True,
-                              timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-m", "sovtui", command], env=env, capture_output=True, text=True, timeout=120
+        )
         assert done.returncode == 1, (command, done.stdout[-2000:], done.stderr[-2000:])
         outputs[f"{command} stdout"] = done.stdout
         outputs[f"{command} stderr"] = done.stderr

@@ -27,7 +27,11 @@ def test_real_sinfo_22_05_nodes():
     assert list(nodes) == ["gpu01", "gpu02", "gpu03", "gpu04"]
     g1, g2, g3, g4 = (nodes[f"gpu0{i}"] for i in range(1, 5))
     assert (g1.state, g1.flags, g1.reason, g1.reason_user) == (
-        "draining", ("MIXED", "DRAIN"), 'xid 79 on GPU 3; "rma" #42', "sovtui-lab")
+        "draining",
+        ("MIXED", "DRAIN"),
+        'xid 79 on GPU 3; "rma" #42',
+        "sovtui-lab",
+    )
     assert g1.reason_time is not None and g1.reason_time > 1.7e9
     assert (g1.gpus, g1.gpus_allocated, g1.partitions) == (4, 2, ("gpu", "debug"))
     assert (g2.state, g2.flags, g2.reason) == ("drained", ("IDLE", "DRAIN"), "maintenance window")
@@ -41,10 +45,20 @@ def test_real_squeue_22_05_jobs_and_queues():
     by_id = {j.id: j for j in jobs}
     assert set(by_id) == {"1", "2", "3", "4"}
     assert (by_id["1"].state, by_id["1"].nodes, by_id["1"].gpus, by_id["1"].user, by_id["1"].name) == (
-        "RUNNING", ("gpu01",), 2, "sovtui-lab", "train-a")
+        "RUNNING",
+        ("gpu01",),
+        2,
+        "sovtui-lab",
+        "train-a",
+    )
     assert by_id["1"].started is not None
     assert (by_id["2"].nodes, by_id["2"].gpus) == (("gpu04",), 3)  # gpu:h100:3 (typed gres)
-    assert (by_id["3"].state, by_id["3"].partition, by_id["3"].gpus, by_id["3"].started) == ("PENDING", "debug", 8, None)
+    assert (by_id["3"].state, by_id["3"].partition, by_id["3"].gpus, by_id["3"].started) == (
+        "PENDING",
+        "debug",
+        8,
+        None,
+    )
     assert by_id["4"].gpus == 1
     nodes = sp.attach_jobs(sp.parse_nodes(load("sinfo-22.05.json")), jobs)
     assert {n.name: n.jobs for n in nodes} == {"gpu01": ("1",), "gpu02": (), "gpu03": (), "gpu04": ("2",)}
@@ -68,8 +82,11 @@ def test_real_scontrol_reason_user_and_time():
 
 def test_scontrol_fills_in_what_the_json_lacks():
     shown = sp.parse_scontrol_nodes((FIXTURES / "scontrol-show-node-22.05.txt").read_text(encoding="utf-8"))
-    nodes = [SlurmNode("gpu01", "draining", reason='xid 79 on GPU 3; "rma" #42'), SlurmNode("gpu04", "mixed"),
-             SlurmNode("gpu02", "drained", reason="maintenance window", reason_user="admin", reason_time=5.0)]
+    nodes = [
+        SlurmNode("gpu01", "draining", reason='xid 79 on GPU 3; "rma" #42'),
+        SlurmNode("gpu04", "mixed"),
+        SlurmNode("gpu02", "drained", reason="maintenance window", reason_user="admin", reason_time=5.0),
+    ]
     g1, g4, g2 = sp.with_scontrol(nodes, shown, to_epoch=lambda stamp: 1234.0 if stamp else None)
     assert (g1.reason_user, g1.reason_time) == ("sovtui-lab", 1234.0)
     assert (g4.reason_user, g4.reason_time) == ("", None)  # no reason: nothing to fill in
@@ -78,19 +95,38 @@ def test_scontrol_fills_in_what_the_json_lacks():
 
 # ---------------------------------------------------------------------------------- documented newer shapes
 def test_node_records_23_02_state_list_and_number_objects():
-    doc = {"meta": {"slurm": {"version": {"major": "23", "minor": "11", "micro": "4"}, "release": "23.11.4"}},
-           "nodes": [{"name": "n1", "state": ["IDLE", "DRAIN"], "reason": "bad dimm", "reason_set_by_user": "ops",
-                      "reason_changed_at": {"set": True, "infinite": False, "number": 1762337299},
-                      "partitions": ["gpu"], "gres": "gpu:a100:8(S:0-1)", "gres_used": "gpu:a100:0(IDX:N/A)"},
-                     {"name": "n2", "state": ["DOWN", "NOT_RESPONDING"], "reason": "Not responding",
-                      "reason_changed_at": {"set": False, "infinite": False, "number": 0}},
-                     {"name": "n3", "state": ["ALLOCATED", "COMPLETING", "DRAIN"]},
-                     {"name": "n4", "state": ["MIXED", "NOT_RESPONDING"]},
-                     {"name": "n5", "state": ["DOWN", "DRAIN"]}]}
+    doc = {
+        "meta": {"slurm": {"version": {"major": "23", "minor": "11", "micro": "4"}, "release": "23.11.4"}},
+        "nodes": [
+            {
+                "name": "n1",
+                "state": ["IDLE", "DRAIN"],
+                "reason": "bad dimm",
+                "reason_set_by_user": "ops",
+                "reason_changed_at": {"set": True, "infinite": False, "number": 1762337299},
+                "partitions": ["gpu"],
+                "gres": "gpu:a100:8(S:0-1)",
+                "gres_used": "gpu:a100:0(IDX:N/A)",
+            },
+            {
+                "name": "n2",
+                "state": ["DOWN", "NOT_RESPONDING"],
+                "reason": "Not responding",
+                "reason_changed_at": {"set": False, "infinite": False, "number": 0},
+            },
+            {"name": "n3", "state": ["ALLOCATED", "COMPLETING", "DRAIN"]},
+            {"name": "n4", "state": ["MIXED", "NOT_RESPONDING"]},
+            {"name": "n5", "state": ["DOWN", "DRAIN"]},
+        ],
+    }
     nodes = {n.name: n for n in sp.parse_nodes(doc)}
     assert sp.slurm_version(doc) == "23.11.4"
     assert (nodes["n1"].state, nodes["n1"].gpus, nodes["n1"].gpus_allocated, nodes["n1"].reason_time) == (
-        "drained", 8, 0, 1762337299.0)
+        "drained",
+        8,
+        0,
+        1762337299.0,
+    )
     assert (nodes["n2"].state, nodes["n2"].flags, nodes["n2"].reason_time) == ("down", ("DOWN", "NOT_RESPONDING"), None)
     assert nodes["n3"].state == "draining"
     assert (nodes["n4"].state, nodes["n4"].flags, nodes["n4"].down) == ("mixed", ("MIXED", "NOT_RESPONDING"), False)
@@ -98,35 +134,74 @@ def test_node_records_23_02_state_list_and_number_objects():
 
 
 def test_grouped_sinfo_23_11_merges_partitions_and_reads_reason_objects():
-    doc = {"sinfo": [
-        {"node": {"state": ["MIXED", "DRAIN"]}, "nodes": {"nodes": ["g1", "g2"]}, "partition": {"name": "gpu"},
-         "gres": {"total": "gpu:l40s:4(S:0-1)", "used": "gpu:l40s:1(IDX:0)"},
-         "reason": {"description": "rma", "user": "ops", "time": {"set": True, "infinite": False, "number": 17e8}}},
-        {"node": {"state": ["MIXED", "DRAIN"]}, "nodes": {"nodes": ["g1"]}, "partition": {"name": "all"},
-         "gres": {"total": "gpu:l40s:4", "used": "gpu:l40s:1(IDX:0)"}, "reason": {"description": "rma"}},
-        {"node": {"state": ["IDLE"]}, "nodes": {"nodes": ["g3"]}, "partition": {"name": "gpu"}, "reason": ""},
-    ]}
+    doc = {
+        "sinfo": [
+            {
+                "node": {"state": ["MIXED", "DRAIN"]},
+                "nodes": {"nodes": ["g1", "g2"]},
+                "partition": {"name": "gpu"},
+                "gres": {"total": "gpu:l40s:4(S:0-1)", "used": "gpu:l40s:1(IDX:0)"},
+                "reason": {
+                    "description": "rma",
+                    "user": "ops",
+                    "time": {"set": True, "infinite": False, "number": 17e8},
+                },
+            },
+            {
+                "node": {"state": ["MIXED", "DRAIN"]},
+                "nodes": {"nodes": ["g1"]},
+                "partition": {"name": "all"},
+                "gres": {"total": "gpu:l40s:4", "used": "gpu:l40s:1(IDX:0)"},
+                "reason": {"description": "rma"},
+            },
+            {"node": {"state": ["IDLE"]}, "nodes": {"nodes": ["g3"]}, "partition": {"name": "gpu"}, "reason": ""},
+        ]
+    }
     nodes = {n.name: n for n in sp.parse_nodes(doc)}
     assert nodes["g1"].partitions == ("gpu", "all")
     assert (nodes["g2"].state, nodes["g2"].reason, nodes["g2"].reason_user, nodes["g2"].reason_time) == (
-        "draining", "rma", "ops", 17e8)
+        "draining",
+        "rma",
+        "ops",
+        17e8,
+    )
     assert (nodes["g2"].gpus, nodes["g2"].gpus_allocated) == (4, 1)
     assert (nodes["g3"].state, nodes["g3"].gpus, nodes["g3"].reason) == ("idle", 0, "")
 
 
 def test_jobs_24_11_state_lists_and_number_objects():
-    doc = {"jobs": [
-        {"job_id": 525, "name": "x", "user_name": "u", "partition": "gpu", "job_state": ["RUNNING"],
-         "nodes": "g[01-02]", "tres_alloc_str": "cpu=2,mem=4G,node=2,gres/gpu=4,gres/gpu:l40s=4",
-         "start_time": {"set": True, "infinite": False, "number": 1755290346},
-         "submit_time": {"set": True, "infinite": False, "number": 1755290000}},
-        {"job_id": 526, "job_state": ["PENDING"], "partition": "gpu,all", "tres_per_node": "gres/gpu:2",
-         "node_count": {"set": True, "infinite": False, "number": 3},
-         "submit_time": {"set": True, "infinite": False, "number": 1755280000},
-         "start_time": {"set": True, "infinite": False, "number": 0}},
-        {"job_id": 527, "array_job_id": {"set": True, "number": 520}, "array_task_id": {"set": True, "number": 7},
-         "job_state": ["PENDING"], "partition": "gpu", "tres_per_job": "gres/gpu:h100:8"},
-    ]}
+    doc = {
+        "jobs": [
+            {
+                "job_id": 525,
+                "name": "x",
+                "user_name": "u",
+                "partition": "gpu",
+                "job_state": ["RUNNING"],
+                "nodes": "g[01-02]",
+                "tres_alloc_str": "cpu=2,mem=4G,node=2,gres/gpu=4,gres/gpu:l40s=4",
+                "start_time": {"set": True, "infinite": False, "number": 1755290346},
+                "submit_time": {"set": True, "infinite": False, "number": 1755290000},
+            },
+            {
+                "job_id": 526,
+                "job_state": ["PENDING"],
+                "partition": "gpu,all",
+                "tres_per_node": "gres/gpu:2",
+                "node_count": {"set": True, "infinite": False, "number": 3},
+                "submit_time": {"set": True, "infinite": False, "number": 1755280000},
+                "start_time": {"set": True, "infinite": False, "number": 0},
+            },
+            {
+                "job_id": 527,
+                "array_job_id": {"set": True, "number": 520},
+                "array_task_id": {"set": True, "number": 7},
+                "job_state": ["PENDING"],
+                "partition": "gpu",
+                "tres_per_job": "gres/gpu:h100:8",
+            },
+        ]
+    }
     jobs, submitted = sp.parse_jobs(doc)
     running, pending, array = jobs
     assert (running.state, running.nodes, running.gpus, running.started) == ("RUNNING", ("g01", "g02"), 4, 1755290346.0)
@@ -168,11 +243,36 @@ JSON = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=5),
     max_leaves=30,
 )
-KEYS = st.sampled_from(["name", "state", "state_flags", "reason", "reason_set_by_user", "reason_changed_at",
-                        "partitions", "gres", "gres_used", "job_id", "job_state", "nodes", "partition",
-                        "tres_per_node", "tres_alloc_str", "tres_req_str", "tres_per_job", "gres_detail",
-                        "node_count", "submit_time", "start_time", "array_job_id", "array_task_id", "user_name",
-                        "node", "job_resources"])
+KEYS = st.sampled_from(
+    [
+        "name",
+        "state",
+        "state_flags",
+        "reason",
+        "reason_set_by_user",
+        "reason_changed_at",
+        "partitions",
+        "gres",
+        "gres_used",
+        "job_id",
+        "job_state",
+        "nodes",
+        "partition",
+        "tres_per_node",
+        "tres_alloc_str",
+        "tres_req_str",
+        "tres_per_job",
+        "gres_detail",
+        "node_count",
+        "submit_time",
+        "start_time",
+        "array_job_id",
+        "array_task_id",
+        "user_name",
+        "node",
+        "job_resources",
+    ]
+)
 RECORD = st.dictionaries(KEYS, JSON, max_size=10)
 
 

@@ -26,7 +26,11 @@ def test_alerts_arrive_with_silenced_and_inhibited_ones_suppressed(lab_prometheu
     assert set(got) == set(want)
     for name, expected in want.items():
         alert = got[name]
-        assert (alert.state, alert.severity, alert.summary) == (expected.alertmanager_state, expected.severity, expected.summary)
+        assert (alert.state, alert.severity, alert.summary) == (
+            expected.alertmanager_state,
+            expected.severity,
+            expected.summary,
+        )
         assert expected.labels.items() <= alert.label_dict.items()
         assert alert.source == "alertmanager"
         assert lab_prometheus.truth.data_end - 120 < alert.active_since <= time.time()
@@ -38,7 +42,9 @@ def test_alerts_arrive_with_silenced_and_inhibited_ones_suppressed(lab_prometheu
 @lab
 def test_same_alert_from_both_sources_has_the_same_identity(lab_prometheus):
     from_am = {a.identity for a in AlertmanagerSource(lab_prometheus.site()).fetch_sync().alerts}
-    from_prom = {a.identity for a in PrometheusSource(lab_prometheus.site(), clock=lab_prometheus.clock).fetch_sync().alerts}
+    from_prom = {
+        a.identity for a in PrometheusSource(lab_prometheus.site(), clock=lab_prometheus.clock).fetch_sync().alerts
+    }
     assert from_am and from_am <= from_prom
 
 
@@ -87,15 +93,20 @@ def test_broken_answers(answer, error, words):
 
 
 def test_fetch_asks_for_silenced_and_inhibited_alerts_too():
-    with StubHttpServer({"/api/v2/alerts": Answer(200, []), "/api/v2/status": Answer(200, {"versionInfo": {"version": "0.27.0"}})}) as stub:
+    with StubHttpServer(
+        {"/api/v2/alerts": Answer(200, []), "/api/v2/status": Answer(200, {"versionInfo": {"version": "0.27.0"}})}
+    ) as stub:
         data = AlertmanagerSource(_site(stub.url)).fetch_sync()
     assert data.alerts == () and data.version == "0.27.0"
     assert all(flag in stub.requests[0] for flag in ("active=true", "silenced=true", "inhibited=true"))
 
 
 json_leaf = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8)
-json_any = st.recursive(json_leaf, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
-                        max_leaves=20)
+json_any = st.recursive(
+    json_leaf,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=20,
+)
 
 
 @given(json_any)
@@ -113,9 +124,15 @@ alert_shaped = st.fixed_dictionaries(
         "labels": json_any | st.dictionaries(st.text(max_size=6), st.text(max_size=6), max_size=4),
         "annotations": json_any | st.dictionaries(st.sampled_from(["summary", "description", "x"]), json_leaf),
         "startsAt": json_leaf | st.sampled_from(["2024-05-01T12:00:00.123Z", "0001-01-01T00:00:00Z", "9999-99-99"]),
-        "status": json_any | st.fixed_dictionaries({}, optional={
-            "state": json_any | st.sampled_from(["active", "suppressed", "unprocessed", "weird"]),
-            "silencedBy": json_any, "inhibitedBy": json_any}),
+        "status": json_any
+        | st.fixed_dictionaries(
+            {},
+            optional={
+                "state": json_any | st.sampled_from(["active", "suppressed", "unprocessed", "weird"]),
+                "silencedBy": json_any,
+                "inhibitedBy": json_any,
+            },
+        ),
     },
 )
 

@@ -38,23 +38,40 @@ lab = pytest.mark.ssh
 # (T0, gpu_json and answer live in tests/lab/fleet.py: the fleet's stand-in probe answers them)
 def healthy_8(host: str) -> dict:
     gpus = [gpu_json(i) for i in range(8)]
-    gpus[0]["processes"] = [{"pid": 4242, "used_mib": 1000.0, "name": "python3", "pod": "team-a/llm-0",
-                             "container": "trainer", "slurm_job": None}]
-    gpus[3].update(throttle_reasons=["sw_thermal"], temp_c=88, nvlink=[{"link": 0, "active": True},
-                                                                        {"link": 1, "active": False}])
-    xids = [{"t": T0 - 100, "pci": "0000:38:00", "code": 13, "msg": "Graphics Exception"},
-            {"t": T0 - 50, "pci": "0000:38:00", "code": 31, "msg": "MMU Fault"}]
+    gpus[0]["processes"] = [
+        {
+            "pid": 4242,
+            "used_mib": 1000.0,
+            "name": "python3",
+            "pod": "team-a/llm-0",
+            "container": "trainer",
+            "slurm_job": None,
+        }
+    ]
+    gpus[3].update(
+        throttle_reasons=["sw_thermal"], temp_c=88, nvlink=[{"link": 0, "active": True}, {"link": 1, "active": False}]
+    )
+    xids = [
+        {"t": T0 - 100, "pci": "0000:38:00", "code": 13, "msg": "Graphics Exception"},
+        {"t": T0 - 50, "pci": "0000:38:00", "code": 31, "msg": "MMU Fault"},
+    ]
     return answer(host, gpus, xids)
 
 
 def mig_4(host: str) -> dict:
     gpus = [gpu_json(i, name="NVIDIA A100-SXM4-80GB") for i in range(4)]
-    gpus[1].update(mig_mode=True, mig_instances=[
-        {"gi": 1, "ci": 0, "profile": "3g.40gb", "uuid": "MIG-1", "mem_total_mib": 40192},
-        {"gi": 2, "ci": 0, "profile": "3g.40gb", "uuid": "MIG-2", "mem_total_mib": 40192}])
-    gpus[2]["processes"] = [{"pid": 1, "used_mib": 5.0, "name": "a.out", "slurm_job": "7001"},
-                            {"pid": 2, "used_mib": 5.0, "name": "b.out", "slurm_job": "7001"},
-                            {"pid": 3, "used_mib": 5.0, "name": "c.out", "pod": "ns/p"}]
+    gpus[1].update(
+        mig_mode=True,
+        mig_instances=[
+            {"gi": 1, "ci": 0, "profile": "3g.40gb", "uuid": "MIG-1", "mem_total_mib": 40192},
+            {"gi": 2, "ci": 0, "profile": "3g.40gb", "uuid": "MIG-2", "mem_total_mib": 40192},
+        ],
+    )
+    gpus[2]["processes"] = [
+        {"pid": 1, "used_mib": 5.0, "name": "a.out", "slurm_job": "7001"},
+        {"pid": 2, "used_mib": 5.0, "name": "b.out", "slurm_job": "7001"},
+        {"pid": 3, "used_mib": 5.0, "name": "c.out", "pod": "ns/p"},
+    ]
     gpus[3].update(error="GPU is lost", util_gpu=None, temp_c=None)
     return answer(host, gpus, backend="nvidia-smi", driver="535.129.03", cuda="12.2")
 
@@ -80,8 +97,12 @@ def fleet(lab_sshd, lab_dir):
         fleet.add_sshd("gpu09", healthy())  # loses a GPU in a test
         fleet.add_sshd("gpu10", ecc_uncorrected())
         fleet.add_sshd("gpu11", SCENARIOS["no_driver"]())
-        fleet.write_files(unknown=("gpu06",), changed=("gpu07",), bulk=40,
-                          jumps={"jumped": ("gpu02", "gpu01"), "jumped-bad": ("gpu02", "gpu06")})
+        fleet.write_files(
+            unknown=("gpu06",),
+            changed=("gpu07",),
+            bulk=40,
+            jumps={"jumped": ("gpu02", "gpu01"), "jumped-bad": ("gpu02", "gpu06")},
+        )
         yield fleet
     finally:
         fleet.close()
@@ -109,11 +130,18 @@ async def fetch_until(source: HostsSource, predicate, *, timeout_s: float = 20.0
 # ================================================================================== parsing (no SSH)
 def test_parse_maps_every_field():
     memory = HostMemory()
-    parsed = host_from_answer("gpu01", parse_answer(json.dumps(healthy_8("gpu01"))), memory,
-                              observed_at=T0, latency_s=0.01)
+    parsed = host_from_answer(
+        "gpu01", parse_answer(json.dumps(healthy_8("gpu01"))), memory, observed_at=T0, latency_s=0.01
+    )
     host = parsed.host
     assert (host.name, host.expected_gpus, host.driver_version, host.cuda_version, host.backend, host.error) == (
-        "gpu01", 8, "550.54.15", "12.4", "nvml", "")
+        "gpu01",
+        8,
+        "550.54.15",
+        "12.4",
+        "nvml",
+        "",
+    )
     assert host.latency_s == 0.01 and host.observed_at == T0
     g0, g3, g2 = parsed.gpus[0], parsed.gpus[3], parsed.gpus[2]
     assert (g0.util_pct, g0.mem_util_pct, g0.mem_used_mib, g0.mem_total_mib) == (97.0, 40.0, 1234.0, 81559.0)
@@ -131,8 +159,9 @@ def test_parse_maps_every_field():
 
 
 def test_parse_mig_slurm_lost_and_nvidia_smi():
-    parsed = host_from_answer("gpu02", parse_answer(json.dumps(mig_4("gpu02"))), HostMemory(),
-                              observed_at=T0, latency_s=None)
+    parsed = host_from_answer(
+        "gpu02", parse_answer(json.dumps(mig_4("gpu02"))), HostMemory(), observed_at=T0, latency_s=None
+    )
     g1, g2, g3 = parsed.gpus[1:]
     assert g1.mig_mode is True and [m.profile for m in g1.mig_instances] == ["3g.40gb", "3g.40gb"]
     assert g1.mig_instances[0].gi == 1 and g1.mig_instances[0].mem_total_mib == 40192
@@ -142,7 +171,9 @@ def test_parse_mig_slurm_lost_and_nvidia_smi():
 
 
 def test_xid_on_a_pci_without_gpu_becomes_a_note():
-    data = answer("h", [gpu_json(0)], [{"t": T0, "pci": "0000:99:00", "code": 79, "msg": "GPU has fallen off the bus."}])
+    data = answer(
+        "h", [gpu_json(0)], [{"t": T0, "pci": "0000:99:00", "code": 79, "msg": "GPU has fallen off the bus."}]
+    )
     parsed = host_from_answer("h", data, HostMemory(), observed_at=T0, latency_s=None)
     assert parsed.notes == ("h: XID 79 on PCI 0000:99:00 (no GPU there): GPU has fallen off the bus.",)
 
@@ -150,13 +181,18 @@ def test_xid_on_a_pci_without_gpu_becomes_a_note():
 def test_gpu_gone_is_remembered_lost_with_its_xid():
     memory = HostMemory()
     host_from_answer("h", answer("h", [gpu_json(i) for i in range(4)]), memory, observed_at=T0, latency_s=None)
-    gone = answer("h", [gpu_json(i) for i in (0, 1, 3)],
-                  [{"t": T0, "pci": "0000:38:00", "code": 79, "msg": "GPU has fallen off the bus."}], gpu_count=3)
+    gone = answer(
+        "h",
+        [gpu_json(i) for i in (0, 1, 3)],
+        [{"t": T0, "pci": "0000:38:00", "code": 79, "msg": "GPU has fallen off the bus."}],
+        gpu_count=3,
+    )
     parsed = host_from_answer("h", gone, memory, observed_at=T0 + 10, latency_s=None)
     assert parsed.host.expected_gpus == 4
     lost = [g for g in parsed.gpus if g.lost]
     assert [(g.index, g.uuid, g.last_xid, g.error) for g in lost] == [
-        (2, "GPU-02aa-bbbb", 79, "not enumerated by the driver any more (was GPU 2)")]
+        (2, "GPU-02aa-bbbb", 79, "not enumerated by the driver any more (was GPU 2)")
+    ]
     assert parsed.notes == ()
     # the view shows four GPUs, one lost, and adds no anonymous placeholder
     fused = fuse_gpus([(T0, parsed.gpus)], (parsed.host,))
@@ -170,8 +206,11 @@ def test_gpu_gone_and_the_others_renumbered():
     renumbered = [gpu_json(0), gpu_json(1), dict(gpu_json(3), index=2)]
     parsed = host_from_answer("h", answer("h", renumbered, gpu_count=3), memory, observed_at=T0, latency_s=None)
     assert [(g.index, g.uuid, g.lost) for g in parsed.gpus] == [
-        (0, "GPU-00aa-bbbb", False), (1, "GPU-01aa-bbbb", False), (2, "GPU-03aa-bbbb", False),
-        (3, "GPU-02aa-bbbb", True)]
+        (0, "GPU-00aa-bbbb", False),
+        (1, "GPU-01aa-bbbb", False),
+        (2, "GPU-03aa-bbbb", False),
+        (3, "GPU-02aa-bbbb", True),
+    ]
     fused = fuse_gpus([(T0, parsed.gpus)], (parsed.host,))
     assert len(fused) == 4 and sum(g.lost for g in fused) == 1
 
@@ -187,23 +226,27 @@ def test_lost_gpu_without_identity_gets_the_one_seen_before():
 def test_gpu_count_shrinks_without_identity_still_expected():
     memory = HostMemory()
     host_from_answer("h", answer("h", [gpu_json(i, uuid="") for i in range(4)]), memory, observed_at=T0, latency_s=None)
-    parsed = host_from_answer("h", answer("h", [gpu_json(i, uuid="") for i in range(3)]), memory,
-                              observed_at=T0, latency_s=None)
+    parsed = host_from_answer(
+        "h", answer("h", [gpu_json(i, uuid="") for i in range(3)]), memory, observed_at=T0, latency_s=None
+    )
     assert parsed.host.expected_gpus == 4
     fused = fuse_gpus([(T0, parsed.gpus)], (parsed.host,))
     assert [(g.index, g.lost) for g in fused][-1] == (3, True)
 
 
-@pytest.mark.parametrize("line, why", [
-    ("not json", "answer is not JSON"),
-    ("[1, 2]", "answer is a JSON list, not an object"),
-    ('{"v": 2}', "protocol version 2"),
-    ('{"v": 1, "gpus": {"0": {}}}', "'gpus' is not a list of objects"),
-    ('{"v": 1, "gpus": [{"index": 0, "processes": 5}]}', "'processes' is not a list of objects"),
-    ('{"v": 1, "xids": [1]}', "'xids' is not a list of objects"),
-    ('{"v": 1, "gpus": [{"index": 0, "nvlink": [true]}]}', "'nvlink' is not a list of objects"),
-    ('{"v": 1, "gpus": [{"index": 0, "throttle_reasons": "hot"}]}', "'throttle_reasons' is not a list"),
-])
+@pytest.mark.parametrize(
+    "line, why",
+    [
+        ("not json", "answer is not JSON"),
+        ("[1, 2]", "answer is a JSON list, not an object"),
+        ('{"v": 2}', "protocol version 2"),
+        ('{"v": 1, "gpus": {"0": {}}}', "'gpus' is not a list of objects"),
+        ('{"v": 1, "gpus": [{"index": 0, "processes": 5}]}', "'processes' is not a list of objects"),
+        ('{"v": 1, "xids": [1]}', "'xids' is not a list of objects"),
+        ('{"v": 1, "gpus": [{"index": 0, "nvlink": [true]}]}', "'nvlink' is not a list of objects"),
+        ('{"v": 1, "gpus": [{"index": 0, "throttle_reasons": "hot"}]}', "'throttle_reasons' is not a list"),
+    ],
+)
 def test_malformed_answers_are_probe_errors(line, why):
     with pytest.raises(ProbeError, match=why):
         host_from_answer("h", parse_answer(line), HostMemory(), observed_at=None, latency_s=None)
@@ -216,14 +259,22 @@ def test_nulls_and_wrong_types_are_unknown_not_errors():
     parsed = host_from_answer("h", data, HostMemory(), observed_at=None, latency_s=None)
     g = parsed.gpus[0]
     assert (g.temp_c, g.power_w, g.ecc_uncorrected_volatile, g.nvlink_total, g.uuid, g.workload) == (
-        None, None, None, None, "", "")
+        None,
+        None,
+        None,
+        None,
+        "",
+        "",
+    )
     assert parsed.host.expected_gpus == 1 and parsed.host.driver_version == ""
 
 
 def test_no_backend_is_a_host_error_other_errors_are_notes():
     data = answer("h", [], backend="none", error="NVML Shared Library Not Found", gpu_count=None, driver=None)
-    assert host_from_answer("h", data, HostMemory(), observed_at=None, latency_s=None).host.error == \
-        "no GPU backend: NVML Shared Library Not Found"
+    assert (
+        host_from_answer("h", data, HostMemory(), observed_at=None, latency_s=None).host.error
+        == "no GPU backend: NVML Shared Library Not Found"
+    )
     data = answer("h", [gpu_json(0)], error="xid: cannot read the kernel log")
     parsed = host_from_answer("h", data, HostMemory(), observed_at=None, latency_s=None)
     assert parsed.host.error == "" and parsed.notes == ("h: probe: xid: cannot read the kernel log",)
@@ -296,7 +347,9 @@ def test_ssh_config_copy_keeps_the_jump_hosts(tmp_path):
     from sovtui.sources.hosts import _SshConfigFilter
 
     path = tmp_path / "config"
-    path.write_text(SSH_CONFIG + "Host edge\n  ProxyJump admin@gw:2222\nHost gw\n  HostName 10.9.9.9\n  ProxyJump bastion\n")
+    path.write_text(
+        SSH_CONFIG + "Host edge\n  ProxyJump admin@gw:2222\nHost gw\n  HostName 10.9.9.9\n  ProxyJump bastion\n"
+    )
     flt = _SshConfigFilter([str(path)])
     try:
         (copy,) = flt.paths_for("gpu01")
@@ -357,7 +410,12 @@ async def test_real_probe_end_to_end(fleet):
     for name in ("gpu01", "gpu02", "gpu10"):
         host = hosts[name]
         assert (host.error, host.backend, host.driver_version, host.cuda_version, host.expected_gpus) == (
-            "", "nvml", "550.54.15", "12.4", 8), host
+            "",
+            "nvml",
+            "550.54.15",
+            "12.4",
+            8,
+        ), host
         assert host.latency_s is not None and host.latency_s < 5 and host.observed_at is not None
         gpus = gpus_of(data, name)
         assert [g.index for g in gpus] == list(range(8))
@@ -370,7 +428,9 @@ async def test_real_probe_end_to_end(fleet):
     ecc = gpus_of(data, "gpu10")[2]
     assert (ecc.ecc_uncorrected_volatile, ecc.last_xid) == (3, 48) and ecc.xids[0].at is not None
     assert all(not g.xids for g in gpus_of(data, "gpu10") if g.index != 2)
-    assert hosts["gpu11"].backend == "none" and hosts["gpu11"].error.startswith("no GPU backend: nvml: NVML init failed")
+    assert hosts["gpu11"].backend == "none" and hosts["gpu11"].error.startswith(
+        "no GPU backend: nvml: NVML init failed"
+    )
     assert gpus_of(data, "gpu11") == []
 
 
@@ -425,8 +485,9 @@ async def test_known_hosts_from_the_ssh_config(fleet, tmp_path):
     # no known_hosts in the site config: the ssh config's UserKnownHostsFile is used, and still verified
     config = tmp_path / "ssh_config"
     config.write_text(f"UserKnownHostsFile {fleet.known_hosts}\n" + fleet.ssh_config.read_text())
-    source = HostsSource(fleet.site(known_hosts=None), hosts=["gpu01", "gpu07"], ssh_config=str(config),
-                         probe_cmd=fleet.probe_cmd)
+    source = HostsSource(
+        fleet.site(known_hosts=None), hosts=["gpu01", "gpu07"], ssh_config=str(config), probe_cmd=fleet.probe_cmd
+    )
     try:
         data = await source.fetch()
     finally:
@@ -469,8 +530,10 @@ async def test_site_user_is_a_default_the_ssh_config_wins(fleet, tmp_path):
     finally:
         await source.aclose()
     bare = tmp_path / "ssh_config"
-    bare.write_text(f"Host gpu01\n  HostName 127.0.0.1\n  Port {fleet.hosts['gpu01'].port}\n"
-                    f"  IdentityFile {fleet.lab.client_key}\n  IdentitiesOnly yes\n")
+    bare.write_text(
+        f"Host gpu01\n  HostName 127.0.0.1\n  Port {fleet.hosts['gpu01'].port}\n"
+        f"  IdentityFile {fleet.lab.client_key}\n  IdentitiesOnly yes\n"
+    )
     source = HostsSource(site, hosts=["gpu01"], ssh_config=str(bare), probe_cmd=fleet.probe_cmd)
     try:
         error = by_host(await source.fetch())["gpu01"].error
@@ -684,8 +747,7 @@ async def test_probe_that_exits(fleet):
 @lab
 async def test_slow_probe_times_out_then_recovers(fleet):
     fleet.set_answer("gpu09", "SLEEP:1.5")
-    source = fleet.source(["gpu09"], timeout_s=1.0, backoff_base_s=0.2, backoff_cap_s=0.5,
-                          probe_cmd=fleet.standin_cmd)
+    source = fleet.source(["gpu09"], timeout_s=1.0, backoff_base_s=0.2, backoff_cap_s=0.5, probe_cmd=fleet.standin_cmd)
     try:
         t0 = time.perf_counter()
         data = await source.fetch()
@@ -729,7 +791,9 @@ async def test_doctor_per_host(fleet):
     finally:
         await source.aclose()
     lines = {c.check: c for c in checks}
-    assert [lines[f"gpu01: {s}"].ok for s in ("reachable", "host key", "auth", "python3", "probe", "backend")] == [True] * 6
+    assert [lines[f"gpu01: {s}"].ok for s in ("reachable", "host key", "auth", "python3", "probe", "backend")] == [
+        True
+    ] * 6
     assert lines["gpu01: backend"].detail == "nvml, driver 550.54.15, CUDA 12.4, 8 GPUs"
     assert not lines["gpu04: reachable"].ok and lines["gpu04: reachable"].hint
     assert lines["gpu06: reachable"].ok and not lines["gpu06: host key"].ok
@@ -788,11 +852,18 @@ def test_discovery_takes_gpu_hosts_from_kubernetes_and_nova():
     from sovtui.config import SshConfig as Ssh
 
     source = HostsSource(SiteConfig("lab", ssh=Ssh(hosts=("static01",), discover=("kubernetes", "nova"))))
-    kube = SourceData(kube_nodes=(KubeNode("cp1"), KubeNode("gpu01.dc", gpu_capacity=8), KubeNode("gpu02", gpu_capacity=8)))
+    kube = SourceData(
+        kube_nodes=(KubeNode("cp1"), KubeNode("gpu01.dc", gpu_capacity=8), KubeNode("gpu02", gpu_capacity=8))
+    )
     assert source.observe("kubernetes", kube) and source.hosts == ("static01", "gpu01.dc", "gpu02")
     assert not source.observe("kubernetes", kube)  # nothing new: no extra poll
-    nova = SourceData(nova_hosts=(NovaHost("cmp1"), NovaHost("gpu02", gpu_inventory=(("VGPU", 4, 0),)),
-                                  NovaHost("gpu03", gpu_inventory=(("PGPU", 8, 8),))))
+    nova = SourceData(
+        nova_hosts=(
+            NovaHost("cmp1"),
+            NovaHost("gpu02", gpu_inventory=(("VGPU", 4, 0),)),
+            NovaHost("gpu03", gpu_inventory=(("PGPU", 8, 8),)),
+        )
+    )
     assert source.observe("openstack", nova) and source.hosts == ("static01", "gpu01.dc", "gpu02", "gpu03")
     # a node leaves Kubernetes: it goes, unless another layer or the config still names it
     assert source.observe("kubernetes", SourceData(kube_nodes=(KubeNode("gpu02", gpu_capacity=8),)))
@@ -805,10 +876,13 @@ def test_discovery_takes_gpu_hosts_from_kubernetes_and_nova():
 @lab
 async def test_hosts_discovered_from_kubernetes_are_probed_in_the_same_snapshot(fleet):
     """Through the hub as ``sovtui snapshot`` runs it: Kubernetes names the GPU nodes, SSH probes them."""
-    site = replace(fleet.site(timeout_s=5.0, known_hosts=""), ssh=replace(fleet.site().ssh, hosts=(), discover=("kubernetes",)))
+    site = replace(
+        fleet.site(timeout_s=5.0, known_hosts=""), ssh=replace(fleet.site().ssh, hosts=(), discover=("kubernetes",))
+    )
     source = HostsSource(site, ssh_config=str(fleet.ssh_config), probe_cmd=fleet.probe_cmd)
-    kube = _LayerStub("kubernetes", "kubernetes", SourceData(
-        kube_nodes=(KubeNode("gpu01", gpu_capacity=8), KubeNode("k8s-cp1"))))
+    kube = _LayerStub(
+        "kubernetes", "kubernetes", SourceData(kube_nodes=(KubeNode("gpu01", gpu_capacity=8), KubeNode("k8s-cp1")))
+    )
     hub = Hub([kube, source])
     try:
         (check,) = await source.doctor()  # no hosts yet, and that is fine

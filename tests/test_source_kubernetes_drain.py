@@ -48,7 +48,9 @@ async def kube_api(kubeconfig, ctx: str = "lab"):
     from kubernetes.aio import client, config
 
     cfg = client.Configuration()
-    await config.load_kube_config(config_file=str(kubeconfig), context=ctx, client_configuration=cfg, persist_config=False)
+    await config.load_kube_config(
+        config_file=str(kubeconfig), context=ctx, client_configuration=cfg, persist_config=False
+    )
     async with client.ApiClient(cfg) as api:
         yield api
 
@@ -90,7 +92,13 @@ def expressions(draw):
 
 SELECTORS = st.one_of(
     st.none(),
-    st.fixed_dictionaries({}, optional={"matchLabels": st.dictionaries(KEYS, VALUES, max_size=3), "matchExpressions": st.lists(expressions(), max_size=4)}),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "matchLabels": st.dictionaries(KEYS, VALUES, max_size=3),
+            "matchExpressions": st.lists(expressions(), max_size=4),
+        },
+    ),
 )
 
 
@@ -107,22 +115,57 @@ def test_selector_matches_as_the_api_server_does(sel, labels):
 
 def test_selector_edge_cases():
     assert parse_selector(None) is None and not selector_matches(None, {"app": "x"})  # null selects nothing
-    assert selector_matches(parse_selector({}), {}) and selector_matches(parse_selector({}), {"app": "x"})  # empty selects all
-    assert parse_selector({"matchExpressions": [{"key": "a", "operator": "Gt", "values": ["1"]}]}) is None  # not a LabelSelector operator
-    assert not selector_matches(parse_selector({"matchExpressions": [{"key": "a", "operator": "NotIn", "values": ["x"]}]}), {"a": "x"})
-    assert selector_matches(parse_selector({"matchExpressions": [{"key": "a", "operator": "NotIn", "values": ["x"]}]}), {})
+    assert selector_matches(parse_selector({}), {}) and selector_matches(
+        parse_selector({}), {"app": "x"}
+    )  # empty selects all
+    assert (
+        parse_selector({"matchExpressions": [{"key": "a", "operator": "Gt", "values": ["1"]}]}) is None
+    )  # not a LabelSelector operator
+    assert not selector_matches(
+        parse_selector({"matchExpressions": [{"key": "a", "operator": "NotIn", "values": ["x"]}]}), {"a": "x"}
+    )
+    assert selector_matches(
+        parse_selector({"matchExpressions": [{"key": "a", "operator": "NotIn", "values": ["x"]}]}), {}
+    )
 
 
 def test_pod_and_budget_projection_carry_what_drain_reads():
-    meta = {"namespace": "ns", "name": "p", "uid": "u-1", "labels": {"b": "2", "a": "1"}, "annotations": {"kubernetes.io/config.mirror": "h"}}
-    spec = {"nodeName": "n1", "terminationGracePeriodSeconds": 45, "volumes": [{"name": "s", "emptyDir": {}}, {"name": "c", "configMap": {"name": "c"}}], "containers": []}
+    meta = {
+        "namespace": "ns",
+        "name": "p",
+        "uid": "u-1",
+        "labels": {"b": "2", "a": "1"},
+        "annotations": {"kubernetes.io/config.mirror": "h"},
+    }
+    spec = {
+        "nodeName": "n1",
+        "terminationGracePeriodSeconds": 45,
+        "volumes": [{"name": "s", "emptyDir": {}}, {"name": "c", "configMap": {"name": "c"}}],
+        "containers": [],
+    }
     pod = project_pod({"metadata": meta, "spec": spec, "status": {"phase": "Running"}})
-    assert (pod.uid, pod.emptydir, pod.labels, pod.grace_period_s, pod.mirror) == ("u-1", True, (("a", "1"), ("b", "2")), 45, True)
+    assert (pod.uid, pod.emptydir, pod.labels, pod.grace_period_s, pod.mirror) == (
+        "u-1",
+        True,
+        (("a", "1"), ("b", "2")),
+        45,
+        True,
+    )
     other = project_pod({"metadata": {**meta, "name": "q", "labels": {"a": "1", "b": "2"}}, "spec": {"containers": []}})
     assert other.labels is pod.labels  # one shared tuple per distinct label set
     assert (other.emptydir, other.grace_period_s) == (False, None)
-    budget = project_pdb({"metadata": {"namespace": "ns", "name": "b"}, "spec": {"selector": {"matchLabels": {"a": "1"}, "matchExpressions": [{"key": "b", "operator": "In", "values": ["2"]}]}},
-                          "status": {"disruptionsAllowed": 1}})
+    budget = project_pdb(
+        {
+            "metadata": {"namespace": "ns", "name": "b"},
+            "spec": {
+                "selector": {
+                    "matchLabels": {"a": "1"},
+                    "matchExpressions": [{"key": "b", "operator": "In", "values": ["2"]}],
+                }
+            },
+            "status": {"disruptionsAllowed": 1},
+        }
+    )
     assert selector_matches(budget.selector, dict(pod.labels)) and budget.disruptions_allowed == 1
     assert project_pdb({"metadata": {"namespace": "ns", "name": "b"}, "spec": {}}).selector is None
 
@@ -130,9 +173,18 @@ def test_pod_and_budget_projection_carry_what_drain_reads():
 # ---------------------------------------------------------------------------------- cost of pods_on in a big cache
 def _pod(ns: str, name: str, node: str, labels: dict) -> dict:
     return {
-        "metadata": {"namespace": ns, "name": name, "uid": f"uid-{ns}-{name}", "labels": labels,
-                     "ownerReferences": [{"kind": "ReplicaSet", "name": f"{labels['app']}-rs", "controller": True}]},
-        "spec": {"nodeName": node, "terminationGracePeriodSeconds": 30, "containers": [{"name": "c", "resources": {"limits": {"nvidia.com/gpu": "1"}}}]},
+        "metadata": {
+            "namespace": ns,
+            "name": name,
+            "uid": f"uid-{ns}-{name}",
+            "labels": labels,
+            "ownerReferences": [{"kind": "ReplicaSet", "name": f"{labels['app']}-rs", "controller": True}],
+        },
+        "spec": {
+            "nodeName": node,
+            "terminationGracePeriodSeconds": 30,
+            "containers": [{"name": "c", "resources": {"limits": {"nvidia.com/gpu": "1"}}}],
+        },
         "status": {"phase": "Running"},
     }
 
@@ -145,12 +197,22 @@ def test_pods_on_a_node_with_100_pods_in_a_20000_pod_cache_is_cheap():
     for i in range(20000):
         node = "node-hot" if i < 100 else f"node-{i % 500:04d}"
         ns = f"team-{i % 40:02d}"
-        pods[f"{ns}/pod-{i:05d}"] = project_pod(_pod(ns, f"pod-{i:05d}", node, {"app": f"svc-{i % 300}", "pod-template-hash": f"h{i % 300}"}))
+        pods[f"{ns}/pod-{i:05d}"] = project_pod(
+            _pod(ns, f"pod-{i:05d}", node, {"app": f"svc-{i % 300}", "pod-template-hash": f"h{i % 300}"})
+        )
     pdbs = {}
     for t in range(40):
         for j in range(8):  # 8 budgets per namespace, one with expressions
-            sel = {"matchLabels": {"app": f"svc-{t + 40 * j}"}} if j else {"matchExpressions": [{"key": "app", "operator": "In", "values": [f"svc-{t}", f"svc-{t + 40}"]}]}
-            obj = {"metadata": {"namespace": f"team-{t:02d}", "name": f"pdb-{j}"}, "spec": {"selector": sel}, "status": {"disruptionsAllowed": 1, "currentHealthy": 3, "desiredHealthy": 2, "expectedPods": 3}}
+            sel = (
+                {"matchLabels": {"app": f"svc-{t + 40 * j}"}}
+                if j
+                else {"matchExpressions": [{"key": "app", "operator": "In", "values": [f"svc-{t}", f"svc-{t + 40}"]}]}
+            )
+            obj = {
+                "metadata": {"namespace": f"team-{t:02d}", "name": f"pdb-{j}"},
+                "spec": {"selector": sel},
+                "status": {"disruptionsAllowed": 1, "currentHealthy": 3, "desiredHealthy": 2, "expectedPods": 3},
+            }
             pdbs[f"team-{t:02d}/pdb-{j}"] = project_pdb(obj)
     for resource, items in (("nodes", {}), ("pods", pods), ("poddisruptionbudgets", pdbs)):
         inf = src._informers[resource] = Informer(kinds[resource], src)
@@ -162,7 +224,11 @@ def test_pods_on_a_node_with_100_pods_in_a_20000_pod_cache_is_cheap():
     t0 = time.perf_counter()
     refs = src.pods_on("node-hot")
     first = time.perf_counter() - t0
-    assert refs is not None and len(refs) == 100 and all(p.budgets for p in refs if p.namespace == "team-00" and p.name == "pod-00000")
+    assert (
+        refs is not None
+        and len(refs) == 100
+        and all(p.budgets for p in refs if p.namespace == "team-00" and p.name == "pod-00000")
+    )
     again = []
     for _ in range(20):  # after a change on the node: rebuilt, as after every watch event a drain waits on
         key = "team-05/pod-00005"
@@ -173,7 +239,9 @@ def test_pods_on_a_node_with_100_pods_in_a_20000_pod_cache_is_cheap():
     t2 = time.perf_counter()
     assert src.pods_on("node-hot") is src.pods_on("node-hot")  # unchanged: the same tuple
     hit = (time.perf_counter() - t2) / 2
-    print(f"\npods_on(100 of 20,000 pods, 320 budgets): first {first * 1000:.2f} ms, rebuilt {sorted(again)[10] * 1000:.2f} ms (median), cached {hit * 1e6:.1f} µs")
+    print(
+        f"\npods_on(100 of 20,000 pods, 320 budgets): first {first * 1000:.2f} ms, rebuilt {sorted(again)[10] * 1000:.2f} ms (median), cached {hit * 1e6:.1f} µs"
+    )
     assert first < 0.05 and max(again) < 0.05
     pod0 = by_name(refs)["pod-00000"]
     assert [b.name for b in pod0.budgets] == ["pdb-0"]  # svc-0 matches the expression budget only
@@ -190,12 +258,21 @@ async def test_pods_on_lists_every_kind_with_owner_flags_and_budgets(drain_lab):
         assert src.pods_on("drain-a") is None  # nothing listed yet: unknown, not empty
         await src.fetch()
         pods = by_name(src.pods_on("drain-a"))
-        truth = {p.metadata.name: p for p in (await client.CoreV1Api(api).list_pod_for_all_namespaces(field_selector="spec.nodeName=drain-a")).items}
+        truth = {
+            p.metadata.name: p
+            for p in (
+                await client.CoreV1Api(api).list_pod_for_all_namespaces(field_selector="spec.nodeName=drain-a")
+            ).items
+        }
         assert set(pods) == set(truth)
         assert all(p.uid == truth[p.name].metadata.uid for p in pods.values())
 
         proxy = next(p for n, p in pods.items() if n.startswith("kube-proxy-"))
-        assert proxy.daemonset and (proxy.owner_kind, proxy.owner_name, proxy.namespace) == ("DaemonSet", "kube-proxy", "kube-system")
+        assert proxy.daemonset and (proxy.owner_kind, proxy.owner_name, proxy.namespace) == (
+            "DaemonSet",
+            "kube-proxy",
+            "kube-system",
+        )
         mirror = pods["node-exporter-drain-a"]
         assert mirror.mirror and (mirror.owner_kind, mirror.owner_name) == ("Node", "drain-a")
         scratch = next(p for n, p in pods.items() if n.startswith("scratch-"))
@@ -205,7 +282,9 @@ async def test_pods_on_lists_every_kind_with_owner_flags_and_budgets(drain_lab):
         infer = next(p for n, p in pods.items() if n.startswith("infer-"))
         assert (infer.gpus, infer.grace_period_s, infer.phase, infer.deleting) == (2, 30, "Running", False)
         # its budget selects it by matchExpressions; the same budget in another namespace does not
-        assert infer.budgets == (BudgetRef(NS, "infer", disruptions_allowed=1, current_healthy=2, desired_healthy=1, expected_pods=2),)
+        assert infer.budgets == (
+            BudgetRef(NS, "infer", disruptions_allowed=1, current_healthy=2, desired_healthy=1, expected_pods=2),
+        )
         assert all(not p.budgets for p in pods.values() if p is not infer)
 
         assert src.pods_on("no-such-node") is None and src.node_unschedulable("no-such-node") is None
@@ -214,7 +293,9 @@ async def test_pods_on_lists_every_kind_with_owner_flags_and_budgets(drain_lab):
         assert ident == f"user lab-user in context lab ({drain_lab.url})"
         assert all(tok not in ident for tok in drain_lab.tokens.values())
     before = KubernetesSource(SiteConfig("lab", kube_context="lab-cordoner"), kubeconfig=drain_lab.kubeconfig)
-    assert before.identity() == f"user lab-cordoner-user in context lab-cordoner ({drain_lab.url})"  # read before any connection
+    assert (
+        before.identity() == f"user lab-cordoner-user in context lab-cordoner ({drain_lab.url})"
+    )  # read before any connection
 
 
 @lab
@@ -225,11 +306,17 @@ async def test_cordon_with_a_reason_sets_and_clears_the_annotation(drain_lab):
         core = client.CoreV1Api(api)
         await src.fetch()
         node = await src.cordon("spare-2", reason="GPU 3 Xid 79; RMA ticket 4711", dry_run=True)
-        assert node.unschedulable and (await core.read_node("spare-2")).metadata.annotations.get(CORDON_REASON_ANNOTATION) is None
+        assert (
+            node.unschedulable
+            and (await core.read_node("spare-2")).metadata.annotations.get(CORDON_REASON_ANNOTATION) is None
+        )
         node = await src.cordon("spare-2", reason="GPU 3 Xid 79; RMA ticket 4711")
         assert node.unschedulable
         read = await core.read_node("spare-2")
-        assert read.spec.unschedulable is True and read.metadata.annotations[CORDON_REASON_ANNOTATION] == "GPU 3 Xid 79; RMA ticket 4711"
+        assert (
+            read.spec.unschedulable is True
+            and read.metadata.annotations[CORDON_REASON_ANNOTATION] == "GPU 3 Xid 79; RMA ticket 4711"
+        )
         assert read.metadata.annotations["node.alpha.kubernetes.io/ttl"] == "0"  # the other annotations stay
         await eventually(lambda: src.node_unschedulable("spare-2") is True, timeout_s=3.0)
 
@@ -249,7 +336,9 @@ async def test_eviction_waits_for_the_budget_then_succeeds(drain_lab):
         await src.fetch()
         await src.cordon("drain-b", reason="drain test")
         web = sorted(n for n in by_name(src.pods_on("drain-b")) if n.startswith("web-"))
-        assert len(web) == 2 and all(p.budgets[0].disruptions_allowed == 1 for p in src.pods_on("drain-b") if p.name in web)
+        assert len(web) == 2 and all(
+            p.budgets[0].disruptions_allowed == 1 for p in src.pods_on("drain-b") if p.name in web
+        )
         first, second = web
         await src.evict(NS, first)
         with pytest.raises(EvictionBlocked) as blocked:
@@ -266,7 +355,9 @@ async def test_eviction_waits_for_the_budget_then_succeeds(drain_lab):
         spares = [p for n in ("spare-1", "spare-2") for p in src.pods_on(n) or () if p.name.startswith("web-")]
         assert spares and all(p.phase == "Running" for p in spares)  # the replacement runs on a spare node
         await src.evict(NS, second)
-        await until_pods(src, lambda: not any(p.name.startswith("web-") for p in src.pods_on("drain-b")), timeout_s=10.0)
+        await until_pods(
+            src, lambda: not any(p.name.startswith("web-") for p in src.pods_on("drain-b")), timeout_s=10.0
+        )
         await src.cordon("drain-b", unschedulable=False)
 
 
@@ -278,7 +369,9 @@ async def test_eviction_denied_by_rbac_is_403_and_a_missing_pod_is_gone(drain_la
         with pytest.raises(KubeForbidden) as err:
             await src.evict(NS, pod.name)
         assert (err.value.verb, err.value.resource, err.value.group) == ("create", "pods/eviction", "")
-        assert f'User "cordoner" cannot create resource "pods/eviction" in API group "" in the namespace "{NS}"' in str(err.value)
+        assert f'User "cordoner" cannot create resource "pods/eviction" in API group "" in the namespace "{NS}"' in str(
+            err.value
+        )
         assert src.pod_uid(NS, pod.name) == pod.uid  # still there
     async with kube_source(drain_lab.kubeconfig) as src:
         with pytest.raises(PodGone) as gone:
@@ -299,8 +392,16 @@ async def test_pods_changed_resolves_on_a_watch_event(drain_lab):
             raise AssertionError("the pods never went quiet")
         waiting = asyncio.create_task(src.pods_changed(5.0))
         await asyncio.sleep(0)
-        body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "watched", "namespace": "lab-tests"},
-                "spec": {"nodeName": "spare-1", "terminationGracePeriodSeconds": 0, "containers": [{"name": "c", "image": "busybox:1.36"}]}}
+        body = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "watched", "namespace": "lab-tests"},
+            "spec": {
+                "nodeName": "spare-1",
+                "terminationGracePeriodSeconds": 0,
+                "containers": [{"name": "c", "image": "busybox:1.36"}],
+            },
+        }
         t0 = time.perf_counter()
         made = await client.CoreV1Api(api).create_namespaced_pod("lab-tests", body)
         assert await waiting is True
@@ -344,7 +445,14 @@ async def test_the_grace_period_is_honoured(drain_lab):
         read = await client.CoreV1Api(api).read_namespaced_pod(default, NS)
         assert read.metadata.deletion_grace_period_seconds == 2 and read.metadata.deletion_timestamp is not None
         assert (await client.CoreV1Api(api).read_namespaced_pod(short, NS)).metadata.deletion_grace_period_seconds == 1
-        await until_pods(src, lambda: all(by_name(src.pods_on("drain-c")).get(n) is None or by_name(src.pods_on("drain-c"))[n].deleting for n in slow), timeout_s=3.0)
+        await until_pods(
+            src,
+            lambda: all(
+                by_name(src.pods_on("drain-c")).get(n) is None or by_name(src.pods_on("drain-c"))[n].deleting
+                for n in slow
+            ),
+            timeout_s=3.0,
+        )
         gone: dict[str, float] = {}
 
         def both_gone() -> bool:
@@ -366,9 +474,12 @@ async def test_benchmark_node_has_100_pods_that_take_2s_each(lab_kube):
     async with kube_source(cluster.kubeconfig) as src:
         await src.fetch()
         slow = [p for p in src.pods_on("drain-slow") if p.name.startswith("slow-drain-")]
-        assert len(slow) == 100 and {p.grace_period_s for p in slow} == {2} and all(p.owner_kind == "ReplicaSet" for p in slow)
+        assert (
+            len(slow) == 100
+            and {p.grace_period_s for p in slow} == {2}
+            and all(p.owner_kind == "ReplicaSet" for p in slow)
+        )
         t0 = time.perf_counter()
         await src.evict(NS, slow[0].name)
         await until_pods(src, lambda: src.pod_uid(NS, slow[0].name) is None, timeout_s=6.0)
         assert 1.9 <= time.perf_counter() - t0 <= 3.5
-

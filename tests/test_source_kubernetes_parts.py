@@ -28,8 +28,12 @@ from tests.lab.kubeapi.lab import write_kubeconfig
 pytestmark = pytest.mark.kubernetes
 
 KINDS = {  # part -> how the fake names the kind it toggles
-    "pods": "pods", "events": "events", "poddisruptionbudgets": "poddisruptionbudgets.policy", "jobs": "jobs.batch",
-    "deployments": "deployments.apps", "kueue": "clusterqueues.kueue.x-k8s.io",
+    "pods": "pods",
+    "events": "events",
+    "poddisruptionbudgets": "poddisruptionbudgets.policy",
+    "jobs": "jobs.batch",
+    "deployments": "deployments.apps",
+    "kueue": "clusterqueues.kueue.x-k8s.io",
 }
 
 
@@ -49,7 +53,9 @@ def cluster(faulty):
 
 @contextlib.asynccontextmanager
 async def source(cluster, ctx: str = "lab", timeout_s: float = 3.0, kubeconfig=None):
-    src = KubernetesSource(SiteConfig("lab", kube_context=ctx, timeout_s=timeout_s), kubeconfig=kubeconfig or cluster.kubeconfig)
+    src = KubernetesSource(
+        SiteConfig("lab", kube_context=ctx, timeout_s=timeout_s), kubeconfig=kubeconfig or cluster.kubeconfig
+    )
     try:
         yield src
     finally:
@@ -78,15 +84,25 @@ async def test_the_fakes_toggles_answer_as_the_apiserver_does(cluster):
     from kubernetes.aio.client.exceptions import ApiException
 
     cfg = client.Configuration()
-    await config.load_kube_config(config_file=str(cluster.kubeconfig), context="lab", client_configuration=cfg, persist_config=False)
+    await config.load_kube_config(
+        config_file=str(cluster.kubeconfig), context="lab", client_configuration=cfg, persist_config=False
+    )
     async with client.ApiClient(cfg) as api:
-        cluster.faults(forbidden=["pods"], unserved=["jobs.batch", "deployments.apps"], unserved_groups=["kueue.x-k8s.io"])
+        cluster.faults(
+            forbidden=["pods"], unserved=["jobs.batch", "deployments.apps"], unserved_groups=["kueue.x-k8s.io"]
+        )
         with pytest.raises(ApiException) as err:
             await client.CoreV1Api(api).list_pod_for_all_namespaces()
         assert err.value.status == 403 and json.loads(err.value.body) == {
-            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
             "message": 'pods is forbidden: User "lab-admin" cannot list resource "pods" in API group "" at the cluster scope',
-            "reason": "Forbidden", "details": {"kind": "pods"}, "code": 403}
+            "reason": "Forbidden",
+            "details": {"kind": "pods"},
+            "code": 403,
+        }
         with pytest.raises(ApiException) as err:
             await client.BatchV1Api(api).list_job_for_all_namespaces()
         assert err.value.status == 404 and json.loads(err.value.body)["reason"] == "NotFound"
@@ -133,7 +149,9 @@ async def test_a_kind_not_served_says_404_and_pods_unknown_are_not_zero(cluster)
         assert next(p for p in data.parts if p.name == "pods").last_ok_at is None
         gpu_nodes = [n for n in data.kube_nodes if n.gpu_allocatable]
         assert gpu_nodes and all(n.pods_unknown == "not served" and not n.pods_with_gpus for n in gpu_nodes)
-        assert data.queues is not None and {q.system for q in data.queues} == {"kueue"}  # no namespace queue counted as 0
+        assert data.queues is not None and {q.system for q in data.queues} == {
+            "kueue"
+        }  # no namespace queue counted as 0
         assert src.pods_on(gpu_nodes[0].name) is None and src.pods_unknown_reason() == "not served"
 
 
@@ -160,7 +178,9 @@ async def test_the_drain_plan_refuses_a_node_whose_pods_are_unknown(cluster):
         cluster.faults(forbidden=["pods"])
         data = await settle(src, lambda d: "pods" in failing(d))
         layers = Layers(sources={"kubernetes": src}, kube_nodes=data.kube_nodes)
-        plan = await make_plan("drain", [node], Options(reason="maintenance", layers=("kubernetes",)), layers, SiteInfo("lab"))
+        plan = await make_plan(
+            "drain", [node], Options(reason="maintenance", layers=("kubernetes",)), layers, SiteInfo("lab")
+        )
     why = [b.why for b in plan.blockers if b.layer == "kubernetes"]
     assert why and "the pods on this node are not known (forbidden)" in why[0]
 
@@ -171,13 +191,24 @@ async def test_doctor_has_one_check_per_kind_and_says_which_are_denied(cluster):
     async with source(cluster) as src:
         checks = {c.check: c for c in await src.doctor()}
     kinds = [c for name, c in checks.items() if name.startswith("list+watch ")]
-    assert {c.check for c in kinds} == {"list+watch nodes", "list+watch pods", "list+watch events", "list+watch poddisruptionbudgets.policy",
-                                        "list+watch jobs.batch", "list+watch deployments.apps", "list+watch clusterqueues.kueue.x-k8s.io",
-                                        "list+watch localqueues.kueue.x-k8s.io", "list+watch workloads.kueue.x-k8s.io"}
+    assert {c.check for c in kinds} == {
+        "list+watch nodes",
+        "list+watch pods",
+        "list+watch events",
+        "list+watch poddisruptionbudgets.policy",
+        "list+watch jobs.batch",
+        "list+watch deployments.apps",
+        "list+watch clusterqueues.kueue.x-k8s.io",
+        "list+watch localqueues.kueue.x-k8s.io",
+        "list+watch workloads.kueue.x-k8s.io",
+    }
     bad = {c.check: c for c in kinds if not c.ok}
     assert set(bad) == {"list+watch jobs.batch", "list+watch deployments.apps"}
     jobs = bad["list+watch jobs.batch"]
-    assert jobs.detail == 'forbidden: User "lab-admin" cannot list resource "jobs" in API group "batch" at the cluster scope'
+    assert (
+        jobs.detail
+        == 'forbidden: User "lab-admin" cannot list resource "jobs" in API group "batch" at the cluster scope'
+    )
     assert 'apiGroups ["batch"], resources ["jobs"]' in jobs.hint
     assert "not served (404)" in bad["list+watch deployments.apps"].detail
 
@@ -212,13 +243,18 @@ def test_lists_and_watch_events_of_the_wrong_shape_are_refused():
         parse_list(b'{"unexpected": ["shape"], "data": 42}', "list nodes")
     with pytest.raises(BadAnswer, match="not JSON"):
         parse_list(b"<html>502</html>", "list nodes")
-    assert parse_list(b'{"kind": "NodeList", "metadata": {"resourceVersion": "5"}}', "list nodes") == ([], {"resourceVersion": "5"})
+    assert parse_list(b'{"kind": "NodeList", "metadata": {"resourceVersion": "5"}}', "list nodes") == (
+        [],
+        {"resourceVersion": "5"},
+    )
     with pytest.raises(BadAnswer, match="not a watch event"):
         parse_event(b'{"unexpected": ["shape"], "data": 42}', "watch pods")
     assert parse_event(b'{"type": "BOOKMARK", "object": {"metadata": {}}}', "watch pods")[0] == "BOOKMARK"
 
 
-@pytest.mark.parametrize("mode,says", [("oversize", f"larger than {MAX_PAGE_BYTES // 2**20} MiB"), ("wrong-types", "not a list")])
+@pytest.mark.parametrize(
+    "mode,says", [("oversize", f"larger than {MAX_PAGE_BYTES // 2**20} MiB"), ("wrong-types", "not a list")]
+)
 async def test_an_endless_or_misshapen_answer_through_a_proxy_is_refused(cluster, tmp_path, mode, says):
     url = urlsplit(cluster.url)
     with FaultProxy(url.hostname, url.port) as proxy:
@@ -242,8 +278,14 @@ def _sovtui(cluster, tmp_path, *args: str):
     config = tmp_path / "config.toml"
     config.write_text('default_site = "lab"\n[sites.lab]\nkube_context = "lab"\ntimeout_s = 10\n')
     env = dict(os.environ, KUBECONFIG=str(cluster.kubeconfig), XDG_STATE_HOME=str(tmp_path / "state"))
-    return subprocess.run([sys.executable, "-m", "sovtui", *args, "--config", str(config)], capture_output=True, text=True,
-                          env=env, timeout=120, cwd=Path(__file__).parent.parent)
+    return subprocess.run(
+        [sys.executable, "-m", "sovtui", *args, "--config", str(config)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=Path(__file__).parent.parent,
+    )
 
 
 def test_snapshot_and_doctor_exit_1_naming_the_denied_kind(cluster, tmp_path):
@@ -283,13 +325,24 @@ def test_parts_from_informer_states():
 
     def inf(resource, group="", *, synced=True, watching=True, error=None, last=None, required=False):
         qualified = f"{resource}.{group}" if group else resource
-        return NS(kind=NS(resource=resource, group=group, qualified=qualified, required=required), synced=synced,
-                  watching=watching, error=error, last_ok_at=last)
+        return NS(
+            kind=NS(resource=resource, group=group, qualified=qualified, required=required),
+            synced=synced,
+            watching=watching,
+            error=error,
+            last_ok_at=last,
+        )
 
     kq = "kueue.x-k8s.io"
-    infs = [inf("nodes", required=True), inf("pods", synced=False, watching=False), inf("events", error=BadAnswer("x"), watching=False, last=5.0),
-            inf("jobs", "batch", watching=False),  # between two watches, no error: in sync
-            inf("clusterqueues", kq), inf("localqueues", kq, synced=False, watching=False), inf("workloads", kq, synced=False, watching=False)]
+    infs = [
+        inf("nodes", required=True),
+        inf("pods", synced=False, watching=False),
+        inf("events", error=BadAnswer("x"), watching=False, last=5.0),
+        inf("jobs", "batch", watching=False),  # between two watches, no error: in sync
+        inf("clusterqueues", kq),
+        inf("localqueues", kq, synced=False, watching=False),
+        inf("workloads", kq, synced=False, watching=False),
+    ]
     parts = {p.name: p for p in kind_parts(infs, 100.0)}
     assert list(parts) == ["pods", "events", "jobs", "kueue"]  # nodes carry the source: not a part
     assert (parts["pods"].ok, parts["pods"].error, parts["pods"].last_ok_at) == (False, "not listed yet", None)

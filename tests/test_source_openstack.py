@@ -25,7 +25,8 @@ def _source(lab, **kwargs) -> OpenStackSource:
 
 
 def _clouds_yaml(path: Path, auth_url: str, *, password: str, extra: str = "") -> Path:
-    path.write_text(textwrap.dedent(f"""
+    path.write_text(
+        textwrap.dedent(f"""
         clouds:
           other:
             auth:
@@ -38,7 +39,9 @@ def _clouds_yaml(path: Path, auth_url: str, *, password: str, extra: str = "") -
             region_name: RegionOne
             interface: public
             identity_api_version: 3
-        """) + extra)
+        """)
+        + extra
+    )
     return path
 
 
@@ -85,6 +88,7 @@ def _fresh(lab):
 
 def _fresh_until(lab, check, *, what: str, timeout_s: float = 30):
     """The first fresh view for which ``check(data)`` holds (polled each second)."""
+
     def attempt():
         data = _fresh(lab)
         return data if check(data) else None
@@ -176,7 +180,9 @@ def test_server_booted_on_a_host_is_listed_under_it_until_deleted(lab_openstack,
         assert seen.servers == (server.name,) and seen.running_vms == 1
         assert (seen.vcpus_used, seen.memory_mb_used) == (vcpus, ram)
         assert _host(data, other).servers == () and _host(data, other).vcpus_used == 0
-    gone = _fresh_until(lab_openstack, lambda d: _host(d, host).vcpus_used == 0, what="the deleted server's resources released")
+    gone = _fresh_until(
+        lab_openstack, lambda d: _host(d, host).vcpus_used == 0, what="the deleted server's resources released"
+    )
     assert _host(gone, host).servers == () and _host(gone, host).running_vms == 0
 
 
@@ -189,7 +195,9 @@ def test_vgpu_server_lands_on_the_vgpu_host_and_uses_one(lab_openstack, admin):
         seen = _host(_fresh(lab_openstack), gpu_host)
         assert seen.gpu_inventory == (("VGPU", VGPU_TOTAL, 1),)
         assert (seen.gpus_used, seen.servers) == (1, (server.name,))
-    gone = _fresh_until(lab_openstack, lambda d: _host(d, gpu_host).gpus_used == 0, what="the deleted server's vGPU released")
+    gone = _fresh_until(
+        lab_openstack, lambda d: _host(d, gpu_host).gpus_used == 0, what="the deleted server's vGPU released"
+    )
     assert _host(gone, gpu_host).servers == ()
 
 
@@ -197,7 +205,8 @@ def test_neutron_agents_are_listed_alive(lab_openstack):
     agents = _fresh(lab_openstack).neutron_agents
     assert agents is not None
     assert [(a.host, a.agent_type, a.binary) for a in agents] == [
-        (host, "Metadata agent", "neutron-metadata-agent") for host in sorted(lab_openstack.network_hosts)]
+        (host, "Metadata agent", "neutron-metadata-agent") for host in sorted(lab_openstack.network_hosts)
+    ]
     assert all(a.alive and a.admin_state_up for a in agents), agents
 
 
@@ -221,8 +230,12 @@ def test_killed_agent_goes_dead_and_back_alive_when_restarted(lab_openstack):
     daemon = lab_openstack.agent_daemon(host)
     daemon.stop(grace_s=0)  # SIGKILL-like: no goodbye, its reports just stop
     try:
-        dead = _fresh_until(lab_openstack, lambda d: not _agent(d, host).alive, what=f"the agent on {host} seen dead",
-                            timeout_s=AGENT_DOWN_TIME_S + 4 * REPORT_INTERVAL_S + 10)
+        dead = _fresh_until(
+            lab_openstack,
+            lambda d: not _agent(d, host).alive,
+            what=f"the agent on {host} seen dead",
+            timeout_s=AGENT_DOWN_TIME_S + 4 * REPORT_INTERVAL_S + 10,
+        )
         assert _agent(dead, host).admin_state_up  # dead, not disabled
         assert _agent(dead, other).alive
         src = _source(lab_openstack)
@@ -233,7 +246,9 @@ def test_killed_agent_goes_dead_and_back_alive_when_restarted(lab_openstack):
         assert not network.ok and f"dead: neutron-metadata-agent@{host}" in network.detail and network.hint
     finally:
         daemon.start()
-    _fresh_until(lab_openstack, lambda d: _agent(d, host).alive, what=f"the restarted agent on {host} alive", timeout_s=60)
+    _fresh_until(
+        lab_openstack, lambda d: _agent(d, host).alive, what=f"the restarted agent on {host} alive", timeout_s=60
+    )
 
 
 def test_reauthenticates_after_its_token_is_revoked(lab_openstack, admin):
@@ -282,8 +297,12 @@ def test_slow_keystone_times_out(blackhole, tmp_path):
 
 
 def test_slow_compute_endpoint_times_out(lab_openstack, blackhole, tmp_path):
-    path = _clouds_yaml(tmp_path / "clouds.yaml", lab_openstack.keystone_url, password=lab_openstack_password(),
-                        extra=f"    compute_endpoint_override: {blackhole}/v2.1\n")
+    path = _clouds_yaml(
+        tmp_path / "clouds.yaml",
+        lab_openstack.keystone_url,
+        password=lab_openstack_password(),
+        extra=f"    compute_endpoint_override: {blackhole}/v2.1\n",
+    )
     src = _other(path, timeout_s=1)
     started = time.monotonic()
     with pytest.raises(Timeout, match="nova timed out"):
@@ -307,9 +326,19 @@ def test_networks_and_images(lab_openstack):
     data = _fresh(lab_openstack)
     (net,) = data.openstack_networks
     assert (net.name, net.id, net.network_type, net.status, net.admin_state_up) == (
-        NETWORK_NAME, lab_openstack.network_id, "flat", "ACTIVE", True)
+        NETWORK_NAME,
+        lab_openstack.network_id,
+        "flat",
+        "ACTIVE",
+        True,
+    )
     (image,) = data.openstack_images
-    assert (image.name, image.id, image.status, image.disk_format) == (IMAGE_NAME, lab_openstack.image_id, "active", "raw")
+    assert (image.name, image.id, image.status, image.disk_format) == (
+        IMAGE_NAME,
+        lab_openstack.image_id,
+        "active",
+        "raw",
+    )
     assert image.size_bytes and image.size_bytes > 0
 
 

@@ -38,8 +38,10 @@ def admin(lab_openstack):
 
 @pytest.fixture(scope="module")
 def source(lab_openstack):
-    src = OpenStackSource(SiteConfig(name="lab", openstack_cloud=lab_openstack.cloud, timeout_s=20.0),
-                          clouds_yaml=lab_openstack.clouds_yaml)
+    src = OpenStackSource(
+        SiteConfig(name="lab", openstack_cloud=lab_openstack.cloud, timeout_s=20.0),
+        clouds_yaml=lab_openstack.clouds_yaml,
+    )
     yield src
     src.close()
 
@@ -63,6 +65,7 @@ def _service(admin, host: str):
 
 def _settled(source, server_id: str, check, *, what: str, timeout_s: float = MOVE_S):
     """The server's VmRef once ``check(vm)`` holds (read through the source each half second)."""
+
     def attempt():
         vm = source.server(server_id)
         return vm if vm is not None and check(vm) else None
@@ -143,8 +146,12 @@ def test_servers_on_tells_vgpu_and_pci_servers_from_their_embedded_flavor(lab_op
         if flavor is not None:
             admin.compute.delete_flavor(flavor)
         # the deleted servers' allocations go with them; the provider can go once they have
-        wait_until(lambda: admin.placement.delete_resource_provider(child, ignore_missing=True) or True,
-                   timeout_s=60, interval_s=0.5, what="the PGPU provider deleted")
+        wait_until(
+            lambda: admin.placement.delete_resource_provider(child, ignore_missing=True) or True,
+            timeout_s=60,
+            interval_s=0.5,
+            what="the PGPU provider deleted",
+        )
     assert lab_openstack.flavors["lab.gpu.a100"][2] == {"pci_passthrough:alias": "a100:1"}  # classified in unit tests
 
 
@@ -177,8 +184,12 @@ def test_live_migration_then_cold_migration_and_confirm(lab_openstack, admin, so
     with _server(admin, lab_openstack, "lab.small", host=a) as server:
         started = time.monotonic()
         source.live_migrate(server.id, target_host=b)
-        vm = _settled(source, server.id, lambda v: v.host == b and v.status == "ACTIVE" and not v.task_state,
-                      what=f"live-migrated to {b}")
+        vm = _settled(
+            source,
+            server.id,
+            lambda v: v.host == b and v.status == "ACTIVE" and not v.task_state,
+            what=f"live-migrated to {b}",
+        )
         live_s = time.monotonic() - started
         assert server.id in _ids(source.servers_on(b)) and server.id not in _ids(source.servers_on(a))
         assert source.last_action_error(server.id, "live-migration") is None
@@ -217,8 +228,12 @@ def test_novas_refusals_come_back_in_its_own_words(lab_openstack, admin, source)
                 source.live_migrate(server.id, target_host=b)
             # a cold migration is accepted, then fails in the conductor: only the action's events say why
             source.cold_migrate(server.id)
-            why = wait_until(lambda: source.last_action_error(server.id, "migrate"), timeout_s=MOVE_S, interval_s=0.5,
-                             what="the cold migration's failure recorded")
+            why = wait_until(
+                lambda: source.last_action_error(server.id, "migrate"),
+                timeout_s=MOVE_S,
+                interval_s=0.5,
+                what="the cold migration's failure recorded",
+            )
             assert why == "No valid host was found. No valid host found for cold migrate"
             vm = _settled(source, server.id, lambda v: not v.task_state, what="the server settled")
             assert (vm.status, vm.host) == ("ACTIVE", a)
@@ -248,7 +263,8 @@ def test_a_silent_compute_endpoint_times_out_every_operation(lab_openstack, blac
     from tests.lab.openstack import ADMIN_PASSWORD
 
     path = Path(tmp_path / "clouds.yaml")
-    path.write_text(textwrap.dedent(f"""
+    path.write_text(
+        textwrap.dedent(f"""
         clouds:
           slow:
             auth:
@@ -262,13 +278,16 @@ def test_a_silent_compute_endpoint_times_out_every_operation(lab_openstack, blac
             interface: public
             identity_api_version: 3
             compute_endpoint_override: {blackhole}/v2.1
-        """))
+        """)
+    )
     src = OpenStackSource(SiteConfig(name="slow", openstack_cloud="slow", timeout_s=1.0), clouds_yaml=path)
     try:
-        for name, call in (("servers_on", lambda: src.servers_on("gpu01")),
-                           ("disable_compute", lambda: src.disable_compute("gpu01", "x")),
-                           ("live_migrate", lambda: src.live_migrate(str(uuid.uuid4()))),
-                           ("compute_version", src.compute_version)):
+        for name, call in (
+            ("servers_on", lambda: src.servers_on("gpu01")),
+            ("disable_compute", lambda: src.disable_compute("gpu01", "x")),
+            ("live_migrate", lambda: src.live_migrate(str(uuid.uuid4()))),
+            ("compute_version", src.compute_version),
+        ):
             started = time.monotonic()
             with pytest.raises(Timeout, match="compute timed out"):
                 call()

@@ -45,10 +45,15 @@ def admin(lab_openstack):
 def dead_neutron(lab_openstack, tmp_path_factory):
     """clouds.yaml of cloud ``deadnet``: a region whose catalog lists the real Nova, Placement and Glance and a
     Neutron endpoint on a port nothing listens on."""
-    urls = {"nova": lab_openstack.compute_url, "placement": lab_openstack.placement_url,
-            "glance": lab_openstack.image_url, "neutron": f"http://127.0.0.1:{free_port()}"}
+    urls = {
+        "nova": lab_openstack.compute_url,
+        "placement": lab_openstack.placement_url,
+        "glance": lab_openstack.image_url,
+        "neutron": f"http://127.0.0.1:{free_port()}",
+    }
     path = tmp_path_factory.mktemp("deadnet") / "clouds.yaml"
-    path.write_text(textwrap.dedent(f"""
+    path.write_text(
+        textwrap.dedent(f"""
         clouds:
           deadnet:
             auth:
@@ -61,7 +66,8 @@ def dead_neutron(lab_openstack, tmp_path_factory):
             region_name: {DEAD_REGION}
             interface: public
             identity_api_version: 3
-        """))
+        """)
+    )
     with catalog_region(lab_openstack, DEAD_REGION, urls):
         yield path
 
@@ -118,8 +124,14 @@ def test_snapshot_keeps_every_nova_host_names_neutron_and_exits_1(lab_openstack,
     config = tmp_path / "config.toml"
     config.write_text('default_site = "lab"\n[sites.lab]\nopenstack_cloud = "deadnet"\ntimeout_s = 10\n')
     env = dict(os.environ, OS_CLIENT_CONFIG_FILE=str(dead_neutron), XDG_STATE_HOME=str(tmp_path / "state"))
-    proc = subprocess.run([sys.executable, "-m", "sovtui", "snapshot", "--config", str(config)], capture_output=True,
-                          text=True, env=env, timeout=120, cwd=Path(__file__).parent.parent)
+    proc = subprocess.run(
+        [sys.executable, "-m", "sovtui", "snapshot", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=Path(__file__).parent.parent,
+    )
     assert proc.returncode == 1, proc.stderr
     doc = json.loads(proc.stdout)
     nodes = {n["name"]: n for n in doc["nodes"]}
@@ -129,7 +141,10 @@ def test_snapshot_keeps_every_nova_host_names_neutron_and_exits_1(lab_openstack,
     openstack = doc["sources"]["openstack"]
     assert openstack["ok"] and not openstack["complete"]
     assert list(openstack["failing"]) == ["neutron"]
-    assert "unreachable" in openstack["failing"]["neutron"]["error"] and openstack["failing"]["neutron"]["data_age_s"] is None
+    assert (
+        "unreachable" in openstack["failing"]["neutron"]["error"]
+        and openstack["failing"]["neutron"]["data_age_s"] is None
+    )
     assert ADMIN_PASSWORD not in proc.stdout + proc.stderr
 
 
@@ -141,8 +156,14 @@ def test_doctor_fails_the_network_check_alone(dead_neutron, tmp_path):
     config = tmp_path / "config.toml"
     config.write_text('default_site = "lab"\n[sites.lab]\nopenstack_cloud = "deadnet"\ntimeout_s = 5\n')
     env = dict(os.environ, OS_CLIENT_CONFIG_FILE=str(dead_neutron), XDG_STATE_HOME=str(tmp_path / "state"))
-    proc = subprocess.run([sys.executable, "-m", "sovtui", "doctor", "--config", str(config)], capture_output=True,
-                          text=True, env=env, timeout=120, cwd=Path(__file__).parent.parent)
+    proc = subprocess.run(
+        [sys.executable, "-m", "sovtui", "doctor", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=Path(__file__).parent.parent,
+    )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "network" in proc.stdout and "FAIL" in proc.stdout
 

@@ -77,7 +77,10 @@ def test_fabric_equals_the_truth(fetched, lab_prometheus):
         assert g.in_bps == pytest.approx(w.in_bps, rel=1e-9, abs=1e-6)
         assert g.out_bps == pytest.approx(w.out_bps, rel=1e-9, abs=1e-6)
         assert g.errors_per_s == pytest.approx(w.errors_per_s, rel=1e-9, abs=1e-9)
-    assert {(link.device, link.ifname) for link in fetched.fabric.links_down} == {("leaf03", "swp52"), ("spine02", "swp3")}
+    assert {(link.device, link.ifname) for link in fetched.fabric.links_down} == {
+        ("leaf03", "swp52"),
+        ("spine02", "swp3"),
+    }
 
 
 @lab
@@ -107,7 +110,9 @@ def test_range_query_returns_the_backfilled_history(lab_prometheus):
     truth = lab_prometheus.truth
     end = truth.data_end
     source = PrometheusSource(lab_prometheus.site(), clock=lab_prometheus.clock)
-    series = source.range_sync(f'{M.gpu_util}{{{M.gpu_label_host}="gpu01",{M.gpu_label_index}="2"}}', end - 600, end, 60)
+    series = source.range_sync(
+        f'{M.gpu_util}{{{M.gpu_label_host}="gpu01",{M.gpu_label_index}="2"}}', end - 600, end, 60
+    )
     assert len(series) == 1
     assert series[0].label_dict[M.gpu_label_uuid] == truth.gpu("gpu01", 2).uuid
     want = [(t, truth.gpu_util("gpu01", 2, t)) for t in truth.sample_times(end - 600, end) if (end - t) % 60 == 0]
@@ -164,11 +169,22 @@ def test_doctor_reports_version_readiness_and_exporters(lab_prometheus):
 
 @lab
 def test_doctor_hints_at_the_metric_map_when_an_exporter_has_no_series(lab_prometheus):
-    metrics = MetricMap(**{**{f: getattr(M, f) for f in M.__dataclass_fields__},
-                           "ceph_health": "my_ceph_health", "ceph_health_detail": "x1", "ceph_total_bytes": "x2",
-                           "ceph_used_bytes": "x3", "ceph_pool_stored": "x4", "ceph_pool_max_avail": "x5",
-                           "ceph_pool_objects": "x6", "ceph_pool_metadata": "x7", "ceph_osd_up": "x8", "ceph_osd_in": "x9",
-                           "gpu_row_remap_failure": "renamed_remap_failure"})
+    metrics = MetricMap(
+        **{
+            **{f: getattr(M, f) for f in M.__dataclass_fields__},
+            "ceph_health": "my_ceph_health",
+            "ceph_health_detail": "x1",
+            "ceph_total_bytes": "x2",
+            "ceph_used_bytes": "x3",
+            "ceph_pool_stored": "x4",
+            "ceph_pool_max_avail": "x5",
+            "ceph_pool_objects": "x6",
+            "ceph_pool_metadata": "x7",
+            "ceph_osd_up": "x8",
+            "ceph_osd_in": "x9",
+            "gpu_row_remap_failure": "renamed_remap_failure",
+        }
+    )
     source = PrometheusSource(lab_prometheus.site(metrics=metrics), clock=lab_prometheus.clock)
     checks = {c.check: c for c in source.doctor_sync()}
     assert not checks["ceph"].ok and checks["ceph"].detail == "no series"
@@ -243,11 +259,22 @@ def test_unreachable_when_nothing_listens():
     ("answer", "error", "words"),
     [
         (Answer(200, "<html>hello</html>", "text/html"), BadAnswer, "not JSON (text/html)"),
-        (Answer(200, {"status": "success", "data": {"resultType": "vector", "result": [{"metric": {}, "value": ["x"]}]}}),
-         BadAnswer, "not a [time, value] pair"),
+        (
+            Answer(
+                200, {"status": "success", "data": {"resultType": "vector", "result": [{"metric": {}, "value": ["x"]}]}}
+            ),
+            BadAnswer,
+            "not a [time, value] pair",
+        ),
         (Answer(200, [1, 2, 3]), BadAnswer, "without data.result"),
-        (Answer(422, {"status": "error", "errorType": "execution", "error": "query processing would load too many samples"}),
-         BadAnswer, "HTTP 422: Prometheus error (execution): query processing would load too many samples"),
+        (
+            Answer(
+                422,
+                {"status": "error", "errorType": "execution", "error": "query processing would load too many samples"},
+            ),
+            BadAnswer,
+            "HTTP 422: Prometheus error (execution): query processing would load too many samples",
+        ),
         (Answer(500, "boom", "text/plain"), BadAnswer, "HTTP 500: boom"),
         (Answer(503, "<html>bad gateway</html>", "text/html"), BadAnswer, "HTTP 503"),
         (Answer(401, "no", "text/plain"), AuthError, "HTTP 401"),
@@ -273,7 +300,9 @@ def test_one_broken_part_costs_only_that_part():
     }
     with StubHttpServer(routes) as stub:
         data = PrometheusSource(_site(stub.url)).fetch_sync()
-    assert data.alerts is None and data.gpus is None and data.ceph is None and data.fabric is None and data.queues is None
+    assert (
+        data.alerts is None and data.gpus is None and data.ceph is None and data.fabric is None and data.queues is None
+    )
     assert data.version == "9.9.9"
     assert data.notes == ()
     failing = [(p.name, p.error, p.last_ok_at) for p in data.parts if not p.ok]
@@ -285,18 +314,25 @@ def test_import_is_cheap_and_textual_free():
     import subprocess
     import sys
 
-    code = ("import sys, sovtui.sources.prometheus, sovtui.sources.alertmanager;"
-            "print(sorted(m for m in ('requests', 'prometheus_api_client', 'textual') if m in sys.modules))")
+    code = (
+        "import sys, sovtui.sources.prometheus, sovtui.sources.alertmanager;"
+        "print(sorted(m for m in ('requests', 'prometheus_api_client', 'textual') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
 
 # ------------------------------------------------------------------------- parsing properties
 json_leaf = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8)
-json_any = st.recursive(json_leaf, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
-                        max_leaves=20)
+json_any = st.recursive(
+    json_leaf,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=20,
+)
 odd_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
-value_text = st.sampled_from(["NaN", "+Inf", "-Inf", "0", "79", "1e308", "-0", "1.5"]) | st.floats().map(repr) | odd_text
+value_text = (
+    st.sampled_from(["NaN", "+Inf", "-Inf", "0", "79", "1e308", "-0", "1.5"]) | st.floats().map(repr) | odd_text
+)
 label_sets = st.dictionaries(odd_text, odd_text, max_size=5)
 
 
@@ -328,7 +364,8 @@ alert_shaped = st.fixed_dictionaries(
         "labels": json_any | st.dictionaries(st.sampled_from(["alertname", "severity", "x"]), st.text(max_size=6)),
         "annotations": json_any | st.dictionaries(st.sampled_from(["summary", "description", "message"]), json_leaf),
         "state": json_any | st.sampled_from(["firing", "pending", "inactive"]),
-        "activeAt": json_leaf | st.sampled_from(["2024-05-01T12:00:00.123456789Z", "0001-01-01T00:00:00Z", "2024-13-01"]),
+        "activeAt": json_leaf
+        | st.sampled_from(["2024-05-01T12:00:00.123456789Z", "0001-01-01T00:00:00Z", "2024-13-01"]),
         "value": json_leaf,
     },
 )
@@ -343,15 +380,41 @@ def test_parse_alert_shaped_answers_never_raise_anything_but_bad_answer(alerts):
     assert all(a.state in ("firing", "pending") for a in parsed)
 
 
-@given(st.lists(st.tuples(st.sampled_from([n for names in families(M).values() for n in names] + ["other"]),
-                          label_sets, value_text, st.floats(0, 2e9)), max_size=30),
-       st.dictionaries(st.sampled_from([M.gpu_label_host, M.gpu_label_index, M.gpu_label_uuid, "pool_id", "name",
-                                        "ceph_daemon", M.if_label_name, M.if_label_device, "sovtui_series",
-                                        M.slurm_label_partition, M.kueue_label_queue]),
-                       st.sampled_from(["0", "7", "x", "", "in", "out", "errors", "-1", "٣", "²", " 1"]), max_size=6))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([n for names in families(M).values() for n in names] + ["other"]),
+            label_sets,
+            value_text,
+            st.floats(0, 2e9),
+        ),
+        max_size=30,
+    ),
+    st.dictionaries(
+        st.sampled_from(
+            [
+                M.gpu_label_host,
+                M.gpu_label_index,
+                M.gpu_label_uuid,
+                "pool_id",
+                "name",
+                "ceph_daemon",
+                M.if_label_name,
+                M.if_label_device,
+                "sovtui_series",
+                M.slurm_label_partition,
+                M.kueue_label_queue,
+            ]
+        ),
+        st.sampled_from(["0", "7", "x", "", "in", "out", "errors", "-1", "٣", "²", " 1"]),
+        max_size=6,
+    ),
+)
 @settings(suppress_health_check=[HealthCheck.too_slow], max_examples=200)
 def test_odd_labels_and_values_parse_and_build_without_crashing(rows, common):
-    result = [{"metric": {**labels, **common, "__name__": name}, "value": [at, value]} for name, labels, value, at in rows]
+    result = [
+        {"metric": {**labels, **common, "__name__": name}, "value": [at, value]} for name, labels, value, at in rows
+    ]
     try:
         samples = parse_vector(result)
     except BadAnswer:
@@ -370,9 +433,11 @@ def test_odd_labels_and_values_parse_and_build_without_crashing(rows, common):
 
 
 def test_nan_and_inf_become_unknown_not_numbers():
-    samples = [Sample({"__name__": M.gpu_util, M.gpu_label_host: "h", M.gpu_label_index: "0"}, math.nan, 1.0),
-               Sample({"__name__": M.gpu_temp, M.gpu_label_host: "h", M.gpu_label_index: "0"}, math.inf, 1.0),
-               Sample({"__name__": M.gpu_xid, M.gpu_label_host: "h", M.gpu_label_index: "0"}, math.nan, 1.0)]
+    samples = [
+        Sample({"__name__": M.gpu_util, M.gpu_label_host: "h", M.gpu_label_index: "0"}, math.nan, 1.0),
+        Sample({"__name__": M.gpu_temp, M.gpu_label_host: "h", M.gpu_label_index: "0"}, math.inf, 1.0),
+        Sample({"__name__": M.gpu_xid, M.gpu_label_host: "h", M.gpu_label_index: "0"}, math.nan, 1.0),
+    ]
     (gpu,), unplaced = gpus_from_samples(samples, M)
     assert (gpu.util_pct, gpu.temp_c, gpu.xids, unplaced) == (None, None, (), 0)
 

@@ -21,8 +21,12 @@ pytestmark = [pytest.mark.slurm, pytest.mark.ssh]
 
 
 def site(*, sudo: bool = False, timeout_s: float = 10.0, known_hosts: str | None = None) -> SiteConfig:
-    return SiteConfig(name="lab", refresh_s=1.0, ssh=SshConfig(known_hosts=known_hosts),
-                      slurm=SlurmConfig(host="login1", sudo=sudo, timeout_s=timeout_s))
+    return SiteConfig(
+        name="lab",
+        refresh_s=1.0,
+        ssh=SshConfig(known_hosts=known_hosts),
+        slurm=SlurmConfig(host="login1", sudo=sudo, timeout_s=timeout_s),
+    )
 
 
 @pytest.fixture
@@ -69,8 +73,10 @@ async def test_nodes_partitions_and_queues_read(lab, source):
         started = time.perf_counter()
         data = await source.fetch()
         latencies.append(time.perf_counter() - started)
-    print(f"slurm poll over ssh: {min(latencies) * 1000:.0f}-{max(latencies) * 1000:.0f} ms; "
-          f"lab start {lab.timings['start_s']:.2f} s, {lab.timings['rss_mb']:.0f} MB RSS")
+    print(
+        f"slurm poll over ssh: {min(latencies) * 1000:.0f}-{max(latencies) * 1000:.0f} ms; "
+        f"lab start {lab.timings['start_s']:.2f} s, {lab.timings['rss_mb']:.0f} MB RSS"
+    )
     nodes = {n.name: n for n in data.slurm_nodes}
     assert list(nodes) == ["gpu01", "gpu02", "gpu03", "gpu04"]
     assert {n.gpus for n in nodes.values()} == {4}
@@ -87,8 +93,14 @@ async def test_nodes_partitions_and_queues_read(lab, source):
     assert source.identity() == f"{lab.user}@login1"
     assert source.node("gpu01") == nodes["gpu01"] and source.node("nope") is None
     (ref,) = source.jobs_on("gpu01")
-    assert (ref.id, ref.state, ref.user, ref.gpus, ref.nodes, ref.partition) == (job, "RUNNING", lab.user, 3,
-                                                                                  ("gpu01",), "gpu")
+    assert (ref.id, ref.state, ref.user, ref.gpus, ref.nodes, ref.partition) == (
+        job,
+        "RUNNING",
+        lab.user,
+        3,
+        ("gpu01",),
+        "gpu",
+    )
     assert source.jobs_on("gpu02") == ()
     assert max(latencies) < 2.0
     lab.cancel(waiting)
@@ -117,7 +129,11 @@ async def test_drain_lets_the_running_job_finish_then_drained_then_undrain(lab, 
     await source.drain("gpu02", "maintenance: swap GPU 3")
     node = await source.read_node("gpu02")
     assert (node.state, node.flags, node.reason, node.reason_user) == (
-        "draining", ("MIXED", "DRAIN"), "maintenance: swap GPU 3", lab.user)
+        "draining",
+        ("MIXED", "DRAIN"),
+        "maintenance: swap GPU 3",
+        lab.user,
+    )
     assert node.reason_time is not None and abs(node.reason_time - time.time()) < 120
     assert node.jobs == (job,) and lab.job_state(job) == "RUNNING"  # the job goes on
     gate.touch()  # the job ends
@@ -159,8 +175,10 @@ def _slurmd_start(lab, name: str):
 
 async def test_a_reason_is_never_shell(lab, source, tmp_path):
     marker = lab.jobs_dir / f"pwned-{uuid.uuid4().hex[:6]}"
-    reason = (f"it's \"broken\"; touch {marker} # $(touch {marker}) `touch {marker}` "
-              f"&& touch {marker} | x > {marker} state=resume ${{HOME}} \\ end")
+    reason = (
+        f'it\'s "broken"; touch {marker} # $(touch {marker}) `touch {marker}` '
+        f"&& touch {marker} | x > {marker} state=resume ${{HOME}} \\ end"
+    )
     await source.drain("gpu04", reason)
     node = await node_until(source, "gpu04", lambda n: n.state == "drained")
     assert node.reason == reason  # verbatim, through ssh and sinfo --json
@@ -190,8 +208,10 @@ async def test_bad_arguments_are_refused_before_anything_runs(lab, source):
 async def test_sudo_runs_mutations_under_sudo(lab):
     src = SlurmSource(site(sudo=True), ssh_config=str(lab.ssh_config))
     try:
-        assert src.command(["scontrol", "update", "nodename=gpu01", "reason=a b"], mutating=True) == \
-            "sudo -n scontrol update nodename=gpu01 'reason=a b'"
+        assert (
+            src.command(["scontrol", "update", "nodename=gpu01", "reason=a b"], mutating=True)
+            == "sudo -n scontrol update nodename=gpu01 'reason=a b'"
+        )
         assert src.command(["sinfo", "--json"]) == "sinfo --json"
         await src.fetch()  # reading needs no sudo
         with pytest.raises(SourceError):  # the lab's login host has no sudo: the drain fails, typed
@@ -226,7 +246,6 @@ async def test_output_is_bounded(lab):
         assert (await src.run(["echo", "still connected"])).strip() == "still connected"
     finally:
         await src.aclose()
-
 
 
 async def test_dead_login_host_is_unreachable(lab):
@@ -274,7 +293,9 @@ async def test_dead_slurmctld_is_a_typed_error_and_the_source_recovers(lab, sour
         # (which answers at once) says why in Slurm's words
         quick = SlurmSource(site(timeout_s=2.0), ssh_config=str(lab.ssh_config))
         started = time.monotonic()
-        with pytest.raises(Unreachable, match=r"slurmctld does not answer \(from login1\): Slurmctld\(primary\) at .* is DOWN"):
+        with pytest.raises(
+            Unreachable, match=r"slurmctld does not answer \(from login1\): Slurmctld\(primary\) at .* is DOWN"
+        ):
             await quick.fetch()
         assert time.monotonic() - started < quick.timeout_s
         await quick.aclose()

@@ -64,11 +64,17 @@ def test_snapshot_with_two_of_four_hosts_failing_exits_1_naming_them(four, tmp_p
     config = tmp_path / "config.toml"
     config.write_text(
         'default_site = "lab"\n[sites.lab]\ntimeout_s = 10\n[sites.lab.ssh]\n'
-        f'hosts = ["gpu31", "gpu32", "gpu33", "gpu34"]\nknown_hosts = "{four.known_hosts}"\ntimeout_s = 5\n')
-    env = dict(os.environ, SOVTUI_CONFIG=str(config), SOVTUI_SSH_CONFIG=str(four.ssh_config),
-               XDG_STATE_HOME=str(tmp_path / "state"))
-    done = subprocess.run([sys.executable, "-m", "sovtui", "snapshot"], env=env, capture_output=True, text=True,
-                          timeout=90)
+        f'hosts = ["gpu31", "gpu32", "gpu33", "gpu34"]\nknown_hosts = "{four.known_hosts}"\ntimeout_s = 5\n'
+    )
+    env = dict(
+        os.environ,
+        SOVTUI_CONFIG=str(config),
+        SOVTUI_SSH_CONFIG=str(four.ssh_config),
+        XDG_STATE_HOME=str(tmp_path / "state"),
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "sovtui", "snapshot"], env=env, capture_output=True, text=True, timeout=90
+    )
     assert done.returncode == 1, done.stderr
     ssh = json.loads(done.stdout)["sources"]["ssh"]
     assert ssh["ok"] and not ssh["complete"]
@@ -120,11 +126,16 @@ async def test_the_s_key_refuses_a_hostile_host_name(monkeypatch, tmp_path):
     async with app.run_test(size=(140, 30)) as pilot:
         await eventually(lambda: app.view.gpus, 10, "the GPU shows", pilot=pilot)
         await pilot.press("2")
-        await eventually(lambda: app.active_site_screen.selected_host() == hostile, 5, "the host is selected",
-                         pilot=pilot)
+        await eventually(
+            lambda: app.active_site_screen.selected_host() == hostile, 5, "the host is selected", pilot=pilot
+        )
         await pilot.press("s")
-        await eventually(lambda: any("refused host name" in str(n.message) for n in app._notifications), 5,
-                         "the refusal is said", pilot=pilot)
+        await eventually(
+            lambda: any("refused host name" in str(n.message) for n in app._notifications),
+            5,
+            "the refusal is said",
+            pilot=pilot,
+        )
     assert ran == [] and not marker.exists()
 
 
@@ -138,9 +149,12 @@ def test_real_ssh_with_an_option_as_host_name_creates_nothing(lab_sshd, tmp_path
     with pytest.raises(BadName):
         ssh_argv(hostile)
     config = tmp_path / "ssh_config"
-    config.write_text(f"Host *\n  HostName 127.0.0.1\n  Port {lab_sshd.port}\n  User {lab_sshd.user}\n"
-                      f"  IdentityFile {lab_sshd.client_key}\n  UserKnownHostsFile {lab_sshd.known_hosts}\n"
-                      "  BatchMode yes\n  ConnectTimeout 5\n", encoding="utf-8")
+    config.write_text(
+        f"Host *\n  HostName 127.0.0.1\n  Port {lab_sshd.port}\n  User {lab_sshd.user}\n"
+        f"  IdentityFile {lab_sshd.client_key}\n  UserKnownHostsFile {lab_sshd.known_hosts}\n"
+        "  BatchMode yes\n  ConnectTimeout 5\n",
+        encoding="utf-8",
+    )
     ssh = shutil.which("ssh")
     assert ssh
     argv = [ssh, "-F", str(config), "--", hostile, "true"]  # what ssh_argv builds, without the check

@@ -44,9 +44,19 @@ class Fleet(Source):
     async def fetch(self, executor=None) -> SourceData:
         self.polls += 1
         gpus = tuple(
-            Gpu(host=host, index=i, uuid=f"GPU-{host}-{i}", name="NVIDIA H100", util_pct=self.util[(host, i)],
-                mem_used_mib=100.0, mem_total_mib=1000.0, temp_c=self.temp[(host, i)], power_w=200.0,
-                sources=("nvml",), observed_at=NOW + self.polls)
+            Gpu(
+                host=host,
+                index=i,
+                uuid=f"GPU-{host}-{i}",
+                name="NVIDIA H100",
+                util_pct=self.util[(host, i)],
+                mem_used_mib=100.0,
+                mem_total_mib=1000.0,
+                temp_c=self.temp[(host, i)],
+                power_w=200.0,
+                sources=("nvml",),
+                observed_at=NOW + self.polls,
+            )
             for host, i in self.util
         )
         return SourceData(gpus=gpus)
@@ -93,7 +103,9 @@ async def test_a_refresh_writes_only_the_cells_that_changed():
         await app.hub.poll(fleet.name)
         await pilot.pause()
         after = _contents(table)
-        changed = {(key, i) for key in after for i, (a, b) in enumerate(zip(before[key], after[key], strict=True)) if a != b}
+        changed = {
+            (key, i) for key in after for i, (a, b) in enumerate(zip(before[key], after[key], strict=True)) if a != b
+        }
         assert changed == {("GPU-gpu1-2", 3), ("host:gpu1", 3)}
         assert written == [2]
 
@@ -224,7 +236,9 @@ async def test_synctable_draws_what_a_datatable_fed_row_by_row_draws():
                 await pilot.pause()
                 assert sync.size == plain.size
                 # the widths drawn; a fixed-width column's content width is never used, so not measured
-                assert [c.get_render_width(sync) for c in sync.ordered_columns] == [c.get_render_width(plain) for c in plain.ordered_columns]
+                assert [c.get_render_width(sync) for c in sync.ordered_columns] == [
+                    c.get_render_width(plain) for c in plain.ordered_columns
+                ]
                 assert _all_lines(sync) == _all_lines(plain)
 
 
@@ -256,7 +270,8 @@ async def test_a_new_row_count_scrolls_as_a_datatable_does_and_lays_out_only_for
             if scrollbar:
                 bars = sync.vertical_scrollbar, plain.vertical_scrollbar
                 assert [(count, b.window_virtual_size, b.window_size, b.position) for b in bars[:1]] == [
-                    (count, b.window_virtual_size, b.window_size, b.position) for b in bars[1:]]
+                    (count, b.window_virtual_size, b.window_size, b.position) for b in bars[1:]
+                ]
             assert _all_lines(sync) == _all_lines(plain)
         # only the plain DataTable's row count changes lay the screen out (and a scrollbar coming or going)
         layouts.clear()
@@ -286,7 +301,12 @@ async def test_synctable_fast_paths_draw_what_datatable_code_draws():
                     drawn = []
                     for simple in (True, False):  # False: every override falls back to DataTable's code
                         sync._simple_rows = simple
-                        for cache in (sync._row_render_cache, sync._cell_render_cache, sync._line_cache, sync._row_renderable_cache):
+                        for cache in (
+                            sync._row_render_cache,
+                            sync._cell_render_cache,
+                            sync._line_cache,
+                            sync._row_renderable_cache,
+                        ):
                             cache.clear()
                         drawn.append(list(sync.render_line(y)))
                     sync._simple_rows = True
@@ -347,10 +367,15 @@ gpus = st.builds(
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(gpus, max_size=12), st.lists(st.builds(GpuHost, name=st.sampled_from(["a", "b", "c"]), expected_gpus=st.integers(0, 4)), max_size=3))
+@given(
+    st.lists(gpus, max_size=12),
+    st.lists(st.builds(GpuHost, name=st.sampled_from(["a", "b", "c"]), expected_gpus=st.integers(0, 4)), max_size=3),
+)
 def test_fusing_one_source_is_fusing_it_beside_an_empty_one(readings, hosts):
     # the second, empty source takes fuse_gpus the long way
-    assert fuse_gpus([(1.0, tuple(readings))], tuple(hosts)) == fuse_gpus([(1.0, tuple(readings)), (2.0, ())], tuple(hosts))
+    assert fuse_gpus([(1.0, tuple(readings))], tuple(hosts)) == fuse_gpus(
+        [(1.0, tuple(readings)), (2.0, ())], tuple(hosts)
+    )
 
 
 @settings(max_examples=300, deadline=None)
@@ -389,7 +414,9 @@ def test_history_keeps_the_last_readings_per_gpu_once_per_observation():
     for step in range(7):
         util = rng.choice([None, 10.0, 55.5])
         seen.append(util)
-        gpu = Gpu("h", 0, util_pct=util, temp_c=40.0 + step, mem_used_mib=50.0, mem_total_mib=100.0, observed_at=float(step))
+        gpu = Gpu(
+            "h", 0, util_pct=util, temp_c=40.0 + step, mem_used_mib=50.0, mem_total_mib=100.0, observed_at=float(step)
+        )
         history.record([gpu], NOW)
         history.record([gpu], NOW)  # the same observation again: not a new reading
     assert history.series("h/0", "util_pct") == seen[-4:]

@@ -89,16 +89,36 @@ def test_snapshot_cli_reports_every_gpu_and_each_host_error(site_fleet, lab_prom
         'default_site = "lab"\n[sites.lab]\ntimeout_s = 10\n[sites.lab.ssh]\n'
         f'hosts = ["gpu21", "gpu22", "gpu23"]\nknown_hosts = "{site_fleet.known_hosts}"\ntimeout_s = 5\n'
     )
-    env = dict(os.environ, SOVTUI_CONFIG=str(config), SOVTUI_SSH_CONFIG=str(site_fleet.ssh_config),
-               XDG_STATE_HOME=str(tmp_path / "state"))
-    done = subprocess.run([sys.executable, "-m", "sovtui", "snapshot"], env=env, capture_output=True, text=True, timeout=90)
+    env = dict(
+        os.environ,
+        SOVTUI_CONFIG=str(config),
+        SOVTUI_SSH_CONFIG=str(site_fleet.ssh_config),
+        XDG_STATE_HOME=str(tmp_path / "state"),
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "sovtui", "snapshot"], env=env, capture_output=True, text=True, timeout=90
+    )
     doc = json.loads(done.stdout)
     gpus = [g for g in doc["gpus"] if g["host"] == "gpu21"]
     assert len(gpus) == 8
     sick = next(g for g in gpus if g["index"] == 2)
     assert sick["health"] == "crit" and sick["sources"] == ["nvml"] and sick["ecc_uncorrected_volatile"] == 3
-    for key in ("host", "index", "uuid", "name", "util_pct", "mem_used_mib", "mem_total_mib", "temp_c", "power_w",
-                "power_limit_w", "ecc_uncorrected_volatile", "health", "reasons", "sources"):
+    for key in (
+        "host",
+        "index",
+        "uuid",
+        "name",
+        "util_pct",
+        "mem_used_mib",
+        "mem_total_mib",
+        "temp_c",
+        "power_w",
+        "power_limit_w",
+        "ecc_uncorrected_volatile",
+        "health",
+        "reasons",
+        "sources",
+    ):
         assert key in sick
     hosts = doc["sources"]["ssh"]["hosts"]
     assert hosts["gpu21"]["ok"] and hosts["gpu21"]["backend"] == "nvml"

@@ -85,8 +85,10 @@ async def test_nodes_screen_shows_every_layer_and_follows_changes(kube, lab_open
     cluster, core = kube
     host = lab_openstack.hosts[0]
     site = _site(lab_openstack)
-    sources = [KubernetesSource(site, kubeconfig=cluster.kubeconfig),
-               OpenStackSource(site, clouds_yaml=lab_openstack.clouds_yaml)]
+    sources = [
+        KubernetesSource(site, kubeconfig=cluster.kubeconfig),
+        OpenStackSource(site, clouds_yaml=lab_openstack.clouds_yaml),
+    ]
     svc = next(admin.compute.services(binary="nova-compute", host=host))
     app = SovtuiApp(site_info(site), sources, watch_tty=False)
     try:
@@ -95,9 +97,13 @@ async def test_nodes_screen_shows_every_layer_and_follows_changes(kube, lab_open
             screen = app.screen
             assert isinstance(screen, NodesScreen)
             # both layers side by side: the seeded GPU nodes (Kubernetes only) and the two computes in both
-            row = await _until(lambda: (r := _row(screen, host)) and "enabled" in r[3] and r[2] != "—" and r, what="both layers")
+            row = await _until(
+                lambda: (r := _row(screen, host)) and "enabled" in r[3] and r[2] != "—" and r, what="both layers"
+            )
             assert row[1] == "✓ serving" and row[2].startswith("ready ") and row[3] == "enabled 0vm"
-            assert _row(screen, "gpu-a-03")[1] == "▲ draining" and _row(screen, "gpu-a-03")[3] == "—"  # cordoned, pods left
+            assert (
+                _row(screen, "gpu-a-03")[1] == "▲ draining" and _row(screen, "gpu-a-03")[3] == "—"
+            )  # cordoned, pods left
             assert _row(screen, "gpu-b-04")[1] == "✗ down"
             assert [c[1] for c in app.screen.table.column_spec] == ["Host", "Status", "K8s GPUs", "Nova", "Why"]
 
@@ -124,8 +130,9 @@ async def test_nodes_screen_shows_every_layer_and_follows_changes(kube, lab_open
             assert fields["status"] == "▲ draining"
             assert "lab-tests/llm-serve-0  4 GPUs" in [v for k, v in app.screen.fields if k == "  pod"]
             assert fields["nova-compute"].startswith("disabled, up — GPU swap")
-            assert "node.kubernetes.io/unschedulable:NoSchedule" in [v for k, v in app.screen.fields if k == "  taint"] or \
-                fields["node"].endswith("SchedulingDisabled (cordoned)")
+            assert "node.kubernetes.io/unschedulable:NoSchedule" in [
+                v for k, v in app.screen.fields if k == "  taint"
+            ] or fields["node"].endswith("SchedulingDisabled (cordoned)")
     finally:
         admin.compute.enable_service(svc, host=host, binary="nova-compute")
         core.patch_node(host, {"spec": {"unschedulable": False}})
@@ -136,7 +143,9 @@ async def test_outages_and_denials_are_said_on_the_nodes_screen(kube, lab_openst
     cluster, _ = kube
     dead = tmp_path / "clouds.yaml"
     dead.write_text(lab_openstack.clouds_yaml.read_text().replace(lab_openstack.keystone_url, "http://127.0.0.1:9"))
-    site = SiteConfig("lab", kube_context="lab-viewer", openstack_cloud=lab_openstack.cloud, refresh_s=1.0, timeout_s=5.0)
+    site = SiteConfig(
+        "lab", kube_context="lab-viewer", openstack_cloud=lab_openstack.cloud, refresh_s=1.0, timeout_s=5.0
+    )
     sources = [KubernetesSource(site, kubeconfig=cluster.kubeconfig), OpenStackSource(site, clouds_yaml=dead)]
     app = SovtuiApp(site_info(site), sources, watch_tty=False)
     try:
@@ -158,12 +167,24 @@ async def test_outages_and_denials_are_said_on_the_nodes_screen(kube, lab_openst
 def test_snapshot_has_a_nodes_key_with_every_layer(kube, lab_openstack, tmp_path):
     cluster, _ = kube
     config = tmp_path / "config.toml"
-    config.write_text(f'default_site = "lab"\n[sites.lab]\nkube_context = "lab"\nopenstack_cloud = "{lab_openstack.cloud}"\n'
-                      "timeout_s = 20\n")
-    env = dict(os.environ, KUBECONFIG=str(cluster.kubeconfig), OS_CLIENT_CONFIG_FILE=str(lab_openstack.clouds_yaml),
-               XDG_STATE_HOME=str(tmp_path / "state"))
-    proc = subprocess.run([sys.executable, "-m", "sovtui", "snapshot", "--config", str(config)], capture_output=True,
-                          text=True, env=env, timeout=120, cwd=Path(__file__).parent.parent)
+    config.write_text(
+        f'default_site = "lab"\n[sites.lab]\nkube_context = "lab"\nopenstack_cloud = "{lab_openstack.cloud}"\n'
+        "timeout_s = 20\n"
+    )
+    env = dict(
+        os.environ,
+        KUBECONFIG=str(cluster.kubeconfig),
+        OS_CLIENT_CONFIG_FILE=str(lab_openstack.clouds_yaml),
+        XDG_STATE_HOME=str(tmp_path / "state"),
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "sovtui", "snapshot", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=Path(__file__).parent.parent,
+    )
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     nodes = {n["name"]: n for n in doc["nodes"]}
@@ -179,9 +200,21 @@ def test_a_node_whose_pods_are_unknown_shows_no_count():
     from sovtui.model.types import KubeNode
     from sovtui.screens.nodes import _kube_fields, kube_text
 
-    unknown = KubeNode("gpu01", ready=True, gpu_capacity=8, gpu_allocatable=8, pods_unknown="forbidden",
-                       gpu_requested=4, pods_with_gpus=(("ml/a", 4),))
+    unknown = KubeNode(
+        "gpu01",
+        ready=True,
+        gpu_capacity=8,
+        gpu_allocatable=8,
+        pods_unknown="forbidden",
+        gpu_requested=4,
+        pods_with_gpus=(("ml/a", 4),),
+    )
     assert kube_text(unknown).plain == "ready ?/8"  # unknown, never "0/8" nor a stale count
     fields = dict((k, str(v)) for k, v in _kube_fields(unknown))
-    assert fields["GPUs"] == "? requested of 8 allocatable (8 capacity): pods unknown: forbidden" and "  pod" not in fields
-    assert kube_text(KubeNode("gpu01", ready=True, gpu_capacity=8, gpu_allocatable=8, gpu_requested=4)).plain == "ready 4/8"
+    assert (
+        fields["GPUs"] == "? requested of 8 allocatable (8 capacity): pods unknown: forbidden" and "  pod" not in fields
+    )
+    assert (
+        kube_text(KubeNode("gpu01", ready=True, gpu_capacity=8, gpu_allocatable=8, gpu_requested=4)).plain
+        == "ready 4/8"
+    )

@@ -33,8 +33,12 @@ def app_with(*layers, site=SiteInfo(name="lab")) -> SovtuiApp:
 
 async def nodes_screen(pilot, app, host: str):
     await pilot.press("3")
-    screen = await eventually(lambda: app.screen if app.screen.NAME == "nodes" and app.screen._rows else None, 10,
-                              "the Nodes screen with rows", pilot=pilot)
+    screen = await eventually(
+        lambda: app.screen if app.screen.NAME == "nodes" and app.screen._rows else None,
+        10,
+        "the Nodes screen with rows",
+        pilot=pilot,
+    )
     await eventually(lambda: any(r.key == host for r in screen.visible_rows()), 10, f"{host} listed", pilot=pilot)
     keys = [r.key for r in screen.visible_rows()]
     screen.table.move_cursor(row=keys.index(host))
@@ -64,11 +68,15 @@ async def test_drain_from_the_nodes_screen_by_keyboard(state):
     async with app.run_test(size=(100, 30)) as pilot:
         await nodes_screen(pilot, app, "gpu01")
         await pilot.press("D")
-        form = await eventually(lambda: isinstance(app.screen, OperationForm) and app.screen, 5, "the form", pilot=pilot)
+        form = await eventually(
+            lambda: isinstance(app.screen, OperationForm) and app.screen, 5, "the form", pilot=pilot
+        )
         assert form.hosts == ["gpu01"]
         await type_text(pilot, "bad GPU")
         await pilot.press("enter")
-        plan_screen = await eventually(lambda: isinstance(app.screen, PlanScreen) and app.screen, 5, "the plan", pilot=pilot)
+        plan_screen = await eventually(
+            lambda: isinstance(app.screen, PlanScreen) and app.screen, 5, "the plan", pilot=pilot
+        )
         text = plan_screen.query_one("#plan-text").render().plain
         assert "DRAIN gpu01" in text and "reason: bad GPU" in text and "evict" in text and "ml/p0" in text
         await type_text(pilot, "gpu02")  # the wrong host does not confirm
@@ -76,7 +84,9 @@ async def test_drain_from_the_nodes_screen_by_keyboard(state):
         assert isinstance(app.screen, PlanScreen) and kube.cordoned == {}
         await type_text(pilot, "gpu01")
         await pilot.press("enter")
-        run_screen = await eventually(lambda: isinstance(app.screen, RunScreen) and app.screen, 5, "progress", pilot=pilot)
+        run_screen = await eventually(
+            lambda: isinstance(app.screen, RunScreen) and app.screen, 5, "progress", pilot=pilot
+        )
         await eventually(lambda: run_screen.tracker.finished, 10, "the run to end", pilot=pilot)
         assert kube.cordoned == {"gpu01": "bad GPU"} and slurm.reasons == {"gpu01": "bad GPU"}
         assert kube.pods_on("gpu01") == ()
@@ -145,7 +155,13 @@ async def test_an_unfinished_run_is_offered_at_start(state):
     from sovtui.ops.journal import Journal
     from sovtui.ops.plan import Options, Plan, Step
 
-    plan = Plan("cordon", "lab", ("gpu01",), Options(reason="r"), (Step("gpu01", "kubernetes", "node", "gpu01", "cordon", ref="gpu01"),))
+    plan = Plan(
+        "cordon",
+        "lab",
+        ("gpu01",),
+        Options(reason="r"),
+        (Step("gpu01", "kubernetes", "node", "gpu01", "cordon", ref="gpu01"),),
+    )
     entry = Journal().begin(plan)
     doc = json.loads(entry.path.read_text())
     doc["pid"] = 2**22 + 7  # its process died

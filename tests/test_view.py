@@ -391,8 +391,13 @@ def test_snapshot_lists_each_polled_host_with_its_error():
     from sovtui.model.types import GpuHost, SiteInfo, SourceData, SourceResult, SourceStatus
     from sovtui.model.view import build_view
 
-    hosts = (GpuHost("gpu01", 8, "550.54.15", backend="nvml", latency_s=0.012), GpuHost("gpu02", error="host key CHANGED for gpu02"))
-    results = {"ssh": SourceResult(SourceStatus("ssh", "ssh", ok=True, last_ok_at=100.0), SourceData(gpus=(), gpu_hosts=hosts))}
+    hosts = (
+        GpuHost("gpu01", 8, "550.54.15", backend="nvml", latency_s=0.012),
+        GpuHost("gpu02", error="host key CHANGED for gpu02"),
+    )
+    results = {
+        "ssh": SourceResult(SourceStatus("ssh", "ssh", ok=True, last_ok_at=100.0), SourceData(gpus=(), gpu_hosts=hosts))
+    }
     doc = view_to_json(build_view(SiteInfo("lab"), results, 101.0))
     polled = doc["sources"]["ssh"]["hosts"]
     assert polled["gpu01"] == {"ok": True, "error": None, "latency_s": 0.012, "backend": "nvml", "driver": "550.54.15"}

@@ -84,7 +84,9 @@ class DemoOps:
         self.cordon_reasons: dict[str, str] = {}
         self._ghosts: dict[tuple[str, str], _Ghost] = {}
         self._migrations: dict[str, _Migration] = {}
-        self._nhc: dict[str, float] = {}  # Slurm node undrained with a lost GPU -> when the health check drains it again
+        self._nhc: dict[
+            str, float
+        ] = {}  # Slurm node undrained with a lost GPU -> when the health check drains it again
         cluster.step_hooks.append(self._tick)
 
     # -- time ------------------------------------------------------------------------------
@@ -134,26 +136,50 @@ class DemoOps:
         for dep in c._deployments:
             if dep.pdb_min_available is None:
                 continue
-            healthy = sum(1 for p in c._pods.values()
-                          if p.namespace == dep.namespace and p.owner_kind == "ReplicaSet" and p.owner_name == dep.name
-                          and p.ready and not p.terminal)
-            out[(dep.namespace, dep.name)] = BudgetRef(dep.namespace, dep.name, max(0, healthy - dep.pdb_min_available),
-                                                       healthy, dep.pdb_min_available, dep.replicas)
+            healthy = sum(
+                1
+                for p in c._pods.values()
+                if p.namespace == dep.namespace
+                and p.owner_kind == "ReplicaSet"
+                and p.owner_name == dep.name
+                and p.ready
+                and not p.terminal
+            )
+            out[(dep.namespace, dep.name)] = BudgetRef(
+                dep.namespace,
+                dep.name,
+                max(0, healthy - dep.pdb_min_available),
+                healthy,
+                dep.pdb_min_available,
+                dep.replicas,
+            )
         return out
 
     def _pod_ref(self, pod: Pod, uid: str, budgets: dict[tuple[str, str], BudgetRef], deleting: bool = False) -> PodRef:
         owner_name = pod.owner_name
         budget: tuple[BudgetRef, ...] = ()
         if pod.owner_kind == "ReplicaSet":
-            dep = next((d for d in self.cluster._deployments if d.namespace == pod.namespace and d.name == pod.owner_name), None)
+            dep = next(
+                (d for d in self.cluster._deployments if d.namespace == pod.namespace and d.name == pod.owner_name),
+                None,
+            )
             if dep is not None:
                 owner_name = f"{dep.name}-{dep.template_hash}"
             found = budgets.get((pod.namespace, pod.owner_name))
             budget = (found,) if found is not None else ()
         return PodRef(
-            namespace=pod.namespace, name=pod.name, uid=uid, phase=pod.phase, owner_kind=pod.owner_kind, owner_name=owner_name,
-            mirror=pod.owner_kind == "Node", emptydir=pod.name.startswith("vllm-"),  # vLLM's /dev/shm is an emptyDir
-            deleting=deleting, gpus=pod.gpus, grace_period_s=GRACE_S.get(pod.owner_kind, DEFAULT_GRACE_S), budgets=budget,
+            namespace=pod.namespace,
+            name=pod.name,
+            uid=uid,
+            phase=pod.phase,
+            owner_kind=pod.owner_kind,
+            owner_name=owner_name,
+            mirror=pod.owner_kind == "Node",
+            emptydir=pod.name.startswith("vllm-"),  # vLLM's /dev/shm is an emptyDir
+            deleting=deleting,
+            gpus=pod.gpus,
+            grace_period_s=GRACE_S.get(pod.owner_kind, DEFAULT_GRACE_S),
+            budgets=budget,
         )
 
     def pods_on(self, node: str) -> tuple[PodRef, ...] | None:
@@ -161,15 +187,26 @@ class DemoOps:
         if node not in c._k8s_nodes:
             return None
         budgets = self.budgets()
-        refs = [self._pod_ref(p, _uid(c, p.namespace, p.name), budgets) for p in c._pods.values() if p.node == node and not p.terminal]
-        refs += [self._pod_ref(g.pod, g.uid, budgets, deleting=True) for g in self._ghosts.values() if g.pod.node == node]
+        refs = [
+            self._pod_ref(p, _uid(c, p.namespace, p.name), budgets)
+            for p in c._pods.values()
+            if p.node == node and not p.terminal
+        ]
+        refs += [
+            self._pod_ref(g.pod, g.uid, budgets, deleting=True) for g in self._ghosts.values() if g.pod.node == node
+        ]
         return tuple(sorted(refs, key=lambda r: r.key))
 
     def pods_state(self) -> tuple:
         """What a watch of pods would report a change of: which pods there are, where, in which phase, ready or not."""
         live = [(p.namespace, p.name, p.phase, p.node, p.ready, False) for p in self.cluster._pods.values()]
-        return tuple(sorted(live + [(g.pod.namespace, g.pod.name, g.pod.phase, g.pod.node, False, True) for g in self._ghosts.values()],
-                            key=lambda row: (row[0], row[1], row[5])))
+        return tuple(
+            sorted(
+                live
+                + [(g.pod.namespace, g.pod.name, g.pod.phase, g.pod.node, False, True) for g in self._ghosts.values()],
+                key=lambda row: (row[0], row[1], row[5]),
+            )
+        )
 
     def cordon(self, node: str, unschedulable: bool, reason: str | None, dry_run: bool) -> KubeNode:
         c = self.cluster
@@ -198,12 +235,21 @@ class DemoOps:
         if pod is None:
             raise PodGone(namespace, name, f'pods "{name}" not found')
         if pod.owner_kind == "Node":
-            raise BadAnswer(f"evicting {namespace}/{name}: a static pod is recreated by its kubelet; it cannot be evicted")
+            raise BadAnswer(
+                f"evicting {namespace}/{name}: a static pod is recreated by its kubelet; it cannot be evicted"
+            )
         budget = self.budgets().get((namespace, pod.owner_name)) if pod.owner_kind == "ReplicaSet" else None
         if budget is not None and pod.ready and not pod.terminal and budget.disruptions_allowed <= 0:
-            raise EvictionBlocked(namespace, name, "Cannot evict pod as it would violate the pod's disruption budget.",
-                                  (f"The disruption budget {budget.name} needs {budget.desired_healthy} healthy pods "
-                                   f"and has {budget.current_healthy} currently",), 10.0)
+            raise EvictionBlocked(
+                namespace,
+                name,
+                "Cannot evict pod as it would violate the pod's disruption budget.",
+                (
+                    f"The disruption budget {budget.name} needs {budget.desired_healthy} healthy pods "
+                    f"and has {budget.current_healthy} currently",
+                ),
+                10.0,
+            )
         if dry_run:
             return
         uid = _uid(c, namespace, name)
@@ -229,8 +275,19 @@ class DemoOps:
         task = ""
         if mig is not None and not mig.landed:
             task = "migrating" if mig.live else "resize_migrating"
-        return VmRef(id=server.id, name=server.name, status=server.status, host=server.host, task_state=task,
-                     project=server.project, flavor=server.flavor, vcpus=vcpus, ram_mb=ram, gpu="pci" if gpus else "", gpus=gpus)
+        return VmRef(
+            id=server.id,
+            name=server.name,
+            status=server.status,
+            host=server.host,
+            task_state=task,
+            project=server.project,
+            flavor=server.flavor,
+            vcpus=vcpus,
+            ram_mb=ram,
+            gpu="pci" if gpus else "",
+            gpus=gpus,
+        )
 
     def servers_on(self, host: str) -> tuple[VmRef, ...]:
         return tuple(self.vm_ref(s) for s in sorted(self.cluster._nova_servers, key=lambda s: s.name) if s.host == host)
@@ -256,13 +313,23 @@ class DemoOps:
         allowed = ("ACTIVE", "PAUSED") if live else ("ACTIVE", "PAUSED", "SHUTOFF")
         if server.id in self._migrations or server.status not in allowed:
             state = "migrating" if server.id in self._migrations else server.status.lower()
-            raise BadAnswer(f"Cannot '{verb}' instance {server.id} while it is in {'task_state' if state == 'migrating' else 'vm_state'} {state}")
+            raise BadAnswer(
+                f"Cannot '{verb}' instance {server.id} while it is in {'task_state' if state == 'migrating' else 'vm_state'} {state}"
+            )
         target = self._pick_host(server, target_host)
         free = c._hosts[target].free_gpus()[: server.gpus]
         for i in free:
             c._hosts[target].gpus[i].owner = server
-        self._migrations[server.id] = _Migration(server, live, server.host, target, server.gpu_indices, tuple(free), server.status,
-                                                 c.now + (LIVE_MIGRATION_S if live else COLD_MIGRATION_S))
+        self._migrations[server.id] = _Migration(
+            server,
+            live,
+            server.host,
+            target,
+            server.gpu_indices,
+            tuple(free),
+            server.status,
+            c.now + (LIVE_MIGRATION_S if live else COLD_MIGRATION_S),
+        )
         server.status = "MIGRATING" if live else "RESIZE"
 
     def _pick_host(self, server: NovaServer, wanted: str | None) -> str:
@@ -272,18 +339,27 @@ class DemoOps:
         model = FLAVOR_GPU.get(server.flavor, "")
         fits = []
         for svc in sorted(c._nova_services.values(), key=lambda s: s.host):
-            if svc.host == server.host or svc.status != "enabled" or svc.state != "up" or (wanted and svc.host != wanted):
+            if (
+                svc.host == server.host
+                or svc.status != "enabled"
+                or svc.state != "up"
+                or (wanted and svc.host != wanted)
+            ):
                 continue
             host = c._hosts[svc.host]
             if gpus and (len(host.free_gpus()) < gpus or model not in host.model.name.lower()):
                 continue
-            here = [s for s in c._nova_servers if s.host == svc.host] + [m.server for m in self._migrations.values() if m.target == svc.host]
+            here = [s for s in c._nova_servers if s.host == svc.host] + [
+                m.server for m in self._migrations.values() if m.target == svc.host
+            ]
             sizes = [FLAVORS.get(s.flavor, (0, 0, 0)) for s in here]
             if sum(v for v, _, _ in sizes) + vcpus > HOST_VCPUS or sum(m for _, m, _ in sizes) + ram > HOST_RAM_MB:
                 continue
             fits.append((-len(host.free_gpus()), svc.host))
         if not fits:
-            where = f"host {wanted} (enabled, up, with room)" if wanted else "no other enabled, up compute host with room"
+            where = (
+                f"host {wanted} (enabled, up, with room)" if wanted else "no other enabled, up compute host with room"
+            )
             raise BadAnswer(f"No valid host was found for {server.name} (flavor {server.flavor}): {where}")
         return min(fits)[1]
 
@@ -291,7 +367,9 @@ class DemoOps:
         server = self._server(server_id)
         mig = self._migrations.get(server.id)
         if mig is None or not mig.landed:
-            raise BadAnswer(f"Cannot 'confirmResize' instance {server.id} while it is in vm_state {server.status.lower()}")
+            raise BadAnswer(
+                f"Cannot 'confirmResize' instance {server.id} while it is in vm_state {server.status.lower()}"
+            )
         self._release(mig.source, mig.source_gpus, server)
         server.status = mig.prior_status
         del self._migrations[server.id]
@@ -311,7 +389,9 @@ class DemoOps:
         for job in self.cluster._slurm_jobs:
             nodes = tuple(node for node, _ in job.alloc)
             if job.state == "RUNNING" and name in nodes:
-                out.append(SlurmJobRef(job.id_str, job.name, job.user, job.state, job.partition, nodes, job.gpus, job.start_at))
+                out.append(
+                    SlurmJobRef(job.id_str, job.name, job.user, job.state, job.partition, nodes, job.gpus, job.start_at)
+                )
         return tuple(out)
 
     def set_drain(self, name: str, drain: bool, reason: str = "") -> None:
@@ -332,7 +412,9 @@ class DemoOps:
         if job is None:
             raise BadAnswer(f"scontrol requeue {job_id}: Invalid job id specified")
         if job.state != "RUNNING":
-            raise BadAnswer(f"scontrol requeue {job_id}: Job is {job.state.lower()}, only a running job can be requeued")
+            raise BadAnswer(
+                f"scontrol requeue {job_id}: Job is {job.state.lower()}, only a running job can be requeued"
+            )
         c._slurm_release(job)
         job.state, job.reason = "PENDING", "BeginTime"
         job.requeues += 1

@@ -121,8 +121,9 @@ class DemoKubernetes(DemoSource):
 
     def build(self) -> SourceData:
         c = self.cluster
-        return SourceData(queues=c.k8s_queues(), kube_nodes=c.kube_nodes(), node_events=c.node_events(),
-                          version="v1.30.4 (demo)")
+        return SourceData(
+            queues=c.k8s_queues(), kube_nodes=c.kube_nodes(), node_events=c.node_events(), version="v1.30.4 (demo)"
+        )
 
     # -- what a drain reads (sync: the demo's cache is the simulation itself) -------------------
     def pods_on(self, node: str) -> tuple[PodRef, ...] | None:
@@ -148,11 +149,15 @@ class DemoKubernetes(DemoSource):
         return f"user {DEMO_USER} in context {self.cluster.site} (simulated API server)"
 
     # -- what a drain does ------------------------------------------------------------------------
-    async def cordon(self, node: str, *, unschedulable: bool = True, reason: str | None = None, dry_run: bool = False) -> KubeNode:
+    async def cordon(
+        self, node: str, *, unschedulable: bool = True, reason: str | None = None, dry_run: bool = False
+    ) -> KubeNode:
         with self.current() as ops:
             return ops.cordon(node, unschedulable, reason, dry_run)
 
-    async def evict(self, namespace: str, pod: str, *, grace_period_s: int | None = None, dry_run: bool = False) -> None:
+    async def evict(
+        self, namespace: str, pod: str, *, grace_period_s: int | None = None, dry_run: bool = False
+    ) -> None:
         """Evict through the simulated Eviction API: EvictionBlocked by a budget, PodGone when there is no such pod."""
         with self.current() as ops:
             ops.evict(namespace, pod, grace_period_s, dry_run)
@@ -225,8 +230,12 @@ class DemoOpenStack(DemoSource):
 
     def build(self) -> SourceData:
         c = self.cluster
-        return SourceData(nova_hosts=c.nova_hosts(), openstack_flavors=c.openstack_flavors(),
-                          neutron_agents=c.neutron_agents(), version=f"compute {self.compute_version()} (demo)")
+        return SourceData(
+            nova_hosts=c.nova_hosts(),
+            openstack_flavors=c.openstack_flavors(),
+            neutron_agents=c.neutron_agents(),
+            version=f"compute {self.compute_version()} (demo)",
+        )
 
     # sync, like the real source's client: operations run these in a worker thread
     def servers_on(self, host: str) -> tuple[VmRef, ...]:
@@ -279,7 +288,9 @@ class _SharedCluster:
         return self._cluster
 
 
-def demo_sources(cluster: DemoCluster | Callable[[], DemoCluster], clock: Callable[[], float] = time.time) -> list[Source]:
+def demo_sources(
+    cluster: DemoCluster | Callable[[], DemoCluster], clock: Callable[[], float] = time.time
+) -> list[Source]:
     """The sources of the demo site, named like the real ones: prometheus, ssh, kubernetes, slurm, openstack.
 
     ``clock`` is the time the sim is advanced to at each fetch; give the hub the same clock, so that

@@ -88,6 +88,7 @@ def gpu_reading(g: SimGpu, now: float, source: str) -> Gpu:
         **extra,
     )
 
+
 class ViewsMixin:
     """Frozen model types (and copies of sim records) the demo sources return; mixed into :class:`~sovtui.demo.cluster.DemoCluster`."""
 
@@ -100,9 +101,11 @@ class ViewsMixin:
         """Every GPU as dcgm-exporter reports it to Prometheus (no thresholds, last XID only, pods only)."""
         return tuple(gpu_reading(g, self.now, "dcgm") for host in self._hosts.values() for g in host.gpus)
 
-
     def gpu_hosts(self) -> tuple[GpuHost, ...]:
-        return tuple(GpuHost(h.name, GPUS_PER_HOST, DRIVER_VERSION, CUDA_VERSION, backend="nvml", observed_at=self.now) for h in self._hosts.values())
+        return tuple(
+            GpuHost(h.name, GPUS_PER_HOST, DRIVER_VERSION, CUDA_VERSION, backend="nvml", observed_at=self.now)
+            for h in self._hosts.values()
+        )
 
     def ceph_state(self) -> CephState:
         pools = self._ceph_pools()
@@ -166,19 +169,21 @@ class ViewsMixin:
             labels = dict(node.labels)
             labels.setdefault(f"node-role.kubernetes.io/{node.role}", "")
             pods = held.get(node.name, {})
-            out.append(KubeNode(
-                name=node.name,
-                ready=node.ready,
-                unschedulable=node.unschedulable,
-                taints=taints,
-                labels=tuple(sorted(labels.items())),
-                gpu_product=node.labels.get("nvidia.com/gpu.product", ""),
-                gpu_capacity=node.gpu_capacity,
-                gpu_allocatable=host.usable_gpus() if host is not None else 0,
-                gpu_requested=sum(pods.values()),
-                conditions=_K8S_CONDITIONS if node.ready else _K8S_NOT_READY,
-                pods_with_gpus=tuple(sorted(pods.items())),
-            ))
+            out.append(
+                KubeNode(
+                    name=node.name,
+                    ready=node.ready,
+                    unschedulable=node.unschedulable,
+                    taints=taints,
+                    labels=tuple(sorted(labels.items())),
+                    gpu_product=node.labels.get("nvidia.com/gpu.product", ""),
+                    gpu_capacity=node.gpu_capacity,
+                    gpu_allocatable=host.usable_gpus() if host is not None else 0,
+                    gpu_requested=sum(pods.values()),
+                    conditions=_K8S_CONDITIONS if node.ready else _K8S_NOT_READY,
+                    pods_with_gpus=tuple(sorted(pods.items())),
+                )
+            )
         return tuple(out)
 
     def nova_hosts(self) -> tuple[NovaHost, ...]:
@@ -189,26 +194,30 @@ class ViewsMixin:
             running = [v for v in servers if v.status in ("ACTIVE", "ERROR", "PAUSED")]
             sizes = [FLAVORS.get(v.flavor, (0, 0, 0)) for v in running]
             host = self._hosts[svc.host]
-            out.append(NovaHost(
-                name=svc.host,
-                zone=svc.zone,
-                service_state=svc.state,
-                service_status=svc.status,
-                disabled_reason=svc.disabled_reason,
-                hypervisor_state=svc.state,
-                vcpus_used=sum(c for c, _, _ in sizes),
-                vcpus=224,
-                memory_mb_used=sum(m for _, m, _ in sizes),
-                memory_mb=2048 * 1024,
-                running_vms=len(servers),
-                servers=tuple(sorted(v.name for v in servers)),
-                gpu_inventory=(("PGPU", host.usable_gpus(), sum(v.gpus for v in running)),),
-            ))
+            out.append(
+                NovaHost(
+                    name=svc.host,
+                    zone=svc.zone,
+                    service_state=svc.state,
+                    service_status=svc.status,
+                    disabled_reason=svc.disabled_reason,
+                    hypervisor_state=svc.state,
+                    vcpus_used=sum(c for c, _, _ in sizes),
+                    vcpus=224,
+                    memory_mb_used=sum(m for _, m, _ in sizes),
+                    memory_mb=2048 * 1024,
+                    running_vms=len(servers),
+                    servers=tuple(sorted(v.name for v in servers)),
+                    gpu_inventory=(("PGPU", host.usable_gpus(), sum(v.gpus for v in running)),),
+                )
+            )
         return tuple(out)
 
     def openstack_flavors(self) -> tuple[OpenStackFlavor, ...]:
         return tuple(
-            OpenStackFlavor(name, vcpus, ram, (("pci_passthrough:alias", f"{FLAVOR_GPU[name]}:{gpus}"),) if gpus else ())
+            OpenStackFlavor(
+                name, vcpus, ram, (("pci_passthrough:alias", f"{FLAVOR_GPU[name]}:{gpus}"),) if gpus else ()
+            )
             for name, (vcpus, ram, gpus) in sorted(FLAVORS.items())
         )
 
@@ -225,16 +234,20 @@ class ViewsMixin:
         for node in sorted(self._slurm_nodes.values(), key=lambda n: n.name):
             host = self._hosts[node.name]
             jobs = sorted({g.owner.id_str for g in host.gpus if isinstance(g.owner, SlurmJob)})
-            reason = node.reason or ("GPU fell off the bus (XID 79)" if node.drain and any(g.lost for g in host.gpus) else "")
-            out.append(SlurmNodeView(
-                name=node.name,
-                state=self.slurm_node_state(node),
-                reason=reason,
-                partitions=node.partitions,
-                gpus=host.usable_gpus(),
-                gpus_allocated=sum(1 for g in host.gpus if g.owner is not None),
-                jobs=tuple(jobs),
-            ))
+            reason = node.reason or (
+                "GPU fell off the bus (XID 79)" if node.drain and any(g.lost for g in host.gpus) else ""
+            )
+            out.append(
+                SlurmNodeView(
+                    name=node.name,
+                    state=self.slurm_node_state(node),
+                    reason=reason,
+                    partitions=node.partitions,
+                    gpus=host.usable_gpus(),
+                    gpus_allocated=sum(1 for g in host.gpus if g.owner is not None),
+                    jobs=tuple(jobs),
+                )
+            )
         return tuple(out)
 
     def node_events(self) -> tuple[NodeEvent, ...]:
@@ -244,14 +257,35 @@ class ViewsMixin:
             if not pod.node:
                 continue
             if pod.phase == "Failed" and pod.reason:
-                out.append(NodeEvent(pod.node, "kubernetes", "Pod", pod.workload, "Warning", pod.reason,
-                                     "Allocate failed due to requested number of devices unavailable for nvidia.com/gpu"
-                                     if pod.reason == "UnexpectedAdmissionError" else pod.reason,
-                                     1, pod.finished_at))
+                out.append(
+                    NodeEvent(
+                        pod.node,
+                        "kubernetes",
+                        "Pod",
+                        pod.workload,
+                        "Warning",
+                        pod.reason,
+                        "Allocate failed due to requested number of devices unavailable for nvidia.com/gpu"
+                        if pod.reason == "UnexpectedAdmissionError"
+                        else pod.reason,
+                        1,
+                        pod.finished_at,
+                    )
+                )
             elif pod.restarts:
-                out.append(NodeEvent(pod.node, "kubernetes", "Pod", pod.workload, "Warning", "BackOff",
-                                     "Back-off restarting failed container", pod.restarts,
-                                     (pod.ready_at or self.now) - pod.startup_s))
+                out.append(
+                    NodeEvent(
+                        pod.node,
+                        "kubernetes",
+                        "Pod",
+                        pod.workload,
+                        "Warning",
+                        "BackOff",
+                        "Back-off restarting failed container",
+                        pod.restarts,
+                        (pod.ready_at or self.now) - pod.startup_s,
+                    )
+                )
         out.sort(key=lambda e: (-(e.last_seen or 0.0), e.object))
         return tuple(out)
 

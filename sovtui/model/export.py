@@ -44,8 +44,10 @@ def view_to_json(view: ClusterView) -> dict[str, Any]:
             "age_s": _rounded(s.age(view.now), 1),
             "complete": s.complete,
             "failing": {
-                p.name: {"error": p.error or None,
-                         "data_age_s": round(max(0.0, view.now - p.last_ok_at), 1) if p.last_ok_at is not None else None}
+                p.name: {
+                    "error": p.error or None,
+                    "data_age_s": round(max(0.0, view.now - p.last_ok_at), 1) if p.last_ok_at is not None else None,
+                }
                 for p in s.failing_parts
             },
         }
@@ -99,7 +101,8 @@ def view_to_json(view: ClusterView) -> dict[str, Any]:
     alerts = None
     if view.alerts is not None:
         alerts = [
-            asdict(a) | {"labels": dict(a.labels), "active_since": rfc3339(a.active_since), "level": alert_level(a).value}
+            asdict(a)
+            | {"labels": dict(a.labels), "active_since": rfc3339(a.active_since), "level": alert_level(a).value}
             for a in view.alerts
         ]
     nodes = None if view.nodes is None else [node_to_json(n) for n in view.nodes]
@@ -135,7 +138,9 @@ def node_to_json(node: NodeRow) -> dict[str, Any]:
             "reason": node.gpu_reason or None,
             "probe_error": (node.gpu_host.error or None) if node.gpu_host is not None else None,
         },
-        "kubernetes": None if k is None else {
+        "kubernetes": None
+        if k is None
+        else {
             "name": k.name,
             "ready": k.ready,
             "cordoned": k.unschedulable,
@@ -145,11 +150,15 @@ def node_to_json(node: NodeRow) -> dict[str, Any]:
             "gpus_allocatable": k.gpu_allocatable,
             # pods not known (denied, not served, not listed yet): unknown, never 0
             "gpus_requested": None if k.pods_unknown else k.gpu_requested,
-            "pods_with_gpus": None if k.pods_unknown else [{"pod": pod, "gpus": gpus} for pod, gpus in k.pods_with_gpus],
+            "pods_with_gpus": None
+            if k.pods_unknown
+            else [{"pod": pod, "gpus": gpus} for pod, gpus in k.pods_with_gpus],
             "pods_unknown": k.pods_unknown or None,
             "conditions": [{"type": t, "status": st, "reason": r, "message": m} for t, st, r, m in k.conditions],
         },
-        "nova": None if n is None else {
+        "nova": None
+        if n is None
+        else {
             "name": n.name,
             "zone": n.zone or None,
             "state": n.service_state or None,
@@ -158,14 +167,19 @@ def node_to_json(node: NodeRow) -> dict[str, Any]:
             "forced_down": n.forced_down,
             "running_vms": n.running_vms,
             "servers": list(n.servers),
-            "vcpus": n.vcpus, "vcpus_used": n.vcpus_used,
-            "memory_mb": n.memory_mb, "memory_mb_used": n.memory_mb_used,
+            "vcpus": n.vcpus,
+            "vcpus_used": n.vcpus_used,
+            "memory_mb": n.memory_mb,
+            "memory_mb_used": n.memory_mb_used,
             # Placement never answered: unknown, not "no GPUs"
             "gpu_inventory": [{"resource_class": rc, "total": t, "used": u} for rc, t, u in n.gpu_inventory]
-            if n.gpu_inventory_known else None,
+            if n.gpu_inventory_known
+            else None,
             "gpu_inventory_note": None if n.gpu_inventory_known else "unknown: Placement has not answered",
         },
-        "slurm": None if s is None else {
+        "slurm": None
+        if s is None
+        else {
             "name": s.name,
             "state": s.state,
             "reason": s.reason or None,
@@ -175,8 +189,16 @@ def node_to_json(node: NodeRow) -> dict[str, Any]:
             "jobs": list(s.jobs),
         },
         "events": [
-            {"source": e.source, "kind": e.kind, "object": e.object, "type": e.type, "reason": e.reason,
-             "message": e.message, "count": e.count, "last_seen": rfc3339(e.last_seen)}
+            {
+                "source": e.source,
+                "kind": e.kind,
+                "object": e.object,
+                "type": e.type,
+                "reason": e.reason,
+                "message": e.message,
+                "count": e.count,
+                "last_seen": rfc3339(e.last_seen),
+            }
             for e in node.events
         ],
     }

@@ -60,7 +60,9 @@ def gpu_verdict(gpu: Gpu) -> Verdict:
     found: list[tuple[Health, str]] = []
     if gpu.lost:
         code79 = any(x.code == 79 for x in gpu.xids)
-        found.append((Health.CRIT, "fell off the bus (XID 79)" if code79 else "GPU missing: not enumerated by the driver"))
+        found.append(
+            (Health.CRIT, "fell off the bus (XID 79)" if code79 else "GPU missing: not enumerated by the driver")
+        )
     seen_codes: list[int] = []
     for xid in gpu.xids:
         if xid.code not in seen_codes:
@@ -146,7 +148,11 @@ def queue_verdict(queues: Iterable[QueueState], *, pending_gpus_warn: int = 1, o
     reasons = []
     level = Health.OK
     for q in queues:
-        if q.pending_gpus >= pending_gpus_warn and q.oldest_pending_s is not None and q.oldest_pending_s >= oldest_warn_s:
+        if (
+            q.pending_gpus >= pending_gpus_warn
+            and q.oldest_pending_s is not None
+            and q.oldest_pending_s >= oldest_warn_s
+        ):
             level = Health.WARN
             reasons.append(f"{q.system} {q.name}: {q.pending_gpus} GPUs pending for {q.oldest_pending_s / 3600:.1f} h")
     return Verdict(level, tuple(reasons))

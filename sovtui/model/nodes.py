@@ -78,7 +78,9 @@ def _closed(kube: KubeNode | None, nova: NovaHost | None, slurm: SlurmNode | Non
     closed: list[str] = []
     open_: list[str] = []
     if kube is not None:
-        (closed if kube.unschedulable else open_).append("cordoned in K8s" if kube.unschedulable else "schedulable in K8s")
+        (closed if kube.unschedulable else open_).append(
+            "cordoned in K8s" if kube.unschedulable else "schedulable in K8s"
+        )
     if nova is not None and nova.service_status:
         if nova.service_status == "disabled":
             closed.append("disabled in Nova" + (f" ({nova.disabled_reason})" if nova.disabled_reason else ""))
@@ -153,8 +155,11 @@ def node_status(
             return NodeStatus("", Health.worst([gpu_level, Health.WARN]), f"GPU probe: {probe_error}")
         return NodeStatus("", gpu_level, gpu_reason)
     if gpu_level is Health.CRIT:
-        return NodeStatus(SERVING, Health.CRIT, f"takes work with a failing GPU: {gpu_reason}" if gpu_reason else
-                          "takes work with a failing GPU")
+        return NodeStatus(
+            SERVING,
+            Health.CRIT,
+            f"takes work with a failing GPU: {gpu_reason}" if gpu_reason else "takes work with a failing GPU",
+        )
     if probe_error:
         return NodeStatus(SERVING, Health.WARN, f"GPUs not watched: {probe_error}")
     return NodeStatus(SERVING, Health.OK, "")
@@ -189,9 +194,15 @@ class NodeFusion:
         self._last: tuple[NodeRow, ...] = ()
         self._hosts: dict[str, tuple[tuple[Any, ...], NodeRow]] = {}
 
-    def fuse(self, kube_nodes: Iterable[KubeNode] = (), nova_hosts: Iterable[NovaHost] = (),
-             slurm_nodes: Iterable[SlurmNode] = (), gpu_hosts: Iterable[GpuHost] = (), gpu_rows: Iterable[Any] = (),
-             events: Iterable[NodeEvent] = ()) -> tuple[NodeRow, ...]:
+    def fuse(
+        self,
+        kube_nodes: Iterable[KubeNode] = (),
+        nova_hosts: Iterable[NovaHost] = (),
+        slurm_nodes: Iterable[SlurmNode] = (),
+        gpu_hosts: Iterable[GpuHost] = (),
+        gpu_rows: Iterable[Any] = (),
+        events: Iterable[NodeEvent] = (),
+    ) -> tuple[NodeRow, ...]:
         inputs: tuple[Iterable[Any], ...] = (kube_nodes, nova_hosts, slurm_nodes, gpu_hosts, gpu_rows, events)
         if len(inputs) == len(self._last_inputs) and all(map(_same, inputs, self._last_inputs)):
             return self._last
@@ -218,8 +229,15 @@ class NodeFusion:
             rows = per_host.get(key, ())
             evs = by_host_events.get(key, [])
             evs.sort(key=lambda e: e.last_seen or 0.0, reverse=True)
-            ident = (name, kube.get(key), nova.get(key), slurm.get(key), probed.get(key),
-                     tuple((r.gpu, r.verdict) for r in rows), tuple(evs))
+            ident = (
+                name,
+                kube.get(key),
+                nova.get(key),
+                slurm.get(key),
+                probed.get(key),
+                tuple((r.gpu, r.verdict) for r in rows),
+                tuple(evs),
+            )
             before = kept.get(key)
             if before is not None and _same_host(before[0], ident):
                 node = before[1]
@@ -247,8 +265,15 @@ def _same_host(old: tuple[Any, ...], new: tuple[Any, ...]) -> bool:
     return bool(old[6] == new[6])
 
 
-def _host_row(name: str, k: KubeNode | None, n: NovaHost | None, s: SlurmNode | None, gh: GpuHost | None,
-              gpus: tuple[Any, ...], events: tuple[NodeEvent, ...]) -> NodeRow:
+def _host_row(
+    name: str,
+    k: KubeNode | None,
+    n: NovaHost | None,
+    s: SlurmNode | None,
+    gh: GpuHost | None,
+    gpus: tuple[Any, ...],
+    events: tuple[NodeEvent, ...],
+) -> NodeRow:
     verdicts = [v for _, v in gpus]
     worst_i = max(range(len(gpus)), key=lambda i: verdicts[i].level.rank, default=None)
     gpu_level = verdicts[worst_i].level if worst_i is not None else Health.OK
@@ -256,7 +281,9 @@ def _host_row(name: str, k: KubeNode | None, n: NovaHost | None, s: SlurmNode | 
     if worst_i is not None and gpu_level is not Health.OK:
         first = verdicts[worst_i].first_reason
         gpu_reason = f"GPU {gpus[worst_i][0].index}: {first}" if first else ""
-    status = node_status(k, n, s, gpu_level=gpu_level, gpu_reason=gpu_reason, probe_error=gh.error if gh is not None else "")
+    status = node_status(
+        k, n, s, gpu_level=gpu_level, gpu_reason=gpu_reason, probe_error=gh.error if gh is not None else ""
+    )
     return NodeRow(
         name=name,
         status=status,

@@ -80,7 +80,7 @@ _RESOURCE_SPEC = re.compile(r"^resources[A-Za-z0-9_-]*:(?P<rc>[A-Z0-9_]+)$")
 
 
 def gpu_kind(extra_specs: Mapping[str, object]) -> str:
-    """"vgpu" when a flavor's extra specs ask for VGPU, "pci" for a PCI alias or PGPU, else ""."""
+    """ "vgpu" when a flavor's extra specs ask for VGPU, "pci" for a PCI alias or PGPU, else ""."""
     kinds = set()
     for key, value in extra_specs.items():
         if key == "pci_passthrough:alias" and str(value).strip():
@@ -152,8 +152,7 @@ def describe_release(compute_microversion: str | None) -> str:
         return "an unknown Nova release"
     exact = [r for r in NOVA_RELEASES if r.max_microversion == version]
     if exact:
-        return (f"Nova {' or '.join(f'{r.major}.0' for r in exact)} "
-                f"({', '.join(r.series for r in exact)})")
+        return f"Nova {' or '.join(f'{r.major}.0' for r in exact)} ({', '.join(r.series for r in exact)})"
     older = [r for r in NOVA_RELEASES if r.max_microversion < version]
     newer = [r for r in NOVA_RELEASES if r.max_microversion > version]
     if older and newer:
@@ -172,7 +171,10 @@ def live_migration_support(vm: VmRef, compute_microversion: str) -> tuple[bool, 
     caveat naming what the API cannot show (hypervisor versions, device tags).
     """
     if vm.status not in LIVE_MIGRATABLE_STATUSES:
-        return False, f"server is {vm.status or 'in an unknown state'}: Nova live-migrates only ACTIVE or PAUSED servers"
+        return (
+            False,
+            f"server is {vm.status or 'in an unknown state'}: Nova live-migrates only ACTIVE or PAUSED servers",
+        )
     if vm.task_state:
         return False, f"server is busy ({vm.task_state})"
     if vm.gpu not in ("vgpu", "pci"):
@@ -183,12 +185,20 @@ def live_migration_support(vm: VmRef, compute_microversion: str) -> tuple[bool, 
         return False, f"{kind} live migration: the Nova version is unknown (compute API {compute_microversion or '?'})"
     if vm.gpu == "vgpu":
         if release.major < VGPU_LIVE_MIGRATION_NOVA:
-            return False, (f"vGPU live migration needs Nova {VGPU_LIVE_MIGRATION_NOVA}.0 (2024.1 Caracal); "
-                           f"compute API {compute_microversion} is {describe_release(compute_microversion)}")
-        return True, (f"vGPU: needs libvirt >= {VGPU_LIVE_MIGRATION_LIBVIRT} and QEMU >= {VGPU_LIVE_MIGRATION_QEMU} "
-                      "on both hosts and the same mdev type free on the target")
+            return False, (
+                f"vGPU live migration needs Nova {VGPU_LIVE_MIGRATION_NOVA}.0 (2024.1 Caracal); "
+                f"compute API {compute_microversion} is {describe_release(compute_microversion)}"
+            )
+        return True, (
+            f"vGPU: needs libvirt >= {VGPU_LIVE_MIGRATION_LIBVIRT} and QEMU >= {VGPU_LIVE_MIGRATION_QEMU} "
+            "on both hosts and the same mdev type free on the target"
+        )
     if release.major < PCI_LIVE_MIGRATION_NOVA:
-        return False, (f"PCI passthrough live migration needs Nova {PCI_LIVE_MIGRATION_NOVA}.0 (2025.1 Epoxy); "
-                       f"compute API {compute_microversion} is {describe_release(compute_microversion)}")
-    return True, ("PCI passthrough: only devices tagged live_migratable in [pci] device_spec, with libvirt >= "
-                  f"{PCI_LIVE_MIGRATION_LIBVIRT} and QEMU >= {PCI_LIVE_MIGRATION_QEMU} on both hosts")
+        return False, (
+            f"PCI passthrough live migration needs Nova {PCI_LIVE_MIGRATION_NOVA}.0 (2025.1 Epoxy); "
+            f"compute API {compute_microversion} is {describe_release(compute_microversion)}"
+        )
+    return True, (
+        "PCI passthrough: only devices tagged live_migratable in [pci] device_spec, with libvirt >= "
+        f"{PCI_LIVE_MIGRATION_LIBVIRT} and QEMU >= {PCI_LIVE_MIGRATION_QEMU} on both hosts"
+    )

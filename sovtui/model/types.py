@@ -398,12 +398,16 @@ class SlurmNode:
     @property
     def closed(self) -> bool:
         """No new jobs start here (drained, draining, down, ...)."""
-        return self.state.startswith(("drain", "down", "fail", "maint", "reserved", "inval", "unknown", "not_responding"))
+        return self.state.startswith(
+            ("drain", "down", "fail", "maint", "reserved", "inval", "unknown", "not_responding")
+        )
 
     @property
     def down(self) -> bool:
         # a DOWN node that is also drained: sinfo's word is "drained", its base state is DOWN
-        return self.state.startswith(("down", "not_responding", "fail")) or (bool(self.flags) and self.flags[0] == "DOWN")
+        return self.state.startswith(("down", "not_responding", "fail")) or (
+            bool(self.flags) and self.flags[0] == "DOWN"
+        )
 
 
 @dataclass(frozen=True, slots=True)

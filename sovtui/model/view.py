@@ -314,7 +314,8 @@ def build_view(site: SiteInfo, results: Mapping[str, SourceResult], now: float) 
         nova_hosts=nova_hosts,
         slurm_nodes=slurm_nodes,
         node_events=(event_lists[0] if len(event_lists) == 1 else tuple(e for events in event_lists for e in events))
-        if event_lists else None,
+        if event_lists
+        else None,
         layer_sources=layers or None,
     )
 
@@ -347,7 +348,9 @@ def gpu_tile(view: ClusterView) -> Tile:
     for row in view.gpus:
         counts[row.verdict.level] += 1
     level = Health.worst(row.verdict.level for row in view.gpus)
-    worst = sorted((r for r in view.gpus if r.verdict.level in (Health.CRIT, Health.WARN)), key=lambda r: -r.verdict.level.rank)
+    worst = sorted(
+        (r for r in view.gpus if r.verdict.level in (Health.CRIT, Health.WARN)), key=lambda r: -r.verdict.level.rank
+    )
     lines = [f"{counts[Health.OK]} healthy · {counts[Health.WARN]} degraded · {counts[Health.CRIT]} failed"]
     for row in worst[:3]:
         lines.append(f"{row.verdict.level.glyph} {row.gpu.host}/{row.gpu.index} {row.verdict.first_reason}")
@@ -362,7 +365,10 @@ def ceph_tile(view: ClusterView) -> Tile:
     if ceph is None:
         return _unknown("ceph", "Ceph", "ceph", "no ceph_* metrics")
     verdict = ceph_verdict(ceph)
-    lines = [f"{ceph.health} · OSDs {ceph.osds_up}/{ceph.osds_total} up", f"nearfull at {ceph.nearfull_ratio:.0%}, full at {ceph.full_ratio:.0%}"]
+    lines = [
+        f"{ceph.health} · OSDs {ceph.osds_up}/{ceph.osds_total} up",
+        f"nearfull at {ceph.nearfull_ratio:.0%}, full at {ceph.full_ratio:.0%}",
+    ]
     lines += list(verdict.reasons[:2])
     return Tile("ceph", "Ceph", verdict.level, f"{ceph.used_pct:.0f}% raw used", tuple(lines), "ceph")
 
@@ -375,7 +381,9 @@ def fabric_tile(view: ClusterView) -> Tile:
     down = len(fabric.links_down)
     lines = [f"{len(fabric.devices)} switches · {len(fabric.links)} ports"]
     lines += list(verdict.reasons[:3])
-    return Tile("fabric", "Fabric", verdict.level, f"{down} link{'s' if down != 1 else ''} down", tuple(lines), "fabric")
+    return Tile(
+        "fabric", "Fabric", verdict.level, f"{down} link{'s' if down != 1 else ''} down", tuple(lines), "fabric"
+    )
 
 
 def queue_tile(view: ClusterView) -> Tile:
@@ -405,4 +413,3 @@ def alert_tile(view: ClusterView) -> Tile:
 
 def overview_tiles(view: ClusterView) -> tuple[Tile, ...]:
     return (gpu_tile(view), ceph_tile(view), fabric_tile(view), queue_tile(view), alert_tile(view))
-

@@ -21,8 +21,10 @@ class BudgetRef:
     expected_pods: int = 0
 
     def describe(self) -> str:
-        return (f"PodDisruptionBudget {self.namespace}/{self.name} allows {self.disruptions_allowed} disruption(s) now "
-                f"({self.current_healthy} healthy, needs {self.desired_healthy}, of {self.expected_pods})")
+        return (
+            f"PodDisruptionBudget {self.namespace}/{self.name} allows {self.disruptions_allowed} disruption(s) now "
+            f"({self.current_healthy} healthy, needs {self.desired_healthy}, of {self.expected_pods})"
+        )
 
 
 @dataclass(frozen=True, slots=True)

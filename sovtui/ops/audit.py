@@ -45,9 +45,17 @@ def record_of(run_id: str, plan: Plan, outcome: Outcome, *, resumed_from: str = 
     """The audit line of one run."""
     items = []
     for step in plan.steps:
-        items.append({"host": step.host, "layer": step.layer, "kind": step.kind, "name": step.name, "action": step.action,
-                      "state": outcome.states.get(step.key, "skipped" if not step.acts else "not started"),
-                      "detail": outcome.details.get(step.key, step.detail if not step.acts else "")})
+        items.append(
+            {
+                "host": step.host,
+                "layer": step.layer,
+                "kind": step.kind,
+                "name": step.name,
+                "action": step.action,
+                "state": outcome.states.get(step.key, "skipped" if not step.acts else "not started"),
+                "detail": outcome.details.get(step.key, step.detail if not step.acts else ""),
+            }
+        )
     doc = {
         "id": run_id,
         "at": _iso(outcome.finished_at or time.time()),
@@ -134,12 +142,17 @@ def format_lines(records: Iterable[dict[str, Any]]) -> str:
         items = r.get("items") or []
         bad = [i for i in items if i.get("state") not in SUCCESS]
         reason = (r.get("options") or {}).get("reason") or ""
-        lines.append(f"{r.get('at', '?')}  {r.get('user', '?'):<10} {r.get('outcome', '?'):<9} {r.get('action', '?'):<8} "
-                     f"{','.join(r.get('hosts') or ())}  site={r.get('site', '?')}"
-                     + (f"  reason={reason!r}" if reason else "")
-                     + f"  items={len(items)}" + (f" not-as-planned={len(bad)}" if bad else ""))
+        lines.append(
+            f"{r.get('at', '?')}  {r.get('user', '?'):<10} {r.get('outcome', '?'):<9} {r.get('action', '?'):<8} "
+            f"{','.join(r.get('hosts') or ())}  site={r.get('site', '?')}"
+            + (f"  reason={reason!r}" if reason else "")
+            + f"  items={len(items)}"
+            + (f" not-as-planned={len(bad)}" if bad else "")
+        )
         for i in bad:
-            lines.append(f"    {i.get('host')} {i.get('layer')} {i.get('kind')} {i.get('name')}: {i.get('state')} {i.get('detail') or ''}".rstrip())
+            lines.append(
+                f"    {i.get('host')} {i.get('layer')} {i.get('kind')} {i.get('name')}: {i.get('state')} {i.get('detail') or ''}".rstrip()
+            )
     return "\n".join(lines)
 
 

@@ -28,8 +28,15 @@ PDB_RETRY_S = 5.0  # kubectl drain retries a 429 every 5 seconds
 
 
 # ============================================================================ Kubernetes
-def plan_kube(host: str, node: str, pods: Sequence[PodRef] | None, unschedulable: bool | None, action: str,
-              opts: Options, pods_unknown: str = "") -> tuple[list[Step], list[Blocker]]:
+def plan_kube(
+    host: str,
+    node: str,
+    pods: Sequence[PodRef] | None,
+    unschedulable: bool | None,
+    action: str,
+    opts: Options,
+    pods_unknown: str = "",
+) -> tuple[list[Step], list[Blocker]]:
     """Steps and blockers for one Kubernetes node; ``pods`` is every pod bound to it (None: unknown, and
     ``pods_unknown`` says why: ``forbidden``, ``not served``, ``not listed yet``)."""
     steps: list[Step] = []
@@ -40,17 +47,36 @@ def plan_kube(host: str, node: str, pods: Sequence[PodRef] | None, unschedulable
         else:
             steps.append(Step(host, "kubernetes", "node", node, "uncordon", "", ref=node))
         return steps, blockers
-    steps.append(Step(host, "kubernetes", "node", node, "cordon", "already cordoned" if unschedulable else "", ref=node))
+    steps.append(
+        Step(host, "kubernetes", "node", node, "cordon", "already cordoned" if unschedulable else "", ref=node)
+    )
     if pods is None or pods_unknown:
         why = pods_unknown or "the pod cache is not loaded"
-        blockers.append(Blocker(host, "kubernetes", node, f"the pods on this node are not known ({why}): draining it could "
-                                "evict nothing or anything", "retry when the Kubernetes source lists pods again (check RBAC: "
-                                "list and watch pods), or leave Kubernetes out (layers)"))
+        blockers.append(
+            Blocker(
+                host,
+                "kubernetes",
+                node,
+                f"the pods on this node are not known ({why}): draining it could evict nothing or anything",
+                "retry when the Kubernetes source lists pods again (check RBAC: "
+                "list and watch pods), or leave Kubernetes out (layers)",
+            )
+        )
         return steps, blockers
     for pod in sorted(pods, key=lambda p: p.key):
         if action == "cordon":
-            steps.append(Step(host, "kubernetes", "pod", pod.key, "stay", "keeps running (cordon moves nothing)",
-                              ref=pod.uid, gpus=pod.gpus))
+            steps.append(
+                Step(
+                    host,
+                    "kubernetes",
+                    "pod",
+                    pod.key,
+                    "stay",
+                    "keeps running (cordon moves nothing)",
+                    ref=pod.uid,
+                    gpus=pod.gpus,
+                )
+            )
             continue
         step, blocker = _pod_step(host, pod, opts)
         steps.append(step)
@@ -63,7 +89,9 @@ def _pod_step(host: str, pod: PodRef, opts: Options) -> tuple[Step, Blocker | No
     """kubectl drain's filters, in its order, for one pod."""
 
     def step(action: str, detail: str = "") -> Step:
-        return Step(host, "kubernetes", "pod", pod.key, action, detail, ref=pod.uid, gpus=pod.gpus if action == "evict" else 0)
+        return Step(
+            host, "kubernetes", "pod", pod.key, action, detail, ref=pod.uid, gpus=pod.gpus if action == "evict" else 0
+        )
 
     if pod.deleting:
         return step("wait", "already terminating: waited for"), None
@@ -75,12 +103,20 @@ def _pod_step(host: str, pod: PodRef, opts: Options) -> tuple[Step, Blocker | No
         return step("evict", f"{pod.phase.lower()}: removed"), None
     if pod.emptydir and not opts.delete_emptydir_data:
         return step("evict", "has emptyDir data"), Blocker(
-            host, "kubernetes", pod.key, "has emptyDir data, which eviction deletes",
-            "allow it with delete emptyDir data (--delete-emptydir-data)")
+            host,
+            "kubernetes",
+            pod.key,
+            "has emptyDir data, which eviction deletes",
+            "allow it with delete emptyDir data (--delete-emptydir-data)",
+        )
     if not pod.owner_kind and not opts.force:
         return step("evict", "no controller"), Blocker(
-            host, "kubernetes", pod.key, "declares no controller: nothing recreates it once evicted",
-            "allow it with force (--force); the pod is then gone for good")
+            host,
+            "kubernetes",
+            pod.key,
+            "declares no controller: nothing recreates it once evicted",
+            "allow it with force (--force); the pod is then gone for good",
+        )
     details = []
     if pod.gpus:
         details.append(f"frees {pod.gpus} GPU{'s' if pod.gpus != 1 else ''}")
@@ -93,15 +129,29 @@ def _pod_step(host: str, pod: PodRef, opts: Options) -> tuple[Step, Blocker | No
     if held:
         budget = held[0]
         details.append(f"held by PodDisruptionBudget {budget.name} (allows 0 now)")
-        blocker = Blocker(host, "kubernetes", pod.key, budget.describe(),
-                          f"the run retries every {PDB_RETRY_S:g} s until the budget allows a disruption "
-                          "(a replica ready elsewhere), or change the budget", fatal=False)
+        blocker = Blocker(
+            host,
+            "kubernetes",
+            pod.key,
+            budget.describe(),
+            f"the run retries every {PDB_RETRY_S:g} s until the budget allows a disruption "
+            "(a replica ready elsewhere), or change the budget",
+            fatal=False,
+        )
     return step("evict", "; ".join(details)), blocker
 
 
 # ============================================================================ Nova
-def plan_nova(host: str, nova: NovaHost, vms: Sequence[VmRef] | None, action: str, opts: Options, *,
-              microversion: str = "", others: Iterable[NovaHost] = ()) -> tuple[list[Step], list[Blocker], list[str]]:
+def plan_nova(
+    host: str,
+    nova: NovaHost,
+    vms: Sequence[VmRef] | None,
+    action: str,
+    opts: Options,
+    *,
+    microversion: str = "",
+    others: Iterable[NovaHost] = (),
+) -> tuple[list[Step], list[Blocker], list[str]]:
     """Steps, blockers and notes for one compute host."""
     steps: list[Step] = []
     blockers: list[Blocker] = []
@@ -114,11 +164,22 @@ def plan_nova(host: str, nova: NovaHost, vms: Sequence[VmRef] | None, action: st
         else:
             steps.append(Step(host, "nova", "service", nova.name, "skip", "already enabled", ref=nova.name))
         return steps, blockers, notes
-    already = f"already disabled: {nova.disabled_reason}" if disabled and nova.disabled_reason else ("already disabled" if disabled else "")
+    already = (
+        f"already disabled: {nova.disabled_reason}"
+        if disabled and nova.disabled_reason
+        else ("already disabled" if disabled else "")
+    )
     steps.append(Step(host, "nova", "service", nova.name, "disable", already, ref=nova.name))
     if vms is None:
-        blockers.append(Blocker(host, "nova", nova.name, "the servers on this host could not be listed",
-                                "retry when Nova answers, or leave Nova out (layers)"))
+        blockers.append(
+            Blocker(
+                host,
+                "nova",
+                nova.name,
+                "the servers on this host could not be listed",
+                "retry when Nova answers, or leave Nova out (layers)",
+            )
+        )
         return steps, blockers, notes
     moving: list[VmRef] = []
     for vm in sorted(vms, key=lambda v: (v.name, v.id)):
@@ -131,13 +192,29 @@ def plan_nova(host: str, nova: NovaHost, vms: Sequence[VmRef] | None, action: st
         if step.action in ("live-migrate", "cold-migrate"):
             moving.append(vm)
         elif vm.status.upper() == "ERROR":
-            blockers.append(Blocker(host, "nova", label, "in ERROR: Nova will not migrate it",
-                                    "reset or delete the server; the drain leaves it here", fatal=False))
+            blockers.append(
+                Blocker(
+                    host,
+                    "nova",
+                    label,
+                    "in ERROR: Nova will not migrate it",
+                    "reset or delete the server; the drain leaves it here",
+                    fatal=False,
+                )
+            )
     if moving:
         shortfall = _capacity_shortfall(moving, [o for o in others if o.name != nova.name])
         if shortfall:
-            blockers.append(Blocker(host, "nova", nova.name, shortfall,
-                                    "enable another compute host, free room, or keep the VMs (VM policy leave)", fatal=False))
+            blockers.append(
+                Blocker(
+                    host,
+                    "nova",
+                    nova.name,
+                    shortfall,
+                    "enable another compute host, free room, or keep the VMs (VM policy leave)",
+                    fatal=False,
+                )
+            )
     return steps, blockers, notes
 
 
@@ -193,13 +270,16 @@ def _capacity_shortfall(vms: Sequence[VmRef], others: Iterable[NovaHost]) -> str
                     room_gpus[rc] -= need_gpus
                 break
         else:
-            unplaced.append(f"{vm.name or vm.id} ({vm.vcpus} vCPU, {vm.ram_mb} MB" + (f", {need_gpus} {rc}" if rc else "") + ")")
+            unplaced.append(
+                f"{vm.name or vm.id} ({vm.vcpus} vCPU, {vm.ram_mb} MB" + (f", {need_gpus} {rc}" if rc else "") + ")"
+            )
     return "no room on the other hosts for " + ", ".join(unplaced) if unplaced else ""
 
 
 # ============================================================================ Slurm
-def plan_slurm(host: str, node: SlurmNode, jobs: Sequence[SlurmJobRef], action: str,
-               opts: Options) -> tuple[list[Step], list[Blocker], list[str]]:
+def plan_slurm(
+    host: str, node: SlurmNode, jobs: Sequence[SlurmJobRef], action: str, opts: Options
+) -> tuple[list[Step], list[Blocker], list[str]]:
     steps: list[Step] = []
     notes: list[str] = []
     flags = {f.upper() for f in getattr(node, "flags", ()) or ()}
@@ -209,7 +289,17 @@ def plan_slurm(host: str, node: SlurmNode, jobs: Sequence[SlurmJobRef], action: 
             detail = "stays DOWN: undrain clears only the drain flag" if node.down else ""
             steps.append(Step(host, "slurm", "node", node.name, "undrain", detail, ref=node.name))
         else:
-            steps.append(Step(host, "slurm", "node", node.name, "skip", f"not drained ({node.state or 'state unknown'})", ref=node.name))
+            steps.append(
+                Step(
+                    host,
+                    "slurm",
+                    "node",
+                    node.name,
+                    "skip",
+                    f"not drained ({node.state or 'state unknown'})",
+                    ref=node.name,
+                )
+            )
         return steps, [], notes
     detail = f"already {node.state}" if drain_flag else (f"{node.state}: stays so" if node.down else "")
     steps.append(Step(host, "slurm", "node", node.name, "drain", detail, ref=node.name))
@@ -217,22 +307,54 @@ def plan_slurm(host: str, node: SlurmNode, jobs: Sequence[SlurmJobRef], action: 
         who = " ".join(x for x in (job.name, f"({job.user})" if job.user else "") if x)
         gpus = f"{job.gpus} GPUs" if job.gpus else ""
         if action == "cordon":
-            steps.append(Step(host, "slurm", "job", job.id, "stay", ", ".join(x for x in (who, gpus, "keeps running") if x), ref=job.id))
+            steps.append(
+                Step(
+                    host,
+                    "slurm",
+                    "job",
+                    job.id,
+                    "stay",
+                    ", ".join(x for x in (who, gpus, "keeps running") if x),
+                    ref=job.id,
+                )
+            )
         elif opts.requeue_jobs:
-            steps.append(Step(host, "slurm", "job", job.id, "requeue", ", ".join(x for x in (who, gpus, "requeued") if x), ref=job.id))
+            steps.append(
+                Step(
+                    host,
+                    "slurm",
+                    "job",
+                    job.id,
+                    "requeue",
+                    ", ".join(x for x in (who, gpus, "requeued") if x),
+                    ref=job.id,
+                )
+            )
         else:
-            steps.append(Step(host, "slurm", "job", job.id, "wait",
-                              ", ".join(x for x in (who, gpus, "runs to its end (the node is DRAINING until then)") if x), ref=job.id))
+            steps.append(
+                Step(
+                    host,
+                    "slurm",
+                    "job",
+                    job.id,
+                    "wait",
+                    ", ".join(x for x in (who, gpus, "runs to its end (the node is DRAINING until then)") if x),
+                    ref=job.id,
+                )
+            )
     return steps, [], notes
 
 
 # ============================================================================ the whole plan
-async def make_plan(action: str, hosts: Sequence[str], options: Options, layers: Layers, site: SiteInfo, *,
-                    timeout_s: float = 30.0) -> Plan:
+async def make_plan(
+    action: str, hosts: Sequence[str], options: Options, layers: Layers, site: SiteInfo, *, timeout_s: float = 30.0
+) -> Plan:
     """The plan of ``action`` on ``hosts``; ReadOnly, UnknownHost or OpsError when there can be none."""
     if site.read_only:
-        raise ReadOnly(f"read-only: {action} would change the cluster, and site {site.name!r} is read-only "
-                       "(--read-only or read_only = true); nothing was planned")
+        raise ReadOnly(
+            f"read-only: {action} would change the cluster, and site {site.name!r} is read-only "
+            "(--read-only or read_only = true); nothing was planned"
+        )
     opts = options.check(action)
     hosts = tuple(dict.fromkeys(h.strip() for h in hosts if h.strip()))
     if not hosts:
@@ -255,10 +377,17 @@ async def make_plan(action: str, hosts: Sequence[str], options: Options, layers:
             if layer in layers.sources and layer not in per:
                 if layer in layers.errors and action != "uncordon":
                     # unknown is not "nothing there": the host may well run work in a layer that is not answering
-                    blockers.append(Blocker(host, layer, host, f"{LAYER_TITLE[layer]} is not answering "
-                                            f"({layers.errors[layer]}): whether {host} runs work there is unknown",
-                                            f"retry when {LAYER_TITLE[layer]} answers, or leave it out with "
-                                            f"--layers {','.join(x for x in opts.layers if x != layer) or 'none'}"))
+                    blockers.append(
+                        Blocker(
+                            host,
+                            layer,
+                            host,
+                            f"{LAYER_TITLE[layer]} is not answering "
+                            f"({layers.errors[layer]}): whether {host} runs work there is unknown",
+                            f"retry when {LAYER_TITLE[layer]} answers, or leave it out with "
+                            f"--layers {','.join(x for x in opts.layers if x != layer) or 'none'}",
+                        )
+                    )
                 else:
                     notes.append(f"{host}: not known to {LAYER_TITLE[layer]}")
         if "kubernetes" in per:
@@ -270,7 +399,11 @@ async def make_plan(action: str, hosts: Sequence[str], options: Options, layers:
             blockers += b
         if "nova" in per:
             record = next(h for h in layers.nova_hosts if h.name == per["nova"])
-            vms = None if action == "uncordon" else await _servers_on(layers.source("nova"), record.name, timeout_s, notes)
+            vms = (
+                None
+                if action == "uncordon"
+                else await _servers_on(layers.source("nova"), record.name, timeout_s, notes)
+            )
             s, b, n = plan_nova(host, record, vms, action, opts, microversion=microversion, others=layers.nova_hosts)
             steps += s
             blockers += b
@@ -282,9 +415,18 @@ async def make_plan(action: str, hosts: Sequence[str], options: Options, layers:
             steps += s
             blockers += b
             notes += n
-    return Plan(action=action, site=site.name, hosts=hosts, options=opts, steps=tuple(steps), blockers=tuple(blockers),
-                notes=tuple(dict.fromkeys(notes)), identities=layers.identities(), production=site.production,
-                names=tuple((h, tuple(sorted(per.items()))) for h, per in names.items()))
+    return Plan(
+        action=action,
+        site=site.name,
+        hosts=hosts,
+        options=opts,
+        steps=tuple(steps),
+        blockers=tuple(blockers),
+        notes=tuple(dict.fromkeys(notes)),
+        identities=layers.identities(),
+        production=site.production,
+        names=tuple((h, tuple(sorted(per.items()))) for h, per in names.items()),
+    )
 
 
 async def _nova_version(nova: Any, timeout_s: float, notes: list[str]) -> str:

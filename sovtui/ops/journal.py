@@ -56,8 +56,10 @@ class Unfinished:
         done = sum(1 for s in self.plan.steps if s.acts and self.states.get(s.key) in SUCCESS)
         acting = sum(1 for s in self.plan.steps if s.acts)
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(self.started_at))
-        return (f"{self.plan.action} {', '.join(self.plan.hosts)} on site {self.plan.site} by {self.user}, started {when}: "
-                f"{done} of {acting} items done when it stopped")
+        return (
+            f"{self.plan.action} {', '.join(self.plan.hosts)} on site {self.plan.site} by {self.user}, started {when}: "
+            f"{done} of {acting} items done when it stopped"
+        )
 
 
 class JournalEntry:
@@ -103,9 +105,18 @@ class Journal:
     def begin(self, plan: Plan, *, resumed_from: str = "", clock: Any = time.time) -> JournalEntry:
         self.directory.mkdir(parents=True, exist_ok=True)
         run_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime(clock())) + "-" + uuid.uuid4().hex[:6]
-        doc = {"id": run_id, "pid": os.getpid(), "machine": socket.gethostname(), "user": local_user(),
-               "started_at": clock(), "updated_at": clock(), "resumed_from": resumed_from,
-               "plan": plan.to_json(), "states": {}, "details": {}}
+        doc = {
+            "id": run_id,
+            "pid": os.getpid(),
+            "machine": socket.gethostname(),
+            "user": local_user(),
+            "started_at": clock(),
+            "updated_at": clock(),
+            "resumed_from": resumed_from,
+            "plan": plan.to_json(),
+            "states": {},
+            "details": {},
+        }
         entry = JournalEntry(self.directory / f"{run_id}.json", doc)
         entry._write()
         return entry
@@ -124,10 +135,19 @@ class Journal:
                 doc = json.loads(path.read_text(encoding="utf-8"))
                 if doc.get("machine") == socket.gethostname() and _alive(int(doc.get("pid", 0))):
                     continue
-                out.append(Unfinished(doc["id"], Plan.from_json(doc["plan"]), dict(doc.get("states") or {}),
-                                      dict(doc.get("details") or {}), float(doc.get("started_at") or 0),
-                                      float(doc.get("updated_at") or 0), int(doc.get("pid") or 0),
-                                      str(doc.get("user") or ""), path))
+                out.append(
+                    Unfinished(
+                        doc["id"],
+                        Plan.from_json(doc["plan"]),
+                        dict(doc.get("states") or {}),
+                        dict(doc.get("details") or {}),
+                        float(doc.get("started_at") or 0),
+                        float(doc.get("updated_at") or 0),
+                        int(doc.get("pid") or 0),
+                        str(doc.get("user") or ""),
+                        path,
+                    )
+                )
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 log.warning("journal %s unreadable: %s", path, exc)
         return out

@@ -103,7 +103,9 @@ class Layers:
             failing = [f"{LAYER_TITLE[layer]}: {why}" for layer, why in self.errors.items() if layer in wanted]
             where = ", ".join(have) if have else "no layer (the site configures none of Kubernetes, OpenStack, Slurm)"
             extra = f"; not answering: {'; '.join(failing)}" if failing else ""
-            raise UnknownHost(f"unknown host{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}: not known to {where}{extra}")
+            raise UnknownHost(
+                f"unknown host{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}: not known to {where}{extra}"
+            )
         return out
 
     def identities(self) -> tuple[tuple[str, str], ...]:

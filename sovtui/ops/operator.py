@@ -26,9 +26,17 @@ log = logging.getLogger(__name__)
 class Operator:
     """Operations on one site, over the hub's sources and their last results."""
 
-    def __init__(self, site: SiteInfo, sources: Iterable[Any], results: Callable[[], Mapping[str, SourceResult]], *,
-                 journal: Journal | None = None, audit_file: Path | None = None, clock: Callable[[], float] = time.time,
-                 poll_s: float = 2.0) -> None:
+    def __init__(
+        self,
+        site: SiteInfo,
+        sources: Iterable[Any],
+        results: Callable[[], Mapping[str, SourceResult]],
+        *,
+        journal: Journal | None = None,
+        audit_file: Path | None = None,
+        clock: Callable[[], float] = time.time,
+        poll_s: float = 2.0,
+    ) -> None:
         self.site = site
         self.sources = list(sources)
         self.results = results
@@ -62,7 +70,9 @@ class Operator:
                 on_event(event)
             if not event.step:  # the run's own last event
                 try:
-                    audit.append(audit.record_of(entry.id, plan, run.outcome, resumed_from=resumed_from), self.audit_file)
+                    audit.append(
+                        audit.record_of(entry.id, plan, run.outcome, resumed_from=resumed_from), self.audit_file
+                    )
                 except OSError as exc:
                     log.error("audit log: %s", exc)
                 entry.finish()

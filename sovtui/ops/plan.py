@@ -176,7 +176,9 @@ class Plan:
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> Plan:
         return cls(
-            action=doc["action"], site=doc["site"], hosts=tuple(doc["hosts"]),
+            action=doc["action"],
+            site=doc["site"],
+            hosts=tuple(doc["hosts"]),
             options=Options.from_json(doc.get("options") or {}),
             steps=tuple(Step(**s) for s in doc.get("steps") or ()),
             blockers=tuple(Blocker(**b) for b in doc.get("blockers") or ()),
@@ -188,15 +190,50 @@ class Plan:
 
 
 #: the words of a step's progress, in the order an item normally goes through them
-STATES = ("pending", "cordoned", "disabled", "drained", "evicting", "blocked", "terminating", "gone", "migrating",
-          "confirming", "migrated", "waiting", "requeued", "enabled", "uncordoned", "done", "skipped", "failed",
-          "timeout", "cancelled")
+STATES = (
+    "pending",
+    "cordoned",
+    "disabled",
+    "drained",
+    "evicting",
+    "blocked",
+    "terminating",
+    "gone",
+    "migrating",
+    "confirming",
+    "migrated",
+    "waiting",
+    "requeued",
+    "enabled",
+    "uncordoned",
+    "done",
+    "skipped",
+    "failed",
+    "timeout",
+    "cancelled",
+)
 #: states an item ends in
-FINAL = frozenset({"cordoned", "disabled", "drained", "gone", "migrated", "requeued", "enabled", "uncordoned", "done",
-                   "skipped", "failed", "timeout", "cancelled"})
+FINAL = frozenset(
+    {
+        "cordoned",
+        "disabled",
+        "drained",
+        "gone",
+        "migrated",
+        "requeued",
+        "enabled",
+        "uncordoned",
+        "done",
+        "skipped",
+        "failed",
+        "timeout",
+        "cancelled",
+    }
+)
 #: final states that mean "as planned"
-SUCCESS = frozenset({"cordoned", "disabled", "drained", "gone", "migrated", "requeued", "enabled", "uncordoned", "done",
-                     "skipped"})
+SUCCESS = frozenset(
+    {"cordoned", "disabled", "drained", "gone", "migrated", "requeued", "enabled", "uncordoned", "done", "skipped"}
+)
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,20 @@ from .plan import LAYER_TITLE, Event, Outcome, Plan, Step
 
 #: how a step's action reads in a plan
 VERBS = {
-    "cordon": "cordon", "uncordon": "uncordon", "evict": "evict", "wait": "wait for", "skip": "skip", "stay": "stays",
-    "disable": "disable", "enable": "enable", "live-migrate": "live-migrate", "cold-migrate": "cold-migrate",
-    "leave": "leave", "drain": "drain", "undrain": "undrain", "requeue": "requeue",
+    "cordon": "cordon",
+    "uncordon": "uncordon",
+    "evict": "evict",
+    "wait": "wait for",
+    "skip": "skip",
+    "stay": "stays",
+    "disable": "disable",
+    "enable": "enable",
+    "live-migrate": "live-migrate",
+    "cold-migrate": "cold-migrate",
+    "leave": "leave",
+    "drain": "drain",
+    "undrain": "undrain",
+    "requeue": "requeue",
 }
 
 
@@ -22,15 +33,21 @@ def plan_lines(plan: Plan, *, width: int = 0) -> list[str]:
     lines cut to ``width`` when given."""
     s = plan.summary()
     opts = plan.options
-    head = [f"{plan.action.upper()} {', '.join(plan.hosts)} on site {plan.site}" + ("  [PRODUCTION]" if plan.production else "")]
+    head = [
+        f"{plan.action.upper()} {', '.join(plan.hosts)} on site {plan.site}"
+        + ("  [PRODUCTION]" if plan.production else "")
+    ]
     if opts.reason:
         head.append(f"reason: {opts.reason}")
     if plan.action == "drain":
         grace = "each pod's own" if opts.grace_period_s is None else f"{opts.grace_period_s} s"
-        head.append(f"layers: {', '.join(LAYER_TITLE[x] for x in opts.layers)}; timeout {opts.timeout_s:g} s; grace {grace}; "
-                    f"VM policy {opts.vm_policy}; {opts.max_unavailable} host(s) at a time"
-                    + ("; delete emptyDir data" if opts.delete_emptydir_data else "") + ("; force" if opts.force else "")
-                    + ("; requeue Slurm jobs" if opts.requeue_jobs else ""))
+        head.append(
+            f"layers: {', '.join(LAYER_TITLE[x] for x in opts.layers)}; timeout {opts.timeout_s:g} s; grace {grace}; "
+            f"VM policy {opts.vm_policy}; {opts.max_unavailable} host(s) at a time"
+            + ("; delete emptyDir data" if opts.delete_emptydir_data else "")
+            + ("; force" if opts.force else "")
+            + ("; requeue Slurm jobs" if opts.requeue_jobs else "")
+        )
     counts = ", ".join(f"{n} {VERBS.get(a, a)}" for a, n in sorted(s["steps"].items()))
     head.append(f"{counts}; frees {s['gpus_freed']} GPUs" if plan.action == "drain" else counts)
     lines = list(head)
@@ -82,6 +99,8 @@ def outcome_lines(plan: Plan, outcome: Outcome) -> list[str]:
     for step in failed:
         state = outcome.states.get(step.key, "not started")
         detail = outcome.details.get(step.key, "")
-        lines.append(f"  {step.host} {LAYER_TITLE.get(step.layer, step.layer)} {step.kind} {step.name}: {state}"
-                     + (f" — {detail}" if detail else ""))
+        lines.append(
+            f"  {step.host} {LAYER_TITLE.get(step.layer, step.layer)} {step.kind} {step.name}: {state}"
+            + (f" — {detail}" if detail else "")
+        )
     return lines

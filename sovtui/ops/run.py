@@ -36,8 +36,16 @@ class _Stop(Exception):
 class Run:
     """One execution of a plan. Iterate :meth:`events`; :meth:`cancel` from anywhere on the loop."""
 
-    def __init__(self, plan: Plan, layers: Layers, *, clock: Callable[[], float] = time.time, poll_s: float = 2.0,
-                 on_event: Callable[[Event], None] | None = None, pdb_retry_s: float = PDB_RETRY_S) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        layers: Layers,
+        *,
+        clock: Callable[[], float] = time.time,
+        poll_s: float = 2.0,
+        on_event: Callable[[Event], None] | None = None,
+        pdb_retry_s: float = PDB_RETRY_S,
+    ) -> None:
         self.plan = plan
         self.id = ""  # the journal's name for it, once journalled
         self.pdb_retry_s = pdb_retry_s
@@ -127,8 +135,11 @@ class Run:
         steps = list(self.plan.host_steps(host))
         async with gate:
             if self._cancel.is_set() or (self._host_failed and self.plan.options.stop_on_failure):
-                why = "cancelled before it started" if self.outcome.cancelled else (
-                    self.outcome.error or "not started: an earlier host failed")
+                why = (
+                    "cancelled before it started"
+                    if self.outcome.cancelled
+                    else (self.outcome.error or "not started: an earlier host failed")
+                )
                 for step in steps:
                     if step.acts:
                         self._emit(step, "cancelled", why)
@@ -150,8 +161,12 @@ class Run:
                 await asyncio.gather(
                     self._each([s for s in movers if s.layer == "kubernetes"], EVICT_CONCURRENCY, self._pod, deadline),
                     self._each([s for s in movers if s.layer == "nova"], MIGRATE_CONCURRENCY, self._server, deadline),
-                    self._slurm_moves(host, [s for s in closers if s.layer == "slurm"],
-                                      [s for s in movers if s.layer == "slurm"], deadline),
+                    self._slurm_moves(
+                        host,
+                        [s for s in closers if s.layer == "slurm"],
+                        [s for s in movers if s.layer == "slurm"],
+                        deadline,
+                    ),
                 )
             if any(s.acts and self.outcome.states.get(s.key) not in SUCCESS for s in steps):
                 self._host_failed = True
@@ -165,8 +180,14 @@ class Run:
         try:
             source = self.layers.source(step.layer)
             if step.layer == "kubernetes":
-                await source.cordon(step.ref, unschedulable=step.action == "cordon", reason=reason if step.action == "cordon" else None)
-                self._emit(step, "cordoned" if step.action == "cordon" else "uncordoned", reason if step.action == "cordon" else "")
+                await source.cordon(
+                    step.ref, unschedulable=step.action == "cordon", reason=reason if step.action == "cordon" else None
+                )
+                self._emit(
+                    step,
+                    "cordoned" if step.action == "cordon" else "uncordoned",
+                    reason if step.action == "cordon" else "",
+                )
             elif step.layer == "nova":
                 if step.action == "disable":
                     await self._thread(source.disable_compute, step.ref, reason)
@@ -365,7 +386,12 @@ class Run:
                     return
                 if time.monotonic() >= deadline:
                     for step in [*waiting.values(), *node_steps]:
-                        self._emit(step, "timeout", f"{node.state} at the timeout" + (f"; {len(running)} job(s) still running" if running else ""))
+                        self._emit(
+                            step,
+                            "timeout",
+                            f"{node.state} at the timeout"
+                            + (f"; {len(running)} job(s) still running" if running else ""),
+                        )
                     return
                 await self._pause(self.poll_s, deadline)
         except _Stop as stop:

@@ -52,8 +52,17 @@ class AlertsScreen(TableScreen):
                 alert.summary,
                 labels,
             )
-            search = " ".join([alert.name, alert.severity, alert.state, alert.summary, alert.description, labels]).lower()
-            sort = (SEVERITY_ORDER.get(alert.severity.lower(), 4), alert.state, alert.name, -(age or 0), alert.summary, labels)
+            search = " ".join(
+                [alert.name, alert.severity, alert.state, alert.summary, alert.description, labels]
+            ).lower()
+            sort = (
+                SEVERITY_ORDER.get(alert.severity.lower(), 4),
+                alert.state,
+                alert.name,
+                -(age or 0),
+                alert.summary,
+                labels,
+            )
             rows.append(Row(alert_key(alert), cells, search, sort))
         return rows
 

@@ -301,4 +301,3 @@ class TableScreen(SiteScreen):
 
     def open_row(self, row: Row) -> None:
         pass
-

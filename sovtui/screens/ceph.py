@@ -42,7 +42,9 @@ class CephScreen(TableScreen):
         text.append_text(level_text(verdict.level))
         text.append(f"  {ceph.health}  raw {fmt_bytes(ceph.used_bytes)} / {fmt_bytes(ceph.total_bytes)} = ")
         text.append(f"{ceph.used_pct:.1f}%", style=LEVEL_STYLE[verdict.level])
-        text.append(f" (nearfull {ceph.nearfull_ratio:.0%}, full {ceph.full_ratio:.0%})  OSDs {ceph.osds_up} up / {ceph.osds_in} in / {ceph.osds_total}")
+        text.append(
+            f" (nearfull {ceph.nearfull_ratio:.0%}, full {ceph.full_ratio:.0%})  OSDs {ceph.osds_up} up / {ceph.osds_in} in / {ceph.osds_total}"
+        )
         if verdict.reasons:
             text.append("\n" + " · ".join(verdict.reasons), style=LEVEL_STYLE[verdict.level])
         summary.update(text)
@@ -55,7 +57,14 @@ class CephScreen(TableScreen):
                 state = Text("▲ nearfull", style="yellow")
             else:
                 state = Text("✓ ok", style="green")
-            cells = (pool.name, f"{pct:.1f}%", fmt_bytes(pool.stored_bytes), fmt_bytes(pool.max_avail_bytes), str(pool.objects or "—"), state)
+            cells = (
+                pool.name,
+                f"{pct:.1f}%",
+                fmt_bytes(pool.stored_bytes),
+                fmt_bytes(pool.max_avail_bytes),
+                str(pool.objects or "—"),
+                state,
+            )
             sort = (pool.name, pct, pool.stored_bytes, pool.max_avail_bytes, pool.objects, state.plain)
             rows.append(Row(pool.name, cells, f"{pool.name} {state.plain}".lower(), sort))
         return rows

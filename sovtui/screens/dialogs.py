@@ -65,7 +65,9 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll():
             for heading, rows in self.sections:
-                table = Table(title=heading, title_justify="left", show_header=False, box=None, padding=(0, 2, 0, 0), expand=False)
+                table = Table(
+                    title=heading, title_justify="left", show_header=False, box=None, padding=(0, 2, 0, 0), expand=False
+                )
                 table.add_column("key", style="bold cyan", no_wrap=True)
                 table.add_column("what")
                 for key, what in rows:

@@ -42,7 +42,32 @@ class FabricScreen(TableScreen):
                 state = Text("✓ up", style="green")
             speed = f"{link.speed_mbps / 1000:.0f}G" if link.speed_mbps else "—"
             errors = fmt_num(link.errors_per_s, digits=1)
-            cells = (link.device, link.ifname, state, speed, fmt_bps(link.in_bps), fmt_bps(link.out_bps), errors, link.peer or "—")
-            sort = (link.device, link.ifname, state.plain, link.speed_mbps, link.in_bps, link.out_bps, link.errors_per_s, link.peer)
-            rows.append(Row(f"{link.device}:{link.ifname}", cells, f"{link.device} {link.ifname} {state.plain} {link.peer}".lower(), sort))
+            cells = (
+                link.device,
+                link.ifname,
+                state,
+                speed,
+                fmt_bps(link.in_bps),
+                fmt_bps(link.out_bps),
+                errors,
+                link.peer or "—",
+            )
+            sort = (
+                link.device,
+                link.ifname,
+                state.plain,
+                link.speed_mbps,
+                link.in_bps,
+                link.out_bps,
+                link.errors_per_s,
+                link.peer,
+            )
+            rows.append(
+                Row(
+                    f"{link.device}:{link.ifname}",
+                    cells,
+                    f"{link.device} {link.ifname} {state.plain} {link.peer}".lower(),
+                    sort,
+                )
+            )
         return rows

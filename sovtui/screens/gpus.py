@@ -35,29 +35,67 @@ def gpu_fields(item: GpuRow, view: ClusterView, history, ranges: dict | None = N
     fields: list[tuple[str, str | Text]] = [("health", level_text(v.level))]
     fields += [("reason", reason) for reason in v.reasons] or [("reason", "none: all rules pass")]
     fields += [
-        ("host", g.host + (f"  (driver {host.driver_version}, CUDA {host.cuda_version}" + (f", via {host.backend})" if host.backend else ")") if host and host.driver_version else "")),
+        (
+            "host",
+            g.host
+            + (
+                f"  (driver {host.driver_version}, CUDA {host.cuda_version}"
+                + (f", via {host.backend})" if host.backend else ")")
+                if host and host.driver_version
+                else ""
+            ),
+        ),
         ("GPU", f"{g.index}  {g.name or '?'}  {g.uuid or ''}"),
         ("PCI bus", g.pci_bus_id or "—"),
         ("utilisation", f"gpu {fmt_num(g.util_pct, '%')}, memory bus {fmt_num(g.mem_util_pct, '%')}"),
-        ("memory", f"{fmt_num(g.mem_used_mib, ' MiB')} of {fmt_num(g.mem_total_mib, ' MiB')} ({fmt_num(g.mem_pct, '%')})"),
-        ("temperature", f"{fmt_num(g.temp_c, ' °C')} (slowdown {fmt_num(g.temp_slowdown_c, ' °C')}, shutdown {fmt_num(g.temp_shutdown_c, ' °C')})"),
+        (
+            "memory",
+            f"{fmt_num(g.mem_used_mib, ' MiB')} of {fmt_num(g.mem_total_mib, ' MiB')} ({fmt_num(g.mem_pct, '%')})",
+        ),
+        (
+            "temperature",
+            f"{fmt_num(g.temp_c, ' °C')} (slowdown {fmt_num(g.temp_slowdown_c, ' °C')}, shutdown {fmt_num(g.temp_shutdown_c, ' °C')})",
+        ),
         ("power", f"{fmt_num(g.power_w, ' W')} of {fmt_num(g.power_limit_w, ' W')}"),
         ("clocks", f"SM {fmt_num(g.sm_clock_mhz, ' MHz')}, memory {fmt_num(g.mem_clock_mhz, ' MHz')}"),
         ("throttle", ", ".join(g.throttle_reasons) or "none"),
-        ("ECC", f"mode {_onoff(g.ecc_mode)}; volatile corrected {fmt_num(g.ecc_corrected_volatile)}, uncorrected {fmt_num(g.ecc_uncorrected_volatile)}; aggregate uncorrected {fmt_num(g.ecc_uncorrected_aggregate)}"),
-        ("row remap", f"pending {_yesno(g.row_remap_pending)}, failed {_yesno(g.row_remap_failure)}; retired pages pending {_yesno(g.retired_pages_pending)}"),
-        ("NVLink", "—" if g.nvlink_total is None else f"{g.nvlink_total - (g.nvlink_down or 0)}/{g.nvlink_total} links up"),
+        (
+            "ECC",
+            f"mode {_onoff(g.ecc_mode)}; volatile corrected {fmt_num(g.ecc_corrected_volatile)}, uncorrected {fmt_num(g.ecc_uncorrected_volatile)}; aggregate uncorrected {fmt_num(g.ecc_uncorrected_aggregate)}",
+        ),
+        (
+            "row remap",
+            f"pending {_yesno(g.row_remap_pending)}, failed {_yesno(g.row_remap_failure)}; retired pages pending {_yesno(g.retired_pages_pending)}",
+        ),
+        (
+            "NVLink",
+            "—" if g.nvlink_total is None else f"{g.nvlink_total - (g.nvlink_down or 0)}/{g.nvlink_total} links up",
+        ),
         ("MIG", _onoff(g.mig_mode) + "".join(f"\n  GI {m.gi}/CI {m.ci} {m.profile} {m.uuid}" for m in g.mig_instances)),
         ("workload", g.workload or "—"),
     ]
     for p in g.processes:
         fields.append(("process", f"pid {p.pid} {p.name} {fmt_num(p.used_mib, ' MiB')} → {p.workload}"))
     where = "last hour, Prometheus" if ranges else "since start, in memory"
-    for label, metric, lo, hi in (("util history", "util_pct", 0, 100), ("memory history", "mem_pct", 0, 100), ("temp history", "temp_c", None, None), ("power history", "power_w", 0, None)):
+    for label, metric, lo, hi in (
+        ("util history", "util_pct", 0, 100),
+        ("memory history", "mem_pct", 0, 100),
+        ("temp history", "temp_c", None, None),
+        ("power history", "power_w", 0, None),
+    ):
         series = (ranges or {}).get(metric) or (history.series(g.key, metric) if history is not None else [])
         present = [x for x in series if x is not None]
         if present:
-            fields.append((label, Text(sparkline(series, 60, lo, hi), style="cyan") + Text(f"  now {present[-1]:.0f}, min {min(present):.0f}, max {max(present):.0f} ({where})", style="dim")))
+            fields.append(
+                (
+                    label,
+                    Text(sparkline(series, 60, lo, hi), style="cyan")
+                    + Text(
+                        f"  now {present[-1]:.0f}, min {min(present):.0f}, max {max(present):.0f} ({where})",
+                        style="dim",
+                    ),
+                )
+            )
     if g.xids:
         for x in reversed(g.xids):
             age = f"{fmt_age(view.now - x.at)} ago" if x.at else "time unknown"
@@ -105,9 +143,13 @@ def _level_text(level: Health, reason: str) -> Text:
 _KEY = attrgetter("key")  # of a Row or a Gpu
 _GPU, _VERDICT = attrgetter("gpu"), attrgetter("verdict")  # of a GpuRow
 _HOST_INDEX, _LEVEL_OF = attrgetter("gpu.host", "gpu.index"), attrgetter("verdict.level")  # of a GpuRow
-_UTIL, _MEM_PCT, _TEMP, _POWER, _WORKLOAD = (attrgetter(name) for name in ("util_pct", "mem_pct", "temp_c", "power_w", "workload"))
+_UTIL, _MEM_PCT, _TEMP, _POWER, _WORKLOAD = (
+    attrgetter(name) for name in ("util_pct", "mem_pct", "temp_c", "power_w", "workload")
+)
 #: everything of a GPU its row shows, searches or sorts on (besides its verdict)
-_SHOWN = attrgetter("host", "index", "name", "uuid", "util_pct", "mem_used_mib", "mem_total_mib", "temp_c", "power_w", "workload")
+_SHOWN = attrgetter(
+    "host", "index", "name", "uuid", "util_pct", "mem_used_mib", "mem_total_mib", "temp_c", "power_w", "workload"
+)
 _FIRST, _SECOND, _THIRD, _FOURTH, _FIFTH, _SIXTH = (itemgetter(i) for i in range(6))
 _HOST, _LEVEL, _RANK = itemgetter(0), itemgetter(1), itemgetter(2)  # of a GPU's info: (host, level, level rank)
 _HEALTH_RANK = {level: level.rank for level in Health}
@@ -282,13 +324,18 @@ class GpusScreen(HostActions, TableScreen):
                 groups[host] = list(map(rows.__getitem__, indexes))
                 start = end
             for host in host_errors:
-                if host not in groups and (not self.filter_text or all(t in host for t in self.filter_text.lower().split())):
+                if host not in groups and (
+                    not self.filter_text or all(t in host for t in self.filter_text.lower().split())
+                ):
                     groups[host] = []
                     places[host] = []
         if self.sort_column is None:  # worst host first
             ranks = list(map(_RANK, map(info.__getitem__, keys)))
             order = {
-                host: (-max(map(ranks.__getitem__, indexes), default=Health.CRIT.rank if host in host_errors else 0), host)
+                host: (
+                    -max(map(ranks.__getitem__, indexes), default=Health.CRIT.rank if host in host_errors else 0),
+                    host,
+                )
                 for host, indexes in places.items()
             }
             hosts = sorted(groups, key=order.__getitem__)
@@ -370,11 +417,11 @@ class GpusScreen(HostActions, TableScreen):
         key = event.row_key.value
         if key and key.startswith(HOST_PREFIX):
             event.stop()
-            self._toggle(key[len(HOST_PREFIX):])
+            self._toggle(key[len(HOST_PREFIX) :])
 
     def open_row(self, row: Row) -> None:
         if row.key.startswith(HOST_PREFIX):
-            self._toggle(row.key[len(HOST_PREFIX):])
+            self._toggle(row.key[len(HOST_PREFIX) :])
             return
         key = row.key
 
@@ -408,7 +455,9 @@ class GpusScreen(HostActions, TableScreen):
         try:
             ranges = source.gpu_history_sync(uuid)
         except Exception as exc:  # noqa: BLE001 - history is a nicety; say why it is missing
-            self.app.call_from_thread(self.notify, f"no history from {source.name}: {exc}", severity="warning", timeout=3)
+            self.app.call_from_thread(
+                self.notify, f"no history from {source.name}: {exc}", severity="warning", timeout=3
+            )
             return
         self.app.call_from_thread(self._got_ranges, key, ranges)
 
@@ -432,7 +481,7 @@ class GpusScreen(HostActions, TableScreen):
         key = self.table.selected_key()
         if key is None:
             return
-        host = key[len(HOST_PREFIX):] if key.startswith(HOST_PREFIX) else self._row(key).gpu.host
+        host = key[len(HOST_PREFIX) :] if key.startswith(HOST_PREFIX) else self._row(key).gpu.host
         self._toggle(host)
 
     def action_toggle_groups(self) -> None:
@@ -454,7 +503,7 @@ class GpusScreen(HostActions, TableScreen):
 
     def copy_text(self, row: Row) -> str:
         if row.key.startswith(HOST_PREFIX):
-            return row.key[len(HOST_PREFIX):]
+            return row.key[len(HOST_PREFIX) :]
         gpu = self._row(row.key)
         return gpu.gpu.host if gpu else row.key
 
@@ -463,7 +512,7 @@ class GpusScreen(HostActions, TableScreen):
         if key is None:
             return None
         if key.startswith(HOST_PREFIX):
-            return key[len(HOST_PREFIX):]
+            return key[len(HOST_PREFIX) :]
         item = self._row(key)
         return item.gpu.host if item else None
 

@@ -15,8 +15,16 @@ from .ops import HostActions, drain_reason, host_action_bindings
 
 DASH = Text("—", style="dim")
 #: sinfo's own short state words (its default STATE column)
-SINFO_SHORT = {"allocated": "alloc", "mixed": "mix", "draining": "drng", "drained": "drain", "completing": "comp",
-               "reserved": "resv", "maintenance": "maint", "not_responding": "down*"}
+SINFO_SHORT = {
+    "allocated": "alloc",
+    "mixed": "mix",
+    "draining": "drng",
+    "drained": "drain",
+    "completing": "comp",
+    "reserved": "resv",
+    "maintenance": "maint",
+    "not_responding": "down*",
+}
 
 #: the kinds of source that tell about hosts
 HOST_LAYER_KINDS = frozenset({"kubernetes", "openstack", "slurm", "ssh"})
@@ -27,7 +35,10 @@ COLUMN_LAYER = {"k8s": "kubernetes", "nova": "nova", "slurm": "slurm", "gpus": "
 def status_text(row: NodeRow) -> Text:
     status = row.status
     word = status.status or "—"
-    return Text(f"{status.level.glyph} {word}", style=LEVEL_STYLE[status.level] if status.status or status.level is not Health.OK else "dim")
+    return Text(
+        f"{status.level.glyph} {word}",
+        style=LEVEL_STYLE[status.level] if status.status or status.level is not Health.OK else "dim",
+    )
 
 
 def kube_text(node: KubeNode | None) -> Text:
@@ -46,7 +57,10 @@ def kube_text(node: KubeNode | None) -> Text:
     if node.pods_unknown:  # unknown is not 0: no count of GPUs requested
         text.append(f" ?/{node.gpu_allocatable}" if node.gpu_allocatable or node.gpu_capacity else " ?", style="yellow")
     elif node.gpu_allocatable or node.gpu_capacity:
-        text.append(f" {node.gpu_requested}/{node.gpu_allocatable}", style="" if node.gpu_allocatable == node.gpu_capacity else "yellow")
+        text.append(
+            f" {node.gpu_requested}/{node.gpu_allocatable}",
+            style="" if node.gpu_allocatable == node.gpu_capacity else "yellow",
+        )
     return text
 
 
@@ -198,7 +212,9 @@ class NodesScreen(HostActions, TableScreen):
         if getattr(self, "_missing", False) and self.view is not None:
             trouble = self.trouble(self.view)
             if trouble:
-                self.query_one("#table-status").update(Text(f"{self.EMPTY} · {trouble}", style="italic yellow"), layout=False)
+                self.query_one("#table-status").update(
+                    Text(f"{self.EMPTY} · {trouble}", style="italic yellow"), layout=False
+                )
 
     @staticmethod
     def trouble(view: ClusterView) -> str:
@@ -234,8 +250,10 @@ class NodesScreen(HostActions, TableScreen):
             why = (node.status.reason or node.gpu_reason) if node is not None else ""
             if why:
                 return base + f" · {node.name}: {why}"
-        layers = ", ".join(f"{LAYER_SHORT[layer]} from {src}" for layer, src in sorted(
-            (view.layer_sources or {}).items(), key=lambda kv: LAYERS.index(kv[0])))
+        layers = ", ".join(
+            f"{LAYER_SHORT[layer]} from {src}"
+            for layer, src in sorted((view.layer_sources or {}).items(), key=lambda kv: LAYERS.index(kv[0]))
+        )
         return base + (f" · {extra}" if extra else "") + (f" · {layers}" if layers else "")
 
     def _highlighted(self, view: ClusterView) -> NodeRow | None:
@@ -268,28 +286,56 @@ Fields = list[tuple[str, "str | Text"]]
 def _gpu_fields(node: NodeRow) -> Fields:
     fields: Fields = []
     if node.gpus_total:
-        fields.append(("health", Text(f"{node.gpu_level.glyph} {node.gpus_total - node.gpus_bad}/{node.gpus_total} healthy",
-                                      style=LEVEL_STYLE[node.gpu_level])))
+        fields.append(
+            (
+                "health",
+                Text(
+                    f"{node.gpu_level.glyph} {node.gpus_total - node.gpus_bad}/{node.gpus_total} healthy",
+                    style=LEVEL_STYLE[node.gpu_level],
+                ),
+            )
+        )
         if node.gpu_reason:
             fields.append(("worst", node.gpu_reason))
     else:
         fields.append(("health", "no GPUs reported"))
     gh = node.gpu_host
     if gh is not None:
-        fields.append(("probe", Text(gh.error, style="bold red") if gh.error else
-                       f"ok ({gh.backend or 'probe'}, driver {gh.driver_version or '?'})"))
+        fields.append(
+            (
+                "probe",
+                Text(gh.error, style="bold red")
+                if gh.error
+                else f"ok ({gh.backend or 'probe'}, driver {gh.driver_version or '?'})",
+            )
+        )
     return fields
 
 
 def _kube_fields(k: KubeNode) -> Fields:
     ready = {True: "True", False: "False", None: "Unknown"}[k.ready]
-    fields: Fields = [("node", f"{k.name}  Ready={ready}" + ("  SchedulingDisabled (cordoned)" if k.unschedulable else ""))]
+    fields: Fields = [
+        ("node", f"{k.name}  Ready={ready}" + ("  SchedulingDisabled (cordoned)" if k.unschedulable else ""))
+    ]
     if k.pods_unknown:
-        fields.append(("GPUs", Text(f"? requested of {k.gpu_allocatable} allocatable ({k.gpu_capacity} capacity): "
-                                    f"pods unknown: {k.pods_unknown}", style="yellow")))
+        fields.append(
+            (
+                "GPUs",
+                Text(
+                    f"? requested of {k.gpu_allocatable} allocatable ({k.gpu_capacity} capacity): "
+                    f"pods unknown: {k.pods_unknown}",
+                    style="yellow",
+                ),
+            )
+        )
     elif k.gpu_capacity or k.gpu_allocatable:
-        fields.append(("GPUs", f"{k.gpu_requested} requested of {k.gpu_allocatable} allocatable ({k.gpu_capacity} capacity)"
-                       + (f", {k.gpu_product}" if k.gpu_product else "")))
+        fields.append(
+            (
+                "GPUs",
+                f"{k.gpu_requested} requested of {k.gpu_allocatable} allocatable ({k.gpu_capacity} capacity)"
+                + (f", {k.gpu_product}" if k.gpu_product else ""),
+            )
+        )
     if not k.pods_unknown:
         fields += [("  pod", f"{pod}  {gpus} GPU{'s' if gpus != 1 else ''}") for pod, gpus in k.pods_with_gpus]
     fields += [("  taint", taint) for taint in k.taints]
@@ -298,8 +344,15 @@ def _kube_fields(k: KubeNode) -> Fields:
         if (ctype == "Ready") == (status == "True"):
             normal.append(f"{ctype}={status}")
         else:
-            fields.append(("  condition", Text(f"{ctype}={status}" + (f" {reason}" if reason else "")
-                                               + (f": {message}" if message else ""), style="bold red")))
+            fields.append(
+                (
+                    "  condition",
+                    Text(
+                        f"{ctype}={status}" + (f" {reason}" if reason else "") + (f": {message}" if message else ""),
+                        style="bold red",
+                    ),
+                )
+            )
     if normal:
         fields.append(("  conditions", Text(" ".join(normal), style="dim")))
     return fields
@@ -336,7 +389,10 @@ def node_fields(node: NodeRow, view: ClusterView) -> Fields:
     """The details of one host, layer by layer; a layer the site has but that does not know the host says so."""
     fields: Fields = [
         ("host", node.name),
-        ("status", Text(f"{node.status.level.glyph} {node.status.status or '—'}", style=LEVEL_STYLE[node.status.level])),
+        (
+            "status",
+            Text(f"{node.status.level.glyph} {node.status.status or '—'}", style=LEVEL_STYLE[node.status.level]),
+        ),
     ]
     if node.status.reason:
         fields.append(("why", node.status.reason))
@@ -353,15 +409,26 @@ def node_fields(node: NodeRow, view: ClusterView) -> Fields:
             continue
         status = view.status(src)
         state = status.state(view.now) if status is not None else "ok"
-        note = "" if state == "ok" else f"{src} {state}" + (
-            f": {parts_line(status, view.now)}" if status is not None and state == "partial"
-            else f": {status.error}" if status and status.error else "")
+        note = (
+            ""
+            if state == "ok"
+            else f"{src} {state}"
+            + (
+                f": {parts_line(status, view.now)}"
+                if status is not None and state == "partial"
+                else f": {status.error}"
+                if status and status.error
+                else ""
+            )
+        )
         fields.append((f"── {title}", note))
         fields += build(item) if item is not None else [(absent[0], Text(absent[1], style="dim"))]
     fields.append(("── events", "" if node.events else "none recent"))
     for event in node.events[:20]:
         text = Text(f"{_age(view, event.last_seen)}  ", style="dim")
         text.append(f"{event.reason}", style="yellow" if event.type == "Warning" else "")
-        text.append(f" {event.kind} {event.object}: {event.message}" + (f" (×{event.count})" if event.count > 1 else ""))
+        text.append(
+            f" {event.kind} {event.object}: {event.message}" + (f" (×{event.count})" if event.count > 1 else "")
+        )
         fields.append((event.source, text))
     return fields

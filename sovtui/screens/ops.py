@@ -27,8 +27,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-STATE_STYLE = {"failed": "bold red", "timeout": "bold red", "cancelled": "yellow", "blocked": "yellow",
-               "skipped": "dim", "pending": "dim"}
+STATE_STYLE = {
+    "failed": "bold red",
+    "timeout": "bold red",
+    "cancelled": "yellow",
+    "blocked": "yellow",
+    "skipped": "dim",
+    "pending": "dim",
+}
 MODAL_CSS = """
 {name} {{ align: center middle; background: $background 40%; }}
 {name} > Vertical {{ width: 96%; max-width: 140; height: 96%; border: round $accent; background: $surface; padding: 0 1; }}
@@ -46,15 +52,20 @@ def _duration(text: str) -> float:
 class OperationForm(ModalScreen[Options | None]):
     """The options of a drain, cordon or uncordon; ``enter`` makes the plan, ``esc`` gives up."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="ops.form.cancel"),
-                Binding("ctrl+s", "submit", "Plan", id="ops.form.submit")]
-    DEFAULT_CSS = MODAL_CSS.format(name="OperationForm") + """
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="ops.form.cancel"),
+        Binding("ctrl+s", "submit", "Plan", id="ops.form.submit"),
+    ]
+    DEFAULT_CSS = (
+        MODAL_CSS.format(name="OperationForm")
+        + """
     OperationForm > Vertical { height: auto; max-height: 96%; }
     OperationForm Horizontal { height: auto; }
     OperationForm Input { width: 1fr; }
     OperationForm Checkbox { width: auto; border: none; padding: 0 1; }
     OperationForm Select { width: 24; }
     """
+    )
 
     def __init__(self, action: str, hosts: list[str], *, reason: str = "", production: bool = False) -> None:
         super().__init__()
@@ -73,8 +84,12 @@ class OperationForm(ModalScreen[Options | None]):
                 with Horizontal():
                     yield Input("10m", placeholder="timeout", id="timeout")
                     yield Input("", placeholder="grace period s (blank: each pod's own)", id="grace")
-                    yield Select([("VMs: live-migrate", "live"), ("VMs: cold-migrate", "cold"), ("VMs: leave", "leave")],
-                                 value="live", allow_blank=False, id="vm-policy")
+                    yield Select(
+                        [("VMs: live-migrate", "live"), ("VMs: cold-migrate", "cold"), ("VMs: leave", "leave")],
+                        value="live",
+                        allow_blank=False,
+                        id="vm-policy",
+                    )
                 with Horizontal():
                     yield Checkbox("delete emptyDir data", False, id="emptydir")
                     yield Checkbox("force (pods without controller)", False, id="force")
@@ -104,9 +119,14 @@ class OperationForm(ModalScreen[Options | None]):
                 kwargs["reason"] = self._value("reason")
             if self.action == "drain":
                 grace = str(self._value("grace")).strip()
-                kwargs.update(timeout_s=_duration(self._value("timeout")), grace_period_s=int(grace) if grace else None,
-                              vm_policy=self._value("vm-policy"), delete_emptydir_data=self._value("emptydir"),
-                              force=self._value("force"), requeue_jobs=self._value("requeue"))
+                kwargs.update(
+                    timeout_s=_duration(self._value("timeout")),
+                    grace_period_s=int(grace) if grace else None,
+                    vm_policy=self._value("vm-policy"),
+                    delete_emptydir_data=self._value("emptydir"),
+                    force=self._value("force"),
+                    requeue_jobs=self._value("requeue"),
+                )
             options = Options(**kwargs).check(self.action)
         except (OpsError, ValueError) as exc:
             self.query_one("#form-error", Static).update(Text(f"✗ {exc}", style="bold red"))
@@ -121,10 +141,13 @@ class PlanScreen(ModalScreen[bool]):
     """The plan; typing the host name (or ``yes`` for several hosts) and ``enter`` runs it."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="ops.plan.cancel")]
-    DEFAULT_CSS = MODAL_CSS.format(name="PlanScreen") + """
+    DEFAULT_CSS = (
+        MODAL_CSS.format(name="PlanScreen")
+        + """
     PlanScreen VerticalScroll { height: 1fr; }
     PlanScreen Input { dock: bottom; }
     """
+    )
 
     def __init__(self, plan: Plan) -> None:
         super().__init__()
@@ -140,12 +163,20 @@ class PlanScreen(ModalScreen[bool]):
             if self.plan.runnable:
                 yield Input(placeholder=f"type {self.expected} to {self.plan.action}, esc to cancel", id="confirm")
             else:
-                yield Static(Text("blocked: lift the ✗ items (esc, change the options) — nothing will run", style="bold red"))
+                yield Static(
+                    Text("blocked: lift the ✗ items (esc, change the options) — nothing will run", style="bold red")
+                )
 
     def _text(self) -> Text:
         text = Text()
         for line in plan_lines(self.plan):
-            style = "bold red" if line.lstrip().startswith(("✗", "BLOCKED")) else "yellow" if line.lstrip().startswith("!") else ""
+            style = (
+                "bold red"
+                if line.lstrip().startswith(("✗", "BLOCKED"))
+                else "yellow"
+                if line.lstrip().startswith("!")
+                else ""
+            )
             if " — " in line and not line.startswith(" "):
                 style = "bold"
             text.append(line + "\n", style=style)
@@ -189,12 +220,17 @@ class Tracker:
 class RunScreen(ModalScreen[None]):
     """Live progress per item; ``x`` cancels the run, ``esc`` hides this (the run goes on)."""
 
-    BINDINGS = [Binding("x", "cancel_run", "Cancel run", id="ops.run.cancel"),
-                Binding("escape", "close", "Hide", id="ops.run.close")]
-    DEFAULT_CSS = MODAL_CSS.format(name="RunScreen") + """
+    BINDINGS = [
+        Binding("x", "cancel_run", "Cancel run", id="ops.run.cancel"),
+        Binding("escape", "close", "Hide", id="ops.run.close"),
+    ]
+    DEFAULT_CSS = (
+        MODAL_CSS.format(name="RunScreen")
+        + """
     RunScreen DataTable { height: 1fr; }
     RunScreen #run-summary { height: auto; }
     """
+    )
 
     def __init__(self, tracker: Tracker) -> None:
         super().__init__()
@@ -220,8 +256,12 @@ class RunScreen(ModalScreen[None]):
         table.add_column("detail", key="detail")
         for step in plan.steps:
             state = "pending" if step.acts else "skipped"
-            table.add_row(Text(state, style=STATE_STYLE.get(state, "")), f"{step.host} {LAYER_TITLE[step.layer]} {step_line(step)}"[:70],
-                          "", key=step.key)
+            table.add_row(
+                Text(state, style=STATE_STYLE.get(state, "")),
+                f"{step.host} {LAYER_TITLE[step.layer]} {step_line(step)}"[:70],
+                "",
+                key=step.key,
+            )
         for event in self.tracker.events:
             self.show_event(event)
         self.set_interval(1.0, self._tick)
@@ -233,7 +273,13 @@ class RunScreen(ModalScreen[None]):
         table = self.query_one(DataTable)
         if event.step and event.step in table.rows:
             style = STATE_STYLE.get(event.state, "green" if event.state in SUCCESS else "")
-            word = ("✓ " if event.state in SUCCESS and event.state in FINAL else "✗ " if event.state in ("failed", "timeout") else "") + event.state
+            word = (
+                "✓ "
+                if event.state in SUCCESS and event.state in FINAL
+                else "✗ "
+                if event.state in ("failed", "timeout")
+                else ""
+            ) + event.state
             table.update_cell(event.step, "state", Text(word, style=style))
             table.update_cell(event.step, "detail", event.detail)
         self._tick()
@@ -243,11 +289,17 @@ class RunScreen(ModalScreen[None]):
         elapsed = time.monotonic() - tracker.started
         if tracker.finished:
             lines = outcome_lines(tracker.plan, tracker.run.outcome)
-            text = Text("\n".join(lines), style="bold green" if tracker.run.outcome.verdict(tracker.plan) == "ok" else "bold red")
+            text = Text(
+                "\n".join(lines),
+                style="bold green" if tracker.run.outcome.verdict(tracker.plan) == "ok" else "bold red",
+            )
         else:
             done = sum(1 for s in tracker.plan.steps if s.acts and tracker.run.outcome.states.get(s.key) in FINAL)
             acting = sum(1 for s in tracker.plan.steps if s.acts)
-            text = Text(f"running {elapsed:.0f} s · {done} of {acting} items ended" + (" · cancelling…" if tracker.run.stopping else ""))
+            text = Text(
+                f"running {elapsed:.0f} s · {done} of {acting} items ended"
+                + (" · cancelling…" if tracker.run.stopping else "")
+            )
         self.query_one("#run-summary", Static).update(text)
 
     def action_cancel_run(self) -> None:
@@ -263,13 +315,18 @@ class RunScreen(ModalScreen[None]):
 class UnfinishedScreen(ModalScreen[tuple[str, str] | None]):
     """Runs a crashed session left unfinished: ``r`` resume (plan made again from the live cluster), ``a`` abandon."""
 
-    BINDINGS = [Binding("r", "choose('resume')", "Resume", id="ops.unfinished.resume"),
-                Binding("a", "choose('abandon')", "Abandon", id="ops.unfinished.abandon"),
-                Binding("escape", "later", "Later", id="ops.unfinished.later")]
-    DEFAULT_CSS = MODAL_CSS.format(name="UnfinishedScreen") + """
+    BINDINGS = [
+        Binding("r", "choose('resume')", "Resume", id="ops.unfinished.resume"),
+        Binding("a", "choose('abandon')", "Abandon", id="ops.unfinished.abandon"),
+        Binding("escape", "later", "Later", id="ops.unfinished.later"),
+    ]
+    DEFAULT_CSS = (
+        MODAL_CSS.format(name="UnfinishedScreen")
+        + """
     UnfinishedScreen > Vertical { height: auto; max-height: 80%; }
     UnfinishedScreen DataTable { height: auto; max-height: 12; }
     """
+    )
 
     def __init__(self, runs: list[Unfinished]) -> None:
         super().__init__()
@@ -279,7 +336,9 @@ class UnfinishedScreen(ModalScreen[tuple[str, str] | None]):
         with Vertical():
             yield Static("A run did not finish (sovtui stopped while it ran). Its hosts may be half drained.")
             yield DataTable(id="unfinished", cursor_type="row")
-            yield Static("r: resume it (the plan is made again from the live cluster) · a: abandon · esc: later", classes="hint")
+            yield Static(
+                "r: resume it (the plan is made again from the live cluster) · a: abandon · esc: later", classes="hint"
+            )
 
     def on_mount(self) -> None:
         self.query_one(Vertical).border_title = "Unfinished runs"
@@ -319,18 +378,25 @@ class Operations:
             self.app.notify("no host selected", severity="warning")
             return
         if self.operator.site.read_only:
-            self.app.notify(f"read-only: {action} refused — this session does not change the cluster (--read-only)",
-                            severity="error", timeout=6)
+            self.app.notify(
+                f"read-only: {action} refused — this session does not change the cluster (--read-only)",
+                severity="error",
+                timeout=6,
+            )
             return
         busy = self.busy_hosts() & set(hosts)
         if busy:
-            self.app.notify(f"{', '.join(sorted(busy))}: an operation is already running (:runs shows it)", severity="warning")
+            self.app.notify(
+                f"{', '.join(sorted(busy))}: an operation is already running (:runs shows it)", severity="warning"
+            )
             return
         self.app.run_worker(self._flow(action, list(hosts), reason), group="ops", exit_on_error=False)
 
     async def _flow(self, action: str, hosts: list[str], reason: str) -> None:
         app = self.app
-        options = await app.push_screen_wait(OperationForm(action, hosts, reason=reason, production=self.operator.site.production))
+        options = await app.push_screen_wait(
+            OperationForm(action, hosts, reason=reason, production=self.operator.site.production)
+        )
         if options is None:
             return
         try:
@@ -357,11 +423,16 @@ class Operations:
             if event.state in ("cordoned", "disabled", "drained", "uncordoned", "enabled", "waiting") or not event.step:
                 self.app.hub.refresh()  # other screens see the host closing (or reopening) now
         verdict = tracker.run.outcome.verdict(tracker.plan)
-        self.app.notify(f"{tracker.plan.action} {', '.join(tracker.plan.hosts)}: {verdict}",
-                        severity="information" if verdict == "ok" else "error", timeout=8)
+        self.app.notify(
+            f"{tracker.plan.action} {', '.join(tracker.plan.hosts)}: {verdict}",
+            severity="information" if verdict == "ok" else "error",
+            timeout=8,
+        )
 
     def show_runs(self) -> None:
-        tracker = next((t for t in reversed(self.trackers) if not t.finished), self.trackers[-1] if self.trackers else None)
+        tracker = next(
+            (t for t in reversed(self.trackers) if not t.finished), self.trackers[-1] if self.trackers else None
+        )
         if tracker is None:
             self.app.notify("no operation in this session", timeout=3)
             return

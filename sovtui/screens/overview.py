@@ -18,7 +18,15 @@ TILE_KEYS = ("gpus", "ceph", "fabric", "jobs", "alerts", "sources")
 def sources_tile(view: ClusterView) -> Tile:
     """Freshness of every source, so an on-call engineer knows what the other tiles are worth."""
     if not view.statuses:
-        return Tile("sources", "Sources", Health.UNKNOWN, "none configured", ("add prometheus_url to the site",), "", known=False)
+        return Tile(
+            "sources",
+            "Sources",
+            Health.UNKNOWN,
+            "none configured",
+            ("add prometheus_url to the site",),
+            "",
+            known=False,
+        )
     states = {s.name: s.state(view.now) for s in view.statuses}
     bad = [n for n, st in states.items() if st in ("failing", "stale", "partial")]
     level = Health.CRIT if any(states[n] == "failing" for n in bad) else Health.WARN if bad else Health.OK
@@ -37,7 +45,10 @@ def sources_tile(view: ClusterView) -> Tile:
         elif state == "pending":
             lines.append(f"… {status.name}: waiting for first answer")
         else:
-            lines.append(f"✓ {status.name} · {fmt_age(status.age(view.now))} ago" + (f" · slow {status.latency_s:.1f}s" if slow else ""))
+            lines.append(
+                f"✓ {status.name} · {fmt_age(status.age(view.now))} ago"
+                + (f" · slow {status.latency_s:.1f}s" if slow else "")
+            )
     ok = sum(1 for st in states.values() if st == "ok")
     return Tile("sources", "Sources", level, f"{ok}/{len(states)} answering", tuple(lines), "")
 

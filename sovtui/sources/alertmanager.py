@@ -34,7 +34,9 @@ def parse_alertmanager_alerts(payload: Any) -> tuple[Alert, ...]:
             continue
         if status.get("silencedBy") or status.get("inhibitedBy"):
             state = "suppressed"
-        alerts.append(make_alert(item.get("labels"), item.get("annotations"), state, item.get("startsAt"), "alertmanager"))
+        alerts.append(
+            make_alert(item.get("labels"), item.get("annotations"), state, item.get("startsAt"), "alertmanager")
+        )
     return sort_alerts(alerts)
 
 
@@ -44,7 +46,9 @@ class AlertmanagerSource(Source):
     name = "alertmanager"
     kind = "alertmanager"
 
-    def __init__(self, site: SiteConfig, *, session: requests.Session | None = None, name: str = "alertmanager") -> None:
+    def __init__(
+        self, site: SiteConfig, *, session: requests.Session | None = None, name: str = "alertmanager"
+    ) -> None:
         if not site.alertmanager_url:
             raise ValueError(f"site {site.name!r} has no alertmanager_url")
         self.name = name
@@ -95,7 +99,11 @@ class AlertmanagerSource(Source):
         info = status.get("versionInfo") if isinstance(status.get("versionInfo"), dict) else {}
         self._version = str(info.get("version", ""))
         ms = (time.perf_counter() - started) * 1000
-        checks = [DoctorCheck(self.name, "reachable", True, f"Alertmanager {self._version or '?'} at {self.url} ({ms:.0f} ms)")]
+        checks = [
+            DoctorCheck(
+                self.name, "reachable", True, f"Alertmanager {self._version or '?'} at {self.url} ({ms:.0f} ms)"
+            )
+        ]
         cluster = status.get("cluster") if isinstance(status.get("cluster"), dict) else {}
         cluster_state = str(cluster.get("status", "unknown"))
         peers = cluster.get("peers") if isinstance(cluster.get("peers"), list) else []
@@ -105,7 +113,9 @@ class AlertmanagerSource(Source):
                 "cluster",
                 cluster_state in ("ready", "disabled"),
                 f"{cluster_state}" + (f", {len(peers)} peers" if cluster_state != "disabled" else ""),
-                "" if cluster_state in ("ready", "disabled") else "the Alertmanager cluster has not settled; check its peers",
+                ""
+                if cluster_state in ("ready", "disabled")
+                else "the Alertmanager cluster has not settled; check its peers",
             )
         )
         try:

@@ -50,7 +50,9 @@ def _severity_rank(severity: str) -> int:
 def sort_alerts(alerts: Iterable[Alert]) -> tuple[Alert, ...]:
     """Worst first: severity, firing before pending/suppressed, then name and labels."""
     state_rank = {"firing": 0, "pending": 1, "suppressed": 2}
-    return tuple(sorted(alerts, key=lambda a: (_severity_rank(a.severity), state_rank.get(a.state, 3), a.name, a.labels)))
+    return tuple(
+        sorted(alerts, key=lambda a: (_severity_rank(a.severity), state_rank.get(a.state, 3), a.name, a.labels))
+    )
 
 
 def make_alert(labels_raw: Any, annotations_raw: Any, state: str, since: Any, source: str) -> Alert:

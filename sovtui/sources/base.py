@@ -112,7 +112,6 @@ async def wait_quietly(what: str, waiting: Awaitable[Any], timeout_s: float) -> 
         _log.debug("waiting for %s: %s: %s", what, type(exc).__name__, exc)
 
 
-
 class DaemonPool(Executor):
     """A thread pool whose threads never hold the process: a backend call stuck for good (a client library
     deadlocked in its own lock, a socket with no timeout) must not keep ``sovtui snapshot`` from exiting once its

@@ -183,8 +183,13 @@ def _mig(raw: dict) -> MigInstance | None:
     gi = _int(raw.get("gi"))
     if gi is None:
         return None
-    return MigInstance(gi=gi, ci=_int(raw.get("ci")), profile=_str(raw.get("profile")), uuid=_str(raw.get("uuid")),
-                       mem_total_mib=_num(raw.get("mem_total_mib")))
+    return MigInstance(
+        gi=gi,
+        ci=_int(raw.get("ci")),
+        profile=_str(raw.get("profile")),
+        uuid=_str(raw.get("uuid")),
+        mem_total_mib=_num(raw.get("mem_total_mib")),
+    )
 
 
 def workload_of(processes: Iterable[GpuProcess]) -> str:
@@ -197,8 +202,9 @@ def workload_of(processes: Iterable[GpuProcess]) -> str:
     return ", ".join(names)
 
 
-def gpu_from_probe(host: str, raw: dict, position: int, *, backend: str, observed_at: float | None,
-                   xids: Sequence[XidEvent] = ()) -> Gpu:
+def gpu_from_probe(
+    host: str, raw: dict, position: int, *, backend: str, observed_at: float | None, xids: Sequence[XidEvent] = ()
+) -> Gpu:
     """One GPU entry of an answer as a :class:`Gpu` (``xids`` already matched to it)."""
     get = raw.get
     index = _int(get("index"))
@@ -274,9 +280,16 @@ class ParsedHost:
     notes: tuple[str, ...] = ()
 
 
-def _account_for_missing(name: str, gpus: list[Gpu], memory: HostMemory, expected: int,
-                         by_pci: dict[tuple[int, int, int], list[XidEvent]], matched: set, backend: str,
-                         observed_at: float | None) -> None:
+def _account_for_missing(
+    name: str,
+    gpus: list[Gpu],
+    memory: HostMemory,
+    expected: int,
+    by_pci: dict[tuple[int, int, int], list[XidEvent]],
+    matched: set,
+    backend: str,
+    observed_at: float | None,
+) -> None:
     """GPUs seen earlier this session that the answer does not name: give them back their identity.
 
     A lost GPU the probe cannot name (its queries fail and the probe started after the loss)
@@ -287,9 +300,14 @@ def _account_for_missing(name: str, gpus: list[Gpu], memory: HostMemory, expecte
     """
     present_uuids = {g.uuid for g in gpus if g.uuid}
     present_pci = {pci_key(g.pci_bus_id) for g in gpus if g.pci_bus_id}
-    missing = sorted((old for uuid, old in memory.seen.items()
-                      if uuid not in present_uuids and pci_key(old.pci_bus_id) not in present_pci),
-                     key=lambda g: g.index)
+    missing = sorted(
+        (
+            old
+            for uuid, old in memory.seen.items()
+            if uuid not in present_uuids and pci_key(old.pci_bus_id) not in present_pci
+        ),
+        key=lambda g: g.index,
+    )
     if not missing:
         return
 
@@ -309,8 +327,9 @@ def _account_for_missing(name: str, gpus: list[Gpu], memory: HostMemory, expecte
             continue
         missing.remove(old)
         pci = gpu.pci_bus_id or old.pci_bus_id
-        gpus[position] = replace(gpu, uuid=old.uuid, name=gpu.name or old.name, pci_bus_id=pci,
-                                 xids=gpu.xids or xids_of(pci))
+        gpus[position] = replace(
+            gpu, uuid=old.uuid, name=gpu.name or old.name, pci_bus_id=pci, xids=gpu.xids or xids_of(pci)
+        )
     taken = {g.index for g in gpus}
     free = [i for i in range(expected) if i not in taken]
     for old in missing:
@@ -318,15 +337,26 @@ def _account_for_missing(name: str, gpus: list[Gpu], memory: HostMemory, expecte
             break
         index = old.index if old.index in free else free[0]
         free.remove(index)
-        gpus.append(Gpu(host=name, index=index, uuid=old.uuid, name=old.name, pci_bus_id=old.pci_bus_id,
-                        mem_total_mib=old.mem_total_mib, lost=True,
-                        error=f"not enumerated by the driver any more (was GPU {old.index})",
-                        xids=xids_of(old.pci_bus_id), sources=(backend,) if backend != "none" else old.sources[:1],
-                        observed_at=observed_at))
+        gpus.append(
+            Gpu(
+                host=name,
+                index=index,
+                uuid=old.uuid,
+                name=old.name,
+                pci_bus_id=old.pci_bus_id,
+                mem_total_mib=old.mem_total_mib,
+                lost=True,
+                error=f"not enumerated by the driver any more (was GPU {old.index})",
+                xids=xids_of(old.pci_bus_id),
+                sources=(backend,) if backend != "none" else old.sources[:1],
+                observed_at=observed_at,
+            )
+        )
 
 
-def host_from_answer(name: str, data: dict, memory: HostMemory, *, observed_at: float | None,
-                     latency_s: float | None) -> ParsedHost:
+def host_from_answer(
+    name: str, data: dict, memory: HostMemory, *, observed_at: float | None, latency_s: float | None
+) -> ParsedHost:
     """Map one checked answer (see :func:`parse_answer`) to GPUs and a host, updating the host's memory."""
     backend = _str(data.get("backend")) or "none"
     raw_gpus = data.get("gpus") or []
@@ -720,8 +750,14 @@ class HostsSource(Source):
     def stats(self, name: str) -> dict[str, Any]:
         """Counters of one host (connections opened, probes started, failures), for tests and diagnostics."""
         link = self._links[name]
-        return {"connects": link.connects, "probe_starts": link.probe_starts, "failures": link.failures,
-                "connected": link.alive(), "last_error": link.last_error, "stage": link.last_stage}
+        return {
+            "connects": link.connects,
+            "probe_starts": link.probe_starts,
+            "failures": link.failures,
+            "connected": link.alive(),
+            "last_error": link.last_error,
+            "stage": link.last_stage,
+        }
 
     # -- configuration -----------------------------------------------------------------------
     @staticmethod
@@ -747,8 +783,15 @@ class HostsSource(Source):
             link.had_trusted_keys = trusted
 
         options, link.target = connect_options(
-            link.name, paths, cache=self._known_hosts, user=ssh.user, port=ssh.port, known_hosts=ssh.known_hosts,
-            full_paths=self.ssh_config_paths, on_key_lookup=looked_up)
+            link.name,
+            paths,
+            cache=self._known_hosts,
+            user=ssh.user,
+            port=ssh.port,
+            known_hosts=ssh.known_hosts,
+            full_paths=self.ssh_config_paths,
+            on_key_lookup=looked_up,
+        )
         link.resolved = (self._ssh_filter.stamp, options)
         return options
 
@@ -775,8 +818,10 @@ class HostsSource(Source):
             replies = await asyncio.gather(*(self._poll(link) for link in links))
             loop = asyncio.get_running_loop()
             results = await loop.run_in_executor(
-                executor, lambda: [self._digest(link, reply) for link, reply in zip(links, replies, strict=True)])
+                executor, lambda: [self._digest(link, reply) for link, reply in zip(links, replies, strict=True)]
+            )
         else:
+
             async def one(link: _Link) -> ParsedHost:
                 # parsed as soon as it arrives, while slower hosts are still answering
                 return self._digest(link, await self._poll(link))
@@ -801,8 +846,13 @@ class HostsSource(Source):
         memory = link.memory
         if reply.line is not None:
             try:
-                parsed = host_from_answer(link.name, parse_answer(reply.line), memory,
-                                          observed_at=reply.received_at, latency_s=reply.latency_s)
+                parsed = host_from_answer(
+                    link.name,
+                    parse_answer(reply.line),
+                    memory,
+                    observed_at=reply.received_at,
+                    latency_s=reply.latency_s,
+                )
             except ProbeError as exc:
                 reply = _Reply(error=f"probe failed: {exc}", stage="probe")
             except Exception as exc:
@@ -877,8 +927,12 @@ class HostsSource(Source):
             except TimeoutError:
                 link.timeouts += 1
                 if link.timeouts >= 2:
-                    return self._lost(link, f"probe did not answer in {self.host_timeout_s:g}s twice; restarting it",
-                                      "probe", keep_conn=True)
+                    return self._lost(
+                        link,
+                        f"probe did not answer in {self.host_timeout_s:g}s twice; restarting it",
+                        "probe",
+                        keep_conn=True,
+                    )
                 return _Reply(error=f"probe did not answer in {self.host_timeout_s:g}s", stage="probe")
             except _ProbeGone as exc:
                 stage = getattr(exc, "stage", "probe")
@@ -912,13 +966,15 @@ class HostsSource(Source):
         while True:
             end = link.buffer.find("\n")
             if end >= 0:
-                line, link.buffer = link.buffer[: end + 1], link.buffer[end + 1:]
+                line, link.buffer = link.buffer[: end + 1], link.buffer[end + 1 :]
                 return line
             if len(link.buffer) > self.answer_limit:
                 size = len(link.buffer)
                 link.buffer = ""
-                gone = _ProbeGone(f"probe answer longer than {_size(self.answer_limit)} ({_size(size)} read "
-                                  "without a line end); not read further")
+                gone = _ProbeGone(
+                    f"probe answer longer than {_size(self.answer_limit)} ({_size(size)} read "
+                    "without a line end); not read further"
+                )
                 gone.stage = "probe"  # type: ignore[attr-defined]
                 raise gone
             try:
@@ -935,7 +991,7 @@ class HostsSource(Source):
             if end < 0:
                 link.buffer += chunk
                 continue
-            line, link.buffer = link.buffer + chunk[: end + 1], chunk[end + 1:]
+            line, link.buffer = link.buffer + chunk[: end + 1], chunk[end + 1 :]
             return line
 
     async def _probe_exit(self, link: _Link, partial: str) -> _ProbeGone:
@@ -959,8 +1015,11 @@ class HostsSource(Source):
             gone = _ProbeGone(f"python3 not found on {link.name}" + (f": {tail}" if tail else ""))
             gone.stage = "python3"  # type: ignore[attr-defined]
             return gone
-        how = f"exited with status {status}" if status is not None else (
-            f"killed by signal {signal[0]}" if signal else "ended its output")
+        how = (
+            f"exited with status {status}"
+            if status is not None
+            else (f"killed by signal {signal[0]}" if signal else "ended its output")
+        )
         detail = tail or (f"last output {_short(partial, 60)!r}" if partial else "")
         gone = _ProbeGone(f"probe {how}" + (f": {detail}" if detail else ""))
         gone.stage = "probe"  # type: ignore[attr-defined]
@@ -982,7 +1041,9 @@ class HostsSource(Source):
     def _fail(self, link: _Link, error: str, stage: str) -> None:
         link.failures += 1
         link.last_error, link.last_stage = error, stage
-        link.retry_at = time.monotonic() + jittered_backoff(link.failures, self.backoff_base_s, self.backoff_cap_s, self._rng)
+        link.retry_at = time.monotonic() + jittered_backoff(
+            link.failures, self.backoff_base_s, self.backoff_cap_s, self._rng
+        )
 
     def _teardown(self, link: _Link, *, keep_conn: bool = False) -> None:
         link.owed = False
@@ -1040,7 +1101,8 @@ class HostsSource(Source):
     async def _start_probe(self, link: _Link) -> _Reply:
         command = self.probe_command()
         proc = await asyncio.wait_for(
-            link.conn.create_process(command, encoding="utf-8", errors="replace"), self.host_timeout_s)
+            link.conn.create_process(command, encoding="utf-8", errors="replace"), self.host_timeout_s
+        )
         link.proc = proc
         link.probe_starts += 1
         link.stderr_tail.clear()
@@ -1079,7 +1141,10 @@ class HostsSource(Source):
         if isinstance(exc, asyncssh.KeyExchangeFailed):
             if link.had_trusted_keys and "host key" in str(exc).lower():
                 return f"host key CHANGED for {name} — possible MITM; fix known_hosts", "host key"
-            return f"key exchange with {name} failed: {_short(exc.reason if hasattr(exc, 'reason') else exc)}", "reachable"
+            return (
+                f"key exchange with {name} failed: {_short(exc.reason if hasattr(exc, 'reason') else exc)}",
+                "reachable",
+            )
         if isinstance(exc, asyncssh.PermissionDenied):
             return f"permission denied for {link.target or name} (check key/agent)", "auth"
         if isinstance(exc, asyncssh.KeyImportError):
@@ -1093,8 +1158,9 @@ class HostsSource(Source):
         if isinstance(exc, ImportError):
             return f"probe not available: {_short(exc)}", "probe"
         if isinstance(exc, TimeoutError):
-            return str(exc) or f"no answer from {name} in {self.host_timeout_s:g}s", \
-                "reachable" if link.conn is None else "probe"
+            return str(
+                exc
+            ) or f"no answer from {name} in {self.host_timeout_s:g}s", "reachable" if link.conn is None else "probe"
         if isinstance(exc, socket.gaierror):
             return f"cannot resolve {name} ({_short(exc.strerror or exc)})", "reachable"
         if isinstance(exc, ConnectionRefusedError):
@@ -1112,9 +1178,17 @@ class HostsSource(Source):
         links = list(self._links.values())
         if not links:
             if self.discover:
-                return [DoctorCheck(self.name, "hosts", True, f"none yet: discovered from {' and '.join(self.discover)} "
-                                    "once those sources answer")]
-            return [DoctorCheck(self.name, "hosts", False, "no hosts configured", "list them in [sites.NAME.ssh] hosts")]
+                return [
+                    DoctorCheck(
+                        self.name,
+                        "hosts",
+                        True,
+                        f"none yet: discovered from {' and '.join(self.discover)} once those sources answer",
+                    )
+                ]
+            return [
+                DoctorCheck(self.name, "hosts", False, "no hosts configured", "list them in [sites.NAME.ssh] hosts")
+            ]
 
         async def check(link: _Link) -> list[DoctorCheck]:
             if not link.alive() and link.connect_task is None:
@@ -1124,8 +1198,9 @@ class HostsSource(Source):
             return self._doctor_lines(link, reply, parsed)
 
         groups = await asyncio.gather(*(check(link) for link in links))
-        checks = [DoctorCheck(self.name, "ssh config", True,
-                              ", ".join(self.ssh_config_paths) or "none (no ~/.ssh/config)")]
+        checks = [
+            DoctorCheck(self.name, "ssh config", True, ", ".join(self.ssh_config_paths) or "none (no ~/.ssh/config)")
+        ]
         if len(links) <= _DOCTOR_DETAIL_HOSTS:
             return checks + [c for group in groups for c in group]
         # a big fleet: one summary line per check, then every failing line
@@ -1168,8 +1243,11 @@ class HostsSource(Source):
                     detail += f", {len([g for g in parsed.gpus if not g.lost])} GPUs"
                     lines.append(DoctorCheck(self.name, label, True, detail))
                 else:
-                    lines.append(DoctorCheck(self.name, label, False, f"no GPU backend ({host.backend or 'none'})",
-                                             _HINTS["backend"]))
+                    lines.append(
+                        DoctorCheck(
+                            self.name, label, False, f"no GPU backend ({host.backend or 'none'})", _HINTS["backend"]
+                        )
+                    )
                 break
             lines.append(DoctorCheck(self.name, label, True, detail_ok[name]))
         return lines

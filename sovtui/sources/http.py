@@ -91,7 +91,9 @@ def bounded_adapter(max_bytes: int, total_s: float | None = None) -> Any:
             declared = response.headers.get("Content-Length", "")
             if declared.isdigit() and int(declared) > max_bytes:
                 response.close()
-                raise AnswerTooLarge(f"answer larger than {max_bytes // 2**20} MB ({int(declared)} bytes)", response=response)
+                raise AnswerTooLarge(
+                    f"answer larger than {max_bytes // 2**20} MB ({int(declared)} bytes)", response=response
+                )
             chunks: list[bytes] = []
             size = 0
             try:
@@ -121,8 +123,15 @@ class HttpJson:
     """A lazily made ``requests`` session with a bounded transport, plus the mapping of every failure to the typed
     source errors."""
 
-    def __init__(self, service: str, base_url: str, timeout_s: float, session: requests.Session | None = None, *,
-                 max_bytes: int = MAX_ANSWER_BYTES) -> None:
+    def __init__(
+        self,
+        service: str,
+        base_url: str,
+        timeout_s: float,
+        session: requests.Session | None = None,
+        *,
+        max_bytes: int = MAX_ANSWER_BYTES,
+    ) -> None:
         self.service = service
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
@@ -178,8 +187,15 @@ class HttpJson:
             raise Timeout(f"{self.service} did not answer within {self.timeout_s:g}s")
         return left
 
-    def get(self, path: str, *, params: Mapping[str, Any] | None = None, deadline: float | None = None,
-            what: str = "", want_json: bool = True) -> Any:
+    def get(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        deadline: float | None = None,
+        what: str = "",
+        want_json: bool = True,
+    ) -> Any:
         """GET ``base_url + path``; the JSON body (or the response when ``want_json`` is false)."""
         what = what or path
         timeout = self.remaining(deadline)
@@ -191,8 +207,9 @@ class HttpJson:
         try:
             return response.json()
         except ValueError:
-            raise BadAnswer(f"{self.service} answered {what} with something that is not JSON"
-                            f" ({content_type(response)})") from None
+            raise BadAnswer(
+                f"{self.service} answered {what} with something that is not JSON ({content_type(response)})"
+            ) from None
 
     def call(self, fn: Callable[[], Any], what: str) -> Any:
         """Run one HTTP call; map every ``requests`` failure to a short typed error (no traceback)."""
@@ -201,24 +218,31 @@ class HttpJson:
         try:
             return fn()
         except requests.exceptions.Timeout:
-            raise Timeout(f"{self.service} at {self.base_url} did not answer within {self.timeout_s:g}s ({what})") from None
+            raise Timeout(
+                f"{self.service} at {self.base_url} did not answer within {self.timeout_s:g}s ({what})"
+            ) from None
         except requests.exceptions.JSONDecodeError:
             response = self.last_response
-            raise BadAnswer(f"{self.service} answered {what} with something that is not JSON"
-                            f"{f' ({content_type(response)})' if response is not None else ''}") from None
+            raise BadAnswer(
+                f"{self.service} answered {what} with something that is not JSON"
+                f"{f' ({content_type(response)})' if response is not None else ''}"
+            ) from None
         except requests.exceptions.ChunkedEncodingError as exc:
             raise BadAnswer(f"{self.service} answered {what} badly: {connection_reason(exc)}") from None
         except requests.exceptions.ConnectionError as exc:
             if "timed out" in str(exc):
-                raise Timeout(f"{self.service} at {self.base_url} did not answer within {self.timeout_s:g}s"
-                              f" ({what})") from None
+                raise Timeout(
+                    f"{self.service} at {self.base_url} did not answer within {self.timeout_s:g}s ({what})"
+                ) from None
             raise Unreachable(f"{self.service} unreachable at {self.base_url}: {connection_reason(exc)}") from None
         except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema):
             raise Unreachable(f"{self.service} unreachable at {self.base_url}: not a valid URL") from None
         except requests.exceptions.RequestException as exc:
             if type(exc).__name__ == "AnswerTooLarge":
-                raise BadAnswer(f"{self.service} answered {what} with more than {self.max_bytes // 2**20} MB:"
-                                " not read past the size bound") from None
+                raise BadAnswer(
+                    f"{self.service} answered {what} with more than {self.max_bytes // 2**20} MB:"
+                    " not read past the size bound"
+                ) from None
             raise BadAnswer(f"{self.service} answered {what} badly: {type(exc).__name__}") from None
 
     def check_status(self, response, what: str) -> None:

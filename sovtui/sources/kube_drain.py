@@ -55,7 +55,11 @@ def parse_selector(sel: Any) -> Selector | None:
         return None
     out = []
     for expr in exprs:
-        if not isinstance(expr, Mapping) or expr.get("operator") not in OPERATORS or not isinstance(expr.get("key"), str):
+        if (
+            not isinstance(expr, Mapping)
+            or expr.get("operator") not in OPERATORS
+            or not isinstance(expr.get("key"), str)
+        ):
             return None
         values = expr.get("values") or ()
         out.append((expr["key"], expr["operator"], frozenset(str(v) for v in values)))
@@ -213,12 +217,33 @@ class DrainMixin:
             if candidates:
                 labels = dict(pod.labels)
                 budgets = tuple(
-                    BudgetRef(b.namespace, b.name, b.disruptions_allowed, b.current_healthy, b.desired_healthy, b.expected_pods)
+                    BudgetRef(
+                        b.namespace,
+                        b.name,
+                        b.disruptions_allowed,
+                        b.current_healthy,
+                        b.desired_healthy,
+                        b.expected_pods,
+                    )
                     for _, b in sorted(candidates.items())
                     if selector_matches(b.selector, labels)
                 )
-            refs.append(PodRef(pod.namespace, pod.name, pod.uid, pod.phase, pod.owner_kind, pod.owner_name, pod.mirror, pod.emptydir,
-                               pod.deleting, pod.gpus, pod.grace_period_s, budgets))
+            refs.append(
+                PodRef(
+                    pod.namespace,
+                    pod.name,
+                    pod.uid,
+                    pod.phase,
+                    pod.owner_kind,
+                    pod.owner_name,
+                    pod.mirror,
+                    pod.emptydir,
+                    pod.deleting,
+                    pod.gpus,
+                    pod.grace_period_s,
+                    budgets,
+                )
+            )
         out = tuple(refs)
         self._pods_on_memo[node] = out
         return out
@@ -262,7 +287,9 @@ class DrainMixin:
         return f"user {user or 'unknown'} in context {ctx or 'current'} ({server})"
 
     # -- actions ------------------------------------------------------------------------------
-    async def cordon(self, node: str, *, unschedulable: bool = True, reason: str | None = None, dry_run: bool = False) -> KubeNode:
+    async def cordon(
+        self, node: str, *, unschedulable: bool = True, reason: str | None = None, dry_run: bool = False
+    ) -> KubeNode:
         """Mark a node (un)schedulable, as ``kubectl cordon``/``uncordon`` does, in one JSON merge patch that also sets
         (cordon with a ``reason``) or removes (uncordon) the ``sovtui.io/cordon-reason`` annotation; returns the node as
         the server has it."""
@@ -280,18 +307,33 @@ class DrainMixin:
         kind = kube.ResourceKind("nodes", "", "", "", kube.project_node)
         try:
             call = client.CoreV1Api(self._api).patch_node_without_preload_content
-            status, raw, _ = await kube._call_raw(call, self.timeout_s, node, body, _content_type="application/merge-patch+json", **kwargs)
+            status, raw, _ = await kube._call_raw(
+                call, self.timeout_s, node, body, _content_type="application/merge-patch+json", **kwargs
+            )
         except Exception as exc:  # noqa: BLE001
             raise self._classify(exc, "patch", kind) from None  # type: ignore[attr-defined]
         if status != 200:
             raise self._http_error(status, raw, "patch", kind)  # type: ignore[attr-defined]
         rec = kube.project_node(json.loads(raw))
         held = self._gpu_pods.get(node, {})
-        return kube.KubeNode(rec.name, rec.ready, rec.unschedulable, rec.taints, rec.labels, rec.gpu_product, rec.gpu_capacity,
-                             rec.gpu_allocatable, sum(held.values()), rec.conditions, tuple(sorted(held.items())),
-                             pods_unknown=getattr(self, "_pods_unknown", ""))
+        return kube.KubeNode(
+            rec.name,
+            rec.ready,
+            rec.unschedulable,
+            rec.taints,
+            rec.labels,
+            rec.gpu_product,
+            rec.gpu_capacity,
+            rec.gpu_allocatable,
+            sum(held.values()),
+            rec.conditions,
+            tuple(sorted(held.items())),
+            pods_unknown=getattr(self, "_pods_unknown", ""),
+        )
 
-    async def evict(self, namespace: str, pod: str, *, grace_period_s: int | None = None, dry_run: bool = False) -> None:
+    async def evict(
+        self, namespace: str, pod: str, *, grace_period_s: int | None = None, dry_run: bool = False
+    ) -> None:
         """Evict a pod through the Eviction API (PodDisruptionBudgets are honoured by the server), with
         ``grace_period_s`` as DeleteOptions.gracePeriodSeconds (``None``: the pod's own terminationGracePeriodSeconds).
 
@@ -304,7 +346,12 @@ class DrainMixin:
 
         await self._start()  # type: ignore[attr-defined]
         options = client.V1DeleteOptions(grace_period_seconds=grace_period_s) if grace_period_s is not None else None
-        body = client.V1Eviction(api_version="policy/v1", kind="Eviction", metadata=client.V1ObjectMeta(name=pod, namespace=namespace), delete_options=options)
+        body = client.V1Eviction(
+            api_version="policy/v1",
+            kind="Eviction",
+            metadata=client.V1ObjectMeta(name=pod, namespace=namespace),
+            delete_options=options,
+        )
         kwargs: dict[str, Any] = {"dry_run": "All"} if dry_run else {}
         kind = kube.ResourceKind("pods/eviction", "", "", "", kube.project_pod)
         try:
@@ -343,10 +390,23 @@ def _kubeconfig_names(path: str | None, context: str | None) -> tuple[str, str, 
         if not isinstance(doc, dict):
             continue
         name = context or str(doc.get("current-context") or "")
-        ctx = next((c.get("context") or {} for c in doc.get("contexts") or () if isinstance(c, dict) and c.get("name") == name), None)
+        ctx = next(
+            (
+                c.get("context") or {}
+                for c in doc.get("contexts") or ()
+                if isinstance(c, dict) and c.get("name") == name
+            ),
+            None,
+        )
         if ctx is None:
             continue
-        cluster = next((c.get("cluster") or {} for c in doc.get("clusters") or () if isinstance(c, dict) and c.get("name") == ctx.get("cluster")), {})
+        cluster = next(
+            (
+                c.get("cluster") or {}
+                for c in doc.get("clusters") or ()
+                if isinstance(c, dict) and c.get("name") == ctx.get("cluster")
+            ),
+            {},
+        )
         return name, str(ctx.get("user") or ""), str(cluster.get("server") or "")
     return context or "", "", ""
-

@@ -41,7 +41,10 @@ async def read_bounded(content: Any, limit: int, what: str) -> bytes:
             return b"".join(chunks)
         size += len(chunk)
         if size > limit:
-            raise BadAnswer(f"{what}: answer larger than {limit // 2**20} MiB, cut off", hint="the API server (or a proxy before it) sent an endless answer")
+            raise BadAnswer(
+                f"{what}: answer larger than {limit // 2**20} MiB, cut off",
+                hint="the API server (or a proxy before it) sent an endless answer",
+            )
         chunks.append(chunk)
 
 
@@ -82,7 +85,11 @@ def _shape(doc: Any) -> str:
 def forbidden_words(server_message: str, verb: str, qualified: str) -> str:
     """A 403 in words: ``forbidden: User "x" cannot list resource "pods" in API group "" at the cluster scope``."""
     _, sep, why = server_message.partition(" is forbidden: ")
-    return f"forbidden: {why}" if sep and why else f"forbidden: cannot {verb} {qualified}" + (f" ({server_message})" if server_message else "")
+    return (
+        f"forbidden: {why}"
+        if sep and why
+        else f"forbidden: cannot {verb} {qualified}" + (f" ({server_message})" if server_message else "")
+    )
 
 
 def error_words(err: Any, qualified: str) -> str:
@@ -97,7 +104,9 @@ def not_served_words(verb: str, qualified: str, server: str) -> str:
     return f"{verb} {qualified}: not served (404) by {server or 'the API server'}"
 
 
-def kind_parts(informers: Iterable[Any], now: float, kueue_error: Any = None, kueue_on: bool = False) -> tuple[PartStatus, ...]:
+def kind_parts(
+    informers: Iterable[Any], now: float, kueue_error: Any = None, kueue_on: bool = False
+) -> tuple[PartStatus, ...]:
     """One PartStatus per part of the optional kinds; a Kueue part only when Kueue is served (or discovery failed).
 
     A kind is in sync when listed and watching (or between two watches, with no error); then its ``last_ok_at`` moves
@@ -116,8 +125,12 @@ def kind_parts(informers: Iterable[Any], now: float, kueue_error: Any = None, ku
         elif failing:
             status = PartStatus(part, False, error_words(inf.error, inf.kind.qualified), inf.last_ok_at)
         else:
-            status = PartStatus(part, False, "not listed yet" if part == inf.kind.resource else f"{inf.kind.resource}: not listed yet",
-                                inf.last_ok_at)
+            status = PartStatus(
+                part,
+                False,
+                "not listed yet" if part == inf.kind.resource else f"{inf.kind.resource}: not listed yet",
+                inf.last_ok_at,
+            )
         before = worst.get(part)
         if before is None:
             worst[part] = status
@@ -138,7 +151,9 @@ def kind_parts(informers: Iterable[Any], now: float, kueue_error: Any = None, ku
         worst[part] = PartStatus(part, False, f"{p.error} (also {', '.join(names)})", p.last_ok_at)
     if kueue_error is not None and not kueue_on:
         worst[KUEUE_PART] = PartStatus(KUEUE_PART, False, f"discovery of kueue.x-k8s.io failed: {kueue_error}", None)
-    return tuple(sorted(worst.values(), key=lambda p: PART_ORDER.index(p.name) if p.name in PART_ORDER else len(PART_ORDER)))
+    return tuple(
+        sorted(worst.values(), key=lambda p: PART_ORDER.index(p.name) if p.name in PART_ORDER else len(PART_ORDER))
+    )
 
 
 def unknown_why(part: PartStatus | None) -> str:
@@ -154,8 +169,10 @@ def unknown_why(part: PartStatus | None) -> str:
 
 def rbac_hint(verb: str, resource: str, group: str) -> str:
     """What to grant for a denied kind, as a ClusterRole rule reads."""
-    return (f'grant get, list and watch on {resource} (a ClusterRole rule: apiGroups ["{group}"], resources ["{resource}"], '
-            f'verbs ["get", "list", "watch"], bound with a ClusterRoleBinding); {verb} was denied. sovtui does not work around RBAC')
+    return (
+        f'grant get, list and watch on {resource} (a ClusterRole rule: apiGroups ["{group}"], resources ["{resource}"], '
+        f'verbs ["get", "list", "watch"], bound with a ClusterRoleBinding); {verb} was denied. sovtui does not work around RBAC'
+    )
 
 
 async def doctor_kind(src: Any, kind: Any, call: Any) -> tuple[bool, str, str]:
@@ -168,10 +185,14 @@ async def doctor_kind(src: Any, kind: Any, call: Any) -> tuple[bool, str, str]:
         if status != 200:
             raise src._http_error(status, raw, "list", kind)
         verb = "watch"
-        resp = await _bounded(call(*kind.args, watch=True, timeout_seconds=1, _request_timeout=src.timeout_s), src.timeout_s)
+        resp = await _bounded(
+            call(*kind.args, watch=True, timeout_seconds=1, _request_timeout=src.timeout_s), src.timeout_s
+        )
         try:
             if resp.status != 200:
-                raise src._http_error(resp.status, await read_bounded(resp.content, 65536, f"watch {kind.qualified}"), "watch", kind)
+                raise src._http_error(
+                    resp.status, await read_bounded(resp.content, 65536, f"watch {kind.qualified}"), "watch", kind
+                )
         finally:
             resp.close()
     except Exception as exc:  # noqa: BLE001 - every failure is a failed check, in words
@@ -193,11 +214,20 @@ async def doctor_checks(src: Any) -> list[DoctorCheck]:
     if src.kueue:
         apis = ResourceKind("apis", "", "", "", dict)
         try:
-            status, raw, _ = await _call_raw(client.ApisApi(src._api).get_api_versions_without_preload_content, src.timeout_s)
+            status, raw, _ = await _call_raw(
+                client.ApisApi(src._api).get_api_versions_without_preload_content, src.timeout_s
+            )
             if status != 200:
                 raise src._http_error(status, raw, "get", apis)
             version = served_version(json.loads(raw), KUEUE_GROUP, KUEUE_VERSIONS)
-            checks.append(DoctorCheck(src.name, f"discover {KUEUE_GROUP}", True, f"served at {version}" if version else "not installed (no Kueue queues)"))
+            checks.append(
+                DoctorCheck(
+                    src.name,
+                    f"discover {KUEUE_GROUP}",
+                    True,
+                    f"served at {version}" if version else "not installed (no Kueue queues)",
+                )
+            )
             kinds += kueue_kinds(version) if version else ()
         except Exception as exc:  # noqa: BLE001 - a failed check, in words
             err = src._classify(exc, "get", apis)

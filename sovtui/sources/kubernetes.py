@@ -107,7 +107,9 @@ class KubeForbidden(AuthError):
         self.verb, self.resource, self.group, self.namespace = verb, resource, group, namespace
         self.server_message = message
         qualified = f"{resource}.{group}" if group else resource
-        super().__init__(f"cannot {verb} {qualified}: {message}" if message else f"cannot {verb} {qualified} (forbidden)")
+        super().__init__(
+            f"cannot {verb} {qualified}: {message}" if message else f"cannot {verb} {qualified} (forbidden)"
+        )
 
 
 class EvictionBlocked(SourceError):
@@ -115,7 +117,9 @@ class EvictionBlocked(SourceError):
 
     hint = "wait for the budget to allow a disruption (more healthy pods), or change the PodDisruptionBudget"
 
-    def __init__(self, namespace: str, pod: str, message: str, causes: tuple[str, ...] = (), retry_after_s: float | None = None) -> None:
+    def __init__(
+        self, namespace: str, pod: str, message: str, causes: tuple[str, ...] = (), retry_after_s: float | None = None
+    ) -> None:
         self.namespace, self.pod, self.causes, self.retry_after_s = namespace, pod, causes, retry_after_s
         detail = f" ({'; '.join(causes)})" if causes else ""
         super().__init__(f"evicting {namespace}/{pod}: {message}{detail}")
@@ -322,7 +326,8 @@ def project_node(obj: dict) -> NodeRec:
     meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
     labels = meta.get("labels") or {}
     conditions = tuple(
-        (c.get("type", ""), c.get("status", ""), c.get("reason", ""), c.get("message", "")) for c in status.get("conditions") or ()
+        (c.get("type", ""), c.get("status", ""), c.get("reason", ""), c.get("message", ""))
+        for c in status.get("conditions") or ()
     )
     ready_status = next((c[1] for c in conditions if c[0] == "Ready"), "")
     return NodeRec(
@@ -378,7 +383,15 @@ def project_pdb(obj: dict) -> PdbRec:
 def project_job(obj: dict) -> JobRec:
     meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
     conds = {c.get("type"): c.get("status") for c in status.get("conditions") or ()}
-    state = "complete" if conds.get("Complete") == "True" else "failed" if conds.get("Failed") == "True" else "suspended" if spec.get("suspend") else "running"
+    state = (
+        "complete"
+        if conds.get("Complete") == "True"
+        else "failed"
+        if conds.get("Failed") == "True"
+        else "suspended"
+        if spec.get("suspend")
+        else "running"
+    )
     return JobRec(
         meta.get("namespace", ""),
         meta.get("name", ""),
@@ -395,8 +408,18 @@ def project_deployment(obj: dict) -> DeploymentRec:
     replicas = int(spec.get("replicas", 1) if spec.get("replicas") is not None else 1)
     updated, available = int(status.get("updatedReplicas") or 0), int(status.get("availableReplicas") or 0)
     observed = int(status.get("observedGeneration") or 0) >= int(meta.get("generation") or 0)
-    rolled_out = observed and updated == replicas and available == replicas and int(status.get("replicas") or 0) == replicas
-    return DeploymentRec(meta.get("namespace", ""), meta.get("name", ""), replicas, updated, int(status.get("readyReplicas") or 0), available, rolled_out)
+    rolled_out = (
+        observed and updated == replicas and available == replicas and int(status.get("replicas") or 0) == replicas
+    )
+    return DeploymentRec(
+        meta.get("namespace", ""),
+        meta.get("name", ""),
+        replicas,
+        updated,
+        int(status.get("readyReplicas") or 0),
+        available,
+        rolled_out,
+    )
 
 
 def project_event(obj: dict) -> EventRec:
@@ -433,7 +456,12 @@ def project_cluster_queue(obj: dict) -> ClusterQueueRec:
         for r in flavor.get("resources") or ()
         if r.get("name") == GPU_RESOURCE
     )
-    reserved = sum(quantity(r.get("total")) for f in status.get("flavorsReservation") or () for r in f.get("resources") or () if r.get("name") == GPU_RESOURCE)
+    reserved = sum(
+        quantity(r.get("total"))
+        for f in status.get("flavorsReservation") or ()
+        for r in f.get("resources") or ()
+        if r.get("name") == GPU_RESOURCE
+    )
     return ClusterQueueRec(
         meta.get("name", ""),
         str(spec.get("cohort") or spec.get("cohortName") or ""),
@@ -482,7 +510,8 @@ def project_workload(obj: dict) -> WorkloadRec:
         cluster_queue=str((status.get("admission") or {}).get("clusterQueue") or ""),
         state=state,
         gpus=gpus,
-        queued=(parse_time(requeued.get("lastTransitionTime")) if requeued else None) or parse_time(meta.get("creationTimestamp")),
+        queued=(parse_time(requeued.get("lastTransitionTime")) if requeued else None)
+        or parse_time(meta.get("creationTimestamp")),
         reason=str(waiting.get("reason") or ""),
         message=str(waiting.get("message") or ""),
         owner_kind=owner.get("kind", "") if owner else "",
@@ -510,23 +539,57 @@ class ResourceKind:
 
 KINDS: tuple[ResourceKind, ...] = (
     ResourceKind("nodes", "", "CoreV1Api", "list_node", project_node),
-    ResourceKind("pods", "", "CoreV1Api", "list_pod_for_all_namespaces", project_pod, POD_FIELD_SELECTOR, required=False),
-    ResourceKind("poddisruptionbudgets", "policy", "PolicyV1Api", "list_pod_disruption_budget_for_all_namespaces", project_pdb, required=False),
+    ResourceKind(
+        "pods", "", "CoreV1Api", "list_pod_for_all_namespaces", project_pod, POD_FIELD_SELECTOR, required=False
+    ),
+    ResourceKind(
+        "poddisruptionbudgets",
+        "policy",
+        "PolicyV1Api",
+        "list_pod_disruption_budget_for_all_namespaces",
+        project_pdb,
+        required=False,
+    ),
     ResourceKind("jobs", "batch", "BatchV1Api", "list_job_for_all_namespaces", project_job, required=False),
-    ResourceKind("deployments", "apps", "AppsV1Api", "list_deployment_for_all_namespaces", project_deployment, required=False),
-    ResourceKind("events", "", "CoreV1Api", "list_event_for_all_namespaces", project_event, "type=Warning", required=False),
+    ResourceKind(
+        "deployments", "apps", "AppsV1Api", "list_deployment_for_all_namespaces", project_deployment, required=False
+    ),
+    ResourceKind(
+        "events", "", "CoreV1Api", "list_event_for_all_namespaces", project_event, "type=Warning", required=False
+    ),
 )
 
 
 def kueue_kinds(version: str) -> tuple[ResourceKind, ...]:
     """Informers for Kueue's ClusterQueues, LocalQueues and Workloads at one served API version."""
     return (
-        ResourceKind("clusterqueues", KUEUE_GROUP, "CustomObjectsApi", "list_cluster_custom_object", project_cluster_queue, required=False,
-                     args=(KUEUE_GROUP, version, "clusterqueues")),
-        ResourceKind("localqueues", KUEUE_GROUP, "CustomObjectsApi", "list_custom_object_for_all_namespaces", project_local_queue, required=False,
-                     args=(KUEUE_GROUP, version, "localqueues")),
-        ResourceKind("workloads", KUEUE_GROUP, "CustomObjectsApi", "list_custom_object_for_all_namespaces", project_workload, required=False,
-                     args=(KUEUE_GROUP, version, "workloads")),
+        ResourceKind(
+            "clusterqueues",
+            KUEUE_GROUP,
+            "CustomObjectsApi",
+            "list_cluster_custom_object",
+            project_cluster_queue,
+            required=False,
+            args=(KUEUE_GROUP, version, "clusterqueues"),
+        ),
+        ResourceKind(
+            "localqueues",
+            KUEUE_GROUP,
+            "CustomObjectsApi",
+            "list_custom_object_for_all_namespaces",
+            project_local_queue,
+            required=False,
+            args=(KUEUE_GROUP, version, "localqueues"),
+        ),
+        ResourceKind(
+            "workloads",
+            KUEUE_GROUP,
+            "CustomObjectsApi",
+            "list_custom_object_for_all_namespaces",
+            project_workload,
+            required=False,
+            args=(KUEUE_GROUP, version, "workloads"),
+        ),
     )
 
 
@@ -561,7 +624,15 @@ def _import_client(kinds: Iterable[ResourceKind]) -> None:
     """Import the client and the API classes it loads lazily (run in a thread)."""
     from kubernetes.aio import client, config  # noqa: F401
 
-    for name in {k.api for k in kinds} | {"VersionApi", "ApisApi", "CustomObjectsApi", "ApiClient", "Configuration", "V1Eviction", "V1ObjectMeta"}:
+    for name in {k.api for k in kinds} | {
+        "VersionApi",
+        "ApisApi",
+        "CustomObjectsApi",
+        "ApiClient",
+        "Configuration",
+        "V1Eviction",
+        "V1ObjectMeta",
+    }:
         getattr(client, name)
 
 
@@ -571,13 +642,19 @@ async def _bounded(awaitable: Any, seconds: float) -> Any:
         return await awaitable
 
 
-async def _call_raw(call: Callable, seconds: float, *args: Any, _limit: int = MAX_PAGE_BYTES, **kwargs: Any) -> tuple[int, bytes, Any]:
+async def _call_raw(
+    call: Callable, seconds: float, *args: Any, _limit: int = MAX_PAGE_BYTES, **kwargs: Any
+) -> tuple[int, bytes, Any]:
     """One request through a client ``*_without_preload_content`` method: (status, body, headers), all within ``seconds``
     and a body of at most ``_limit`` bytes."""
     async with asyncio.timeout(seconds):
         resp = await call(*args, _request_timeout=seconds, **kwargs)
         try:
-            return resp.status, await read_bounded(resp.content, _limit, getattr(call, "__name__", "request")), resp.headers
+            return (
+                resp.status,
+                await read_bounded(resp.content, _limit, getattr(call, "__name__", "request")),
+                resp.headers,
+            )
         finally:
             resp.release()
 
@@ -696,7 +773,11 @@ class Informer:
                     raise _Expired(_status_of(raw).get("message", "continue token expired"))
                 raise self.source._http_error(status, raw, "list", self.kind)
             what = f"list {self.kind.qualified}"
-            page, meta = await asyncio.to_thread(_decode_page, raw, self.kind.project, what) if len(raw) > 65536 else _decode_page(raw, self.kind.project, what)
+            page, meta = (
+                await asyncio.to_thread(_decode_page, raw, self.kind.project, what)
+                if len(raw) > 65536
+                else _decode_page(raw, self.kind.project, what)
+            )
             items.update(page)
             self.stats.pages += 1
             self.progress = (len(items), meta.get("remainingItemCount"))
@@ -729,7 +810,9 @@ class Informer:
         streaming = False
         try:
             if resp.status != 200:
-                raw = await _bounded(read_bounded(resp.content, MAX_EVENT_BYTES, f"watch {self.kind.qualified}"), timeout)
+                raw = await _bounded(
+                    read_bounded(resp.content, MAX_EVENT_BYTES, f"watch {self.kind.qualified}"), timeout
+                )
                 if resp.status == 410:
                     raise _Expired(_status_of(raw).get("message", ""))
                 raise self.source._http_error(resp.status, raw, "watch", self.kind)
@@ -746,7 +829,9 @@ class Informer:
                 try:
                     line = await _bounded(resp.content.readline(max_line_length=MAX_EVENT_BYTES), idle)
                 except LineTooLong:  # an endless event
-                    raise BadAnswer(f"{what}: a watch event larger than {MAX_EVENT_BYTES // 2**20} MiB, cut off") from None
+                    raise BadAnswer(
+                        f"{what}: a watch event larger than {MAX_EVENT_BYTES // 2**20} MiB, cut off"
+                    ) from None
                 if not line:
                     return True
                 line = line.strip()
@@ -856,7 +941,9 @@ class KubernetesSource(DrainMixin, Source):
 
     def _reset_kueue(self) -> None:
         self._kq_pending: dict[str, dict[str, WorkloadRec]] = {}  # LocalQueue "ns/name" → its pending workloads
-        self._kq_summary: dict[str, tuple[int, int, float | None]] = {}  # LocalQueue → (pending, GPUs, oldest queued), kept
+        self._kq_summary: dict[
+            str, tuple[int, int, float | None]
+        ] = {}  # LocalQueue → (pending, GPUs, oldest queued), kept
         self._kq_admitted: dict[str, set[str]] = {}  # ClusterQueue → keys of its admitted workloads
         self._kueue_rows: tuple[tuple[str, int, int, int, float | None], ...] | None = None  # None: recount
 
@@ -1061,7 +1148,11 @@ class KubernetesSource(DrainMixin, Source):
             if known is not None and known[0] is ev and known[1] == node:
                 views[key] = known
             else:
-                views[key] = (ev, node, NodeEvent(node, kind, ev.object_kind, obj, ev.type, ev.reason, ev.message, ev.count, ev.last_seen))
+                views[key] = (
+                    ev,
+                    node,
+                    NodeEvent(node, kind, ev.object_kind, obj, ev.type, ev.reason, ev.message, ev.count, ev.last_seen),
+                )
         out = sorted((v[2] for v in views.values()), key=lambda e: (-(e.last_seen or 0.0), e.node, e.object, e.reason))
         self._event_views = views
         self._event_pods = frozenset(about_pods)
@@ -1076,7 +1167,15 @@ class KubernetesSource(DrainMixin, Source):
             for ns in sorted(set(self._pending) | set(self._bound)):
                 waiting = self._pending.get(ns, {})
                 created = [p.created for p in waiting.values() if p.created is not None]
-                rows.append((ns, len(waiting), len(self._bound.get(ns, ())), sum(p.gpus for p in waiting.values()), min(created) if created else None))
+                rows.append(
+                    (
+                        ns,
+                        len(waiting),
+                        len(self._bound.get(ns, ())),
+                        sum(p.gpus for p in waiting.values()),
+                        min(created) if created else None,
+                    )
+                )
             self._queue_rows = tuple(rows)
         now = self.clock()
         return tuple(
@@ -1113,7 +1212,11 @@ class KubernetesSource(DrainMixin, Source):
                 summary = self._kq_summary.get(lq_key)
                 if summary is None:
                     queued = [w.queued for w in waiting.values() if w.queued is not None]
-                    summary = self._kq_summary[lq_key] = (len(waiting), sum(w.gpus for w in waiting.values()), min(queued) if queued else None)
+                    summary = self._kq_summary[lq_key] = (
+                        len(waiting),
+                        sum(w.gpus for w in waiting.values()),
+                        min(queued) if queued else None,
+                    )
                 row = pending.setdefault(lq.cluster_queue, [0, 0, None])
                 row[0] += summary[0]
                 row[1] += summary[1]
@@ -1156,7 +1259,11 @@ class KubernetesSource(DrainMixin, Source):
 
     # -- connection ---------------------------------------------------------------------------
     def _where(self) -> str:
-        ctx = self.context or (self._loader.current_context.get("name") if self._loader is not None else "") or "current context"
+        ctx = (
+            self.context
+            or (self._loader.current_context.get("name") if self._loader is not None else "")
+            or "current context"
+        )
         return f"{self.server or 'the API server'} (context {ctx})"
 
     async def _load_config(self) -> None:
@@ -1166,14 +1273,21 @@ class KubernetesSource(DrainMixin, Source):
         path = self.kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
         try:
             loader = await _bounded(
-                config.load_kube_config(config_file=path, context=self.context, client_configuration=cfg, persist_config=False),
+                config.load_kube_config(
+                    config_file=path, context=self.context, client_configuration=cfg, persist_config=False
+                ),
                 self.timeout_s,
             )
         except TimeoutError:
-            raise Timeout(f"kubeconfig {path}: the credential plugin did not answer within {self.timeout_s:g}s") from None
+            raise Timeout(
+                f"kubeconfig {path}: the credential plugin did not answer within {self.timeout_s:g}s"
+            ) from None
         except (config.ConfigException, OSError, ValueError, KeyError) as exc:
-            raise SourceError(f"kubeconfig {path}: {exc}", hint="check $KUBECONFIG and the site's kube_context") from None
+            raise SourceError(
+                f"kubeconfig {path}: {exc}", hint="check $KUBECONFIG and the site's kube_context"
+            ) from None
         if "exec" in getattr(loader, "_user", {}) or "auth-provider" in getattr(loader, "_user", {}):
+
             async def refresh(conf: Any) -> None:  # exec/OIDC tokens expire: let the loader renew them
                 if "exec" in loader._user:
                     await loader.load_from_exec_plugin()
@@ -1193,7 +1307,12 @@ class KubernetesSource(DrainMixin, Source):
 
         path = self.kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
         try:
-            await _bounded(config.load_kube_config(config_file=path, context=self.context, client_configuration=self._cfg, persist_config=False), self.timeout_s)
+            await _bounded(
+                config.load_kube_config(
+                    config_file=path, context=self.context, client_configuration=self._cfg, persist_config=False
+                ),
+                self.timeout_s,
+            )
         except Exception as exc:  # noqa: BLE001 - the 401 stays the reported error
             log.info("kubernetes: reloading credentials failed: %s", exc)
 
@@ -1225,7 +1344,9 @@ class KubernetesSource(DrainMixin, Source):
         from kubernetes.aio import client
 
         try:
-            status, raw, _ = await _call_raw(client.VersionApi(self._api).get_code_without_preload_content, self.timeout_s)
+            status, raw, _ = await _call_raw(
+                client.VersionApi(self._api).get_code_without_preload_content, self.timeout_s
+            )
             if status == 200:
                 self.version = str(json.loads(raw).get("gitVersion", ""))
         except Exception as exc:  # noqa: BLE001 - the informers report connection problems
@@ -1240,7 +1361,9 @@ class KubernetesSource(DrainMixin, Source):
         failures = 0
         while self._api is not None:
             try:
-                status, raw, _ = await _call_raw(client.ApisApi(self._api).get_api_versions_without_preload_content, self.timeout_s)
+                status, raw, _ = await _call_raw(
+                    client.ApisApi(self._api).get_api_versions_without_preload_content, self.timeout_s
+                )
                 if status != 200:
                     raise self._http_error(status, raw, "get", kind)
                 version = served_version(json.loads(raw), KUEUE_GROUP, KUEUE_VERSIONS)
@@ -1300,9 +1423,15 @@ class KubernetesSource(DrainMixin, Source):
         if status == 403:
             return KubeForbidden(verb, kind.resource, kind.group, message)
         if status == 404:
-            return BadAnswer(not_served_words(verb, kind.qualified, self.server), hint="the cluster does not serve this API (its group, version or CRD is missing)")
+            return BadAnswer(
+                not_served_words(verb, kind.qualified, self.server),
+                hint="the cluster does not serve this API (its group, version or CRD is missing)",
+            )
         if status == 429:
-            return BadAnswer(f"{verb} {kind.qualified}: the API server is throttling requests (429)", hint="the API server is overloaded; sovtui retries with backoff")
+            return BadAnswer(
+                f"{verb} {kind.qualified}: the API server is throttling requests (429)",
+                hint="the API server is overloaded; sovtui retries with backoff",
+            )
         return BadAnswer(f"{verb} {kind.qualified}: HTTP {status}" + (f": {message}" if message else ""))
 
     def _classify(self, exc: BaseException, verb: str, kind: ResourceKind) -> SourceError:
@@ -1314,11 +1443,20 @@ class KubernetesSource(DrainMixin, Source):
         if isinstance(exc, TimeoutError):
             return Timeout(f"{what}: no answer from {self.server} within {self.timeout_s:g}s")
         if isinstance(exc, (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError)):
-            return Unreachable(f"TLS with {self.server} failed: {exc}", hint="check certificate-authority(-data) and the server name in the kubeconfig")
+            return Unreachable(
+                f"TLS with {self.server} failed: {exc}",
+                hint="check certificate-authority(-data) and the server name in the kubeconfig",
+            )
         if isinstance(exc, aiohttp.ClientConnectorError):
-            why = exc.os_error.strerror if getattr(exc, "os_error", None) is not None and exc.os_error.strerror else str(exc)
+            why = (
+                exc.os_error.strerror
+                if getattr(exc, "os_error", None) is not None and exc.os_error.strerror
+                else str(exc)
+            )
             return Unreachable(f"cannot connect to {self.server}: {why}")
-        if isinstance(exc, (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, aiohttp.ClientOSError, ConnectionError)):
+        if isinstance(
+            exc, (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, aiohttp.ClientOSError, ConnectionError)
+        ):
             return Unreachable(f"{what}: connection to {self.server} dropped ({type(exc).__name__})")
         if isinstance(exc, aiohttp.ClientError):
             return Unreachable(f"{what}: {type(exc).__name__}: {exc}")
@@ -1335,8 +1473,14 @@ class KubernetesSource(DrainMixin, Source):
         while True:
             # ready: listed, and watching (or failed, which is reported below); and Kueue's API discovered (or not)
             discovering = self._kueue_task is not None and not self._kueue_known
-            pending = [inf for inf in self._informers.values() if inf.error is None and not (inf.synced and inf.watching)]
-            failed = [inf for inf in self._informers.values() if inf.kind.required and inf.error is not None and not (inf.synced and inf.watching)]
+            pending = [
+                inf for inf in self._informers.values() if inf.error is None and not (inf.synced and inf.watching)
+            ]
+            failed = [
+                inf
+                for inf in self._informers.values()
+                if inf.kind.required and inf.error is not None and not (inf.synced and inf.watching)
+            ]
             if failed:
                 err = failed[0].error
                 assert err is not None
@@ -1350,7 +1494,9 @@ class KubernetesSource(DrainMixin, Source):
                     raise Timeout(f"watch of {slow.kind.qualified} not re-established within {self.timeout_s:g}s")
                 done, remaining = slow.progress
                 so_far = f" ({done} so far" + (f", {remaining} to go)" if remaining else ")") if done else ""
-                raise Timeout(f"initial list of {slow.kind.qualified} not complete after {self.timeout_s:g}s{so_far}; still loading")
+                raise Timeout(
+                    f"initial list of {slow.kind.qualified} not complete after {self.timeout_s:g}s{so_far}; still loading"
+                )
             self._wake.clear()
             try:
                 await _bounded(self._wake.wait(), deadline - loop.time())
@@ -1359,8 +1505,13 @@ class KubernetesSource(DrainMixin, Source):
         parts = kind_parts(self._informers.values(), self.clock(), self._kueue_error, bool(self.kueue_version))
         by_name = {p.name: p for p in parts}
         self._set_pods_unknown(unknown_why(by_name.get("pods")) if "pods" in self._informers else "")
-        return SourceData(queues=self._known_queues(by_name), kube_nodes=self.kube_nodes(), version=self.version, parts=parts,
-                          node_events=self.node_events())
+        return SourceData(
+            queues=self._known_queues(by_name),
+            kube_nodes=self.kube_nodes(),
+            version=self.version,
+            parts=parts,
+            node_events=self.node_events(),
+        )
 
     def _set_pods_unknown(self, why: str) -> None:
         """Pods became known or unknown: every node's view says so (its GPU pods and requests are then not counted)."""

@@ -116,8 +116,12 @@ class NovaOps:
         conn = self._connected()
         service = self._compute_service(conn, host)
         text = " ".join(reason.split())[:MAX_REASON]
-        self._refusing("compute", lambda: conn.compute.disable_service(
-            service, host=host, binary="nova-compute", disabled_reason=text or None))
+        self._refusing(
+            "compute",
+            lambda: conn.compute.disable_service(
+                service, host=host, binary="nova-compute", disabled_reason=text or None
+            ),
+        )
 
     def enable_compute(self, host: str) -> None:
         """Enable the ``nova-compute`` service of ``host`` again (its disabled reason is cleared)."""
@@ -129,9 +133,11 @@ class NovaOps:
     def live_migrate(self, server_id: str, *, target_host: str | None = None) -> None:
         """Ask Nova to live-migrate the server (block migration "auto"; the scheduler checks ``target_host``)."""
         conn = self._connected()
-        self._need_microversion(conn, "2.25", "live migration with block_migration \"auto\"")
-        self._refusing("compute", lambda: conn.compute.live_migrate_server(
-            server_id, host=target_host, force=False, block_migration="auto"))
+        self._need_microversion(conn, "2.25", 'live migration with block_migration "auto"')
+        self._refusing(
+            "compute",
+            lambda: conn.compute.live_migrate_server(server_id, host=target_host, force=False, block_migration="auto"),
+        )
 
     def cold_migrate(self, server_id: str, *, target_host: str | None = None) -> None:
         """Ask Nova to cold-migrate the server; it ends in VERIFY_RESIZE, for :meth:`confirm_resize`."""
@@ -190,18 +196,25 @@ class NovaOps:
             return
         have = self.compute_version()
         if (parse_microversion(have) or (0, 0)) >= (parse_microversion(version) or (0, 0)):
-            raise BadAnswer(f"compute: the microversion discovery failed (the API now says {have})",
-                            hint="a passing failure of the compute endpoint: try again")
-        raise BadAnswer(f"compute: {what} needs microversion {version}; this cloud serves up to {have}",
-                        hint="an older Nova: move the server by hand")
+            raise BadAnswer(
+                f"compute: the microversion discovery failed (the API now says {have})",
+                hint="a passing failure of the compute endpoint: try again",
+            )
+        raise BadAnswer(
+            f"compute: {what} needs microversion {version}; this cloud serves up to {have}",
+            hint="an older Nova: move the server by hand",
+        )
 
     def _compute_service(self, conn: Any, host: str) -> Any:
-        services = self._refusing("compute", lambda: list(itertools.islice(
-            conn.compute.services(binary="nova-compute", host=host), 10)))
+        services = self._refusing(
+            "compute", lambda: list(itertools.islice(conn.compute.services(binary="nova-compute", host=host), 10))
+        )
         services = [s for s in services if s.host == host and s.binary == "nova-compute"]
         if not services:
-            raise SourceError(f"compute: no nova-compute service on host {host}",
-                              hint="`openstack compute service list` names the hosts")
+            raise SourceError(
+                f"compute: no nova-compute service on host {host}",
+                hint="`openstack compute service list` names the hosts",
+            )
         return services[0]
 
     def _refusing(self, service: str, fn: Callable[[], Any]) -> Any:
@@ -222,8 +235,12 @@ class NovaOps:
             # before microversion 2.47 a server names only its flavor's id
             if flavor["id"] not in flavors:
                 fl = self._call("compute", lambda: conn.compute.get_flavor(flavor["id"], get_extra_specs=True))
-                flavors[flavor["id"]] = {"original_name": fl.name, "vcpus": fl.vcpus, "ram": fl.ram,
-                                         "extra_specs": dict(fl.extra_specs or {})}
+                flavors[flavor["id"]] = {
+                    "original_name": fl.name,
+                    "vcpus": fl.vcpus,
+                    "ram": fl.ram,
+                    "extra_specs": dict(fl.extra_specs or {}),
+                }
             flavor = flavors[flavor["id"]]
         return VmRef(
             id=server.id,

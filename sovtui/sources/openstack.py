@@ -62,8 +62,14 @@ class OpenStackSource(NovaOps, Source):
     #: failed); services, hypervisors and servers (what says a host is up, disabled, or full of VMs) at every poll
     slow_every_s = 60.0
 
-    def __init__(self, site: SiteConfig, *, cloud: str | None = None, clouds_yaml: str | Path | None = None,
-                 clock: Clock = time.time) -> None:
+    def __init__(
+        self,
+        site: SiteConfig,
+        *,
+        cloud: str | None = None,
+        clouds_yaml: str | Path | None = None,
+        clock: Clock = time.time,
+    ) -> None:
         self.site = site
         self.cloud = cloud or site.openstack_cloud
         self.clouds_yaml = str(clouds_yaml) if clouds_yaml else None
@@ -88,8 +94,10 @@ class OpenStackSource(NovaOps, Source):
                     loader = config.OpenStackConfig(config_files=[self.clouds_yaml] if self.clouds_yaml else None)
                     region = loader.get_one(cloud=self.cloud, api_timeout=self.timeout_s)
                 except Exception as exc:  # noqa: BLE001 - openstack.exceptions.ConfigException and friends
-                    raise BadAnswer(f"cloud {self.cloud or '(OS_* env)'}: {exc}",
-                                    hint="check clouds.yaml (or OS_CLOUD / OS_* variables)") from None
+                    raise BadAnswer(
+                        f"cloud {self.cloud or '(OS_* env)'}: {exc}",
+                        hint="check clouds.yaml (or OS_CLOUD / OS_* variables)",
+                    ) from None
                 conn = connection.Connection(config=region, connect_retries=0)
                 # every answer read to a size bound and a total time (2x the per-call timeout: a paged list)
                 bounded = bounded_adapter(MAX_ANSWER_BYTES, total_s=self.timeout_s * 2)
@@ -128,7 +136,9 @@ class OpenStackSource(NovaOps, Source):
         if isinstance(exc, ksa.ConnectTimeout) or timed_out:
             return Timeout(f"{where} timed out after {self.timeout_s:g}s")
         text = str(exc)
-        if any(w in text for w in ("IncompleteRead", "Connection broken", "ChunkedEncodingError", "RemoteDisconnected")):
+        if any(
+            w in text for w in ("IncompleteRead", "Connection broken", "ChunkedEncodingError", "RemoteDisconnected")
+        ):
             return BadAnswer(f"{where}: answer cut off ({_short(exc)[-80:]})")
         if "reset by peer" in text or "Connection aborted" in text:
             return Unreachable(f"{where}: connection reset", hint="check the endpoint and anything between (proxies)")
@@ -139,7 +149,9 @@ class OpenStackSource(NovaOps, Source):
         if isinstance(exc, ksa.ConnectionError | ksa.SSLError):
             return Unreachable(f"{where} unreachable", hint="check auth_url / the endpoint and that the service runs")
         if isinstance(exc, ksa.EndpointNotFound):
-            return BadAnswer(f"no {service} endpoint in the catalog", hint="check region_name and interface in clouds.yaml")
+            return BadAnswer(
+                f"no {service} endpoint in the catalog", hint="check region_name and interface in clouds.yaml"
+            )
         if isinstance(exc, ksa.Unauthorized | ksa.Forbidden):
             return AuthError(f"{where}: {_short(exc)}")
         status = getattr(exc, "status_code", None) or getattr(exc, "http_status", None)
@@ -156,7 +168,11 @@ class OpenStackSource(NovaOps, Source):
         conn = self._conn
         try:
             auth = conn.session.auth if conn is not None else None
-            if auth is not None and getattr(auth, "auth_ref", None) is not None and not auth.auth_ref.will_expire_soon(1):
+            if (
+                auth is not None
+                and getattr(auth, "auth_ref", None) is not None
+                and not auth.auth_ref.will_expire_soon(1)
+            ):
                 return False
         except Exception:  # noqa: BLE001
             pass
@@ -203,36 +219,52 @@ class OpenStackSource(NovaOps, Source):
         for part in ["flavors", *catalog]:
             reader = readers[part]
             label = "nova" if part == "flavors" else part
-            started[part] = self._book.start(part, self._pool, lambda r=reader, a=label: self._call(a, lambda: r(conn, self._call)),
-                                             self.slow_every_s)
-        nova = [self._submit("nova", fn) for fn in (
-            lambda: list(conn.compute.hypervisors(details=True)),
-            lambda: list(conn.compute.servers(details=True, all_projects=True)),
-        )]
+            started[part] = self._book.start(
+                part,
+                self._pool,
+                lambda r=reader, a=label: self._call(a, lambda: r(conn, self._call)),
+                self.slow_every_s,
+            )
+        nova = [
+            self._submit("nova", fn)
+            for fn in (
+                lambda: list(conn.compute.hypervisors(details=True)),
+                lambda: list(conn.compute.servers(details=True, all_projects=True)),
+            )
+        ]
         hypervisors, servers = (self._wait("nova", f, deadline) for f in nova)
         nova_at = self.clock()
         for future in started.values():
             self._settle(future, deadline)
         status = {part: self._book.status(part, started[part], self.timeout_s) for part in started}
         flavors = status.pop("flavors")
-        parts = [PartStatus("keystone", True, "", token_at),
-                 PartStatus("nova", flavors.ok, f"flavors: {_bare(flavors.error, 'nova')}" if not flavors.ok else "",
-                            nova_at if flavors.ok else flavors.last_ok_at)]
+        parts = [
+            PartStatus("keystone", True, "", token_at),
+            PartStatus(
+                "nova",
+                flavors.ok,
+                f"flavors: {_bare(flavors.error, 'nova')}" if not flavors.ok else "",
+                nova_at if flavors.ok else flavors.last_ok_at,
+            ),
+        ]
         parts += [PartStatus(p, st.ok, _bare(st.error, p), st.last_ok_at) for p, st in status.items()]
         book = self._book.value
         neutron = book("neutron") if "neutron" in catalog else None
         notes = []
         providers = book("placement") if "placement" in catalog else None
         if providers is None:
-            notes.append("GPU inventory unknown: Placement " + ("never answered" if "placement" in catalog
-                                                                 else "is not in the catalog"))
+            notes.append(
+                "GPU inventory unknown: Placement "
+                + ("never answered" if "placement" in catalog else "is not in the catalog")
+            )
         return SourceData(
             nova_hosts=nova_hosts(services, hypervisors, servers, providers),
             openstack_flavors=book("flavors"),
             neutron_agents=neutron[0] if neutron is not None else None,
             openstack_networks=neutron[1] if neutron is not None else None,
             openstack_images=book("glance") if "glance" in catalog else None,
-            parts=tuple(parts), notes=tuple(notes),
+            parts=tuple(parts),
+            notes=tuple(notes),
         )
 
     @staticmethod
@@ -241,8 +273,11 @@ class OpenStackSource(NovaOps, Source):
         from keystoneauth1 import exceptions as ksa
 
         try:
-            conn.session.get_endpoint(service_type=service, interface=conn.config.get_interface(service),
-                                      region_name=conn.config.get_region_name(service))
+            conn.session.get_endpoint(
+                service_type=service,
+                interface=conn.config.get_interface(service),
+                region_name=conn.config.get_region_name(service),
+            )
         except ksa.EndpointNotFound:
             return False
         except Exception:  # noqa: BLE001 - judged by the calls that follow
@@ -268,8 +303,11 @@ class OpenStackSource(NovaOps, Source):
             "network": ("neutron", lambda: read_neutron(conn, self._call)),
             "image": ("glance", lambda: read_images(conn, self._call)),
         }
-        futures = {svc: self._submit(label, fn) for svc, (label, fn) in reads.items()
-                   if svc == "compute" or self._has(conn, svc)}
+        futures = {
+            svc: self._submit(label, fn)
+            for svc, (label, fn) in reads.items()
+            if svc == "compute" or self._has(conn, svc)
+        }
         for service in reads:
             if service not in futures:
                 checks.append(DoctorCheck(name, service, True, f"no {service} endpoint in the catalog"))
@@ -277,8 +315,18 @@ class OpenStackSource(NovaOps, Source):
             try:
                 value = self._wait(reads[service][0], futures[service], deadline)
             except SourceError as exc:
-                checks.append(DoctorCheck(name, service, False, str(exc), exc.hint or (
-                    f"check the {service} endpoint (openstack endpoint list --service {service}) and that it answers")))
+                checks.append(
+                    DoctorCheck(
+                        name,
+                        service,
+                        False,
+                        str(exc),
+                        exc.hint
+                        or (
+                            f"check the {service} endpoint (openstack endpoint list --service {service}) and that it answers"
+                        ),
+                    )
+                )
                 continue
             checks.append(_doctor_check(name, service, value))
         return checks
@@ -298,14 +346,16 @@ def _doctor_check(name: str, service: str, value: Any) -> DoctorCheck:
                 if rc in res["inventory"]:
                     gpus[rc] = gpus.get(rc, 0) + res["inventory"][rc]
         detail = f"{len(value)} root resource providers" + (
-            "; " + ", ".join(f"{rc} {n}" for rc, n in sorted(gpus.items())) if gpus else "; no GPU inventory")
+            "; " + ", ".join(f"{rc} {n}" for rc, n in sorted(gpus.items())) if gpus else "; no GPU inventory"
+        )
         return DoctorCheck(name, service, True, detail)
     if service == "network":
         agents, networks = value
         dead = [f"{a.binary or a.agent_type}@{a.host}" for a in agents if not a.alive]
         detail = f"{len(agents)} agents, {len(networks)} networks" + (f"; dead: {', '.join(dead)}" if dead else "")
-        return DoctorCheck(name, service, not dead, detail,
-                           "restart those agents (neutron agent-list shows them XXX)" if dead else "")
+        return DoctorCheck(
+            name, service, not dead, detail, "restart those agents (neutron agent-list shows them XXX)" if dead else ""
+        )
     active = sum(1 for i in value if i.status == "active")
     return DoctorCheck(name, service, True, f"{active} active images of {len(value)}")
 
@@ -314,7 +364,7 @@ def _bare(error: str, part: str) -> str:
     """A part's error without the part's own name in front (the status line names the part already)."""
     for prefix in (f"{part}: ", f"{part} "):
         if error.startswith(prefix):
-            return error[len(prefix):]
+            return error[len(prefix) :]
     return error
 
 

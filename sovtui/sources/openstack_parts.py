@@ -104,15 +104,21 @@ def read_flavors(conn: Any, call: Call) -> tuple[OpenStackFlavor, ...]:
     for fl in flavors:
         specs = dict(getattr(fl, "extra_specs", None) or {})
         gpu = {k: str(v) for k, v in specs.items() if k in GPU_EXTRA_SPECS}
-        out.append(OpenStackFlavor(
-            name=fl.name, vcpus=fl.vcpus or 0, ram_mb=fl.ram or 0,
-            gpu_specs=tuple(sorted(gpu.items())), public=bool(getattr(fl, "is_public", True)),
-        ))
+        out.append(
+            OpenStackFlavor(
+                name=fl.name,
+                vcpus=fl.vcpus or 0,
+                ram_mb=fl.ram or 0,
+                gpu_specs=tuple(sorted(gpu.items())),
+                public=bool(getattr(fl, "is_public", True)),
+            )
+        )
     return tuple(sorted(out, key=lambda f: f.name))
 
 
 def read_placement(conn: Any, call: Call) -> dict[str, dict[str, dict[str, int]]]:
     """Root provider name -> {"inventory": rc -> total, "usage": rc -> used}, summed over its tree."""
+
     def get(url: str) -> dict:
         body = conn.placement.get(url, microversion=PLACEMENT_MICROVERSION, raise_exc=True).json()
         if not isinstance(body, dict):
@@ -126,16 +132,24 @@ def read_placement(conn: Any, call: Call) -> dict[str, dict[str, dict[str, int]]
     out: dict[str, dict[str, dict[str, int]]] = {}
     # two calls per provider, side by side (a few at a time): one after the other they take seconds on a big cloud
     with DaemonPool(PLACEMENT_CONCURRENCY, "placement") as pool:
-        answers = [(rp, pool.submit(call, "placement",
-                                    lambda rp=rp: get(f"/resource_providers/{rp['uuid']}/inventories")["inventories"]),
-                    pool.submit(call, "placement", lambda rp=rp: get(f"/resource_providers/{rp['uuid']}/usages")["usages"]))
-                   for rp in rps]
+        answers = [
+            (
+                rp,
+                pool.submit(
+                    call, "placement", lambda rp=rp: get(f"/resource_providers/{rp['uuid']}/inventories")["inventories"]
+                ),
+                pool.submit(call, "placement", lambda rp=rp: get(f"/resource_providers/{rp['uuid']}/usages")["usages"]),
+            )
+            for rp in rps
+        ]
         results = [(rp, inv.result(), use.result()) for rp, inv, use in answers]
     for rp, inv, use in results:
         root = names.get(rp.get("root_provider_uuid") or rp["uuid"], rp["name"])
         entry = out.setdefault(root, {"inventory": {}, "usage": {}})
         for rc, item in inv.items():
-            entry["inventory"][rc] = entry["inventory"].get(rc, 0) + int(item.get("total", 0)) - int(item.get("reserved", 0))
+            entry["inventory"][rc] = (
+                entry["inventory"].get(rc, 0) + int(item.get("total", 0)) - int(item.get("reserved", 0))
+            )
         for rc, used in use.items():
             entry["usage"][rc] = entry["usage"].get(rc, 0) + int(used)
     return out
@@ -146,28 +160,65 @@ def read_neutron(conn: Any, call: Call) -> tuple[tuple[NeutronAgent, ...], tuple
     agents = call("neutron", lambda: list(conn.network.agents()))
     nets = call("neutron", lambda: list(conn.network.networks()))
     return (
-        tuple(sorted((NeutronAgent(
-            host=a.host or "", agent_type=a.agent_type or "", binary=a.binary or "",
-            alive=bool(a.is_alive), admin_state_up=bool(a.is_admin_state_up),
-        ) for a in agents), key=lambda a: (a.host, a.agent_type))),
-        tuple(sorted((OpenStackNetwork(
-            name=n.name or n.id, id=n.id, status=n.status or "", admin_state_up=bool(n.is_admin_state_up),
-            shared=bool(n.is_shared), external=bool(n.is_router_external),
-            network_type=n.provider_network_type or "", subnets=len(n.subnet_ids or ()),
-        ) for n in nets), key=lambda n: n.name)),
+        tuple(
+            sorted(
+                (
+                    NeutronAgent(
+                        host=a.host or "",
+                        agent_type=a.agent_type or "",
+                        binary=a.binary or "",
+                        alive=bool(a.is_alive),
+                        admin_state_up=bool(a.is_admin_state_up),
+                    )
+                    for a in agents
+                ),
+                key=lambda a: (a.host, a.agent_type),
+            )
+        ),
+        tuple(
+            sorted(
+                (
+                    OpenStackNetwork(
+                        name=n.name or n.id,
+                        id=n.id,
+                        status=n.status or "",
+                        admin_state_up=bool(n.is_admin_state_up),
+                        shared=bool(n.is_shared),
+                        external=bool(n.is_router_external),
+                        network_type=n.provider_network_type or "",
+                        subnets=len(n.subnet_ids or ()),
+                    )
+                    for n in nets
+                ),
+                key=lambda n: n.name,
+            )
+        ),
     )
 
 
 def read_images(conn: Any, call: Call) -> tuple[OpenStackImage, ...]:
     images = call("glance", lambda: list(conn.image.images()))
-    return tuple(sorted((OpenStackImage(
-        name=i.name or i.id, id=i.id, status=i.status or "", visibility=i.visibility or "",
-        size_bytes=i.size, disk_format=i.disk_format or "",
-    ) for i in images), key=lambda i: i.name))
+    return tuple(
+        sorted(
+            (
+                OpenStackImage(
+                    name=i.name or i.id,
+                    id=i.id,
+                    status=i.status or "",
+                    visibility=i.visibility or "",
+                    size_bytes=i.size,
+                    disk_format=i.disk_format or "",
+                )
+                for i in images
+            ),
+            key=lambda i: i.name,
+        )
+    )
 
 
-def nova_hosts(services: list, hypervisors: list, servers: list,
-               providers: dict[str, dict[str, dict[str, int]]] | None) -> tuple[NovaHost, ...]:
+def nova_hosts(
+    services: list, hypervisors: list, servers: list, providers: dict[str, dict[str, dict[str, int]]] | None
+) -> tuple[NovaHost, ...]:
     """One NovaHost per nova-compute service; ``providers`` None: Placement never answered (GPUs unknown)."""
     by_host: dict[str, list[str]] = {}
     for server in servers:
@@ -186,25 +237,31 @@ def nova_hosts(services: list, hypervisors: list, servers: list,
         node = (getattr(hv, "name", None) or svc.host) if hv is not None else svc.host
         res = (providers or {}).get(node, {})
         inv, use = res.get("inventory", {}), res.get("usage", {})
-        hosts.append(NovaHost(
-            name=svc.host,
-            zone=svc.availability_zone or "",
-            service_state=svc.state or "",
-            service_status=svc.status or "",
-            disabled_reason=svc.disabled_reason or "",
-            forced_down=bool(svc.is_forced_down),
-            hypervisor_state=(getattr(hv, "state", "") or "") if hv is not None else "",
-            vcpus_used=_num(use.get("VCPU"), getattr(hv, "vcpus_used", None)),
-            vcpus=_num(inv.get("VCPU"), getattr(hv, "vcpus", None)),
-            memory_mb_used=_num(use.get("MEMORY_MB"), getattr(hv, "memory_used", None)),
-            memory_mb=_num(inv.get("MEMORY_MB"), getattr(hv, "memory_size", None)),
-            running_vms=len(by_host.get(svc.host, ())),
-            servers=tuple(sorted(by_host.get(svc.host, ()))),
-            gpu_inventory=tuple(sorted(
-                (rc, int(inv.get(rc, 0)), int(use.get(rc, 0))) for rc in set(inv) | set(use) if rc in GPU_RESOURCE_CLASSES
-            )),
-            gpu_inventory_known=providers is not None,
-        ))
+        hosts.append(
+            NovaHost(
+                name=svc.host,
+                zone=svc.availability_zone or "",
+                service_state=svc.state or "",
+                service_status=svc.status or "",
+                disabled_reason=svc.disabled_reason or "",
+                forced_down=bool(svc.is_forced_down),
+                hypervisor_state=(getattr(hv, "state", "") or "") if hv is not None else "",
+                vcpus_used=_num(use.get("VCPU"), getattr(hv, "vcpus_used", None)),
+                vcpus=_num(inv.get("VCPU"), getattr(hv, "vcpus", None)),
+                memory_mb_used=_num(use.get("MEMORY_MB"), getattr(hv, "memory_used", None)),
+                memory_mb=_num(inv.get("MEMORY_MB"), getattr(hv, "memory_size", None)),
+                running_vms=len(by_host.get(svc.host, ())),
+                servers=tuple(sorted(by_host.get(svc.host, ()))),
+                gpu_inventory=tuple(
+                    sorted(
+                        (rc, int(inv.get(rc, 0)), int(use.get(rc, 0)))
+                        for rc in set(inv) | set(use)
+                        if rc in GPU_RESOURCE_CLASSES
+                    )
+                ),
+                gpu_inventory_known=providers is not None,
+            )
+        )
     return tuple(sorted(hosts, key=lambda h: h.name))
 
 

@@ -110,8 +110,9 @@ class PrometheusSource(Source):
                 pass
         raise BadAnswer(detail or f"Prometheus answered {what} without data.result")
 
-    def query_sync(self, query: str, *, at: float | None = None, deadline: float | None = None,
-                   what: str = "") -> list[Sample]:
+    def query_sync(
+        self, query: str, *, at: float | None = None, deadline: float | None = None, what: str = ""
+    ) -> list[Sample]:
         """One instant query at ``at`` (default: the clock); the samples of its vector."""
         when = self.clock() if at is None else at
         client = self.client  # made (and its library imported) before the clock of this query starts
@@ -158,8 +159,16 @@ class PrometheusSource(Source):
             return [values.get(round(t, 3)) for t in times]
 
         used, free = column(m.gpu_fb_used), column(m.gpu_fb_free)
-        mem = [100.0 * u / (u + f) if u is not None and f is not None and u + f > 0 else None for u, f in zip(used, free, strict=True)]
-        return {"util_pct": column(m.gpu_util), "mem_pct": mem, "temp_c": column(m.gpu_temp), "power_w": column(m.gpu_power)}
+        mem = [
+            100.0 * u / (u + f) if u is not None and f is not None and u + f > 0 else None
+            for u, f in zip(used, free, strict=True)
+        ]
+        return {
+            "util_pct": column(m.gpu_util),
+            "mem_pct": mem,
+            "temp_c": column(m.gpu_temp),
+            "power_w": column(m.gpu_power),
+        }
 
     def version_sync(self, deadline: float | None = None) -> str:
         payload = self.http.get("/api/v1/status/buildinfo", deadline=deadline, what="build info")
@@ -195,7 +204,9 @@ class PrometheusSource(Source):
         errors: dict[str, SourceError] = {}
         for key, future in futures.items():
             if not future.done():
-                errors[key] = Timeout(f"Prometheus did not answer within {self.http.poll_budget_s:.3g}s (the {key} query)")
+                errors[key] = Timeout(
+                    f"Prometheus did not answer within {self.http.poll_budget_s:.3g}s (the {key} query)"
+                )
                 continue
             try:
                 answers[key] = future.result()
@@ -218,8 +229,12 @@ class PrometheusSource(Source):
             kept = self._kept.get(key)
             facets[key] = kept[0] if kept is not None else None  # a failing part keeps its last good data
         parts = tuple(
-            PartStatus(key, key not in errors, str(errors[key]) if key in errors else "",
-                       self._kept[key][1] if key in self._kept else None)
+            PartStatus(
+                key,
+                key not in errors,
+                str(errors[key]) if key in errors else "",
+                self._kept[key][1] if key in self._kept else None,
+            )
             for key in reads
         )
         if not self._version:
@@ -227,8 +242,16 @@ class PrometheusSource(Source):
                 self._version = self.version_sync(started + self.timeout_s)
             except SourceError as exc:
                 notes.append(f"version: {exc}")
-        return SourceData(gpus=facets["gpus"], ceph=facets["ceph"], fabric=facets["fabric"], queues=facets["queues"],
-                          alerts=facets["alerts"], version=self._version, notes=tuple(notes), parts=parts)
+        return SourceData(
+            gpus=facets["gpus"],
+            ceph=facets["ceph"],
+            fabric=facets["fabric"],
+            queues=facets["queues"],
+            alerts=facets["alerts"],
+            version=self._version,
+            notes=tuple(notes),
+            parts=parts,
+        )
 
     def _model(self, key: str, answer: Any, notes: list[str]) -> Any:
         """One part's answer as its facet of :class:`SourceData` (``None``: the site has no such series)."""
@@ -299,8 +322,9 @@ class PrometheusSource(Source):
 
     def _series_counts(self) -> dict[str, int]:
         names = [n for group in families(self.metrics).values() for n in group]
-        samples = self.query_sync(f"count by (__name__) ({names_selector(names)})", deadline=self.http.deadline(),
-                                  what="the series count")
+        samples = self.query_sync(
+            f"count by (__name__) ({names_selector(names)})", deadline=self.http.deadline(), what="the series count"
+        )
         return {s.name: int(s.value) for s in samples if math.isfinite(s.value)}
 
     def _alerts_summary(self) -> str:

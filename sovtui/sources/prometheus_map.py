@@ -38,10 +38,17 @@ def gpus_from_samples(samples: Iterable[Sample], m: MetricMap) -> tuple[tuple[Gp
     """Join dcgm-exporter series by (host, gpu index) into GPUs; also how many series had no usable index."""
     fields: dict[str, list[str]] = {}
     for metric, attr in (
-        (m.gpu_util, "util"), (m.gpu_mem_copy_util, "mem_util"), (m.gpu_fb_used, "fb_used"),
-        (m.gpu_fb_free, "fb_free"), (m.gpu_temp, "temp"), (m.gpu_power, "power"),
-        (m.gpu_power_limit, "power_limit"), (m.gpu_xid, "xid"), (m.gpu_ecc_dbe_vol, "dbe"),
-        (m.gpu_ecc_sbe_vol, "sbe"), (m.gpu_row_remap_failure, "remap_failure"),
+        (m.gpu_util, "util"),
+        (m.gpu_mem_copy_util, "mem_util"),
+        (m.gpu_fb_used, "fb_used"),
+        (m.gpu_fb_free, "fb_free"),
+        (m.gpu_temp, "temp"),
+        (m.gpu_power, "power"),
+        (m.gpu_power_limit, "power_limit"),
+        (m.gpu_xid, "xid"),
+        (m.gpu_ecc_dbe_vol, "dbe"),
+        (m.gpu_ecc_sbe_vol, "sbe"),
+        (m.gpu_row_remap_failure, "remap_failure"),
         (m.gpu_row_remap_pending, "remap_pending"),
     ):
         fields.setdefault(metric, []).append(attr)
@@ -219,12 +226,19 @@ def queues_from_samples(samples: Iterable[Sample], m: MetricMap) -> tuple[QueueS
     if not seen:
         return None
     queues = [
-        QueueState(name, "slurm", pending_jobs=round(q.get(m.slurm_pending, 0)),
-                   running_jobs=round(q.get(m.slurm_running, 0)), pending_gpus=round(q.get(m.slurm_pending_gpus, 0)))
+        QueueState(
+            name,
+            "slurm",
+            pending_jobs=round(q.get(m.slurm_pending, 0)),
+            running_jobs=round(q.get(m.slurm_running, 0)),
+            pending_gpus=round(q.get(m.slurm_pending_gpus, 0)),
+        )
         for name, q in slurm.items()
     ]
     queues += [
-        QueueState(name, "kueue", pending_jobs=round(q.get(m.kueue_pending, 0)), running_jobs=round(q.get(m.kueue_admitted, 0)))
+        QueueState(
+            name, "kueue", pending_jobs=round(q.get(m.kueue_pending, 0)), running_jobs=round(q.get(m.kueue_admitted, 0))
+        )
         for name, q in kueue.items()
     ]
     return tuple(sorted(queues, key=lambda q: (q.system, q.name)))
@@ -247,11 +261,32 @@ def _promql_string(text: str) -> str:
 def families(m: MetricMap) -> dict[str, tuple[str, ...]]:
     """Exporter family → the metric names this source reads from it."""
     return {
-        "dcgm": (m.gpu_util, m.gpu_mem_copy_util, m.gpu_fb_used, m.gpu_fb_free, m.gpu_temp, m.gpu_power,
-                 m.gpu_power_limit, m.gpu_xid, m.gpu_ecc_dbe_vol, m.gpu_ecc_sbe_vol, m.gpu_row_remap_failure,
-                 m.gpu_row_remap_pending),
-        "ceph": (m.ceph_health, m.ceph_health_detail, m.ceph_total_bytes, m.ceph_used_bytes, m.ceph_pool_stored,
-                 m.ceph_pool_max_avail, m.ceph_pool_objects, m.ceph_pool_metadata, m.ceph_osd_up, m.ceph_osd_in),
+        "dcgm": (
+            m.gpu_util,
+            m.gpu_mem_copy_util,
+            m.gpu_fb_used,
+            m.gpu_fb_free,
+            m.gpu_temp,
+            m.gpu_power,
+            m.gpu_power_limit,
+            m.gpu_xid,
+            m.gpu_ecc_dbe_vol,
+            m.gpu_ecc_sbe_vol,
+            m.gpu_row_remap_failure,
+            m.gpu_row_remap_pending,
+        ),
+        "ceph": (
+            m.ceph_health,
+            m.ceph_health_detail,
+            m.ceph_total_bytes,
+            m.ceph_used_bytes,
+            m.ceph_pool_stored,
+            m.ceph_pool_max_avail,
+            m.ceph_pool_objects,
+            m.ceph_pool_metadata,
+            m.ceph_osd_up,
+            m.ceph_osd_in,
+        ),
         "snmp": (m.if_oper_status, m.if_admin_status, m.if_speed, m.if_in_octets, m.if_out_octets, m.if_in_errors),
         "queues": (m.slurm_pending, m.slurm_running, m.slurm_pending_gpus, m.kueue_pending, m.kueue_admitted),
     }
@@ -265,12 +300,14 @@ def build_queries(m: MetricMap) -> dict[str, str]:
     def rate(metric: str, tag: str) -> str:
         return f'label_replace(rate({metric}[{window}]), "{RATE_LABEL}", "{tag}", "", "")'
 
-    fabric = " or ".join([
-        names_selector((m.if_oper_status, m.if_admin_status, m.if_speed)),
-        rate(m.if_in_octets, "in"),
-        rate(m.if_out_octets, "out"),
-        rate(m.if_in_errors, "errors"),
-    ])
+    fabric = " or ".join(
+        [
+            names_selector((m.if_oper_status, m.if_admin_status, m.if_speed)),
+            rate(m.if_in_octets, "in"),
+            rate(m.if_out_octets, "out"),
+            rate(m.if_in_errors, "errors"),
+        ]
+    )
     return {
         "gpus": names_selector(fam["dcgm"]),
         "ceph": names_selector(fam["ceph"]),

@@ -110,7 +110,9 @@ def parse_prometheus_alerts(payload: Any) -> tuple[Alert, ...]:
         state = item.get("state")
         if state not in ("firing", "pending"):
             continue
-        alerts.append(make_alert(item.get("labels"), item.get("annotations"), state, item.get("activeAt"), "prometheus"))
+        alerts.append(
+            make_alert(item.get("labels"), item.get("annotations"), state, item.get("activeAt"), "prometheus")
+        )
     return sort_alerts(alerts)
 
 

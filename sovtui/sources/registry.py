@@ -89,4 +89,3 @@ def build_sources(site: SiteConfig, *, clock: Clock = time.time) -> list[Source]
 def site_info(site: SiteConfig, *, read_only: bool = False) -> SiteInfo:
     """What the UI needs to know about a configured site; ``read_only`` forces read-only."""
     return SiteInfo(name=site.name, production=site.production, read_only=site.read_only or read_only)
-

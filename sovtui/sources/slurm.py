@@ -45,8 +45,10 @@ OUTPUT_LIMIT = 64 * 1024 * 1024
 _STDERR_LIMIT = 64 * 1024
 _JOB_ID = re.compile(r"^[0-9]+(_[0-9]+)?$")
 _HINT_CTLD = "check slurmctld on the controller (systemctl status slurmctld; its log)"
-_HINT_RIGHTS = ("run as the SlurmUser or root on the login host, or set sudo = true in [sites.NAME.slurm] "
-                "with a sudoers rule for scontrol")
+_HINT_RIGHTS = (
+    "run as the SlurmUser or root on the login host, or set sudo = true in [sites.NAME.slurm] "
+    "with a sudoers rule for scontrol"
+)
 
 
 class SlurmCommandError(SourceError):
@@ -79,8 +81,14 @@ class SlurmSource(Source):
     name = "slurm"
     kind = "slurm"
 
-    def __init__(self, site: SiteConfig, *, clock: Clock = time.time, ssh_config: str | os.PathLike | None = None,
-                 output_limit: int = OUTPUT_LIMIT) -> None:
+    def __init__(
+        self,
+        site: SiteConfig,
+        *,
+        clock: Clock = time.time,
+        ssh_config: str | os.PathLike | None = None,
+        output_limit: int = OUTPUT_LIMIT,
+    ) -> None:
         cfg = site.slurm
         if not cfg.host:
             raise ValueError(f"site {site.name!r} configures no Slurm login host")
@@ -119,9 +127,15 @@ class SlurmSource(Source):
             self._trusted = trusted
 
         ssh = self.site.ssh
-        options, self._target = connect_options(self.host, self.ssh_config_paths, cache=self._known_hosts,
-                                                user=ssh.user, port=ssh.port, known_hosts=ssh.known_hosts,
-                                                on_key_lookup=looked_up)
+        options, self._target = connect_options(
+            self.host,
+            self.ssh_config_paths,
+            cache=self._known_hosts,
+            user=ssh.user,
+            port=ssh.port,
+            known_hosts=ssh.known_hosts,
+            on_key_lookup=looked_up,
+        )
         return options
 
     def _bind_loop(self) -> asyncio.Lock:
@@ -142,9 +156,16 @@ class SlurmSource(Source):
             try:
                 options = self._options()
                 self._conn = await asyncio.wait_for(
-                    asyncssh.connect(self.host, connect_timeout=timeout, login_timeout=timeout,
-                                     keepalive_interval=max(15.0, 2 * timeout), keepalive_count_max=3, **options),
-                    timeout + 1.0)
+                    asyncssh.connect(
+                        self.host,
+                        connect_timeout=timeout,
+                        login_timeout=timeout,
+                        keepalive_interval=max(15.0, 2 * timeout),
+                        keepalive_count_max=3,
+                        **options,
+                    ),
+                    timeout + 1.0,
+                )
             except TimeoutError:
                 raise Timeout(f"no SSH answer from {self.host} in {timeout:g}s") from None
             except Exception as exc:  # noqa: BLE001 - every failure becomes a typed error
@@ -165,8 +186,10 @@ class SlurmSource(Source):
                 return b"".join(chunks)
             size += len(chunk)
             if size > limit:
-                raise BadAnswer(f"{what} printed more than {limit // (1024 * 1024) or limit} "
-                                f"{'MB' if limit >= 1024 * 1024 else 'bytes'}; not read further")
+                raise BadAnswer(
+                    f"{what} printed more than {limit // (1024 * 1024) or limit} "
+                    f"{'MB' if limit >= 1024 * 1024 else 'bytes'}; not read further"
+                )
             chunks.append(chunk)
 
     def command(self, argv: Sequence[str], *, mutating: bool = False) -> str:
@@ -185,8 +208,10 @@ class SlurmSource(Source):
         try:
             async with asyncio.timeout(timeout):
                 proc = await conn.create_process(self.command(argv, mutating=mutating), encoding=None)
-                out, err = await asyncio.gather(self._read(proc.stdout, limit or self.output_limit, what),
-                                                self._read(proc.stderr, _STDERR_LIMIT, f"{what} (stderr)"))
+                out, err = await asyncio.gather(
+                    self._read(proc.stdout, limit or self.output_limit, what),
+                    self._read(proc.stderr, _STDERR_LIMIT, f"{what} (stderr)"),
+                )
                 await proc.wait_closed()
         except TimeoutError:
             if proc is not None:
@@ -212,15 +237,27 @@ class SlurmSource(Source):
             return BadAnswer(f"{what} not found on {self.host}", hint="install the Slurm client commands there")
         if "sudo:" in low:
             return AuthError(f"sudo -n {what} refused on {self.host}: {line}", hint=_HINT_RIGHTS)
-        if any(s in low for s in ("unable to contact slurm controller", "socket timed out", "connection refused",
-                                  "zero bytes were transmitted", "unable to establish")):
-            return Unreachable(f"slurmctld does not answer (from {self.host}): {line}",
-                               hint="check slurmctld on the controller (systemctl status slurmctld; its log)")
+        if any(
+            s in low
+            for s in (
+                "unable to contact slurm controller",
+                "socket timed out",
+                "connection refused",
+                "zero bytes were transmitted",
+                "unable to establish",
+            )
+        ):
+            return Unreachable(
+                f"slurmctld does not answer (from {self.host}): {line}",
+                hint="check slurmctld on the controller (systemctl status slurmctld; its log)",
+            )
         if "access/permission denied" in low or "invalid user id" in low or "permission denied" in low:
             return AuthError(f"{what} refused for {self.identity()}: {line}", hint=_HINT_RIGHTS)
         if "invalid node name" in low:
             named = next((w.split("=", 1)[1] for w in argv if w.startswith("nodename=")), "")
-            return NodeUnknown(f"Slurm knows no node {named!r}: {line}" if named else f"Slurm knows no such node: {line}")
+            return NodeUnknown(
+                f"Slurm knows no node {named!r}: {line}" if named else f"Slurm knows no such node: {line}"
+            )
         return SlurmCommandError(f"{' '.join(argv[:2])} failed: {line}")
 
     @staticmethod
@@ -228,15 +265,18 @@ class SlurmSource(Source):
         try:
             doc = json.loads(output)
         except (ValueError, RecursionError):
-            raise BadAnswer(f"{what} answered no JSON: {_first_line(output[:200]) or 'nothing'}",
-                            hint="sovtui needs Slurm 21.08 or newer (--json)") from None
+            raise BadAnswer(
+                f"{what} answered no JSON: {_first_line(output[:200]) or 'nothing'}",
+                hint="sovtui needs Slurm 21.08 or newer (--json)",
+            ) from None
         if type(doc) is not dict:
             raise BadAnswer(f"{what} answered JSON that is not an object")
         return doc
 
     # -- reading -----------------------------------------------------------------------------
-    async def _read_all(self, executor: Executor | None = None
-                        ) -> tuple[list[SlurmNode], tuple[SlurmJobRef, ...], dict, str, tuple[PartStatus, ...]]:
+    async def _read_all(
+        self, executor: Executor | None = None
+    ) -> tuple[list[SlurmNode], tuple[SlurmJobRef, ...], dict, str, tuple[PartStatus, ...]]:
         """The nodes (``sinfo``: its failure fails the source), the jobs (``squeue``) and reasons' authors
         (``scontrol``), each of the last two failing alone: its last answer is kept and it is named in the parts."""
         sinfo_task = asyncio.ensure_future(self.run(["sinfo", "--json"]))
@@ -259,16 +299,19 @@ class SlurmSource(Source):
         def parse() -> tuple[list[SlurmNode], tuple[SlurmJobRef, ...] | None, dict, str, bool, str]:
             sinfo = self._json(sinfo_out, "sinfo --json")
             if type(sinfo.get("nodes")) is not list and type(sinfo.get("sinfo")) is not list:  # unknown, not 0 nodes
-                raise BadAnswer(f"sinfo --json answered JSON of a shape sovtui cannot read (no 'nodes' or 'sinfo' list; "
-                                f"keys: {sp.text(', '.join(map(str, list(sinfo)[:8])), 120) or 'none'})",
-                                hint="sovtui reads the sinfo --json of Slurm 21.08 to 24.x")
+                raise BadAnswer(
+                    f"sinfo --json answered JSON of a shape sovtui cannot read (no 'nodes' or 'sinfo' list; "
+                    f"keys: {sp.text(', '.join(map(str, list(sinfo)[:8])), 120) or 'none'})",
+                    hint="sovtui reads the sinfo --json of Slurm 21.08 to 24.x",
+                )
             nodes = sp.parse_nodes(sinfo)
             # the JSON of a command that got nothing from slurmctld (down, or not answering in
             # MessageTimeout) is an empty list with an error, whose errno the JSON plugin loses
             errors = sp.api_errors(sinfo)
             if errors and not sinfo.get("nodes") and not sinfo.get("sinfo"):
-                raise Unreachable(f"sinfo --json got nothing from slurmctld (from {self.host}): {errors[0]}",
-                                  hint=_HINT_CTLD)
+                raise Unreachable(
+                    f"sinfo --json got nothing from slurmctld (from {self.host}): {errors[0]}", hint=_HINT_CTLD
+                )
             jobs, submitted, error, squeue_version = None, {}, squeue_error, ""
             if squeue_out is not None:
                 try:
@@ -290,8 +333,14 @@ class SlurmSource(Source):
 
         try:
             if executor is not None and len(sinfo_out) + len(squeue_out or "") > 512 * 1024:
-                nodes, jobs, submitted, version, lacking, squeue_error = \
-                    await asyncio.get_running_loop().run_in_executor(executor, parse)
+                (
+                    nodes,
+                    jobs,
+                    submitted,
+                    version,
+                    lacking,
+                    squeue_error,
+                ) = await asyncio.get_running_loop().run_in_executor(executor, parse)
             else:
                 nodes, jobs, submitted, version, lacking, squeue_error = parse()
         except Unreachable as exc:  # the JSON plugin's "Unspecified error": scontrol ping says it better
@@ -326,11 +375,15 @@ class SlurmSource(Source):
             out = str(exc)
         except SourceError:
             return
-        said = [line[line.lower().index("slurmctld("):].strip(" |") for line in re.split(r"\n| \| ", out)
-                if "slurmctld(" in line.lower()]
+        said = [
+            line[line.lower().index("slurmctld(") :].strip(" |")
+            for line in re.split(r"\n| \| ", out)
+            if "slurmctld(" in line.lower()
+        ]
         if said and all("down" in line.lower() for line in said):
-            raise Unreachable(f"slurmctld does not answer (from {self.host}): {'; '.join(said)}",
-                              hint=_HINT_CTLD) from cause
+            raise Unreachable(
+                f"slurmctld does not answer (from {self.host}): {'; '.join(said)}", hint=_HINT_CTLD
+            ) from cause
 
     async def fetch(self, executor: Executor | None = None) -> SourceData:
         started = time.perf_counter()
@@ -341,8 +394,12 @@ class SlurmSource(Source):
         # squeue never answered: the queues are unknown, not empty
         queues = sp.build_queues(nodes, jobs, submitted, self.clock()) if "squeue" in self._part_ok_at else None
         self.last_poll_s = time.perf_counter() - started
-        return SourceData(slurm_nodes=tuple(nodes), queues=queues, parts=parts,
-                          version=f"slurm {self.slurm_version}" if self.slurm_version else "")
+        return SourceData(
+            slurm_nodes=tuple(nodes),
+            queues=queues,
+            parts=parts,
+            version=f"slurm {self.slurm_version}" if self.slurm_version else "",
+        )
 
     def node(self, name: str) -> SlurmNode | None:
         """The node as the last poll saw it (no I/O)."""
@@ -396,7 +453,8 @@ class SlurmSource(Source):
         if node.down or "DOWN" in node.flags:
             raise SlurmCommandError(
                 f"{name} is DOWN: Slurm {self.slurm_version or '(this version)'} has no state=undrain, and "
-                "state=resume would return the node to service; resume it by hand once it is fixed")
+                "state=resume would return the node to service; resume it by hand once it is fixed"
+            )
         await self.run(["scontrol", "update", f"nodename={name}", "state=resume"], mutating=True)
 
     async def requeue(self, job_id: str) -> None:
@@ -418,7 +476,9 @@ class SlurmSource(Source):
 
     # -- doctor ------------------------------------------------------------------------------
     async def doctor(self, executor: Executor | None = None) -> list[DoctorCheck]:
-        checks = [DoctorCheck(self.name, "ssh config", True, ", ".join(self.ssh_config_paths) or "none (no ~/.ssh/config)")]
+        checks = [
+            DoctorCheck(self.name, "ssh config", True, ", ".join(self.ssh_config_paths) or "none (no ~/.ssh/config)")
+        ]
         try:
             await self._connection()
         except SourceError as exc:
@@ -426,18 +486,30 @@ class SlurmSource(Source):
             if isinstance(exc, AuthError):  # which credential was offered, never its value
                 why += f" ({credential_of(self.host, self.ssh_config_paths)})"
             return [*checks, DoctorCheck(self.name, f"{self.host}: login", False, why, exc.hint)]
-        checks.append(DoctorCheck(self.name, f"{self.host}: login", True,
-                                  f"{self._target or self.host} ({credential_of(self.host, self.ssh_config_paths)})"))
+        checks.append(
+            DoctorCheck(
+                self.name,
+                f"{self.host}: login",
+                True,
+                f"{self._target or self.host} ({credential_of(self.host, self.ssh_config_paths)})",
+            )
+        )
         try:
             data = await self.fetch(executor)
         except SourceError as exc:
             return [*checks, DoctorCheck(self.name, "sinfo/squeue", False, str(exc), exc.hint)]
         nodes = data.slurm_nodes or ()
         closed = sum(1 for n in nodes if n.closed)
-        checks.append(DoctorCheck(self.name, "sinfo/squeue", True,
-                                  f"{data.version or 'slurm ?'}: {len(nodes)} nodes ({closed} not taking jobs), "
-                                  f"{len(self._jobs)} jobs, {len(data.queues or ())} partitions, "
-                                  f"{(self.last_poll_s or 0) * 1000:.0f} ms"))
+        checks.append(
+            DoctorCheck(
+                self.name,
+                "sinfo/squeue",
+                True,
+                f"{data.version or 'slurm ?'}: {len(nodes)} nodes ({closed} not taking jobs), "
+                f"{len(self._jobs)} jobs, {len(data.queues or ())} partitions, "
+                f"{(self.last_poll_s or 0) * 1000:.0f} ms",
+            )
+        )
         checks.append(await self._rights_check())
         return checks
 
@@ -455,9 +527,14 @@ class SlurmSource(Source):
         slurm_user = match.group(1) if match else ""
         if whoami in ("root", slurm_user):
             return DoctorCheck(self.name, label, True, f"{whoami} is {'root' if whoami == 'root' else 'the SlurmUser'}")
-        return DoctorCheck(self.name, label, False,
-                           f"{whoami} is neither root nor the SlurmUser ({slurm_user or '?'}): drain works only if "
-                           "slurmdbd gives it AdminLevel=Operator", _HINT_RIGHTS)
+        return DoctorCheck(
+            self.name,
+            label,
+            False,
+            f"{whoami} is neither root nor the SlurmUser ({slurm_user or '?'}): drain works only if "
+            "slurmdbd gives it AdminLevel=Operator",
+            _HINT_RIGHTS,
+        )
 
     def close(self) -> None:
         self._drop()

@@ -28,8 +28,16 @@ from ..model.workload import SlurmJobRef
 MAX_HOSTS = 100_000
 BASE_STATES = ("UNKNOWN", "DOWN", "IDLE", "ALLOCATED", "ERROR", "MIXED", "FUTURE")
 #: job states whose job holds nodes
-ACTIVE_JOB_STATES = ("RUNNING", "COMPLETING", "SUSPENDED", "CONFIGURING", "STOPPED", "RESIZING", "SIGNALING",
-                     "STAGE_OUT")
+ACTIVE_JOB_STATES = (
+    "RUNNING",
+    "COMPLETING",
+    "SUSPENDED",
+    "CONFIGURING",
+    "STOPPED",
+    "RESIZING",
+    "SIGNALING",
+    "STAGE_OUT",
+)
 _MAX_TEXT = 1000
 
 
@@ -97,7 +105,7 @@ def _expand_one(item: str, limit: int) -> list[str] | None:
     match = re.search(r"\[([^\[\]]*)\]", item)
     if match is None:
         return None if "[" in item or "]" in item else [item]
-    head, tail = item[: match.start()], item[match.end():]
+    head, tail = item[: match.start()], item[match.end() :]
     values: list[str] = []
     for part in match.group(1).split(","):
         part = part.strip()
@@ -142,7 +150,7 @@ def gres_gpus(value: Any) -> int | None:
         item = re.sub(r"\(.*$", "", item).strip()
         for prefix in ("gres:", "gres/"):
             if item.startswith(prefix):
-                item = item[len(prefix):]
+                item = item[len(prefix) :]
         item = item.replace("=", ":")
         parts = item.split(":")
         if parts[0] != "gpu":
@@ -269,10 +277,8 @@ def node_state(state_words: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
 def _reason_parts(raw: dict) -> tuple[str, str, float | None]:
     reason = raw.get("reason")
     if type(reason) is dict:  # {"description", "time", "user"}
-        return (text(reason.get("description")), text(reason.get("user"), 100),
-                number(reason.get("time")) or None)
-    return (text(reason), text(raw.get("reason_set_by_user"), 100),
-            number(raw.get("reason_changed_at")) or None)
+        return (text(reason.get("description")), text(reason.get("user"), 100), number(reason.get("time")) or None)
+    return (text(reason), text(raw.get("reason_set_by_user"), 100), number(raw.get("reason_changed_at")) or None)
 
 
 def _node_record(raw: dict) -> SlurmNode | None:
@@ -285,9 +291,17 @@ def _node_record(raw: dict) -> SlurmNode | None:
     partitions = tuple(p for p in _list(raw.get("partitions")) if type(p) is str and p)
     if not partitions and type(raw.get("partitions")) is str:
         partitions = tuple(p for p in raw["partitions"].split(",") if p)
-    return SlurmNode(name=name, state=state, reason=reason, partitions=partitions,
-                     gpus=gres_gpus(raw.get("gres")) or 0, gpus_allocated=gres_gpus(raw.get("gres_used")) or 0,
-                     flags=flags, reason_user=user, reason_time=when)
+    return SlurmNode(
+        name=name,
+        state=state,
+        reason=reason,
+        partitions=partitions,
+        gpus=gres_gpus(raw.get("gres")) or 0,
+        gpus_allocated=gres_gpus(raw.get("gres_used")) or 0,
+        flags=flags,
+        reason_user=user,
+        reason_time=when,
+    )
 
 
 def _grouped_records(entries: list) -> list[SlurmNode]:
@@ -303,12 +317,20 @@ def _grouped_records(entries: list) -> list[SlurmNode]:
         gres = _dict(entry.get("gres"))
         for name in names:
             old = merged.get(name)
-            parts = (old.partitions if old else ()) + ((partition,) if partition and (
-                not old or partition not in old.partitions) else ())
-            merged[name] = SlurmNode(name=name, state=state, reason=reason, partitions=parts,
-                                     gpus=gres_gpus(gres.get("total")) or 0,
-                                     gpus_allocated=gres_gpus(gres.get("used")) or 0,
-                                     flags=flags, reason_user=user, reason_time=when)
+            parts = (old.partitions if old else ()) + (
+                (partition,) if partition and (not old or partition not in old.partitions) else ()
+            )
+            merged[name] = SlurmNode(
+                name=name,
+                state=state,
+                reason=reason,
+                partitions=parts,
+                gpus=gres_gpus(gres.get("total")) or 0,
+                gpus_allocated=gres_gpus(gres.get("used")) or 0,
+                flags=flags,
+                reason_user=user,
+                reason_time=when,
+            )
     return list(merged.values())
 
 
@@ -407,8 +429,9 @@ def attach_jobs(nodes: list[SlurmNode], jobs: Iterable[SlurmJobRef]) -> list[Slu
     return [replace(n, jobs=tuple(held.get(n.name, ()))) for n in nodes]
 
 
-def build_queues(nodes: Iterable[SlurmNode], jobs: Iterable[SlurmJobRef], submitted: dict[str, float | None],
-                 now: float) -> tuple[QueueState, ...]:
+def build_queues(
+    nodes: Iterable[SlurmNode], jobs: Iterable[SlurmJobRef], submitted: dict[str, float | None], now: float
+) -> tuple[QueueState, ...]:
     """One queue per partition: pending and running jobs, GPUs waiting, the oldest pending job's age."""
     order: dict[str, None] = {}
     for node in nodes:
@@ -431,6 +454,14 @@ def build_queues(nodes: Iterable[SlurmNode], jobs: Iterable[SlurmJobRef], submit
                     entry[3] = at
             elif job.state in ACTIVE_JOB_STATES:
                 entry[1] += 1
-    return tuple(QueueState(name=part, system="slurm", pending_jobs=p, running_jobs=r, pending_gpus=g,
-                            oldest_pending_s=max(0.0, now - oldest) if oldest is not None else None)
-                 for part, (p, r, g, oldest) in counts.items())
+    return tuple(
+        QueueState(
+            name=part,
+            system="slurm",
+            pending_jobs=p,
+            running_jobs=r,
+            pending_gpus=g,
+            oldest_pending_s=max(0.0, now - oldest) if oldest is not None else None,
+        )
+        for part, (p, r, g, oldest) in counts.items()
+    )

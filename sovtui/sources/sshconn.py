@@ -64,8 +64,9 @@ class KnownHostsCache:
         cached = self._cache.get(key)
         if cached is not None and cached[0] == tuple(stamp):
             return cached[1]
-        known = asyncssh.import_known_hosts("".join(Path(p).read_text(encoding="utf-8", errors="replace") + "\n"
-                                                    for p in readable))
+        known = asyncssh.import_known_hosts(
+            "".join(Path(p).read_text(encoding="utf-8", errors="replace") + "\n" for p in readable)
+        )
         self._cache[key] = (tuple(stamp), known)
         return known
 
@@ -107,8 +108,11 @@ def connect_options(
         files = [str(Path(known_hosts).expanduser())]
     else:
         user_files = cfg.get("UserKnownHostsFile", ())
-        files = [str(Path(p).expanduser()) for p in user_files] if user_files != () else \
-            [str(Path("~", ".ssh", "known_hosts").expanduser())]
+        files = (
+            [str(Path(p).expanduser()) for p in user_files]
+            if user_files != ()
+            else [str(Path("~", ".ssh", "known_hosts").expanduser())]
+        )
         files += [str(Path(p).expanduser()) for p in cfg.get("GlobalKnownHostsFile", ["/etc/ssh/ssh_known_hosts"])]
 
     def check(host: str, addr: str, port: int | None):
@@ -136,8 +140,11 @@ def credential_of(alias: str, paths: Sequence[str]) -> str:
         return "see the ssh config"
     files = [str(Path(f).expanduser()) for f in cfg.get("IdentityFile", ()) or ()]
     if not files:
-        files = [str(Path("~", ".ssh", name).expanduser()) + " (default)" for name in ("id_ed25519", "id_ecdsa", "id_rsa")
-                 if Path("~", ".ssh", name).expanduser().exists()]
+        files = [
+            str(Path("~", ".ssh", name).expanduser()) + " (default)"
+            for name in ("id_ed25519", "id_ecdsa", "id_rsa")
+            if Path("~", ".ssh", name).expanduser().exists()
+        ]
     agent = os.environ.get("SSH_AUTH_SOCK") and cfg.get("IdentitiesOnly") is not True
     offered = (["ssh-agent"] if agent else []) + files
     return "key " + ", ".join(offered) if offered else "no key (no agent, no IdentityFile)"
@@ -157,10 +164,14 @@ def ssh_failure(exc: BaseException, name: str, target: str = "", *, had_trusted_
         return exc
     if isinstance(exc, asyncssh.HostKeyNotVerifiable):
         if had_trusted_keys:
-            return AuthError(f"host key CHANGED for {name} — possible MITM; fix known_hosts",
-                             hint="verify the host's key out of band, then fix known_hosts (ssh-keygen -R HOST)")
-        return AuthError(f"host key not trusted for {name} (not in known_hosts)",
-                         hint="verify the host's key out of band, then add it to known_hosts (ssh HOST once)")
+            return AuthError(
+                f"host key CHANGED for {name} — possible MITM; fix known_hosts",
+                hint="verify the host's key out of band, then fix known_hosts (ssh-keygen -R HOST)",
+            )
+        return AuthError(
+            f"host key not trusted for {name} (not in known_hosts)",
+            hint="verify the host's key out of band, then add it to known_hosts (ssh HOST once)",
+        )
     if isinstance(exc, asyncssh.PermissionDenied):
         return AuthError(f"permission denied for {who} (check key/agent)")
     if isinstance(exc, asyncssh.KeyImportError):

@@ -16,7 +16,6 @@ SHORT_NAME = {"prometheus": "prom", "alertmanager": "am", "kubernetes": "k8s", "
 _STATE_GLYPH = {"ok": "✓", "pending": "…", "stale": "◷", "failing": "✗", "partial": "◐"}
 
 
-
 def freshness_line(status: SourceStatus, now: float) -> tuple[str, str]:
     """One source's freshness as (short marker, long explanation or '')."""
     state = status.state(now)
@@ -75,7 +74,9 @@ class SiteHeader(Static):
         line.append(" " + time.strftime("%H:%M:%S", time.localtime(now)), style="dim")
         text = line
         if problems:
-            text = Text("\n").join([line, Text(" ⚠ " + " · ".join(problems), style="bold yellow", no_wrap=True, overflow="ellipsis")])
+            text = Text("\n").join(
+                [line, Text(" ⚠ " + " · ".join(problems), style="bold yellow", no_wrap=True, overflow="ellipsis")]
+            )
         if self._last is None or text.plain != self._last.plain or text.spans != self._last.spans:
             self._last = text
             self.update(text)

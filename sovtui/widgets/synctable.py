@@ -64,7 +64,13 @@ def _same(before: object, after: object) -> bool:
         return False
     if isinstance(before, Text):
         return (before.style, before.justify, before.overflow, before.no_wrap, before.end, before.tab_size) == (
-            after.style, after.justify, after.overflow, after.no_wrap, after.end, after.tab_size)
+            after.style,
+            after.justify,
+            after.overflow,
+            after.no_wrap,
+            after.end,
+            after.tab_size,
+        )
     return True
 
 
@@ -198,7 +204,15 @@ class SyncTable(DataTable):
             for index, entry in enumerate(entries):
                 if entry is None:
                     row_key = _RowKey(keys[index])
-                    entries[index] = entries_by_key[keys[index]] = [row_key, Row(row_key, 1), None, None, (row_key, 0), None, None]
+                    entries[index] = entries_by_key[keys[index]] = [
+                        row_key,
+                        Row(row_key, 1),
+                        None,
+                        None,
+                        (row_key, 0),
+                        None,
+                        None,
+                    ]
         # the same tuple keeps its cell dict; so does the tuple before it (rows that alternate, like
         # a tree row that is its host's last or not); a new tuple gets a copy of the dict with the
         # cells that are other objects replaced. Only a changed auto-width cell needs measuring.
@@ -328,7 +342,9 @@ class SyncTable(DataTable):
         """DataTable's row region; with one-line rows a row's y is its index (no walk over the rows above)."""
         if not self._simple_rows or not self.is_valid_row_index(row_index):
             return super()._get_row_region(row_index)
-        row_width = sum(column.get_render_width(self) for column in self.columns.values()) + self._row_label_column_width
+        row_width = (
+            sum(column.get_render_width(self) for column in self.columns.values()) + self._row_label_column_width
+        )
         y = row_index + (self.header_height if self.show_header else 0)
         return Region(0, y, max(self.size.width, row_width), 1)
 
@@ -347,7 +363,9 @@ class SyncTable(DataTable):
         self._widen(rows)
         data_cells_width = sum(column.get_render_width(self) for column in self.columns.values())
         header_height = self.header_height if self.show_header else 0
-        self._set_virtual_size(Size(data_cells_width + self._row_label_column_width, self._total_row_height + header_height))
+        self._set_virtual_size(
+            Size(data_cells_width + self._row_label_column_width, self._total_row_height + header_height)
+        )
 
     def _set_virtual_size(self, size: Size) -> None:
         """Set ``virtual_size``; when only the row count changed, without a layout of the whole screen.
@@ -517,7 +535,9 @@ class SyncTable(DataTable):
         cached = self._line_cache.get(cache_key)
         if cached is not None:
             return cached
-        _, scrollable = self._render_line_in_row(row_key, y_offset_in_row, base_style, cursor_location=cursor, hover_location=hover)
+        _, scrollable = self._render_line_in_row(
+            row_key, y_offset_in_row, base_style, cursor_location=cursor, hover_location=hover
+        )
         segments = line_crop(list(chain.from_iterable(scrollable)), x1, x2, width)
         strip = Strip(segments).adjust_cell_length(width, base_style).simplify()
         self._line_cache[cache_key] = strip
@@ -560,7 +580,9 @@ class SyncTable(DataTable):
             row_index = -1
         row_style = self._get_row_style(row_index, base_style)
         padding = 2 * self.cell_padding
-        widths = [padding + (column.content_width if column.auto_width else column.width) for column in self.ordered_columns]
+        widths = [
+            padding + (column.content_width if column.auto_width else column.width) for column in self.ordered_columns
+        ]
         cursor_row, cursor_column = cursor_location
         hover_row, hover_column = hover_location
         render_cell = self._render_cell
@@ -575,7 +597,9 @@ class SyncTable(DataTable):
                 cursor, hover = cursor_column == column_index, hover_column == column_index
             else:
                 cursor = hover = False
-            scrollable_row.append(render_cell(row_index, column_index, row_style, width, cursor=cursor, hover=hover)[line_no])
+            scrollable_row.append(
+                render_cell(row_index, column_index, row_style, width, cursor=cursor, hover=hover)[line_no]
+            )
         remaining_space = max(0, self.size.width - sum(widths))
         if cursor_type == "row":
             extend_style, _ = self._get_styles_to_render_cell(

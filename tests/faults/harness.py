@@ -41,10 +41,20 @@ async def _call(fn: Callable[[], Any] | None) -> None:
         await value
 
 
-async def check_fault(pilot: Any, source: str, *, inject: Callable[[], Any], heal: Callable[[], Any] | None,
-                      says: Sequence[str], kept: Callable[[Any], Any], state: str | None = None,
-                      first_s: float = 30.0, fault_s: float = 30.0, recover_s: float = 60.0,
-                      switch: tuple[str, str] = ("2", "1")) -> dict[str, Any]:
+async def check_fault(
+    pilot: Any,
+    source: str,
+    *,
+    inject: Callable[[], Any],
+    heal: Callable[[], Any] | None,
+    says: Sequence[str],
+    kept: Callable[[Any], Any],
+    state: str | None = None,
+    first_s: float = 30.0,
+    fault_s: float = 30.0,
+    recover_s: float = 60.0,
+    switch: tuple[str, str] = ("2", "1"),
+) -> dict[str, Any]:
     """The four checks of one cell (see the module docstring); returns what was seen, for the test to add its own."""
     app = pilot.app
     await eventually(lambda: status_of(app, source).complete, first_s, f"{source} answers in full first", pilot=pilot)
@@ -59,11 +69,20 @@ async def check_fault(pilot: Any, source: str, *, inject: Callable[[], Any], hea
             return ""
         text = header_text(app)
         low = text.lower()
-        return text if all(w.lower() in low for w in says) and (" old" in low or "unknown" in low or "no data yet" in low) else ""
+        return (
+            text
+            if all(w.lower() in low for w in says) and (" old" in low or "unknown" in low or "no data yet" in low)
+            else ""
+        )
 
     try:
-        text = await eventually(said, fault_s, f"the header names {source} failing with {list(says)} and the data's age "
-                                f"(header: {header_text(app)!r}; status: {status_of(app, source)})", pilot=pilot)
+        text = await eventually(
+            said,
+            fault_s,
+            f"the header names {source} failing with {list(says)} and the data's age "
+            f"(header: {header_text(app)!r}; status: {status_of(app, source)})",
+            pilot=pilot,
+        )
     except AssertionError as exc:
         raise AssertionError(f"{exc}\nheader now: {header_text(app)!r}\nstatus now: {status_of(app, source)}") from None
     assert kept(app), "the last good data left the screen during the fault"
@@ -72,13 +91,23 @@ async def check_fault(pilot: Any, source: str, *, inject: Callable[[], Any], hea
         started = time.monotonic()
         before = app.active_site_screen
         await pilot.press(key)
-        await eventually(lambda b=before: app.active_site_screen is not b, RESPONSIVE_S, f"key {key} answered", pilot=pilot)
+        await eventually(
+            lambda b=before: app.active_site_screen is not b, RESPONSIVE_S, f"key {key} answered", pilot=pilot
+        )
         assert time.monotonic() - started < RESPONSIVE_S + 0.5
     assert kept(app), "the last good data left the screen after a screen switch"
-    seen = {"header": text, "status": status_of(app, source), "failures": status_of(app, source).failures - before_failures}
+    seen = {
+        "header": text,
+        "status": status_of(app, source),
+        "failures": status_of(app, source).failures - before_failures,
+    }
     if heal is not None:
         await _call(heal)
-        await eventually(lambda: status_of(app, source).complete and status_of(app, source).state(app.clock()) == "ok",
-                         recover_s, f"{source} recovers by itself (status: {status_of(app, source)})", pilot=pilot)
+        await eventually(
+            lambda: status_of(app, source).complete and status_of(app, source).state(app.clock()) == "ok",
+            recover_s,
+            f"{source} recovers by itself (status: {status_of(app, source)})",
+            pilot=pilot,
+        )
         assert kept(app)
     return seen

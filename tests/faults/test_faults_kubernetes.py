@@ -25,9 +25,14 @@ pytestmark = [pytest.mark.kubernetes, pytest.mark.ui]
 TIMEOUT_S = 1.5
 REFRESH_S = 0.5  # the hub polls this often: a fault is seen, and its end, within about one poll
 #: part -> the kinds the fake denies (or stops serving) for it
-DENY = {"pods": ["pods"], "events": ["events"], "poddisruptionbudgets": ["poddisruptionbudgets.policy"], "jobs": ["jobs.batch"],
-        "deployments": ["deployments.apps"],
-        "kueue": ["clusterqueues.kueue.x-k8s.io", "localqueues.kueue.x-k8s.io", "workloads.kueue.x-k8s.io"]}
+DENY = {
+    "pods": ["pods"],
+    "events": ["events"],
+    "poddisruptionbudgets": ["poddisruptionbudgets.policy"],
+    "jobs": ["jobs.batch"],
+    "deployments": ["deployments.apps"],
+    "kueue": ["clusterqueues.kueue.x-k8s.io", "localqueues.kueue.x-k8s.io", "workloads.kueue.x-k8s.io"],
+}
 #: a CRD removed while its group stays: one Kueue kind 404s
 UNSERVE = {**{part: kinds[:1] for part, kinds in DENY.items()}}
 
@@ -83,22 +88,50 @@ async def test_kubernetes_connection_fault(healthy, fault):
     _, proxy, kubeconfig = healthy
     mode, knobs, says = _PROXY[fault]
     async with _app(kubeconfig).run_test(size=(120, 30)) as pilot:
-        seen = await check_fault(pilot, "kubernetes", inject=lambda: proxy.set(mode, **knobs), heal=proxy.heal,
-                                 says=says, kept=_nodes_shown, state="failing")
+        seen = await check_fault(
+            pilot,
+            "kubernetes",
+            inject=lambda: proxy.set(mode, **knobs),
+            heal=proxy.heal,
+            says=says,
+            kept=_nodes_shown,
+            state="failing",
+        )
     if fault == "oversized":
         assert "cut off" in seen["header"] or "1.5s" in seen["header"], seen["header"]
 
 
-@pytest.mark.parametrize("fault,toggle,says", [
-    pytest.param("401", {"reject_tokens": True}, ("kubernetes", "unauthorized"), marks=pytest.mark.fault("kubernetes", "401"), id="401"),
-    pytest.param("403", {"forbidden": ["nodes"]}, ("kubernetes", "nodes", "forbidden", 'User "lab-admin"'),
-                 marks=pytest.mark.fault("kubernetes", "403"), id="403-nodes"),
-])
+@pytest.mark.parametrize(
+    "fault,toggle,says",
+    [
+        pytest.param(
+            "401",
+            {"reject_tokens": True},
+            ("kubernetes", "unauthorized"),
+            marks=pytest.mark.fault("kubernetes", "401"),
+            id="401",
+        ),
+        pytest.param(
+            "403",
+            {"forbidden": ["nodes"]},
+            ("kubernetes", "nodes", "forbidden", 'User "lab-admin"'),
+            marks=pytest.mark.fault("kubernetes", "403"),
+            id="403-nodes",
+        ),
+    ],
+)
 async def test_kubernetes_api_denies(healthy, fault, toggle, says):
     cluster, _, kubeconfig = healthy
     async with _app(kubeconfig).run_test(size=(120, 30)) as pilot:
-        await check_fault(pilot, "kubernetes", inject=lambda: cluster.faults(**toggle), heal=cluster.clear_faults, says=says,
-                          kept=_nodes_shown, state="failing")
+        await check_fault(
+            pilot,
+            "kubernetes",
+            inject=lambda: cluster.faults(**toggle),
+            heal=cluster.clear_faults,
+            says=says,
+            kept=_nodes_shown,
+            state="failing",
+        )
 
 
 # ------------------------------------------------------------------ one kind at a time
@@ -124,6 +157,13 @@ async def test_kubernetes_kind_fails_alone(healthy, part, fault):
         cluster.clear_faults()
 
     async with app.run_test(size=(120, 30)) as pilot:
-        await check_fault(pilot, "kubernetes", inject=lambda: cluster.faults(**toggle), heal=unknown_while_failing, says=says,
-                          kept=_nodes_shown, state="partial")
+        await check_fault(
+            pilot,
+            "kubernetes",
+            inject=lambda: cluster.faults(**toggle),
+            heal=unknown_while_failing,
+            says=says,
+            kept=_nodes_shown,
+            state="partial",
+        )
     assert all(n.pods_known for n in app.view.kube_nodes or ())

@@ -46,9 +46,16 @@ MODES = {
 }
 #: fault -> the words the header says (besides the part's name)
 WORDS = {
-    "down": ("unreachable",), "catalog-dead": ("unreachable",), "slow": ("timed out",), "garbage": ("not JSON",),
-    "truncated": ("cut off",), "wrong-types": ("unexpected shape",), "reset": ("reset",), "oversized": (),
-    "401": ("401",), "403": ("403",),
+    "down": ("unreachable",),
+    "catalog-dead": ("unreachable",),
+    "slow": ("timed out",),
+    "garbage": ("not JSON",),
+    "truncated": ("cut off",),
+    "wrong-types": ("unexpected shape",),
+    "reset": ("reset",),
+    "oversized": (),
+    "401": ("401",),
+    "403": ("403",),
 }
 
 
@@ -65,8 +72,11 @@ def cloud(lab_openstack, tmp_path_factory):
     with service_proxies(lab_openstack) as proxies:
         urls = {part: proxy_url(proxies, part) for part in SERVICES if part != "keystone"}
         with catalog_region(lab_openstack, REGION, urls):
-            yield Cloud(proxies, write_clouds_yaml(root / "override.yaml", lab_openstack, proxies),
-                        write_clouds_yaml(root / "catalog.yaml", lab_openstack, proxies, region=REGION))
+            yield Cloud(
+                proxies,
+                write_clouds_yaml(root / "override.yaml", lab_openstack, proxies),
+                write_clouds_yaml(root / "catalog.yaml", lab_openstack, proxies, region=REGION),
+            )
 
 
 def _source(clouds_yaml: Path) -> OpenStackSource:
@@ -78,6 +88,7 @@ def _source(clouds_yaml: Path) -> OpenStackSource:
 
 def _kept(hosts: tuple[str, ...]):
     """Every Nova host of the lab on the Nodes screen, with its Nova layer (state, reasons, servers)."""
+
     def kept(app) -> bool:
         nodes = {n.name: n for n in app.view.nodes or ()}
         if not all(h in nodes and nodes[h].nova is not None for h in hosts):
@@ -87,6 +98,7 @@ def _kept(hosts: tuple[str, ...]):
             keys = {r.key for r in screen.visible_rows()}
             return set(hosts) <= keys
         return True
+
     return kept
 
 
@@ -101,8 +113,12 @@ def _rows():
         own = [f for f in faults if f != "catalog-dead"]
         yield pytest.param(part, tuple(own), marks=[pytest.mark.fault(f"openstack:{part}", f) for f in own], id=part)
         if "catalog-dead" in faults:
-            yield pytest.param(part, ("catalog-dead",), marks=pytest.mark.fault(f"openstack:{part}", "catalog-dead"),
-                               id=f"{part}-catalog-dead")
+            yield pytest.param(
+                part,
+                ("catalog-dead",),
+                marks=pytest.mark.fault(f"openstack:{part}", "catalog-dead"),
+                id=f"{part}-catalog-dead",
+            )
 
 
 @pytest.mark.parametrize("part,faults", list(_rows()))
@@ -122,17 +138,28 @@ async def test_openstack_faults(lab_openstack, cloud, part, faults):
                         source.connection().session.auth.invalidate()  # the token ends: the next call needs Keystone
 
                 try:
-                    seen = await check_fault(pilot, "openstack", inject=inject, heal=proxy.heal,
-                                             says=(part, *WORDS[fault]), kept=_kept(lab_openstack.hosts),
-                                             state="partial" if part in PARTIAL else "failing",
-                                             first_s=40, fault_s=25, recover_s=40, switch=("1", "3"))
+                    seen = await check_fault(
+                        pilot,
+                        "openstack",
+                        inject=inject,
+                        heal=proxy.heal,
+                        says=(part, *WORDS[fault]),
+                        kept=_kept(lab_openstack.hosts),
+                        state="partial" if part in PARTIAL else "failing",
+                        first_s=40,
+                        fault_s=25,
+                        recover_s=40,
+                        switch=("1", "3"),
+                    )
                 except AssertionError as exc:
                     raise AssertionError(f"openstack:{part} x {fault}: {exc}") from None
                 finally:
                     proxy.heal()
                 status = seen["status"]
                 failing = [p.name for p in status.failing_parts]
-                if part in PARTIAL:  # the part is named; Keystone and Nova answered (another slow part may time out too)
+                if (
+                    part in PARTIAL
+                ):  # the part is named; Keystone and Nova answered (another slow part may time out too)
                     assert part in failing and "keystone" not in failing, (fault, status)
     finally:
         proxy.heal()

@@ -43,9 +43,15 @@ def _healed(proxies):
 
 
 def _app(lab, prom: FaultProxy, am: FaultProxy) -> SovtuiApp:
-    site = lab.site(prometheus_url=f"http://{prom.url_host}", alertmanager_url=f"http://{am.url_host}",
-                    timeout_s=TIMEOUT_S, refresh_s=0.5)
-    return SovtuiApp(SiteInfo(site.name), [PrometheusSource(site, clock=lab.clock), AlertmanagerSource(site)], watch_tty=False)
+    site = lab.site(
+        prometheus_url=f"http://{prom.url_host}",
+        alertmanager_url=f"http://{am.url_host}",
+        timeout_s=TIMEOUT_S,
+        refresh_s=0.5,
+    )
+    return SovtuiApp(
+        SiteInfo(site.name), [PrometheusSource(site, clock=lab.clock), AlertmanagerSource(site)], watch_tty=False
+    )
 
 
 def _gpus_and_ceph_shown(app) -> bool:
@@ -73,9 +79,17 @@ CONNECTION_FAULTS = {
 
 
 def _cells(source: str, skip: tuple[str, ...] = (), **says: tuple[str, ...]) -> list:
-    return [pytest.param(fault, *CONNECTION_FAULTS[fault][:2], says.get(fault.replace("-", "_"), CONNECTION_FAULTS[fault][2]),
-                         marks=pytest.mark.fault(source, fault), id=fault)
-            for fault in CONNECTION_FAULTS if fault not in skip]
+    return [
+        pytest.param(
+            fault,
+            *CONNECTION_FAULTS[fault][:2],
+            says.get(fault.replace("-", "_"), CONNECTION_FAULTS[fault][2]),
+            marks=pytest.mark.fault(source, fault),
+            id=fault,
+        )
+        for fault in CONNECTION_FAULTS
+        if fault not in skip
+    ]
 
 
 @pytest.mark.parametrize("fault,mode,knobs,says", _cells("prometheus"))
@@ -85,8 +99,15 @@ async def test_prometheus_fault(lab_prometheus, proxies, fault, mode, knobs, say
     if fault == "oversized":
         app.hub.sources["prometheus"].http.max_bytes = 2**20  # a bound the endless answer reaches within the timeout
     async with app.run_test(size=(120, 30)) as pilot:
-        await check_fault(pilot, "prometheus", inject=lambda: prom.set(mode, **knobs), heal=prom.heal,
-                          says=("prometheus", *says), kept=_gpus_and_ceph_shown, state="failing")
+        await check_fault(
+            pilot,
+            "prometheus",
+            inject=lambda: prom.set(mode, **knobs),
+            heal=prom.heal,
+            says=("prometheus", *says),
+            kept=_gpus_and_ceph_shown,
+            state="failing",
+        )
 
 
 @pytest.mark.parametrize("fault,mode,knobs,says", _cells("alertmanager", skip=("404",), wrong_types=("not a list",)))
@@ -96,22 +117,35 @@ async def test_alertmanager_fault(lab_prometheus, proxies, fault, mode, knobs, s
     if fault == "oversized":
         app.hub.sources["alertmanager"].http.max_bytes = 2**20
     async with app.run_test(size=(120, 30)) as pilot:
-        await check_fault(pilot, "alertmanager", inject=lambda: am.set(mode, **knobs), heal=am.heal,
-                          says=("alertmanager", *says), kept=_alertmanager_alerts_shown, state="failing")
+        await check_fault(
+            pilot,
+            "alertmanager",
+            inject=lambda: am.set(mode, **knobs),
+            heal=am.heal,
+            says=("alertmanager", *says),
+            kept=_alertmanager_alerts_shown,
+            state="failing",
+        )
 
 
-@pytest.mark.parametrize("fault", [
-    pytest.param("slow", marks=pytest.mark.fault("prometheus:family", "slow"), id="slow"),
-    pytest.param("oversized", marks=pytest.mark.fault("prometheus:family", "oversized"), id="oversized"),
-    pytest.param("bad-query", marks=pytest.mark.fault("prometheus:family", "bad-query"), id="bad-query"),
-])
+@pytest.mark.parametrize(
+    "fault",
+    [
+        pytest.param("slow", marks=pytest.mark.fault("prometheus:family", "slow"), id="slow"),
+        pytest.param("oversized", marks=pytest.mark.fault("prometheus:family", "oversized"), id="oversized"),
+        pytest.param("bad-query", marks=pytest.mark.fault("prometheus:family", "bad-query"), id="bad-query"),
+    ],
+)
 async def test_one_prometheus_family_fault(lab_prometheus, proxies, fault):
     prom, am = proxies
     app = _app(lab_prometheus, prom, am)
     source = app.hub.sources["prometheus"]
     good = dict(source.queries)
     if fault == "slow":  # the GPU family's query only
-        inject, says = (lambda: prom.set("slow", delay_s=SLOW_S, match="DCGM_FI_DEV_GPU_UTIL")), ("gpus", "did not answer")
+        inject, says = (
+            (lambda: prom.set("slow", delay_s=SLOW_S, match="DCGM_FI_DEV_GPU_UTIL")),
+            ("gpus", "did not answer"),
+        )
     elif fault == "oversized":
         source.http.max_bytes = 2**20
         inject, says = (lambda: prom.set("oversize", match="DCGM_FI_DEV_GPU_UTIL")), ("gpus", "size bound")
@@ -120,6 +154,7 @@ async def test_one_prometheus_family_fault(lab_prometheus, proxies, fault):
 
         def inject() -> None:
             source.queries = {**good, "fabric": bad["fabric"]}
+
         says = ("fabric", "bad_data")
 
     def heal() -> None:
@@ -127,7 +162,14 @@ async def test_one_prometheus_family_fault(lab_prometheus, proxies, fault):
         source.queries = good
 
     async with app.run_test(size=(120, 30)) as pilot:
-        seen = await check_fault(pilot, "prometheus", inject=inject, heal=heal, says=("prometheus", *says),
-                                 kept=_gpus_and_ceph_shown, state="partial")
+        seen = await check_fault(
+            pilot,
+            "prometheus",
+            inject=inject,
+            heal=heal,
+            says=("prometheus", *says),
+            kept=_gpus_and_ceph_shown,
+            state="partial",
+        )
     status = seen["status"]
     assert [p.name for p in status.failing_parts] == [says[0]], "one family failing, the others answering"

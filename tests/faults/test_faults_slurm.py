@@ -49,8 +49,9 @@ class FaultLogin:
             mode.write_text("", encoding="utf-8")
             mode.chmod(0o644)
             wrapper = bindir / tool
-            wrapper.write_text(_WRAPPER.format(mode=mode, tool=tool, real=require_binary(tool, "slurm")),
-                               encoding="utf-8")
+            wrapper.write_text(
+                _WRAPPER.format(mode=mode, tool=tool, real=require_binary(tool, "slurm")), encoding="utf-8"
+            )
             wrapper.chmod(0o755)
         login = lab.workdir / "login"
         lines = []
@@ -71,17 +72,23 @@ class FaultLogin:
         self.known_hosts = root / "known_hosts"
         self.known_hosts.write_text(f"[127.0.0.1]:{self.proxy.port} {host_pub}\n", encoding="utf-8")
         self.bad_key = root / "id_ed25519_not_authorized"
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.bad_key)], check=True,
-                       capture_output=True, timeout=30)
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.bad_key)],
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
         self.ssh_config = root / "ssh_config"
         self.write_config()
 
     def write_config(self, *, bad_key: bool = False) -> None:
         key = self.bad_key if bad_key else self.lab.client_key
         tmp = self.ssh_config.with_suffix(".tmp")
-        tmp.write_text(f"Host {self.lab.alias}\n  HostName 127.0.0.1\n  Port {self.proxy.port}\n  User {self.lab.user}\n"
-                       f"  IdentityFile {key}\n  IdentitiesOnly yes\n  UserKnownHostsFile {self.known_hosts}\n",
-                       encoding="utf-8")
+        tmp.write_text(
+            f"Host {self.lab.alias}\n  HostName 127.0.0.1\n  Port {self.proxy.port}\n  User {self.lab.user}\n"
+            f"  IdentityFile {key}\n  IdentitiesOnly yes\n  UserKnownHostsFile {self.known_hosts}\n",
+            encoding="utf-8",
+        )
         tmp.replace(self.ssh_config)
 
     def sinfo(self, mode: str) -> None:
@@ -112,8 +119,9 @@ def login(slurm_lab, lab_dir):
 
 
 def _app(fl: FaultLogin, timeout_s: float = TIMEOUT_S) -> SovtuiApp:
-    site = SiteConfig(name="lab", refresh_s=1.0, ssh=SshConfig(),
-                      slurm=SlurmConfig(host=fl.lab.alias, timeout_s=timeout_s))
+    site = SiteConfig(
+        name="lab", refresh_s=1.0, ssh=SshConfig(), slurm=SlurmConfig(host=fl.lab.alias, timeout_s=timeout_s)
+    )
     return SovtuiApp(SiteInfo("lab"), [SlurmSource(site, ssh_config=str(fl.ssh_config))], watch_tty=False)
 
 
@@ -132,14 +140,30 @@ def _ctld_up(fl: FaultLogin) -> None:
 _CELLS = {
     # fault: (inject, heal, says, the source's command timeout)
     "down": (lambda fl: fl.proxy.set("refuse"), lambda fl: fl.proxy.heal(), ("slurm", "refused"), TIMEOUT_S),
-    "slow": (lambda fl: fl.proxy.set("slow", delay_s=10 * TIMEOUT_S), lambda fl: fl.proxy.heal(),
-             ("slurm", "no SSH answer", "1.5s"), TIMEOUT_S),
-    "401": (lambda fl: (fl.write_config(bad_key=True), fl.cut()), lambda fl: fl.write_config(),
-            ("slurm", "permission denied"), TIMEOUT_S),
-    "garbage": (lambda fl: fl.sinfo("garbage"), lambda fl: fl.sinfo(""), ("slurm", "sinfo --json answered no JSON"),
-                TIMEOUT_S),
-    "wrong-types": (lambda fl: fl.sinfo("wrong-types"), lambda fl: fl.sinfo(""),
-                    ("slurm", "sinfo --json", "shape sovtui cannot read", "'nodes'"), TIMEOUT_S),
+    "slow": (
+        lambda fl: fl.proxy.set("slow", delay_s=10 * TIMEOUT_S),
+        lambda fl: fl.proxy.heal(),
+        ("slurm", "no SSH answer", "1.5s"),
+        TIMEOUT_S,
+    ),
+    "401": (
+        lambda fl: (fl.write_config(bad_key=True), fl.cut()),
+        lambda fl: fl.write_config(),
+        ("slurm", "permission denied"),
+        TIMEOUT_S,
+    ),
+    "garbage": (
+        lambda fl: fl.sinfo("garbage"),
+        lambda fl: fl.sinfo(""),
+        ("slurm", "sinfo --json answered no JSON"),
+        TIMEOUT_S,
+    ),
+    "wrong-types": (
+        lambda fl: fl.sinfo("wrong-types"),
+        lambda fl: fl.sinfo(""),
+        ("slurm", "sinfo --json", "shape sovtui cannot read", "'nodes'"),
+        TIMEOUT_S,
+    ),
     # sinfo waits ~9 s for a dead controller: cut at the bound, then scontrol ping says why in Slurm's words
     "daemon-down": (_ctld_down, _ctld_up, ("slurm", "slurmctld does not answer", "is DOWN"), TIMEOUT_S),
 }
@@ -158,16 +182,28 @@ async def test_slurm_fault(login, fault):
     started = time.monotonic()
     try:
         async with app.run_test(size=(160, 30)) as pilot:
-            seen = await check_fault(pilot, "slurm", inject=lambda: inject(login), heal=healing, says=says,
-                                     kept=_nodes_shown, state="failing", first_s=30, fault_s=30, recover_s=60)
+            seen = await check_fault(
+                pilot,
+                "slurm",
+                inject=lambda: inject(login),
+                heal=healing,
+                says=says,
+                kept=_nodes_shown,
+                state="failing",
+                first_s=30,
+                fault_s=30,
+                recover_s=60,
+            )
     finally:
         if not healed:
             heal(login)
     print(f"slurm x {fault}: {time.monotonic() - started:.1f}s; header: {seen['header'].splitlines()[-1]}")
 
 
-@pytest.mark.parametrize("mode,says", [("refused", ("squeue", "refused", "permission denied")),
-                                       ("wrong-types", ("squeue", "no 'jobs' list"))])
+@pytest.mark.parametrize(
+    "mode,says",
+    [("refused", ("squeue", "refused", "permission denied")), ("wrong-types", ("squeue", "no 'jobs' list"))],
+)
 async def test_squeue_fails_alone_nodes_and_last_jobs_stay(login, mode, says):
     """squeue is a part of its own: when it fails the nodes still update (sinfo), the last queues stay, named partial."""
     app = _app(login)
@@ -177,8 +213,15 @@ async def test_squeue_fails_alone_nodes_and_last_jobs_stay(login, mode, says):
 
     try:
         async with app.run_test(size=(160, 30)) as pilot:
-            seen = await check_fault(pilot, "slurm", inject=lambda: login.squeue(mode), heal=lambda: login.squeue(""),
-                                     says=("slurm partial", *says), kept=queues_kept, state="partial")
+            seen = await check_fault(
+                pilot,
+                "slurm",
+                inject=lambda: login.squeue(mode),
+                heal=lambda: login.squeue(""),
+                says=("slurm partial", *says),
+                kept=queues_kept,
+                state="partial",
+            )
     finally:
         login.squeue("")
     (part,) = seen["status"].failing_parts
@@ -186,7 +229,9 @@ async def test_squeue_fails_alone_nodes_and_last_jobs_stay(login, mode, says):
 
 
 async def test_squeue_that_never_answered_leaves_queues_unknown_not_empty(login):
-    site = SiteConfig(name="lab", refresh_s=1.0, ssh=SshConfig(), slurm=SlurmConfig(host=login.lab.alias, timeout_s=5.0))
+    site = SiteConfig(
+        name="lab", refresh_s=1.0, ssh=SshConfig(), slurm=SlurmConfig(host=login.lab.alias, timeout_s=5.0)
+    )
     source = SlurmSource(site, ssh_config=str(login.ssh_config))
     login.squeue("refused")
     try:

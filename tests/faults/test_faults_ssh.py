@@ -33,8 +33,12 @@ class FaultFleet:
         self.ssh_config = root / "ssh_config.faults"
         self.known_hosts = root / "known_hosts.faults"
         self.bad_key = root / "id_ed25519_not_authorized"
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.bad_key)], check=True,
-                       capture_output=True, timeout=30)
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.bad_key)],
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
         self.write_config()
         lines = [f"[127.0.0.1]:{self.proxies[n].port} {fleet.hosts[n].host_public_key}" for n in HOSTS]
         self.known_hosts.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -44,8 +48,10 @@ class FaultFleet:
         lab = self.fleet.lab
         for name in HOSTS:
             key = self.bad_key if name in bad_key_for else lab.client_key
-            blocks.append(f"Host {name}\n  HostName 127.0.0.1\n  Port {self.proxies[name].port}\n  User {lab.user}\n"
-                          f"  IdentityFile {key}\n  IdentitiesOnly yes\n")
+            blocks.append(
+                f"Host {name}\n  HostName 127.0.0.1\n  Port {self.proxies[name].port}\n  User {lab.user}\n"
+                f"  IdentityFile {key}\n  IdentitiesOnly yes\n"
+            )
         tmp = self.ssh_config.with_suffix(".tmp")
         tmp.write_text("\n".join(blocks), encoding="utf-8")
         tmp.replace(self.ssh_config)
@@ -63,8 +69,9 @@ class FaultFleet:
         if not saved.exists():
             shutil.copy2(key, saved)
         key.unlink()
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True,
-                       capture_output=True, timeout=30)
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True, capture_output=True, timeout=30
+        )
         self.fleet.stop(name)
         self.fleet.start(name)
 
@@ -80,9 +87,15 @@ class FaultFleet:
 
     def source(self) -> HostsSource:
         """The real SSH source over the proxies, with the stand-in probe, a short timeout and a quick backoff."""
-        return HostsSource(self.fleet.site(timeout_s=TIMEOUT_S, known_hosts=str(self.known_hosts)), hosts=list(HOSTS),
-                           ssh_config=str(self.ssh_config), probe_cmd=self.fleet.standin_cmd, backoff_base_s=0.2,
-                           backoff_cap_s=1.0, answer_limit=ANSWER_LIMIT)
+        return HostsSource(
+            self.fleet.site(timeout_s=TIMEOUT_S, known_hosts=str(self.known_hosts)),
+            hosts=list(HOSTS),
+            ssh_config=str(self.ssh_config),
+            probe_cmd=self.fleet.standin_cmd,
+            backoff_base_s=0.2,
+            backoff_cap_s=1.0,
+            answer_limit=ANSWER_LIMIT,
+        )
 
     def close(self) -> None:
         for proxy in self.proxies.values():
@@ -115,9 +128,11 @@ def _app(ff: FaultFleet) -> SovtuiApp:
 
 def _shown(*hosts: str):
     """The data kept on screen: the GPUs of ``hosts`` (those the fault leaves alone)."""
+
     def kept(app) -> bool:
         seen = {row.gpu.host for row in app.view.gpus or ()}
         return set(hosts) <= seen
+
     return kept
 
 
@@ -134,25 +149,60 @@ def _others_update(app, hosts: tuple[str, ...]) -> None:
 _HUGE = "RAW:" + '{"v": 1, "gpus": [' + "0" * (3 * ANSWER_LIMIT)
 _CELLS = {
     # fault: (hosts hit, inject, heal, says)
-    "down": (("gpu03",), lambda ff: ff.proxies["gpu03"].set("refuse"), lambda ff: ff.proxies["gpu03"].heal(),
-             ("ssh partial", "gpu03", "refused")),
-    "slow": (("gpu03",), lambda ff: ff.proxies["gpu03"].set("slow", delay_s=10 * TIMEOUT_S),
-             lambda ff: ff.proxies["gpu03"].heal(), ("ssh partial", "gpu03", "no SSH answer", "1.5s")),
-    "401": (("gpu03",), lambda ff: (ff.write_config(bad_key_for=("gpu03",)), ff.cut("gpu03")),
-            lambda ff: ff.write_config(), ("ssh partial", "gpu03", "permission denied")),
-    "garbage": (("gpu03",), lambda ff: ff.fleet.set_answer("gpu03", "RAW:<html>502 Bad Gateway \x01</html>"),
-                lambda ff: ff.good_answer("gpu03"), ("ssh partial", "gpu03", "not JSON")),
-    "truncated": (("gpu03",), lambda ff: ff.fleet.set_answer("gpu03", 'RAW:{"v": 1, "host": "gpu03", "gpus": [{"ind'),
-                  lambda ff: ff.good_answer("gpu03"), ("ssh partial", "gpu03", "not JSON")),
-    "reset": (("gpu03",), lambda ff: ff.proxies["gpu03"].set("reset"), lambda ff: ff.proxies["gpu03"].heal(),
-              ("ssh partial", "gpu03", "no SSH answer")),
-    "oversized": (("gpu03",), lambda ff: ff.fleet.set_answer("gpu03", _HUGE), lambda ff: ff.good_answer("gpu03"),
-                  ("ssh partial", "gpu03", "longer than 128 kB")),
-    "half-fleet": (("gpu03", "gpu04"), lambda ff: (ff.proxies["gpu03"].set("refuse"), ff.proxies["gpu04"].set("refuse")),
-                   lambda ff: (ff.proxies["gpu03"].heal(), ff.proxies["gpu04"].heal()),
-                   ("ssh partial", "gpu03", "gpu04", "refused")),
-    "host-key": (("gpu03",), lambda ff: ff.new_host_key("gpu03"), lambda ff: ff.old_host_key("gpu03"),
-                 ("ssh partial", "gpu03", "host key CHANGED")),
+    "down": (
+        ("gpu03",),
+        lambda ff: ff.proxies["gpu03"].set("refuse"),
+        lambda ff: ff.proxies["gpu03"].heal(),
+        ("ssh partial", "gpu03", "refused"),
+    ),
+    "slow": (
+        ("gpu03",),
+        lambda ff: ff.proxies["gpu03"].set("slow", delay_s=10 * TIMEOUT_S),
+        lambda ff: ff.proxies["gpu03"].heal(),
+        ("ssh partial", "gpu03", "no SSH answer", "1.5s"),
+    ),
+    "401": (
+        ("gpu03",),
+        lambda ff: (ff.write_config(bad_key_for=("gpu03",)), ff.cut("gpu03")),
+        lambda ff: ff.write_config(),
+        ("ssh partial", "gpu03", "permission denied"),
+    ),
+    "garbage": (
+        ("gpu03",),
+        lambda ff: ff.fleet.set_answer("gpu03", "RAW:<html>502 Bad Gateway \x01</html>"),
+        lambda ff: ff.good_answer("gpu03"),
+        ("ssh partial", "gpu03", "not JSON"),
+    ),
+    "truncated": (
+        ("gpu03",),
+        lambda ff: ff.fleet.set_answer("gpu03", 'RAW:{"v": 1, "host": "gpu03", "gpus": [{"ind'),
+        lambda ff: ff.good_answer("gpu03"),
+        ("ssh partial", "gpu03", "not JSON"),
+    ),
+    "reset": (
+        ("gpu03",),
+        lambda ff: ff.proxies["gpu03"].set("reset"),
+        lambda ff: ff.proxies["gpu03"].heal(),
+        ("ssh partial", "gpu03", "no SSH answer"),
+    ),
+    "oversized": (
+        ("gpu03",),
+        lambda ff: ff.fleet.set_answer("gpu03", _HUGE),
+        lambda ff: ff.good_answer("gpu03"),
+        ("ssh partial", "gpu03", "longer than 128 kB"),
+    ),
+    "half-fleet": (
+        ("gpu03", "gpu04"),
+        lambda ff: (ff.proxies["gpu03"].set("refuse"), ff.proxies["gpu04"].set("refuse")),
+        lambda ff: (ff.proxies["gpu03"].heal(), ff.proxies["gpu04"].heal()),
+        ("ssh partial", "gpu03", "gpu04", "refused"),
+    ),
+    "host-key": (
+        ("gpu03",),
+        lambda ff: ff.new_host_key("gpu03"),
+        lambda ff: ff.old_host_key("gpu03"),
+        ("ssh partial", "gpu03", "host key CHANGED"),
+    ),
 }
 
 
@@ -170,16 +220,27 @@ async def test_ssh_fault(faults, fault):
         assert {p.name for p in status.failing_parts} == set(hit), status.failing_parts
         # the failing hosts' GPUs stay on screen with their last readings, unknown rather than ok or gone
         stale = [row for row in app.view.gpus if row.gpu.host in hit]
-        assert stale and all(row.verdict.level is Health.UNKNOWN and "no reading since" in row.gpu.error
-                             for row in stale), [(r.gpu.host, r.verdict) for r in stale]
+        assert stale and all(
+            row.verdict.level is Health.UNKNOWN and "no reading since" in row.gpu.error for row in stale
+        ), [(r.gpu.host, r.verdict) for r in stale]
         heal(faults)
         healed.append(True)
 
     started = time.monotonic()
     try:
         async with app.run_test(size=(160, 30)) as pilot:
-            seen = await check_fault(pilot, "ssh", inject=lambda: inject(faults), heal=healing, says=says,
-                                     kept=_shown(*(others if fault == "half-fleet" else HOSTS)), state="partial", first_s=20, fault_s=20, recover_s=30)
+            seen = await check_fault(
+                pilot,
+                "ssh",
+                inject=lambda: inject(faults),
+                heal=healing,
+                says=says,
+                kept=_shown(*(others if fault == "half-fleet" else HOSTS)),
+                state="partial",
+                first_s=20,
+                fault_s=20,
+                recover_s=30,
+            )
             # and the fleet is whole again: every host answers
             assert {row.gpu.host for row in app.view.gpus} == set(HOSTS)
     finally:

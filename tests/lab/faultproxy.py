@@ -173,12 +173,26 @@ class FaultProxy:
                 chunk = b"a" * 65536
         else:
             status = int(mode.split(":", 1)[1])
-            body = json.dumps({"error": {"code": status, "message": f"injected HTTP {status}"},
-                               "status": "error", "errorType": "injected", "kind": "Status", "code": status}).encode()
+            body = json.dumps(
+                {
+                    "error": {"code": status, "message": f"injected HTTP {status}"},
+                    "status": "error",
+                    "errorType": "injected",
+                    "kind": "Status",
+                    "code": status,
+                }
+            ).encode()
             await _send(writer, status, body, "application/json")
 
-    async def _forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, cut: int | None = None,
-                       reset: bool = False, prefix: bytes = b"") -> None:
+    async def _forward(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        *,
+        cut: int | None = None,
+        reset: bool = False,
+        prefix: bytes = b"",
+    ) -> None:
         up_reader, up_writer = await asyncio.open_connection(*self.target)
         if prefix:
             up_writer.write(prefix)
@@ -248,6 +262,9 @@ async def _read_request(reader: asyncio.StreamReader, head: bytes = b"") -> None
 
 
 async def _send(writer: asyncio.StreamWriter, status: int, body: bytes, ctype: str) -> None:
-    writer.write(f"HTTP/1.1 {status} Injected\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
-                 "Connection: close\r\n\r\n".encode() + body)
+    writer.write(
+        f"HTTP/1.1 {status} Injected\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n".encode()
+        + body
+    )
     await writer.drain()

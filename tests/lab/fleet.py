@@ -28,22 +28,54 @@ def gpu_json(index: int, **over) -> dict:
     """One GPU entry of a probe answer (an H100 at work), with overrides."""
     bus = 0x18 + 0x10 * index
     base = {
-        "index": index, "uuid": f"GPU-{index:02d}aa-bbbb", "name": "NVIDIA H100 80GB HBM3",
-        "pci_bus_id": f"00000000:{bus:02X}:00.0", "util_gpu": 97, "util_mem": 40, "mem_used_mib": 1234.0,
-        "mem_total_mib": 81559.0, "temp_c": 61, "temp_slowdown_c": 87, "temp_shutdown_c": 92, "power_w": 312.5,
-        "power_limit_w": 700.0, "sm_clock_mhz": 1980, "mem_clock_mhz": 2619, "throttle_reasons": [],
-        "ecc_mode": True, "ecc_corrected_volatile": 0, "ecc_uncorrected_volatile": 0, "ecc_corrected_aggregate": 0,
-        "ecc_uncorrected_aggregate": 0, "retired_pages_pending": False, "row_remap_pending": False,
-        "row_remap_failure": False, "mig_mode": False, "mig_instances": [],
-        "nvlink": [{"link": n, "active": True} for n in range(18)], "processes": [], "error": "",
+        "index": index,
+        "uuid": f"GPU-{index:02d}aa-bbbb",
+        "name": "NVIDIA H100 80GB HBM3",
+        "pci_bus_id": f"00000000:{bus:02X}:00.0",
+        "util_gpu": 97,
+        "util_mem": 40,
+        "mem_used_mib": 1234.0,
+        "mem_total_mib": 81559.0,
+        "temp_c": 61,
+        "temp_slowdown_c": 87,
+        "temp_shutdown_c": 92,
+        "power_w": 312.5,
+        "power_limit_w": 700.0,
+        "sm_clock_mhz": 1980,
+        "mem_clock_mhz": 2619,
+        "throttle_reasons": [],
+        "ecc_mode": True,
+        "ecc_corrected_volatile": 0,
+        "ecc_uncorrected_volatile": 0,
+        "ecc_corrected_aggregate": 0,
+        "ecc_uncorrected_aggregate": 0,
+        "retired_pages_pending": False,
+        "row_remap_pending": False,
+        "row_remap_failure": False,
+        "mig_mode": False,
+        "mig_instances": [],
+        "nvlink": [{"link": n, "active": True} for n in range(18)],
+        "processes": [],
+        "error": "",
     }
     base.update(over)
     return base
 
 
 def answer(host: str, gpus: list[dict], xids: list[dict] | None = None, **over) -> dict:
-    data = {"v": 1, "host": host, "t": T0, "backend": "nvml", "error": "", "driver": "550.54.15", "cuda": "12.4",
-            "gpu_count": len(gpus), "probe_ms": 3.1, "gpus": gpus, "xids": xids or []}
+    data = {
+        "v": 1,
+        "host": host,
+        "t": T0,
+        "backend": "nvml",
+        "error": "",
+        "driver": "550.54.15",
+        "cuda": "12.4",
+        "gpu_count": len(gpus),
+        "probe_ms": 3.1,
+        "gpus": gpus,
+        "xids": xids or [],
+    }
     data.update(over)
     return data
 
@@ -51,7 +83,7 @@ def answer(host: str, gpus: list[dict], xids: list[dict] | None = None, **over) 
 # ================================================================================== the fleet
 #: a stand-in for the probe, for protocol faults the real one does not make: same protocol (one
 #: JSON line per stdin line, exit on EOF); it answers from the file $SOVTUI_TEST_STATE.json
-STANDIN = r'''
+STANDIN = r"""
 import json, os, sys, time
 state = os.environ["SOVTUI_TEST_STATE"]
 with open(state + ".starts", "a") as f:
@@ -70,7 +102,7 @@ for _ in sys.stdin:
     else:
         sys.stdout.write(json.dumps(json.loads(text)) + "\n")
     sys.stdout.flush()
-'''
+"""
 
 
 @dataclass
@@ -131,7 +163,8 @@ class Fleet:
         self.standin_cmd = f"exec python3 -u {self.standin}"
         # the real probe, its kernel log read at every poll; the shell notes the probe's PID first
         self.probe_cmd = 'echo $$ >> "$SOVTUI_TEST_STATE.starts"; exec ' + probe_command(
-            "python3", "--serve", "--xid-interval", "0")
+            "python3", "--serve", "--xid-interval", "0"
+        )
         self.hosts: dict[str, FakeHost] = {}
         self.silent: list[SilentServer] = []
         self.ssh_config = root / "ssh_config"
@@ -183,8 +216,15 @@ class Fleet:
         self.hosts[name] = host
         return host
 
-    def write_files(self, *, unknown: tuple[str, ...] = (), changed: tuple[str, ...] = (),
-                    bulk: int = 0, bulk_target: str = "gpu01", jumps: dict[str, tuple[str, str]] | None = None) -> None:
+    def write_files(
+        self,
+        *,
+        unknown: tuple[str, ...] = (),
+        changed: tuple[str, ...] = (),
+        bulk: int = 0,
+        bulk_target: str = "gpu01",
+        jumps: dict[str, tuple[str, str]] | None = None,
+    ) -> None:
         """The ssh config and known_hosts: one alias per host, ``bulk`` aliases of ``bulk_target``, and
         ``jumps`` aliases (alias → (host, jump host)) reached through a ProxyJump."""
         jumps = jumps or {}
@@ -195,8 +235,10 @@ class Fleet:
         blocks.append(f"Host bulk-*\n  HostName 127.0.0.1\n  Port {target.port}\n" if bulk else "")
         for alias, (to, via) in jumps.items():
             blocks.append(f"Host {alias}\n  HostName 127.0.0.1\n  Port {self.hosts[to].port}\n  ProxyJump {via}\n")
-        blocks.append(f"Host *\n  User {self.lab.user}\n  IdentityFile {self.lab.client_key}\n  IdentitiesOnly yes\n"
-                      f"  UserKnownHostsFile {self.known_hosts}\n")  # for jump hosts, which asyncssh checks itself
+        blocks.append(
+            f"Host *\n  User {self.lab.user}\n  IdentityFile {self.lab.client_key}\n  IdentitiesOnly yes\n"
+            f"  UserKnownHostsFile {self.known_hosts}\n"
+        )  # for jump hosts, which asyncssh checks itself
         self.ssh_config.write_text("\n".join(blocks), encoding="utf-8")
         known = []
         for host in self.hosts.values():
@@ -251,13 +293,28 @@ class Fleet:
 
     def site(self, *, timeout_s: float = 5.0, concurrency: int = 16, known_hosts: str | None = "") -> SiteConfig:
         kh = str(self.known_hosts) if known_hosts == "" else known_hosts
-        return SiteConfig(name="lab", refresh_s=1.0, ssh=SshConfig(hosts=tuple(self.hosts), known_hosts=kh,
-                                                                    concurrency=concurrency, timeout_s=timeout_s))
+        return SiteConfig(
+            name="lab",
+            refresh_s=1.0,
+            ssh=SshConfig(hosts=tuple(self.hosts), known_hosts=kh, concurrency=concurrency, timeout_s=timeout_s),
+        )
 
-    def source(self, names: list[str], *, timeout_s: float = 5.0, probe_cmd: str | None = None,
-               known_hosts: str | None = "", **kw) -> HostsSource:
-        return HostsSource(self.site(timeout_s=timeout_s, known_hosts=known_hosts), hosts=names,
-                           ssh_config=str(self.ssh_config), probe_cmd=probe_cmd or self.probe_cmd, **kw)
+    def source(
+        self,
+        names: list[str],
+        *,
+        timeout_s: float = 5.0,
+        probe_cmd: str | None = None,
+        known_hosts: str | None = "",
+        **kw,
+    ) -> HostsSource:
+        return HostsSource(
+            self.site(timeout_s=timeout_s, known_hosts=known_hosts),
+            hosts=names,
+            ssh_config=str(self.ssh_config),
+            probe_cmd=probe_cmd or self.probe_cmd,
+            **kw,
+        )
 
     def close(self) -> None:
         for name in self.hosts:

@@ -108,8 +108,18 @@ class FakeNova(_Polled):
     name = kind = "openstack"
 
     def __init__(self, hosts: dict[str, list[VmRef]], *, version: str = "2.96", moves_after: int = 1) -> None:
-        self.hosts = {h: NovaHost(h, service_state="up", service_status="enabled", vcpus=64, vcpus_used=0,
-                                  memory_mb=512000, memory_mb_used=0) for h in hosts}
+        self.hosts = {
+            h: NovaHost(
+                h,
+                service_state="up",
+                service_status="enabled",
+                vcpus=64,
+                vcpus_used=0,
+                memory_mb=512000,
+                memory_mb_used=0,
+            )
+            for h in hosts
+        }
         self.servers = {vm.id: replace(vm, host=h) for h, vms in hosts.items() for vm in vms}
         self.version = version
         self.moves_after = moves_after
@@ -186,8 +196,9 @@ class FakeSlurm(_Polled):
         self.requeued: list[str] = []
 
     def _node(self, name):
-        return SlurmNode(name, self.state[name], self.reasons.get(name, ""), ("gpu",), 4, 0,
-                         tuple(j.id for j in self.jobs[name]))
+        return SlurmNode(
+            name, self.state[name], self.reasons.get(name, ""), ("gpu",), 4, 0, tuple(j.id for j in self.jobs[name])
+        )
 
     def data(self) -> SourceData:
         return SourceData(slurm_nodes=tuple(self._node(n) for n in self.state))
@@ -230,4 +241,7 @@ class FakeSlurm(_Polled):
 
 def results_of(*layers) -> dict[str, SourceResult]:
     """Hub-style results for fake layers: every one ok with its current data."""
-    return {layer.name: SourceResult(SourceStatus(name=layer.name, kind=layer.kind, ok=True), layer.data()) for layer in layers}
+    return {
+        layer.name: SourceResult(SourceStatus(name=layer.name, kind=layer.kind, ok=True), layer.data())
+        for layer in layers
+    }

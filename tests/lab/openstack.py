@@ -47,8 +47,14 @@ from pathlib import Path
 from .procs import Daemon, LabError, free_port, require_binary, start_daemon, wait_http, wait_port, wait_until
 
 COMPONENT = "openstack"
-REQUIREMENTS = ("keystone==30.0.0", "openstack-placement==16.0.0", "nova==34.0.0", "glance==33.0.0",
-                "neutron==29.0.0", "gunicorn")
+REQUIREMENTS = (
+    "keystone==30.0.0",
+    "openstack-placement==16.0.0",
+    "nova==34.0.0",
+    "glance==33.0.0",
+    "neutron==29.0.0",
+    "gunicorn",
+)
 #: console scripts whose presence says the venv is complete
 VENV_SCRIPTS = ("nova-compute", "glance-manage", "neutron-rpc-server", "neutron-metadata-agent", "gunicorn")
 ADMIN_PASSWORD = "lab-admin-secret"
@@ -189,8 +195,10 @@ def ensure_venv(log_dir: Path) -> Path:
         log_dir.mkdir(parents=True, exist_ok=True)
         log = log_dir / "pip.log"
         python = venv / "bin" / "python"
-        reuse = python.exists() and subprocess.run([str(python), "-c", "import pip"], capture_output=True,
-                                                   timeout=60).returncode == 0
+        reuse = (
+            python.exists()
+            and subprocess.run([str(python), "-c", "import pip"], capture_output=True, timeout=60).returncode == 0
+        )
         with open(log, "wb") as out:
             steps = [[str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", *REQUIREMENTS]]
             if not reuse:
@@ -260,8 +268,10 @@ class OpenStackLab:
     def close(self) -> None:
         """Stop the agents and computes, then the services, then RabbitMQ; each group's members side by side."""
         first = ("nova-compute", "neutron-metadata-agent")
-        groups = ([d for n, d in self.daemons.items() if n.startswith(first)],
-                  [d for n, d in self.daemons.items() if not n.startswith(first) and n != "rabbitmq"])
+        groups = (
+            [d for n, d in self.daemons.items() if n.startswith(first)],
+            [d for n, d in self.daemons.items() if not n.startswith(first) and n != "rabbitmq"],
+        )
         with ThreadPoolExecutor(8) as pool:
             for group in groups:
                 list(pool.map(lambda d: d.stop(), group))
@@ -269,8 +279,12 @@ class OpenStackLab:
             self.daemons["rabbitmq"].stop(grace_s=15)
         if self.epmd_port:
             epmd = shutil.which("epmd") or "/usr/lib/erlang/bin/epmd"
-            subprocess.run([epmd, "-port", str(self.epmd_port), "-kill"], capture_output=True, timeout=10,
-                           env={**os.environ, "ERL_EPMD_PORT": str(self.epmd_port)})
+            subprocess.run(
+                [epmd, "-port", str(self.epmd_port), "-kill"],
+                capture_output=True,
+                timeout=10,
+                env={**os.environ, "ERL_EPMD_PORT": str(self.epmd_port)},
+            )
 
 
 def _tree_rss_kb(pid: int) -> int:
@@ -301,8 +315,9 @@ def _run(venv: Path, argv: list[str], log_dir: Path, what: str, env: dict | None
         out.flush()
         exe = argv[0] if os.path.isabs(argv[0]) else str(venv / "bin" / argv[0])
         started = time.monotonic()
-        rc = subprocess.run([exe, *argv[1:]], stdout=out, stderr=subprocess.STDOUT, timeout=timeout,
-                            env={**os.environ, **(env or {})}).returncode
+        rc = subprocess.run(
+            [exe, *argv[1:]], stdout=out, stderr=subprocess.STDOUT, timeout=timeout, env={**os.environ, **(env or {})}
+        ).returncode
         out.write(f"=== {what}: exit {rc} after {time.monotonic() - started:.1f} s\n".encode())
     if rc != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
@@ -310,14 +325,22 @@ def _run(venv: Path, argv: list[str], log_dir: Path, what: str, env: dict | None
 
 
 def _authtoken(keystone: str) -> str:
-    return f"\n[keystone_authtoken]\nwww_authenticate_uri = {keystone}" + _service_auth(keystone) + "token_cache_time = -1\n"
+    return (
+        f"\n[keystone_authtoken]\nwww_authenticate_uri = {keystone}"
+        + _service_auth(keystone)
+        + "token_cache_time = -1\n"
+    )
 
 
 def start_openstack(workdir: Path) -> OpenStackLab:
     """Build (or reuse) the venv, then start RabbitMQ, Keystone, Placement, Nova, Glance and Neutron; seed them."""
     t0 = time.monotonic()
     rabbit_bin = require_binary("rabbitmq-server", COMPONENT, candidates=("/usr/lib/rabbitmq/bin/rabbitmq-server",))
-    rabbit_bin = "/usr/lib/rabbitmq/bin/rabbitmq-server" if os.path.exists("/usr/lib/rabbitmq/bin/rabbitmq-server") else rabbit_bin
+    rabbit_bin = (
+        "/usr/lib/rabbitmq/bin/rabbitmq-server"
+        if os.path.exists("/usr/lib/rabbitmq/bin/rabbitmq-server")
+        else rabbit_bin
+    )
     workdir = Path(workdir)
     logs, data, etc = workdir / "logs", workdir / "data", workdir / "etc"
     for d in (logs, data, etc):
@@ -364,13 +387,25 @@ def start_openstack(workdir: Path) -> OpenStackLab:
         transport = f"rabbit://guest:guest@127.0.0.1:{amqp}/"
 
         # ---- every service's config first: then their databases are set up side by side
-        lab = OpenStackLab(root=workdir, venv=venv, clouds_yaml=etc / "clouds.yaml", cloud="lab",
-                           keystone_url=keystone, compute_url=compute, placement_url=placement,
-                           hosts=COMPUTE_HOSTS, flavors=FLAVORS, image_url=image, network_url=network,
-                           daemons=daemons, epmd_port=epmd)
+        lab = OpenStackLab(
+            root=workdir,
+            venv=venv,
+            clouds_yaml=etc / "clouds.yaml",
+            cloud="lab",
+            keystone_url=keystone,
+            compute_url=compute,
+            placement_url=placement,
+            hosts=COMPUTE_HOSTS,
+            flavors=FLAVORS,
+            image_url=image,
+            network_url=network,
+            daemons=daemons,
+            epmd_port=epmd,
+        )
         kdir = etc / "keystone"
         kdir.mkdir(exist_ok=True)
-        (kdir / "keystone.conf").write_text(textwrap.dedent(f"""
+        (kdir / "keystone.conf").write_text(
+            textwrap.dedent(f"""
             [database]
             connection = sqlite:///{data}/keystone.db?timeout=60
             [token]
@@ -382,22 +417,27 @@ def start_openstack(workdir: Path) -> OpenStackLab:
             key_repository = {data}/fernet-keys
             [credential]
             key_repository = {data}/credential-keys
-            """))
+            """)
+        )
         kconf = ["--config-file", str(kdir / "keystone.conf")]
         kenv = lab._keystone_env = {"OS_KEYSTONE_CONFIG_DIR": str(kdir)}
         pdir = etc / "placement"
         pdir.mkdir(exist_ok=True)
-        (pdir / "placement.conf").write_text(textwrap.dedent(f"""
+        (pdir / "placement.conf").write_text(
+            textwrap.dedent(f"""
             [placement_database]
             connection = sqlite:///{data}/placement.db?timeout=60
             [api]
             auth_strategy = keystone
-            """) + _authtoken(keystone))
+            """)
+            + _authtoken(keystone)
+        )
         penv = {"OS_PLACEMENT_CONFIG_DIR": str(pdir), "LAB_PRELOAD": "lab_sqlite_immediate"}
         ndir = etc / "nova"
         ndir.mkdir(exist_ok=True)
         shutil.copy(venv / "etc" / "nova" / "api-paste.ini", ndir / "api-paste.ini")
-        (ndir / "nova.conf").write_text(textwrap.dedent(f"""
+        (ndir / "nova.conf").write_text(
+            textwrap.dedent(f"""
             [DEFAULT]
             transport_url = {transport}
             compute_driver = fake.FakeDriverWithoutFakeNodes
@@ -424,7 +464,12 @@ def start_openstack(workdir: Path) -> OpenStackLab:
             [notifications]
             notification_format = unversioned
             [placement]
-            """) + _service_auth(keystone) + "[neutron]\n" + _service_auth(keystone) + _authtoken(keystone))
+            """)
+            + _service_auth(keystone)
+            + "[neutron]\n"
+            + _service_auth(keystone)
+            + _authtoken(keystone)
+        )
         (data / "nova" / "locks").mkdir(parents=True, exist_ok=True)
         nconf = ["--config-file", str(ndir / "nova.conf")]
         nenv = {"OS_NOVA_CONFIG_DIR": str(ndir), "LAB_PRELOAD": "lab_sqlite_immediate"}
@@ -437,16 +482,49 @@ def start_openstack(workdir: Path) -> OpenStackLab:
             _fernet_keys(data / "fernet-keys")
             _fernet_keys(data / "credential-keys")
             _run(venv, ["keystone-manage", *kconf, "db_sync"], logs, "keystone db_sync")
-            _run(venv, ["keystone-manage", *kconf, "bootstrap", "--bootstrap-password", ADMIN_PASSWORD,
-                        "--bootstrap-admin-url", keystone, "--bootstrap-public-url", keystone,
-                        "--bootstrap-internal-url", keystone, "--bootstrap-region-id", REGION], logs, "keystone bootstrap")
+            _run(
+                venv,
+                [
+                    "keystone-manage",
+                    *kconf,
+                    "bootstrap",
+                    "--bootstrap-password",
+                    ADMIN_PASSWORD,
+                    "--bootstrap-admin-url",
+                    keystone,
+                    "--bootstrap-public-url",
+                    keystone,
+                    "--bootstrap-internal-url",
+                    keystone,
+                    "--bootstrap-region-id",
+                    REGION,
+                ],
+                logs,
+                "keystone bootstrap",
+            )
             _wal(data / "keystone.db")
 
         def nova_api_db() -> None:
             _run(venv, ["nova-manage", *nconf, "api_db", "sync"], logs, "nova api_db sync")
-            _run(venv, ["nova-manage", *nconf, "cell_v2", "map_cell0", "--database_connection",
-                        f"sqlite:///{data}/nova_cell0.db?timeout=60"], logs, "nova map_cell0")
-            _run(venv, ["nova-manage", *nconf, "cell_v2", "create_cell", "--name", "cell1", "--verbose"], logs, "nova create_cell")
+            _run(
+                venv,
+                [
+                    "nova-manage",
+                    *nconf,
+                    "cell_v2",
+                    "map_cell0",
+                    "--database_connection",
+                    f"sqlite:///{data}/nova_cell0.db?timeout=60",
+                ],
+                logs,
+                "nova map_cell0",
+            )
+            _run(
+                venv,
+                ["nova-manage", *nconf, "cell_v2", "create_cell", "--name", "cell1", "--verbose"],
+                logs,
+                "nova create_cell",
+            )
             _wal(data / "nova_api.db")
 
         def nova_cell_dbs() -> None:
@@ -457,7 +535,12 @@ def start_openstack(workdir: Path) -> OpenStackLab:
 
         def neutron_db() -> None:
             # Neutron's migrations do not run on sqlite: its tables come from the models instead
-            _run(venv, ["python", "-c", NEUTRON_TABLES, f"sqlite:///{data}/neutron.db?timeout=60"], logs, "neutron tables")
+            _run(
+                venv,
+                ["python", "-c", NEUTRON_TABLES, f"sqlite:///{data}/neutron.db?timeout=60"],
+                logs,
+                "neutron tables",
+            )
             _run(venv, ["neutron-db-manage", *qconf, "stamp", "heads"], logs, "neutron stamp heads")
             _wal(data / "neutron.db")
 
@@ -466,7 +549,13 @@ def start_openstack(workdir: Path) -> OpenStackLab:
             _wal(data / "placement.db")
 
         def glance_db() -> None:
-            _run(venv, ["glance-manage", "--config-file", str(gdir / "glance-api.conf"), "db_sync"], logs, "glance db_sync", genv)
+            _run(
+                venv,
+                ["glance-manage", "--config-file", str(gdir / "glance-api.conf"), "db_sync"],
+                logs,
+                "glance db_sync",
+                genv,
+            )
             _wal(data / "glance.db")
 
         # ---- each service starts as soon as its databases are ready (none needs Keystone to start)
@@ -494,8 +583,11 @@ def start_openstack(workdir: Path) -> OpenStackLab:
             rabbitmq_up()
             for name in ("conductor", "scheduler"):
                 daemons[f"nova-{name}"] = start_daemon(
-                    f"nova-{name}", [str(venv / "bin" / "python"), str(workdir / "lab_main.py"),
-                                     f"nova.cmd.{name}:main", *nconf], logs, env=nenv)
+                    f"nova-{name}",
+                    [str(venv / "bin" / "python"), str(workdir / "lab_main.py"), f"nova.cmd.{name}:main", *nconf],
+                    logs,
+                    env=nenv,
+                )
             daemons["nova-api"] = _serve(lab, "nova-api", "nova.wsgi.osapi_compute:application", n_port, nenv)
 
         def start_glance() -> None:
@@ -505,14 +597,20 @@ def start_openstack(workdir: Path) -> OpenStackLab:
             # the RPC server first; an agent's state report sent before its queue exists is lost, and retried
             rabbitmq_up()
             daemons["neutron-rpc-server"] = start_daemon(
-                "neutron-rpc-server", [str(venv / "bin" / "python"), str(workdir / "lab_main.py"),
-                                       "neutron.cmd.server:main_rpc", *qconf], logs, env=qenv)
+                "neutron-rpc-server",
+                [str(venv / "bin" / "python"), str(workdir / "lab_main.py"), "neutron.cmd.server:main_rpc", *qconf],
+                logs,
+                env=qenv,
+            )
             daemons["neutron-api"] = _serve(lab, "neutron-api", "neutron.wsgi.api:application", q_port, qenv)
             for host in NETWORK_HOSTS:
                 conf = _metadata_agent_config(qdir, data, host, transport)
                 daemons[f"neutron-metadata-agent-{host}"] = start_daemon(
                     f"neutron-metadata-agent-{host}",
-                    [str(venv / "bin" / "neutron-metadata-agent"), "--config-file", str(conf)], logs, env=qenv)
+                    [str(venv / "bin" / "neutron-metadata-agent"), "--config-file", str(conf)],
+                    logs,
+                    env=qenv,
+                )
 
         with ThreadPoolExecutor(6) as pool:
             f_keystone, f_placement, f_nova_api, f_nova_cells, f_glance, f_neutron = (
@@ -523,8 +621,13 @@ def start_openstack(workdir: Path) -> OpenStackLab:
                 pool.submit(glance_db),
                 pool.submit(neutron_db),
             )
-            waiting = [({f_keystone}, start_keystone), ({f_placement}, start_placement),
-                       ({f_keystone, f_nova_api, f_nova_cells}, start_nova), ({f_glance}, start_glance), ({f_neutron}, start_neutron)]
+            waiting = [
+                ({f_keystone}, start_keystone),
+                ({f_placement}, start_placement),
+                ({f_keystone, f_nova_api, f_nova_cells}, start_nova),
+                ({f_glance}, start_glance),
+                ({f_neutron}, start_neutron),
+            ]
             for done in as_completed([f_keystone, f_placement, f_nova_api, f_nova_cells, f_glance, f_neutron]):
                 done.result()
                 for needs, start in [w for w in waiting if all(f.done() for f in w[0])]:
@@ -539,7 +642,11 @@ def start_openstack(workdir: Path) -> OpenStackLab:
             (state / "instances").mkdir(parents=True, exist_ok=True)
             conf.write_text(f"[DEFAULT]\nhost = {host}\nstate_path = {state}\ninstances_path = {state}/instances\n")
             daemons[f"nova-compute-{host}"] = start_daemon(
-                f"nova-compute-{host}", [str(venv / "bin" / "nova-compute"), *nconf, "--config-file", str(conf)], logs, env=nenv)
+                f"nova-compute-{host}",
+                [str(venv / "bin" / "nova-compute"), *nconf, "--config-file", str(conf)],
+                logs,
+                env=nenv,
+            )
         wait_http(f"http://127.0.0.1:{n_port}/", daemon=daemons["nova-api"], timeout_s=90)
         wait_http(f"{image}/healthcheck", daemon=daemons["glance-api"], timeout_s=90)
         wait_http(f"{network}/healthcheck", daemon=daemons["neutron-api"], timeout_s=90)
@@ -643,7 +750,8 @@ def _glance_config(venv: Path, etc: Path, data: Path, keystone: str) -> tuple[Pa
     stores = {name: data / "glance" / name for name in ("images", "staging", "tasks", "locks")}
     for path in stores.values():
         path.mkdir(parents=True, exist_ok=True)
-    (gdir / "glance-api.conf").write_text(textwrap.dedent(f"""
+    (gdir / "glance-api.conf").write_text(
+        textwrap.dedent(f"""
         [DEFAULT]
         enabled_backends = fs:file
         [database]
@@ -663,7 +771,9 @@ def _glance_config(venv: Path, etc: Path, data: Path, keystone: str) -> tuple[Pa
         lock_path = {stores["locks"]}
         [oslo_messaging_notifications]
         driver = noop
-        """) + _authtoken(keystone))
+        """)
+        + _authtoken(keystone)
+    )
     return gdir, {"OS_GLANCE_CONFIG_DIR": str(gdir)}
 
 
@@ -673,7 +783,8 @@ def _neutron_config(venv: Path, etc: Path, data: Path, keystone: str, transport:
     qdir.mkdir(exist_ok=True)
     shutil.copy(venv / "etc" / "neutron" / "api-paste.ini", qdir / "api-paste.ini")
     (data / "neutron" / "locks").mkdir(parents=True, exist_ok=True)
-    (qdir / "neutron.conf").write_text(textwrap.dedent(f"""
+    (qdir / "neutron.conf").write_text(
+        textwrap.dedent(f"""
         [DEFAULT]
         core_plugin = ml2
         service_plugins =
@@ -694,8 +805,11 @@ def _neutron_config(venv: Path, etc: Path, data: Path, keystone: str, transport:
         lock_path = {data}/neutron/locks
         [oslo_messaging_notifications]
         driver = noop
-        """) + _authtoken(keystone))
-    (qdir / "ml2_conf.ini").write_text(textwrap.dedent("""
+        """)
+        + _authtoken(keystone)
+    )
+    (qdir / "ml2_conf.ini").write_text(
+        textwrap.dedent("""
         [ml2]
         type_drivers = flat,vlan,vxlan
         tenant_network_types = vxlan
@@ -707,9 +821,13 @@ def _neutron_config(venv: Path, etc: Path, data: Path, keystone: str, transport:
         network_vlan_ranges = physnet1:100:199
         [ml2_type_vxlan]
         vni_ranges = 1:1000
-        """))
-    return qdir, {"OS_NEUTRON_CONFIG_DIR": str(qdir), "OS_NEUTRON_CONFIG_FILES": "neutron.conf;ml2_conf.ini",
-                  "LAB_PRELOAD": "lab_sqlite_retry"}
+        """)
+    )
+    return qdir, {
+        "OS_NEUTRON_CONFIG_DIR": str(qdir),
+        "OS_NEUTRON_CONFIG_FILES": "neutron.conf;ml2_conf.ini",
+        "LAB_PRELOAD": "lab_sqlite_retry",
+    }
 
 
 def _metadata_agent_config(qdir: Path, data: Path, host: str, transport: str) -> Path:
@@ -717,7 +835,8 @@ def _metadata_agent_config(qdir: Path, data: Path, host: str, transport: str) ->
     state = data / f"neutron-{host}"
     (state / "locks").mkdir(parents=True, exist_ok=True)
     conf = qdir / f"metadata-agent-{host}.ini"
-    conf.write_text(textwrap.dedent(f"""
+    conf.write_text(
+        textwrap.dedent(f"""
         [DEFAULT]
         host = {host}
         transport_url = {transport}
@@ -734,12 +853,14 @@ def _metadata_agent_config(qdir: Path, data: Path, host: str, transport: str) ->
         lock_path = {state}/locks
         [oslo_messaging_notifications]
         driver = noop
-        """))
+        """)
+    )
     return conf
 
 
 def _write_clouds_yaml(path: Path, keystone: str) -> None:
-    path.write_text(textwrap.dedent(f"""
+    path.write_text(
+        textwrap.dedent(f"""
         clouds:
           lab:
             auth:
@@ -752,7 +873,8 @@ def _write_clouds_yaml(path: Path, keystone: str) -> None:
             region_name: {REGION}
             interface: public
             identity_api_version: 3
-        """))
+        """)
+    )
 
 
 def _register_catalog(lab: OpenStackLab) -> None:
@@ -767,8 +889,12 @@ def _register_catalog(lab: OpenStackLab) -> None:
         admin = conn.identity.find_user("admin", ignore_missing=False)
         project = conn.identity.find_project("admin", ignore_missing=False)
         conn.identity.assign_project_role_to_user(project, admin, role)
-        for name, kind, url in (("placement", "placement", lab.placement_url), ("nova", "compute", lab.compute_url),
-                                ("glance", "image", lab.image_url), ("neutron", "network", lab.network_url)):
+        for name, kind, url in (
+            ("placement", "placement", lab.placement_url),
+            ("nova", "compute", lab.compute_url),
+            ("glance", "image", lab.image_url),
+            ("neutron", "network", lab.network_url),
+        ):
             service = conn.identity.create_service(name=name, type=kind)
             for interface in ("public", "internal", "admin"):
                 conn.identity.create_endpoint(service_id=service.id, interface=interface, url=url, region_id=REGION)
@@ -783,15 +909,24 @@ def _seed(lab: OpenStackLab, conn) -> None:
         if specs:
             conn.compute.create_flavor_extra_specs(flavor, specs)
     root = next(rp for rp in conn.placement.resource_providers() if rp.name == COMPUTE_HOSTS[0])
-    child = conn.placement.create_resource_provider(name=f"{COMPUTE_HOSTS[0]}_pci_0000_81_00_0",
-                                                    parent_provider_id=root.id)
+    child = conn.placement.create_resource_provider(
+        name=f"{COMPUTE_HOSTS[0]}_pci_0000_81_00_0", parent_provider_id=root.id
+    )
     conn.placement.create_resource_provider_inventory(child, resource_class="VGPU", total=VGPU_TOTAL)
     lab.vgpu_provider = child.id
-    image = conn.image.create_image(name=IMAGE_NAME, data=IMAGE_DATA, disk_format="raw", container_format="bare",
-                                    allow_duplicates=True, wait=True, timeout=60)
+    image = conn.image.create_image(
+        name=IMAGE_NAME,
+        data=IMAGE_DATA,
+        disk_format="raw",
+        container_format="bare",
+        allow_duplicates=True,
+        wait=True,
+        timeout=60,
+    )
     lab.image_id = image.id
-    net = conn.network.create_network(name=NETWORK_NAME, provider_network_type="flat",
-                                      provider_physical_network="physnet1")
+    net = conn.network.create_network(
+        name=NETWORK_NAME, provider_network_type="flat", provider_physical_network="physnet1"
+    )
     lab.network_id = net.id
 
 
@@ -802,8 +937,12 @@ def booted_server(admin, lab, flavor: str, *, host: str | None = None, prefix: s
 
     name = f"{prefix}-{flavor.replace('.', '-')}-{uuid.uuid4().hex[:6]}"
     server = admin.compute.create_server(
-        name=name, image_id=lab.image_id, flavor_id=admin.compute.find_flavor(flavor, ignore_missing=False).id,
-        networks="none", **({"availability_zone": f"nova:{host}"} if host else {}))
+        name=name,
+        image_id=lab.image_id,
+        flavor_id=admin.compute.find_flavor(flavor, ignore_missing=False).id,
+        networks="none",
+        **({"availability_zone": f"nova:{host}"} if host else {}),
+    )
     try:
         server = admin.compute.wait_for_server(server, status="ACTIVE", wait=120, interval=0.5)
         yield server

@@ -19,13 +19,23 @@ from .faultproxy import FaultProxy
 from .openstack import ADMIN_PASSWORD, REGION
 
 #: part -> (service type in the catalog, the path under the endpoint's root the lab registers)
-SERVICES = {"keystone": ("identity", "/v3"), "nova": ("compute", "/v2.1"), "placement": ("placement", ""),
-            "neutron": ("network", ""), "glance": ("image", "")}
+SERVICES = {
+    "keystone": ("identity", "/v3"),
+    "nova": ("compute", "/v2.1"),
+    "placement": ("placement", ""),
+    "neutron": ("network", ""),
+    "glance": ("image", ""),
+}
 
 
 def _real_url(lab, part: str) -> str:
-    return {"keystone": lab.keystone_url, "nova": lab.compute_url, "placement": lab.placement_url,
-            "neutron": lab.network_url, "glance": lab.image_url}[part]
+    return {
+        "keystone": lab.keystone_url,
+        "nova": lab.compute_url,
+        "placement": lab.placement_url,
+        "neutron": lab.network_url,
+        "glance": lab.image_url,
+    }[part]
 
 
 @contextmanager
@@ -43,14 +53,17 @@ def proxy_url(proxies: dict[str, FaultProxy], part: str) -> str:
     return f"http://{proxies[part].url_host}{SERVICES[part][1]}"
 
 
-def write_clouds_yaml(path: Path, lab, proxies: dict[str, FaultProxy], *, cloud: str = "faults",
-                      region: str | None = None) -> Path:
+def write_clouds_yaml(
+    path: Path, lab, proxies: dict[str, FaultProxy], *, cloud: str = "faults", region: str | None = None
+) -> Path:
     """A cloud whose every service goes through ``proxies``: by override in the lab's region, or by ``region``'s catalog."""
     lines = ""
     if region is None:
-        lines = "".join(f"    {SERVICES[p][0]}_endpoint_override: {proxy_url(proxies, p)}\n"
-                        for p in SERVICES if p != "keystone")
-    path.write_text(textwrap.dedent(f"""
+        lines = "".join(
+            f"    {SERVICES[p][0]}_endpoint_override: {proxy_url(proxies, p)}\n" for p in SERVICES if p != "keystone"
+        )
+    path.write_text(
+        textwrap.dedent(f"""
         clouds:
           {cloud}:
             auth:
@@ -63,7 +76,9 @@ def write_clouds_yaml(path: Path, lab, proxies: dict[str, FaultProxy], *, cloud:
             region_name: {region or REGION}
             interface: public
             identity_api_version: 3
-        """) + lines)
+        """)
+        + lines
+    )
     return path
 
 
@@ -78,8 +93,9 @@ def catalog_region(lab, name: str, urls: dict[str, str]) -> Iterator[str]:
         services = {s.type: s for s in conn.identity.services()}
         for part, url in urls.items():
             service = services[SERVICES[part][0]]
-            created.append(conn.identity.create_endpoint(service_id=service.id, interface="public", url=url,
-                                                         region_id=name))
+            created.append(
+                conn.identity.create_endpoint(service_id=service.id, interface="public", url=url, region_id=name)
+            )
         yield name
     finally:
         for endpoint in created:

@@ -177,8 +177,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     unknown = skipped_components() - set(COMPONENTS)
     if LAB.skipped or unknown:
         names = ", ".join(sorted(LAB.skipped)) or "nothing"
-        terminalreporter.write_line(f"lab: {SKIP_ENV} skipped the tests of: {names}"
-                                    + (f" (not lab components: {', '.join(sorted(unknown))})" if unknown else ""))
+        terminalreporter.write_line(
+            f"lab: {SKIP_ENV} skipped the tests of: {names}"
+            + (f" (not lab components: {', '.join(sorted(unknown))})" if unknown else "")
+        )
     kept = getattr(config, "_sovtui_lab_dir", None)
     if kept:
         terminalreporter.write_line(f"lab: daemon logs and data kept in {kept}")

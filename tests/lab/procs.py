@@ -32,7 +32,9 @@ def skipped_components() -> set[str]:
 def require_binary(name: str, component: str, *, candidates: Sequence[str] = ()) -> str:
     """The path of a binary the lab needs: skip if the component is opted out, else fail loudly."""
     for candidate in (name, *candidates):
-        found = shutil.which(candidate) or (candidate if os.path.isabs(candidate) and os.access(candidate, os.X_OK) else None)
+        found = shutil.which(candidate) or (
+            candidate if os.path.isabs(candidate) and os.access(candidate, os.X_OK) else None
+        )
         if found:
             return found
     if component in skipped_components():
@@ -101,7 +103,9 @@ class Daemon:
         return "\n".join(text.splitlines()[-lines:])
 
     def fail(self, why: str) -> LabError:
-        state = f"exited with {self.proc.returncode}" if self.proc and self.proc.poll() is not None else f"PID {self.pid}"
+        state = (
+            f"exited with {self.proc.returncode}" if self.proc and self.proc.poll() is not None else f"PID {self.pid}"
+        )
         return LabError(f"{self.name} ({state}): {why}\n--- {self.log_path} (tail) ---\n{self.log_tail()}")
 
     def stop(self, grace_s: float = 5.0) -> None:
@@ -211,6 +215,13 @@ def port_open(host: str, port: int, *, banner: bytes = b"") -> bool:
     return True
 
 
-def wait_port(host: str, port: int, *, daemon: Daemon | None = None, timeout_s: float = 15.0, banner: bytes = b"") -> None:
+def wait_port(
+    host: str, port: int, *, daemon: Daemon | None = None, timeout_s: float = 15.0, banner: bytes = b""
+) -> None:
     """Wait until ``host:port`` accepts connections."""
-    wait_until(lambda: port_open(host, port, banner=banner), daemon=daemon, timeout_s=timeout_s, what=f"listening on {host}:{port}")
+    wait_until(
+        lambda: port_open(host, port, banner=banner),
+        daemon=daemon,
+        timeout_s=timeout_s,
+        what=f"listening on {host}:{port}",
+    )

@@ -212,7 +212,9 @@ def build_lab_data(data_end: float) -> tuple[list[Series], LabTruth]:
             for name, fn in values.items():
                 if gid == STALE_POD_GPU:
                     # a pod held this GPU until an hour ago: that series went stale, a pod-less one followed
-                    old = dict(base, **{M.gpu_label_namespace: "team-b", M.gpu_label_pod: "old-job", "container": "main"})
+                    old = dict(
+                        base, **{M.gpu_label_namespace: "team-b", M.gpu_label_pod: "old-job", "container": "main"}
+                    )
                     add("dcgm", name, old, fn, begin, data_end - 3600)
                     add("dcgm", name, labels, fn, data_end - 3600 + STEP_S, None)
                 else:
@@ -246,8 +248,12 @@ def build_lab_data(data_end: float) -> tuple[list[Series], LabTruth]:
     add("ceph", M.ceph_health, ceph_base, step(0.0, 1.0, data_end - 1800))
     checks = {"OSD_DOWN": 1.0, "OSD_NEARFULL": 1.0, "POOL_NEARFULL": 1.0, "MON_CLOCK_SKEW": 0.0}
     for check, active in checks.items():
-        add("ceph", M.ceph_health_detail, {**ceph_base, "name": check, "severity": "HEALTH_WARN"},
-            step(0.0, active, data_end - 1800) if active else const(0.0))
+        add(
+            "ceph",
+            M.ceph_health_detail,
+            {**ceph_base, "name": check, "severity": "HEALTH_WARN"},
+            step(0.0, active, data_end - 1800) if active else const(0.0),
+        )
     total = 3 * 4 * TIB
     pools = [  # pool_id, name, stored, max_avail, objects
         ("1", ".mgr", 4.5e6, 1.1e12, 2),
@@ -262,8 +268,12 @@ def build_lab_data(data_end: float) -> tuple[list[Series], LabTruth]:
         add("ceph", M.ceph_pool_stored, pl, lambda t, s=stored: s - (data_end - t) * 1e4)
         add("ceph", M.ceph_pool_max_avail, pl, const(avail))
         add("ceph", M.ceph_pool_objects, pl, const(float(objects)))
-        add("ceph", M.ceph_pool_metadata, {**pl, "name": name, "type": "replicated", "description": "replica:1",
-                                            "compression_mode": "none"}, const(1.0))
+        add(
+            "ceph",
+            M.ceph_pool_metadata,
+            {**pl, "name": name, "type": "replicated", "description": "replica:1", "compression_mode": "none"},
+            const(1.0),
+        )
     osds = {"osd.0": (1.0, 1.0), "osd.1": (1.0, 1.0), "osd.2": (0.0, 1.0)}
     for daemon, (up, in_) in osds.items():
         add("ceph", M.ceph_osd_up, {**ceph_base, "ceph_daemon": daemon}, step(1.0, up, data_end - 1800))
@@ -283,15 +293,36 @@ def build_lab_data(data_end: float) -> tuple[list[Series], LabTruth]:
     ports: list[dict] = []
     for s in (1, 2):
         for leaf in range(1, 5):
-            ports.append({"device": f"spine{s:02d}", "ifname": f"swp{leaf}", "index": leaf,
-                          "peer": f"leaf{leaf:02d}:swp{50 + s}", "speed": 400000.0})
+            ports.append(
+                {
+                    "device": f"spine{s:02d}",
+                    "ifname": f"swp{leaf}",
+                    "index": leaf,
+                    "peer": f"leaf{leaf:02d}:swp{50 + s}",
+                    "speed": 400000.0,
+                }
+            )
     for leaf in range(1, 5):
         for s in (1, 2):
-            ports.append({"device": f"leaf{leaf:02d}", "ifname": f"swp{50 + s}", "index": 50 + s,
-                          "peer": f"spine{s:02d}:swp{leaf}", "speed": 400000.0})
+            ports.append(
+                {
+                    "device": f"leaf{leaf:02d}",
+                    "ifname": f"swp{50 + s}",
+                    "index": 50 + s,
+                    "peer": f"spine{s:02d}:swp{leaf}",
+                    "speed": 400000.0,
+                }
+            )
         for p in (1, 2):
-            ports.append({"device": f"leaf{leaf:02d}", "ifname": f"swp{p}", "index": p,
-                          "peer": f"gpu{leaf:02d}:eth{p - 1}", "speed": 200000.0})
+            ports.append(
+                {
+                    "device": f"leaf{leaf:02d}",
+                    "ifname": f"swp{p}",
+                    "index": p,
+                    "peer": f"gpu{leaf:02d}:eth{p - 1}",
+                    "speed": 200000.0,
+                }
+            )
     links: list[FabricLink] = []
     for k, port in enumerate(ports):
         dev, ifname = port["device"], port["ifname"]
@@ -301,8 +332,14 @@ def build_lab_data(data_end: float) -> tuple[list[Series], LabTruth]:
         in_rate = 0 if not oper_up else 100_000_000 + 1_000_000 * k  # bytes/s
         out_rate = 0 if not oper_up else 50_000_000 + 2_000_000 * k
         err_rate = 0.2 if (dev, ifname) == ("leaf02", "swp51") else 0.0
-        labels = {"ifAlias": port["peer"], "ifDescr": ifname, "ifIndex": str(port["index"]), "ifName": ifname,
-                  "instance": dev, "job": "snmp"}
+        labels = {
+            "ifAlias": port["peer"],
+            "ifDescr": ifname,
+            "ifIndex": str(port["index"]),
+            "ifName": ifname,
+            "instance": dev,
+            "job": "snmp",
+        }
         add("snmp", M.if_oper_status, labels, step(1.0, 1.0 if oper_up else 2.0, data_end - 900))
         add("snmp", M.if_admin_status, labels, const(2.0 if admin_down else 1.0))
         add("snmp", M.if_speed, labels, const(port["speed"]))
@@ -310,9 +347,19 @@ def build_lab_data(data_end: float) -> tuple[list[Series], LabTruth]:
         add("snmp", M.if_in_octets, labels, lambda t, s0=start_octets, r=in_rate: s0 + r * (t - begin))
         add("snmp", M.if_out_octets, labels, lambda t, s0=start_octets, r=out_rate: s0 + r * (t - begin))
         add("snmp", M.if_in_errors, labels, lambda t, r=err_rate: 100.0 + r * (t - begin))
-        links.append(FabricLink(dev, ifname, oper_up=oper_up, admin_up=not admin_down, speed_mbps=port["speed"],
-                                in_bps=in_rate * 8.0, out_bps=out_rate * 8.0, errors_per_s=err_rate,
-                                peer=port["peer"]))
+        links.append(
+            FabricLink(
+                dev,
+                ifname,
+                oper_up=oper_up,
+                admin_up=not admin_down,
+                speed_mbps=port["speed"],
+                in_bps=in_rate * 8.0,
+                out_bps=out_rate * 8.0,
+                errors_per_s=err_rate,
+                peer=port["peer"],
+            )
+        )
     fabric = FabricState(tuple(sorted(links, key=lambda x: (x.device, x.ifname))))
 
     # ---- job queues: prometheus-slurm-exporter partitions and Kueue ClusterQueues
@@ -335,15 +382,30 @@ def build_lab_data(data_end: float) -> tuple[list[Series], LabTruth]:
     xid_host, xid_index = XID_GPU
     hot_host, hot_index = HOT_GPU
     alerts = (
-        ExpectedAlert("LabGpuXidError", "critical", "firing", "firing",
-                      f"GPU {xid_host}/{xid_index} reported XID {XID_CODE}",
-                      {M.gpu_label_host: xid_host, M.gpu_label_index: str(xid_index)}),
-        ExpectedAlert("LabGpuDegraded", "warning", "firing", "suppressed",  # inhibited by the critical one
-                      f"GPU {xid_host}/{xid_index} is degraded",
-                      {M.gpu_label_host: xid_host, M.gpu_label_index: str(xid_index)}),
-        ExpectedAlert("LabGpuHot", "warning", "pending", None,  # `for: 1h` keeps it pending
-                      f"GPU {hot_host}/{hot_index} runs at {HOT_TEMP:g} C",
-                      {M.gpu_label_host: hot_host, M.gpu_label_index: str(hot_index)}),
+        ExpectedAlert(
+            "LabGpuXidError",
+            "critical",
+            "firing",
+            "firing",
+            f"GPU {xid_host}/{xid_index} reported XID {XID_CODE}",
+            {M.gpu_label_host: xid_host, M.gpu_label_index: str(xid_index)},
+        ),
+        ExpectedAlert(
+            "LabGpuDegraded",
+            "warning",
+            "firing",
+            "suppressed",  # inhibited by the critical one
+            f"GPU {xid_host}/{xid_index} is degraded",
+            {M.gpu_label_host: xid_host, M.gpu_label_index: str(xid_index)},
+        ),
+        ExpectedAlert(
+            "LabGpuHot",
+            "warning",
+            "pending",
+            None,  # `for: 1h` keeps it pending
+            f"GPU {hot_host}/{hot_index} runs at {HOT_TEMP:g} C",
+            {M.gpu_label_host: hot_host, M.gpu_label_index: str(hot_index)},
+        ),
         ExpectedAlert("LabNoise", "info", "firing", "suppressed", "a silenced alert"),  # silenced
     )
     truth = LabTruth(
@@ -368,8 +430,10 @@ def _live_metrics(truth: LabTruth) -> str:
     hot = truth.gpu(*HOT_GPU)
 
     def lab(g: Gpu) -> str:
-        return (f'{M.gpu_label_host}="{g.host}",{M.gpu_label_index}="{g.index}",'
-                f'{M.gpu_label_uuid}="{g.uuid}",{M.gpu_label_model}="{g.name}"')
+        return (
+            f'{M.gpu_label_host}="{g.host}",{M.gpu_label_index}="{g.index}",'
+            f'{M.gpu_label_uuid}="{g.uuid}",{M.gpu_label_model}="{g.name}"'
+        )
 
     return (
         f"# TYPE {M.gpu_xid} gauge\n{M.gpu_xid}{{{lab(xid)}}} {XID_CODE}\n"
@@ -400,7 +464,9 @@ class LiveExporter:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), name="lab-live-exporter", daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, args=(0.05,), name="lab-live-exporter", daemon=True
+        )
         self.thread.start()
 
     def close(self) -> None:
@@ -545,11 +611,16 @@ class AlertmanagerServer:
     def silence(self, alertname: str, hours: float = 24.0) -> str:
         now = time.time()
         iso = lambda t: datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z")  # noqa: E731
-        answer = _post_json(f"{self.url}/api/v2/silences", {
-            "matchers": [{"name": "alertname", "value": alertname, "isRegex": False, "isEqual": True}],
-            "startsAt": iso(now - 60), "endsAt": iso(now + hours * 3600),
-            "createdBy": "sovtui-lab", "comment": "lab: silenced on purpose",
-        })
+        answer = _post_json(
+            f"{self.url}/api/v2/silences",
+            {
+                "matchers": [{"name": "alertname", "value": alertname, "isRegex": False, "isEqual": True}],
+                "startsAt": iso(now - 60),
+                "endsAt": iso(now + hours * 3600),
+                "createdBy": "sovtui-lab",
+                "comment": "lab: silenced on purpose",
+            },
+        )
         return answer["silenceID"]
 
     def stop(self) -> None:
@@ -562,8 +633,13 @@ def _prometheus_config(alertmanager_port: int | None, exporter_port: int | None,
     if rules is not None:
         lines += ["rule_files:", f"  - {rules}"]
     if alertmanager_port is not None:
-        lines += ["alerting:", "  alertmanagers:", "    - api_version: v2", "      static_configs:",
-                  f"        - targets: ['127.0.0.1:{alertmanager_port}']"]
+        lines += [
+            "alerting:",
+            "  alertmanagers:",
+            "    - api_version: v2",
+            "      static_configs:",
+            f"        - targets: ['127.0.0.1:{alertmanager_port}']",
+        ]
     lines += ["scrape_configs:"]
     if exporter_port is not None:
         lines += ["  - job_name: lab-live", "    static_configs:", f"      - targets: ['127.0.0.1:{exporter_port}']"]
@@ -598,8 +674,13 @@ class PrometheusLab:
 
     def site(self, **overrides) -> SiteConfig:
         """A site pointing at this lab (override e.g. ``prometheus_url`` or ``timeout_s``)."""
-        values = {"name": "lab", "prometheus_url": self.url, "alertmanager_url": self.alertmanager_url,
-                  "timeout_s": 5.0, "refresh_s": 10.0}
+        values = {
+            "name": "lab",
+            "prometheus_url": self.url,
+            "alertmanager_url": self.alertmanager_url,
+            "timeout_s": 5.0,
+            "refresh_s": 10.0,
+        }
         values.update(overrides)
         return SiteConfig(**values)
 
@@ -640,24 +721,42 @@ def start_prometheus_lab(workdir: Path, *, alert_timeout_s: float = 30.0) -> Pro
 
     t0 = time.perf_counter()
     blocks_dir = workdir / "blocks"
-    out = subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics", "-q", str(om_path), str(blocks_dir)],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [promtool, "tsdb", "create-blocks-from", "openmetrics", "-q", str(om_path), str(blocks_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if out.returncode != 0:
         raise LabError(f"promtool backfill failed ({out.returncode}): {(out.stderr or out.stdout)[-2000:]}")
     om_path.unlink()
     timings["backfill_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    am = AlertmanagerServer(alertmanager, workdir / "alertmanager",
-                            ALERTMANAGER_CONFIG.format(host=M.gpu_label_host, index=M.gpu_label_index))
+    am = AlertmanagerServer(
+        alertmanager,
+        workdir / "alertmanager",
+        ALERTMANAGER_CONFIG.format(host=M.gpu_label_host, index=M.gpu_label_index),
+    )
     exporter = LiveExporter(_live_metrics(truth))
     rules = workdir / "rules.yml"
-    rules.write_text(RULES.format(xid=M.gpu_xid, temp=M.gpu_temp, host=M.gpu_label_host, index=M.gpu_label_index),
-                     encoding="utf-8")
+    rules.write_text(
+        RULES.format(xid=M.gpu_xid, temp=M.gpu_temp, host=M.gpu_label_host, index=M.gpu_label_index), encoding="utf-8"
+    )
     server = PrometheusServer(prometheus, workdir / "prometheus", _prometheus_config(am.port, exporter.port, rules))
     shutil.copytree(blocks_dir, server.data_dir, dirs_exist_ok=True)
-    lab = PrometheusLab(workdir, truth, server, am, exporter, blocks_dir, prometheus,
-                        binary_version(prometheus), binary_version(alertmanager), timings)
+    lab = PrometheusLab(
+        workdir,
+        truth,
+        server,
+        am,
+        exporter,
+        blocks_dir,
+        prometheus,
+        binary_version(prometheus),
+        binary_version(alertmanager),
+        timings,
+    )
     try:
         am.start()
         am.silence("LabNoise")
@@ -675,8 +774,11 @@ def start_prometheus_lab(workdir: Path, *, alert_timeout_s: float = 30.0) -> Pro
 def wait_for_alerts(lab: PrometheusLab, *, timeout_s: float) -> None:
     """Block until Prometheus shows every expected alert in its state and Alertmanager has them too."""
     want_prom = {(a.name, a.prometheus_state) for a in lab.truth.alerts}
-    want_am = {(a.name, "active" if a.alertmanager_state == "firing" else a.alertmanager_state)
-               for a in lab.truth.alerts if a.alertmanager_state}
+    want_am = {
+        (a.name, "active" if a.alertmanager_state == "firing" else a.alertmanager_state)
+        for a in lab.truth.alerts
+        if a.alertmanager_state
+    }
 
     def prom_ready() -> bool:
         data = _get_json(f"{lab.url}/api/v1/alerts")["data"]["alerts"]
@@ -686,6 +788,9 @@ def wait_for_alerts(lab: PrometheusLab, *, timeout_s: float) -> None:
         data = _get_json(f"{lab.alertmanager_url}/api/v2/alerts")
         return {(a["labels"]["alertname"], a["status"]["state"]) for a in data} >= want_am
 
-    wait_until(prom_ready, daemon=lab.prometheus.daemon, timeout_s=timeout_s, interval_s=0.1, what="firing the lab alerts")
-    wait_until(am_ready, daemon=lab.alertmanager.daemon, timeout_s=timeout_s, interval_s=0.1,
-               what="holding the lab alerts")
+    wait_until(
+        prom_ready, daemon=lab.prometheus.daemon, timeout_s=timeout_s, interval_s=0.1, what="firing the lab alerts"
+    )
+    wait_until(
+        am_ready, daemon=lab.alertmanager.daemon, timeout_s=timeout_s, interval_s=0.1, what="holding the lab alerts"
+    )

@@ -39,10 +39,12 @@ def _port(taken: set[int]) -> int:
             return port
 
 
-def _run(argv: list[str], *, env: dict[str, str] | None = None, timeout: float = 30.0,
-         check: bool = True) -> subprocess.CompletedProcess:
-    out = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                         env=None if env is None else {**os.environ, **env})
+def _run(
+    argv: list[str], *, env: dict[str, str] | None = None, timeout: float = 30.0, check: bool = True
+) -> subprocess.CompletedProcess:
+    out = subprocess.run(
+        argv, capture_output=True, text=True, timeout=timeout, env=None if env is None else {**os.environ, **env}
+    )
     if check and out.returncode != 0:
         raise LabError(f"{' '.join(argv)} failed ({out.returncode}): {(out.stderr or out.stdout).strip()}")
     return out
@@ -78,8 +80,9 @@ class SlurmLab:
     def env(self) -> dict[str, str]:
         return {"SLURM_CONF": str(self.conf)}
 
-    def run(self, *argv: str, as_user: bool = False, check: bool = True, timeout: float = 30.0
-            ) -> subprocess.CompletedProcess:
+    def run(
+        self, *argv: str, as_user: bool = False, check: bool = True, timeout: float = 30.0
+    ) -> subprocess.CompletedProcess:
         """A Slurm command on this machine with the lab's ``SLURM_CONF`` (as the Slurm user when asked)."""
         words = list(argv)
         if as_user and os.geteuid() == 0:
@@ -108,11 +111,24 @@ class SlurmLab:
             pairs["Reason"] = reason
         return pairs
 
-    def submit(self, script_or_cmd: str, *, nodes: str | None = None, gres: str | None = None,
-               partition: str | None = None, name: str = "lab", extra: tuple[str, ...] = ()) -> str:
+    def submit(
+        self,
+        script_or_cmd: str,
+        *,
+        nodes: str | None = None,
+        gres: str | None = None,
+        partition: str | None = None,
+        name: str = "lab",
+        extra: tuple[str, ...] = (),
+    ) -> str:
         """``sbatch`` as the Slurm user (output under the lab's jobs dir); the job id."""
-        argv = ["sbatch", "--parsable", f"--chdir={self.jobs_dir}", f"--output={self.jobs_dir}/slurm-%j.out",
-                f"--job-name={name}"]
+        argv = [
+            "sbatch",
+            "--parsable",
+            f"--chdir={self.jobs_dir}",
+            f"--output={self.jobs_dir}/slurm-%j.out",
+            f"--job-name={name}",
+        ]
         if nodes:
             argv.append(f"--nodelist={nodes}")
         if gres:
@@ -143,8 +159,11 @@ class SlurmLab:
 
     def wait_states(self, wanted: dict[str, str], *, timeout_s: float = 30.0) -> None:
         """Until every node named shows that ``sinfo %T`` state."""
-        wait_until(lambda: all(self.node_states().get(n) == s for n, s in wanted.items()), timeout_s=timeout_s,
-                   what=f"nodes {wanted}")
+        wait_until(
+            lambda: all(self.node_states().get(n) == s for n, s in wanted.items()),
+            timeout_s=timeout_s,
+            what=f"nodes {wanted}",
+        )
 
     def reset_nodes(self) -> None:
         """Every node back to service (idle, no reason) and no jobs left: a clean start for the next test."""
@@ -170,8 +189,12 @@ class SlurmLab:
 
     def start_ctld(self) -> None:
         self.ctld = _slurmctld(self.workdir, self.conf, self.ctld_port)
-        wait_until(lambda: self.run("sinfo", "-h", "-o", "%D", check=False).returncode == 0, daemon=self.ctld,
-                   timeout_s=30, what="answering sinfo")
+        wait_until(
+            lambda: self.run("sinfo", "-h", "-o", "%D", check=False).returncode == 0,
+            daemon=self.ctld,
+            timeout_s=30,
+            what="answering sinfo",
+        )
 
     def stop_login(self) -> None:
         self.login.stop()
@@ -246,8 +269,16 @@ def _start_munged(workdir: Path) -> tuple[Daemon, Path]:
     user = "munge" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
     for path in (mdir, key):
         _owner(path, user)
-    argv = [munged, "-F", f"--socket={socket}", f"--key-file={key}", f"--pid-file={mdir / 'munged.pid'}",
-            f"--log-file={mdir / 'munged.log'}", f"--seed-file={mdir / 'munged.seed'}", "--num-threads=4"]
+    argv = [
+        munged,
+        "-F",
+        f"--socket={socket}",
+        f"--key-file={key}",
+        f"--pid-file={mdir / 'munged.pid'}",
+        f"--log-file={mdir / 'munged.log'}",
+        f"--seed-file={mdir / 'munged.seed'}",
+        "--num-threads=4",
+    ]
     if os.geteuid() == 0:
         # setpriv execs munged itself (runuser would fork), so the PID we keep is munged's
         argv = ["setpriv", "--reuid=munge", "--regid=munge", "--init-groups", *argv]
@@ -308,8 +339,10 @@ def _write_conf(workdir: Path, user: str, socket: Path, ctld_port: int, node_por
         "JobRequeue=1",
     ]
     for name, port in node_ports.items():
-        lines.append(f"NodeName={name} NodeHostname=localhost NodeAddr=127.0.0.1 Port={port} CPUs={CPUS} "
-                     f"RealMemory={REAL_MEMORY} Gres=gpu:h100:{GPUS_PER_NODE} State=UNKNOWN")
+        lines.append(
+            f"NodeName={name} NodeHostname=localhost NodeAddr=127.0.0.1 Port={port} CPUs={CPUS} "
+            f"RealMemory={REAL_MEMORY} Gres=gpu:h100:{GPUS_PER_NODE} State=UNKNOWN"
+        )
     lines += [
         f"PartitionName=gpu Nodes={','.join(node_ports)} Default=YES MaxTime=INFINITE State=UP",
         f"PartitionName=debug Nodes={','.join(list(node_ports)[:2])} MaxTime=INFINITE State=UP",
@@ -320,7 +353,8 @@ def _write_conf(workdir: Path, user: str, socket: Path, ctld_port: int, node_por
     (workdir / "gres.conf").write_text(
         "AutoDetect=off\n"
         f"NodeName={','.join(node_ports)} Name=gpu Type=h100 File={gres_dir}/nvidia[0-{GPUS_PER_NODE - 1}]\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     for path in (conf, workdir / "gres.conf"):
         path.chmod(0o644)
     return conf
@@ -336,8 +370,12 @@ def _slurmctld(workdir: Path, conf: Path, port: int) -> Daemon:
 def _slurmd(lab: SlurmLab, name: str) -> Daemon:
     binary = require_binary("slurmd", "slurm", candidates=("/usr/sbin/slurmd",))
     (lab.workdir / "spool" / name).mkdir(parents=True, exist_ok=True)
-    daemon = start_daemon(f"slurmd-{name}", [binary, "-D", "-N", name, "-f", str(lab.conf)], lab.workdir,
-                          env={"SLURM_CONF": str(lab.conf)})
+    daemon = start_daemon(
+        f"slurmd-{name}",
+        [binary, "-D", "-N", name, "-f", str(lab.conf)],
+        lab.workdir,
+        env={"SLURM_CONF": str(lab.conf)},
+    )
     wait_port("127.0.0.1", lab.node_ports[name], daemon=daemon, timeout_s=30)
     return daemon
 
@@ -378,33 +416,40 @@ def _login_host(workdir: Path, conf: Path, port: int) -> tuple[str, Path, Path, 
         strict = "no"
     authorized.chmod(0o600)
     config = ldir / "sshd_config"
-    config.write_text("\n".join([
-        "ListenAddress 127.0.0.1",
-        f"HostKey {host_key}",
-        f"PidFile {ldir / 'sshd.pid'}",
-        "PubkeyAuthentication yes",
-        "PasswordAuthentication no",
-        "KbdInteractiveAuthentication no",
-        "UsePAM no",
-        f"AllowUsers {user}",
-        f"AuthorizedKeysFile {authorized}",
-        f"StrictModes {strict}",
-        "PermitRootLogin no",
-        "MaxStartups 100:30:100",
-        "MaxSessions 100",
-        "UseDNS no",
-        "LogLevel INFO",
-        # every session on the login host finds the lab's cluster, as /etc/slurm/slurm.conf would give it
-        f"SetEnv SLURM_CONF={conf}",
-        "",
-    ]), encoding="utf-8")
+    config.write_text(
+        "\n".join(
+            [
+                "ListenAddress 127.0.0.1",
+                f"HostKey {host_key}",
+                f"PidFile {ldir / 'sshd.pid'}",
+                "PubkeyAuthentication yes",
+                "PasswordAuthentication no",
+                "KbdInteractiveAuthentication no",
+                "UsePAM no",
+                f"AllowUsers {user}",
+                f"AuthorizedKeysFile {authorized}",
+                f"StrictModes {strict}",
+                "PermitRootLogin no",
+                "MaxStartups 100:30:100",
+                "MaxSessions 100",
+                "UseDNS no",
+                "LogLevel INFO",
+                # every session on the login host finds the lab's cluster, as /etc/slurm/slurm.conf would give it
+                f"SetEnv SLURM_CONF={conf}",
+                "",
+            ]
+        ),
+        encoding="utf-8",
+    )
     _run([sshd, "-t", "-f", str(config), "-p", str(port)])
     known_hosts = ldir / "known_hosts"
     known_hosts.write_text(f"[127.0.0.1]:{port} {host_pub}\n", encoding="utf-8")
     ssh_config = ldir / "ssh_config"
     ssh_config.write_text(
         f"Host {LOGIN_ALIAS}\n  HostName 127.0.0.1\n  Port {port}\n  User {user}\n  IdentityFile {client_key}\n"
-        f"  IdentitiesOnly yes\n  UserKnownHostsFile {known_hosts}\n", encoding="utf-8")
+        f"  IdentitiesOnly yes\n  UserKnownHostsFile {known_hosts}\n",
+        encoding="utf-8",
+    )
     return user, ssh_config, known_hosts, client_key, authorized
 
 
@@ -433,10 +478,23 @@ def start_slurm(workdir: Path) -> SlurmLab:
         login_user, ssh_config, known_hosts, client_key, authorized = _login_host(workdir, conf, login_port)
         ctld = _slurmctld(workdir, conf, ctld_port)
         started.append(ctld)
-        lab = SlurmLab(workdir=workdir, conf=conf, user=login_user, ctld_port=ctld_port, node_ports=node_ports,
-                       munged=munged, ctld=ctld, slurmd={}, login=None, login_port=login_port,  # type: ignore[arg-type]
-                       ssh_config=ssh_config, known_hosts=known_hosts, client_key=client_key, jobs_dir=jobs_dir,
-                       authorized_keys=authorized)
+        lab = SlurmLab(
+            workdir=workdir,
+            conf=conf,
+            user=login_user,
+            ctld_port=ctld_port,
+            node_ports=node_ports,
+            munged=munged,
+            ctld=ctld,
+            slurmd={},
+            login=None,
+            login_port=login_port,  # type: ignore[arg-type]
+            ssh_config=ssh_config,
+            known_hosts=known_hosts,
+            client_key=client_key,
+            jobs_dir=jobs_dir,
+            authorized_keys=authorized,
+        )
         for name in NODES:
             lab.slurmd[name] = _slurmd(lab, name)
             started.append(lab.slurmd[name])

@@ -96,25 +96,27 @@ def start_sshd(workdir: Path) -> SshLab:
 
     config = workdir / "sshd_config"
     config.write_text(
-        "\n".join([
-            "ListenAddress 127.0.0.1",
-            f"HostKey {host_key}",
-            f"PidFile {workdir / 'sshd.pid'}",
-            "PubkeyAuthentication yes",
-            "PasswordAuthentication no",
-            "KbdInteractiveAuthentication no",
-            "UsePAM no",
-            f"AllowUsers {user}",
-            f"AuthorizedKeysFile {authorized}",
-            f"StrictModes {strict}",
-            "PermitRootLogin no",
-            "MaxStartups 1000:30:1000",
-            "MaxSessions 100",
-            "UseDNS no",
-            "LogLevel INFO",
-            "Subsystem sftp internal-sftp",
-            "",
-        ]),
+        "\n".join(
+            [
+                "ListenAddress 127.0.0.1",
+                f"HostKey {host_key}",
+                f"PidFile {workdir / 'sshd.pid'}",
+                "PubkeyAuthentication yes",
+                "PasswordAuthentication no",
+                "KbdInteractiveAuthentication no",
+                "UsePAM no",
+                f"AllowUsers {user}",
+                f"AuthorizedKeysFile {authorized}",
+                f"StrictModes {strict}",
+                "PermitRootLogin no",
+                "MaxStartups 1000:30:1000",
+                "MaxSessions 100",
+                "UseDNS no",
+                "LogLevel INFO",
+                "Subsystem sftp internal-sftp",
+                "",
+            ]
+        ),
         encoding="utf-8",
     )
     known_hosts = workdir / "known_hosts"

@@ -9,8 +9,9 @@ from collections.abc import Callable
 from typing import Any
 
 
-async def eventually(check: Callable[[], Any], timeout_s: float = 10.0, what: str = "", *, interval_s: float = 0.05,
-                     pilot: Any = None) -> Any:
+async def eventually(
+    check: Callable[[], Any], timeout_s: float = 10.0, what: str = "", *, interval_s: float = 0.05, pilot: Any = None
+) -> Any:
     """The first truthy value of ``check()`` (sync or async); AssertionError naming ``what`` after ``timeout_s``.
 
     With a Pilot, each round also lets the app process its messages (``pilot.pause``).

@@ -50,19 +50,59 @@ THROTTLE_BITS = (
 
 #: the nvidia-smi fallback's query, in column order
 SMI_FIELDS = (
-    "index", "uuid", "name", "pci.bus_id", "utilization.gpu", "utilization.memory", "memory.used", "memory.total",
-    "temperature.gpu", "power.draw", "power.limit", "clocks.sm", "clocks.mem", "ecc.mode.current",
-    "ecc.errors.corrected.volatile.total", "ecc.errors.uncorrected.volatile.total",
-    "ecc.errors.uncorrected.aggregate.total", "retired_pages.pending", "clocks_throttle_reasons.active",
-    "mig.mode.current", "driver_version",
+    "index",
+    "uuid",
+    "name",
+    "pci.bus_id",
+    "utilization.gpu",
+    "utilization.memory",
+    "memory.used",
+    "memory.total",
+    "temperature.gpu",
+    "power.draw",
+    "power.limit",
+    "clocks.sm",
+    "clocks.mem",
+    "ecc.mode.current",
+    "ecc.errors.corrected.volatile.total",
+    "ecc.errors.uncorrected.volatile.total",
+    "ecc.errors.uncorrected.aggregate.total",
+    "retired_pages.pending",
+    "clocks_throttle_reasons.active",
+    "mig.mode.current",
+    "driver_version",
 )
 
 GPU_FIELDS = (
-    "index", "uuid", "name", "pci_bus_id", "util_gpu", "util_mem", "mem_used_mib", "mem_total_mib", "temp_c",
-    "temp_slowdown_c", "temp_shutdown_c", "power_w", "power_limit_w", "sm_clock_mhz", "mem_clock_mhz",
-    "throttle_reasons", "ecc_mode", "ecc_corrected_volatile", "ecc_uncorrected_volatile", "ecc_corrected_aggregate",
-    "ecc_uncorrected_aggregate", "retired_pages_pending", "row_remap_pending", "row_remap_failure", "mig_mode",
-    "mig_instances", "nvlink", "processes", "error",
+    "index",
+    "uuid",
+    "name",
+    "pci_bus_id",
+    "util_gpu",
+    "util_mem",
+    "mem_used_mib",
+    "mem_total_mib",
+    "temp_c",
+    "temp_slowdown_c",
+    "temp_shutdown_c",
+    "power_w",
+    "power_limit_w",
+    "sm_clock_mhz",
+    "mem_clock_mhz",
+    "throttle_reasons",
+    "ecc_mode",
+    "ecc_corrected_volatile",
+    "ecc_uncorrected_volatile",
+    "ecc_corrected_aggregate",
+    "ecc_uncorrected_aggregate",
+    "retired_pages_pending",
+    "row_remap_pending",
+    "row_remap_failure",
+    "mig_mode",
+    "mig_instances",
+    "nvlink",
+    "processes",
+    "error",
 )
 
 XID_INTERVAL_S = 30.0
@@ -217,8 +257,9 @@ class KernelLog:
 
     def _journalctl(self, now):
         since = "-1h" if self._journal_since is None else f"@{int(self._journal_since)}"
-        rc, out, err = _run(["journalctl", "-k", "-o", "short-unix", "--since", since, "--no-pager"],
-                            KERNEL_LOG_TIMEOUT_S)
+        rc, out, err = _run(
+            ["journalctl", "-k", "-o", "short-unix", "--since", since, "--no-pager"], KERNEL_LOG_TIMEOUT_S
+        )
         if rc is None or rc != 0 or any(hint in err for hint in _JOURNAL_UNUSABLE):
             if self._journal_since is not None:
                 self._journal_since = None  # start over with a full hour next time
@@ -586,13 +627,15 @@ class NvmlBackend:
             mskip = set()
             name = _text(self._q(mskip, "nvmlDeviceGetName", mh))
             mem = self._q(mskip, "nvmlDeviceGetMemoryInfo", mh)
-            out.append({
-                "gi": self._q(mskip, "nvmlDeviceGetGpuInstanceId", mh),
-                "ci": self._q(mskip, "nvmlDeviceGetComputeInstanceId", mh),
-                "profile": name.split(" MIG ", 1)[1] if " MIG " in name else "",
-                "uuid": _text(self._q(mskip, "nvmlDeviceGetUUID", mh)),
-                "mem_total_mib": None if mem is None else round(mem.total / MIB, 3),
-            })
+            out.append(
+                {
+                    "gi": self._q(mskip, "nvmlDeviceGetGpuInstanceId", mh),
+                    "ci": self._q(mskip, "nvmlDeviceGetComputeInstanceId", mh),
+                    "profile": name.split(" MIG ", 1)[1] if " MIG " in name else "",
+                    "uuid": _text(self._q(mskip, "nvmlDeviceGetUUID", mh)),
+                    "mem_total_mib": None if mem is None else round(mem.total / MIB, 3),
+                }
+            )
         return out
 
     def _nvlink(self, handle, st):
@@ -767,8 +810,14 @@ class Smi:
 class Probe:
     """Answers polls: NVML when it works, else nvidia-smi, else backend "none" with the reasons."""
 
-    def __init__(self, xid_interval=XID_INTERVAL_S, proc_root="/proc", pods_dir="/var/log/pods",
-                 containers_dir="/var/log/containers", xids=True):
+    def __init__(
+        self,
+        xid_interval=XID_INTERVAL_S,
+        proc_root="/proc",
+        pods_dir="/var/log/pods",
+        containers_dir="/var/log/containers",
+        xids=True,
+    ):
         self.host = socket.gethostname()
         self.kernel_log = KernelLog(xid_interval) if xids else None
         self.procs = ProcessMapper(proc_root, PodIndex(pods_dir, containers_dir))
@@ -796,9 +845,20 @@ class Probe:
         started = time.perf_counter()
         now = time.time()
         doc = {
-            "v": PROTOCOL_VERSION, "host": self.host, "t": now, "backend": "none", "error": "",
-            "nvml_error": "", "driver": "", "cuda": "", "gpu_count": 0, "probe_ms": 0.0,
-            "gpus": [], "xids": [], "xid_source": "", "xid_error": "",
+            "v": PROTOCOL_VERSION,
+            "host": self.host,
+            "t": now,
+            "backend": "none",
+            "error": "",
+            "nvml_error": "",
+            "driver": "",
+            "cuda": "",
+            "gpu_count": 0,
+            "probe_ms": 0.0,
+            "gpus": [],
+            "xids": [],
+            "xid_source": "",
+            "xid_error": "",
         }
         if self._nvml_ready(now):
             try:
@@ -815,8 +875,9 @@ class Probe:
             why = self.smi.poll(doc)
             if why:
                 doc["backend"] = "none"
-                doc["error"] = "; ".join(x for x in ("nvml: " + self.nvml_error if self.nvml_error else "",
-                                                     "nvidia-smi: " + why) if x)
+                doc["error"] = "; ".join(
+                    x for x in ("nvml: " + self.nvml_error if self.nvml_error else "", "nvidia-smi: " + why) if x
+                )
             else:
                 doc["backend"] = "nvidia-smi"
         if self.kernel_log is not None:
@@ -833,9 +894,22 @@ class Probe:
 
 
 def _failure_doc(host, exc):
-    return {"v": PROTOCOL_VERSION, "host": host, "t": time.time(), "backend": "none",
-            "error": f"probe failed: {type(exc).__name__}: {_error_text(exc)}", "nvml_error": "",
-            "driver": "", "cuda": "", "gpu_count": 0, "probe_ms": 0.0, "gpus": [], "xids": [], "xid_source": "", "xid_error": ""}
+    return {
+        "v": PROTOCOL_VERSION,
+        "host": host,
+        "t": time.time(),
+        "backend": "none",
+        "error": f"probe failed: {type(exc).__name__}: {_error_text(exc)}",
+        "nvml_error": "",
+        "driver": "",
+        "cuda": "",
+        "gpu_count": 0,
+        "probe_ms": 0.0,
+        "gpus": [],
+        "xids": [],
+        "xid_source": "",
+        "xid_error": "",
+    }
 
 
 def _emit(doc, out):
@@ -867,8 +941,13 @@ def main(argv=None):
     parser.add_argument("--pods-dir", default="/var/log/pods", help=argparse.SUPPRESS)
     parser.add_argument("--containers-dir", default="/var/log/containers", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    probe = Probe(xid_interval=args.xid_interval, proc_root=args.proc_root, pods_dir=args.pods_dir,
-                  containers_dir=args.containers_dir, xids=not args.no_xids)
+    probe = Probe(
+        xid_interval=args.xid_interval,
+        proc_root=args.proc_root,
+        pods_dir=args.pods_dir,
+        containers_dir=args.containers_dir,
+        xids=not args.no_xids,
+    )
     try:
         if args.serve:
             serve(probe, sys.stdin, sys.stdout)

@@ -37,7 +37,18 @@ def build_fake_nvml(outdir: str | os.PathLike, *, gcc: str | None = None) -> Pat
     out.mkdir(parents=True, exist_ok=True)
     compiler = gcc or shutil.which("gcc") or "gcc"
     lib = out / LIB_NAME
-    argv = [compiler, "-shared", "-fPIC", "-O2", "-Wall", "-Wl,-soname," + LIB_NAME, "-o", str(lib), str(SOURCE), "-lpthread"]
+    argv = [
+        compiler,
+        "-shared",
+        "-fPIC",
+        "-O2",
+        "-Wall",
+        "-Wl,-soname," + LIB_NAME,
+        "-o",
+        str(lib),
+        str(SOURCE),
+        "-lpthread",
+    ]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     if done.returncode != 0:
         raise RuntimeError(f"building the fake NVML failed ({done.returncode}): {' '.join(argv)}\n{done.stderr}")
@@ -50,7 +61,7 @@ def build_fake_nvml(outdir: str | os.PathLike, *, gcc: str | None = None) -> Pat
         ("dmesg", HERE / "kernlog.py", "dmesg"),
     ):
         wrapper = bindir / name
-        wrapper.write_text(f"#!/bin/sh\nexec {python} -I {shlex.quote(str(script))} {mode} \"$@\"\n", encoding="utf-8")
+        wrapper.write_text(f'#!/bin/sh\nexec {python} -I {shlex.quote(str(script))} {mode} "$@"\n', encoding="utf-8")
         wrapper.chmod(0o755)
     return lib
 
@@ -126,7 +137,16 @@ def ecc_uncorrected(t: float | None = None, gpu_index: int = 2) -> dict:
     g = scn["gpus"][gpu_index]
     g["ecc"] = [12, 3, 40, 3]
     scn["name"] = "ecc"
-    scn["kmsg"] = [[t, xid_line(g["pci"], 48, "An uncorrectable double bit error (DBE) has been detected on GPU in the framebuffer at partition 0, subpartition 0.")]]
+    scn["kmsg"] = [
+        [
+            t,
+            xid_line(
+                g["pci"],
+                48,
+                "An uncorrectable double bit error (DBE) has been detected on GPU in the framebuffer at partition 0, subpartition 0.",
+            ),
+        ]
+    ]
     return scn
 
 
@@ -139,7 +159,12 @@ def row_remap_pending(t: float | None = None, gpu_index: int = 5) -> dict:
     scn["gpus"][gpu_index]["ecc"] = [0, 0, 2, 1]  # the uncorrectable error is in the aggregate count now
     scn["gpus"][gpu_index + 1]["remap"] = [0, 512, False, True]
     pci = scn["gpus"][gpu_index]["pci"]
-    scn["kmsg"] = [[t, f"NVRM: Xid (PCI:{kernel_pci(pci)}): 63, Row Remapper: New row (0x00000000000b7a0b) marked for remapping, reset gpu to activate."]]
+    scn["kmsg"] = [
+        [
+            t,
+            f"NVRM: Xid (PCI:{kernel_pci(pci)}): 63, Row Remapper: New row (0x00000000000b7a0b) marked for remapping, reset gpu to activate.",
+        ]
+    ]
     return scn
 
 
@@ -149,8 +174,10 @@ def fell_off_bus(mode: str = "lost", t: float | None = None, gpu_index: int = 3)
     scn = healthy()
     scn["name"] = f"fell_off_bus_{mode}"
     pci = scn["gpus"][gpu_index]["pci"]
-    scn["kmsg"] = [[t - 5, "nvidia 0000:3a:00.0: enabling device (0000 -> 0002)"],
-                   [t, xid_line(pci, 79, "GPU has fallen off the bus.")]]
+    scn["kmsg"] = [
+        [t - 5, "nvidia 0000:3a:00.0: enabling device (0000 -> 0002)"],
+        [t, xid_line(pci, 79, "GPU has fallen off the bus.")],
+    ]
     if mode in ("lost", "handle"):
         scn["gpus"][gpu_index]["lost"] = 1 if mode == "lost" else 2
     elif mode == "gone":
@@ -177,9 +204,30 @@ def mig(gpu_index: int = 0) -> dict:
     g = scn["gpus"][gpu_index]
     g["mig_mode"] = True
     g["migs"] = [
-        {"gi": 2, "ci": 0, "mem_total": 40448 * MIB, "mem_used": 12 * MIB, "uuid": "MIG-2b1f0d6c-6e1c-5a56-8f7b-7d7cf2a1e001", "profile": "3g.40gb"},
-        {"gi": 5, "ci": 0, "mem_total": 20096 * MIB, "mem_used": 11 * MIB, "uuid": "MIG-2b1f0d6c-6e1c-5a56-8f7b-7d7cf2a1e002", "profile": "2g.20gb"},
-        {"gi": 13, "ci": 0, "mem_total": 9856 * MIB, "mem_used": 5 * MIB, "uuid": "MIG-2b1f0d6c-6e1c-5a56-8f7b-7d7cf2a1e003", "profile": "1g.10gb"},
+        {
+            "gi": 2,
+            "ci": 0,
+            "mem_total": 40448 * MIB,
+            "mem_used": 12 * MIB,
+            "uuid": "MIG-2b1f0d6c-6e1c-5a56-8f7b-7d7cf2a1e001",
+            "profile": "3g.40gb",
+        },
+        {
+            "gi": 5,
+            "ci": 0,
+            "mem_total": 20096 * MIB,
+            "mem_used": 11 * MIB,
+            "uuid": "MIG-2b1f0d6c-6e1c-5a56-8f7b-7d7cf2a1e002",
+            "profile": "2g.20gb",
+        },
+        {
+            "gi": 13,
+            "ci": 0,
+            "mem_total": 9856 * MIB,
+            "mem_used": 5 * MIB,
+            "uuid": "MIG-2b1f0d6c-6e1c-5a56-8f7b-7d7cf2a1e003",
+            "profile": "1g.10gb",
+        },
     ]
     return scn
 
@@ -206,9 +254,21 @@ def unsupported() -> dict:
     """A small PCIe box whose GPUs support little: no ECC counters, row remap, MIG, NVLink, power or thresholds."""
     gone = ["retired_pages", "remap", "mig", "nvlink", "power", "power_limit", "temp_threshold", "ecc", "throttle"]
     gpus = [
-        gpu(uuid=f"GPU-a10a{i:04x}-0000-4000-8000-00000000a10{i}", name="NVIDIA A10", pci=f"00000000:{0x3B + i:02X}:00.0",
-            util_gpu=10 * i, util_mem=i, mem_total=23028 * MIB, mem_used=(500 + i) * MIB, temp=40 + i,
-            sm_clock=1695, mem_clock=6251, nvlinks=0, fan=30 + i, unsupported=gone)
+        gpu(
+            uuid=f"GPU-a10a{i:04x}-0000-4000-8000-00000000a10{i}",
+            name="NVIDIA A10",
+            pci=f"00000000:{0x3B + i:02X}:00.0",
+            util_gpu=10 * i,
+            util_mem=i,
+            mem_total=23028 * MIB,
+            mem_used=(500 + i) * MIB,
+            temp=40 + i,
+            sm_clock=1695,
+            mem_clock=6251,
+            nvlinks=0,
+            fan=30 + i,
+            unsupported=gone,
+        )
         for i in range(2)
     ]
     return {"name": "unsupported", "driver": "535.161.08", "cuda": 12020, "gpus": gpus}
@@ -219,8 +279,10 @@ def no_driver() -> dict:
     scn = healthy()
     scn["name"] = "no_driver"
     scn["init_error"] = 9
-    scn["smi_error"] = ("NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. "
-                        "Make sure that the latest NVIDIA driver is installed and running.")
+    scn["smi_error"] = (
+        "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. "
+        "Make sure that the latest NVIDIA driver is installed and running."
+    )
     return scn
 
 
@@ -240,4 +302,16 @@ SCENARIOS = {
     "no_driver": no_driver,
 }
 
-__all__ = ["LIB_NAME", "MIB", "SCENARIOS", "build_fake_nvml", "fake_env", "gpu", "h100", "kernel_pci", "read_state", "write_state", "xid_line"]
+__all__ = [
+    "LIB_NAME",
+    "MIB",
+    "SCENARIOS",
+    "build_fake_nvml",
+    "fake_env",
+    "gpu",
+    "h100",
+    "kernel_pci",
+    "read_state",
+    "write_state",
+    "xid_line",
+]

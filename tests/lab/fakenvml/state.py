@@ -99,7 +99,9 @@ def dump(scenario: dict) -> str:
         lines.append(_line("pci", g["pci"]))
         lines.append(_line("util", g["util_gpu"], g["util_mem"]))
         lines.append(_line("mem", g["mem_total"], g["mem_used"], g["mem_reserved"]))
-        lines.append(_line("temp", g["temp"], g["temp_slowdown"], g["temp_shutdown"], g["temp_mem_max"], g["temp_gpu_max"]))
+        lines.append(
+            _line("temp", g["temp"], g["temp_slowdown"], g["temp_shutdown"], g["temp_mem_max"], g["temp_gpu_max"])
+        )
         lines.append(_line("power", g["power_mw"], g["power_limit_mw"]))
         lines.append(_line("clocks", g["sm_clock"], g["mem_clock"]))
         lines.append(_line("throttle", hex(g["throttle"])))
@@ -183,8 +185,16 @@ def load(text: str) -> dict:
             g["remap"] = [corr, unc, bool(pending), bool(failure)]
         elif key == "mig":
             gi, ci, total, used, uuid, profile = value.split()
-            g["migs"].append({"gi": int(gi), "ci": int(ci), "mem_total": int(total), "mem_used": int(used),
-                              "uuid": uuid, "profile": profile})
+            g["migs"].append(
+                {
+                    "gi": int(gi),
+                    "ci": int(ci),
+                    "mem_total": int(total),
+                    "mem_used": int(used),
+                    "uuid": uuid,
+                    "profile": profile,
+                }
+            )
         elif key == "nvlinks":
             g["nvlinks"] = int(value)
         elif key == "nvlink_down":

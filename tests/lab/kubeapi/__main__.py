@@ -31,18 +31,32 @@ async def serve(cfg: dict) -> None:
 
         objects = drain_cluster(now, slow_pods=int(seed.get("slow_pods", 0)), slow_s=float(seed.get("slow_s", 2.0)))
     elif seed["kind"] == "big":
-        objects = big_cluster(now, nodes=int(seed.get("nodes", 1000)), pods=int(seed.get("pods", 20000)), seed=int(seed.get("seed", 1)))
+        objects = big_cluster(
+            now, nodes=int(seed.get("nodes", 1000)), pods=int(seed.get("pods", 20000)), seed=int(seed.get("seed", 1))
+        )
     else:
         objects = gpu_cluster(now, kueue=with_kueue)
     for plural, obj in objects:
         store.load(plural, obj)
     store.seal()
-    controllers = Controllers(store, start_delay=float(cfg.get("start_delay_s", 0.15)), stop_delay=float(cfg.get("stop_delay_s", 0.1)))
+    controllers = Controllers(
+        store, start_delay=float(cfg.get("start_delay_s", 0.15)), stop_delay=float(cfg.get("stop_delay_s", 0.1))
+    )
     controllers.start()
-    users = {token: User(u["name"], tuple(u.get("groups", ())), tuple(u.get("rules", ()))) for token, u in cfg["users"].items()}
+    users = {
+        token: User(u["name"], tuple(u.get("groups", ())), tuple(u.get("rules", ())))
+        for token, u in cfg["users"].items()
+    }
     port = int(cfg["port"])
-    server = ApiServer(store, controllers, users, control_token=cfg["control_token"], bookmark_s=float(cfg.get("bookmark_s", 1.0)), address=f"127.0.0.1:{port}",
-                       crd_groups=frozenset({kueue.GROUP}) if with_kueue else frozenset())
+    server = ApiServer(
+        store,
+        controllers,
+        users,
+        control_token=cfg["control_token"],
+        bookmark_s=float(cfg.get("bookmark_s", 1.0)),
+        address=f"127.0.0.1:{port}",
+        crd_groups=frozenset({kueue.GROUP}) if with_kueue else frozenset(),
+    )
     ssl_context = None
     if cfg.get("tls"):
         ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -51,7 +65,10 @@ async def serve(cfg: dict) -> None:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", port, ssl_context=ssl_context, shutdown_timeout=0.5, backlog=512)
     await site.start()
-    print(f"kubeapi: {len(objects)} objects, serving on 127.0.0.1:{port} after {time.perf_counter() - t0:.2f}s", flush=True)
+    print(
+        f"kubeapi: {len(objects)} objects, serving on 127.0.0.1:{port} after {time.perf_counter() - t0:.2f}s",
+        flush=True,
+    )
     Path(cfg["ready_file"]).write_text(str(port), encoding="utf-8")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

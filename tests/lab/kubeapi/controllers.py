@@ -68,11 +68,17 @@ def deleting(obj: dict) -> bool:
 
 
 def ready(pod: dict) -> bool:
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in (pod.get("status") or {}).get("conditions") or ())
+    return any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in (pod.get("status") or {}).get("conditions") or ()
+    )
 
 
 def node_ready(node: dict) -> bool:
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in (node.get("status") or {}).get("conditions") or ())
+    return any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in (node.get("status") or {}).get("conditions") or ()
+    )
 
 
 def owner(obj: dict) -> dict | None:
@@ -105,7 +111,9 @@ def tolerates(pod: dict, taint: dict) -> bool:
     return False
 
 
-def set_condition(conditions: list, ctype: str, status: str, reason: str = "", message: str = "", now: str = "") -> list:
+def set_condition(
+    conditions: list, ctype: str, status: str, reason: str = "", message: str = "", now: str = ""
+) -> list:
     """Conditions with ``ctype`` set; the transition time only moves when the status does."""
     out = [dict(c) for c in conditions]
     for cond in out:
@@ -228,7 +236,9 @@ class Controllers:
             self.enqueue("gc", old.obj()["metadata"]["uid"])  # type: ignore[union-attr]
 
     # -- events ----------------------------------------------------------------------------
-    def record(self, involved: dict, kind: str, etype: str, reason: str, message: str, component: str, host: str = "") -> None:
+    def record(
+        self, involved: dict, kind: str, etype: str, reason: str, message: str, component: str, host: str = ""
+    ) -> None:
         """Record an Event about an object, aggregating repeats; kube-scheduler's go through events.k8s.io/v1
         (eventTime, action, series), the others through the core/v1 recorder (count, first/lastTimestamp)."""
         meta = involved["metadata"]
@@ -250,25 +260,61 @@ class Controllers:
                 self.store.replace("events", ev)
                 return
         name = f"{meta['name']}.{uuid.uuid4().hex[:16]}"
-        api_version = {"Pod": "v1", "Node": "v1", "Deployment": "apps/v1", "ReplicaSet": "apps/v1", "Job": "batch/v1", "DaemonSet": "apps/v1", "StatefulSet": "apps/v1"}.get(kind, "v1")
-        ref = {"kind": kind, "name": meta["name"], "uid": meta["uid"], "apiVersion": api_version, "resourceVersion": meta.get("resourceVersion", "")}
+        api_version = {
+            "Pod": "v1",
+            "Node": "v1",
+            "Deployment": "apps/v1",
+            "ReplicaSet": "apps/v1",
+            "Job": "batch/v1",
+            "DaemonSet": "apps/v1",
+            "StatefulSet": "apps/v1",
+        }.get(kind, "v1")
+        ref = {
+            "kind": kind,
+            "name": meta["name"],
+            "uid": meta["uid"],
+            "apiVersion": api_version,
+            "resourceVersion": meta.get("resourceVersion", ""),
+        }
         if meta.get("namespace"):
             ref["namespace"] = meta["namespace"]
-        ev = {"metadata": {"name": name, "namespace": ns}, "involvedObject": ref, "reason": reason, "message": message, "type": etype}
+        ev = {
+            "metadata": {"name": name, "namespace": ns},
+            "involvedObject": ref,
+            "reason": reason,
+            "message": message,
+            "type": etype,
+        }
         if new_api:
-            ev.update(source={}, firstTimestamp=None, lastTimestamp=None, eventTime=micro_time(t), action="Scheduling",
-                      reportingComponent=component, reportingInstance=f"{component}-cp-1")
+            ev.update(
+                source={},
+                firstTimestamp=None,
+                lastTimestamp=None,
+                eventTime=micro_time(t),
+                action="Scheduling",
+                reportingComponent=component,
+                reportingInstance=f"{component}-cp-1",
+            )
         else:
             source = {"component": component}
             if host:
                 source["host"] = host
-            ev.update(source=source, firstTimestamp=rfc3339(t), lastTimestamp=rfc3339(t), count=1, eventTime=None,
-                      reportingComponent=component, reportingInstance=host)
+            ev.update(
+                source=source,
+                firstTimestamp=rfc3339(t),
+                lastTimestamp=rfc3339(t),
+                count=1,
+                eventTime=None,
+                reportingComponent=component,
+                reportingInstance=host,
+            )
         self.store.create("events", ev)
         self._event_index[index] = name
 
     # -- pods ------------------------------------------------------------------------------
-    def delete_pod(self, namespace: str, name: str, *, evicted: bool = False, dry_run: bool = False, grace_s: int | None = None) -> dict | None:
+    def delete_pod(
+        self, namespace: str, name: str, *, evicted: bool = False, dry_run: bool = False, grace_s: int | None = None
+    ) -> dict | None:
         """Delete a pod as the API does (the pod strategy's CheckGracefulDelete): unbound or finished pods, or a grace
         period of 0, go at once; running ones get a deletionTimestamp ``grace_s`` (DeleteOptions.gracePeriodSeconds,
         else spec.terminationGracePeriodSeconds) from now; a second delete may only shorten it."""
@@ -298,7 +344,12 @@ class Controllers:
         if evicted:
             status = pod.setdefault("status", {})
             status["conditions"] = set_condition(
-                status.get("conditions") or [], "DisruptionTarget", "True", "EvictionByEvictionAPI", "Eviction API: evicting", rfc3339(self._now())
+                status.get("conditions") or [],
+                "DisruptionTarget",
+                "True",
+                "EvictionByEvictionAPI",
+                "Eviction API: evicting",
+                rfc3339(self._now()),
             )
         return self.store.replace("pods", pod, dry_run=dry_run)
 
@@ -356,12 +407,26 @@ class Controllers:
         if deleting(pod) or status.get("phase") != "Pending" or not pod["spec"].get("nodeName"):
             return
         start_pod(pod, self._now())
-        delay = max((int((c.get("readinessProbe") or {}).get("initialDelaySeconds") or 0) for c in pod["spec"].get("containers") or ()), default=0)
+        delay = max(
+            (
+                int((c.get("readinessProbe") or {}).get("initialDelaySeconds") or 0)
+                for c in pod["spec"].get("containers") or ()
+            ),
+            default=0,
+        )
         if delay > 0:  # running, but not Ready until its readiness probe first passes
             _set_ready(pod, False, rfc3339(self._now()))
             self._later(delay, "kubelet_ready", key)
         self.store.replace("pods", pod)
-        self.record(pod, "Pod", "Normal", "Started", f"Started container {pod['spec']['containers'][0]['name']}", "kubelet", pod["spec"]["nodeName"])
+        self.record(
+            pod,
+            "Pod",
+            "Normal",
+            "Started",
+            f"Started container {pod['spec']['containers'][0]['name']}",
+            "kubelet",
+            pod["spec"]["nodeName"],
+        )
 
     def _do_kubelet_ready(self, key: str) -> None:
         entry = self.store.objects["pods"].get(key)
@@ -378,13 +443,18 @@ class Controllers:
         if obj is None or key in self.store.objects["pods"]:
             return
         obj["metadata"] = {
-            k: v for k, v in obj["metadata"].items() if k not in ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds")
+            k: v
+            for k, v in obj["metadata"].items()
+            if k
+            not in ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds")
         }
         obj["status"] = {"phase": "Pending", "conditions": []}
         self.store.create("pods", obj)
 
     # -- scheduler -------------------------------------------------------------------------
-    def _pod_facts(self, entry: Entry, cache: dict[str, tuple[Entry, tuple[str, bool, int, bool]]]) -> tuple[str, bool, int, bool]:
+    def _pod_facts(
+        self, entry: Entry, cache: dict[str, tuple[Entry, tuple[str, bool, int, bool]]]
+    ) -> tuple[str, bool, int, bool]:
         """(nodeName, finished, GPUs, waits for the scheduler) of one stored pod version, decoded once per version."""
         known = self._facts.get(entry.key)
         if known is not None and known[0] is entry:
@@ -435,7 +505,9 @@ class Controllers:
                     if why:
                         reasons[why] = reasons.get(why, 0) + 1
                     else:
-                        free = quantity(node["status"].get("allocatable", {}).get(GPU)) - used.get(node["metadata"]["name"], 0)
+                        free = quantity(node["status"].get("allocatable", {}).get(GPU)) - used.get(
+                            node["metadata"]["name"], 0
+                        )
                         fits.append((free, node["metadata"]["name"]))
                 alike[shape] = (binds, list(fits), reasons)
             now = rfc3339(self._now())
@@ -452,14 +524,23 @@ class Controllers:
                         cond.pop("reason", None)
                         cond.pop("message", None)
                 self.store.replace("pods", pod)
-                self.record(pod, "Pod", "Normal", "Scheduled", f"Successfully assigned {pod['metadata']['namespace']}/{pod['metadata']['name']} to {chosen}", "default-scheduler")
+                self.record(
+                    pod,
+                    "Pod",
+                    "Normal",
+                    "Scheduled",
+                    f"Successfully assigned {pod['metadata']['namespace']}/{pod['metadata']['name']} to {chosen}",
+                    "default-scheduler",
+                )
             else:
                 message = unschedulable_message(len(nodes), reasons)
                 status = pod.setdefault("status", {})
                 current = next((c for c in status.get("conditions") or () if c["type"] == "PodScheduled"), None)
                 if current is None or current.get("message") != message or status.get("phase") != "Pending":
                     status["phase"] = "Pending"
-                    status["conditions"] = set_condition(status.get("conditions") or [], "PodScheduled", "False", "Unschedulable", message, now)
+                    status["conditions"] = set_condition(
+                        status.get("conditions") or [], "PodScheduled", "False", "Unschedulable", message, now
+                    )
                     self.store.replace("pods", pod)
                     self.record(pod, "Pod", "Warning", "FailedScheduling", message, "default-scheduler")
 
@@ -479,7 +560,9 @@ class Controllers:
                 out.append(pod)
         return out
 
-    def _new_pod(self, template: dict, namespace: str, name: str, ref: dict, extra_labels: dict | None = None, node: str = "") -> dict:
+    def _new_pod(
+        self, template: dict, namespace: str, name: str, ref: dict, extra_labels: dict | None = None, node: str = ""
+    ) -> dict:
         return shape_pod(template, namespace, name, ref, extra_labels, node)
 
     def _do_rs(self, key: str) -> None:
@@ -498,13 +581,29 @@ class Controllers:
             for _ in range(want - len(active)):
                 pod = self._new_pod(rs["spec"]["template"], entry.namespace, f"{meta['name']}-{suffix()}", ref)
                 self.store.create("pods", pod)
-                self.record(rs, "ReplicaSet", "Normal", "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}", "replicaset-controller")
+                self.record(
+                    rs,
+                    "ReplicaSet",
+                    "Normal",
+                    "SuccessfulCreate",
+                    f"Created pod: {pod['metadata']['name']}",
+                    "replicaset-controller",
+                )
         elif len(active) > want:
             # scale down the least useful first: unscheduled, then not ready, then the youngest
-            active.sort(key=lambda p: (bool(p["spec"].get("nodeName")), ready(p), p["metadata"].get("creationTimestamp", "")))
+            active.sort(
+                key=lambda p: (bool(p["spec"].get("nodeName")), ready(p), p["metadata"].get("creationTimestamp", ""))
+            )
             for pod in active[: len(active) - want]:
                 self.delete_pod(entry.namespace, pod["metadata"]["name"])
-                self.record(rs, "ReplicaSet", "Normal", "SuccessfulDelete", f"Deleted pod: {pod['metadata']['name']}", "replicaset-controller")
+                self.record(
+                    rs,
+                    "ReplicaSet",
+                    "Normal",
+                    "SuccessfulDelete",
+                    f"Deleted pod: {pod['metadata']['name']}",
+                    "replicaset-controller",
+                )
         active = [p for p in self._owned(meta["uid"], entry.namespace) if not terminal(p) and not deleting(p)]
         n_ready = sum(1 for p in active if ready(p))
         status = {
@@ -539,7 +638,13 @@ class Controllers:
                 mine.append(rs)
         new = next((rs for rs in mine if (rs["metadata"].get("labels") or {}).get("pod-template-hash") == phash), None)
         old = [rs for rs in mine if rs is not new]
-        revision = 1 + max((int((rs["metadata"].get("annotations") or {}).get("deployment.kubernetes.io/revision", "0")) for rs in mine), default=0)
+        revision = 1 + max(
+            (
+                int((rs["metadata"].get("annotations") or {}).get("deployment.kubernetes.io/revision", "0"))
+                for rs in mine
+            ),
+            default=0,
+        )
         strategy = spec.get("strategy") or {}
         rolling = strategy.get("rollingUpdate") or {}
         surge = _scaled(rolling.get("maxSurge", "25%"), replicas, up=True)
@@ -567,13 +672,24 @@ class Controllers:
                 },
                 "spec": {
                     "replicas": start,
-                    "selector": {"matchLabels": {**(spec["selector"].get("matchLabels") or {}), "pod-template-hash": phash}},
+                    "selector": {
+                        "matchLabels": {**(spec["selector"].get("matchLabels") or {}), "pod-template-hash": phash}
+                    },
                     "template": {**template, "metadata": {**template.get("metadata", {}), "labels": labels}},
                 },
             }
             self.store.create("replicasets", new)
-            self.record(dep, "Deployment", "Normal", "ScalingReplicaSet", f"Scaled up replica set {new['metadata']['name']} to {start}", "deployment-controller")
-            dep.setdefault("metadata", {}).setdefault("annotations", {})["deployment.kubernetes.io/revision"] = str(revision)
+            self.record(
+                dep,
+                "Deployment",
+                "Normal",
+                "ScalingReplicaSet",
+                f"Scaled up replica set {new['metadata']['name']} to {start}",
+                "deployment-controller",
+            )
+            dep.setdefault("metadata", {}).setdefault("annotations", {})["deployment.kubernetes.io/revision"] = str(
+                revision
+            )
             self.store.replace("deployments", dep)
             return
         cur = new["spec"].get("replicas", 0)
@@ -585,7 +701,14 @@ class Controllers:
             new["spec"]["replicas"] = target
             self.store.replace("replicasets", new)
             verb = "up" if target > cur else "down"
-            self.record(dep, "Deployment", "Normal", "ScalingReplicaSet", f"Scaled {verb} replica set {new['metadata']['name']} to {target} from {cur}", "deployment-controller")
+            self.record(
+                dep,
+                "Deployment",
+                "Normal",
+                "ScalingReplicaSet",
+                f"Scaled {verb} replica set {new['metadata']['name']} to {target} from {cur}",
+                "deployment-controller",
+            )
         # scale old replica sets down as far as availability allows
         available = sum((rs.get("status") or {}).get("availableReplicas", 0) for rs in mine)
         budget = available - (replicas - unavailable)
@@ -597,25 +720,59 @@ class Controllers:
                 budget -= max(0, cut - max(0, not_ready))
                 rs["spec"]["replicas"] = have - cut
                 self.store.replace("replicasets", rs)
-                self.record(dep, "Deployment", "Normal", "ScalingReplicaSet", f"Scaled down replica set {rs['metadata']['name']} to {have - cut} from {have}", "deployment-controller")
-        mine = [e.obj() for e in self.store.iter("replicasets") if e.namespace == ns and (owner(e.obj()) or {}).get("uid") == meta["uid"]]
+                self.record(
+                    dep,
+                    "Deployment",
+                    "Normal",
+                    "ScalingReplicaSet",
+                    f"Scaled down replica set {rs['metadata']['name']} to {have - cut} from {have}",
+                    "deployment-controller",
+                )
+        mine = [
+            e.obj()
+            for e in self.store.iter("replicasets")
+            if e.namespace == ns and (owner(e.obj()) or {}).get("uid") == meta["uid"]
+        ]
         st = lambda rs, k: (rs.get("status") or {}).get(k, 0)  # noqa: E731
         new_now = next(rs for rs in mine if rs["metadata"]["name"] == new["metadata"]["name"])
         total = sum(st(rs, "replicas") for rs in mine)
         ready_n = sum(st(rs, "readyReplicas") for rs in mine)
         avail = sum(st(rs, "availableReplicas") for rs in mine)
         updated = st(new_now, "replicas")
-        complete = updated == replicas and total == replicas and avail == replicas and new_now["spec"].get("replicas") == replicas
+        complete = (
+            updated == replicas
+            and total == replicas
+            and avail == replicas
+            and new_now["spec"].get("replicas") == replicas
+        )
         conditions = (dep.get("status") or {}).get("conditions") or []
         if avail >= replicas - unavailable:
-            conditions = set_condition(conditions, "Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability.", now)
+            conditions = set_condition(
+                conditions, "Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability.", now
+            )
         else:
-            conditions = set_condition(conditions, "Available", "False", "MinimumReplicasUnavailable", "Deployment does not have minimum availability.", now)
+            conditions = set_condition(
+                conditions,
+                "Available",
+                "False",
+                "MinimumReplicasUnavailable",
+                "Deployment does not have minimum availability.",
+                now,
+            )
         rs_name = new["metadata"]["name"]
         if complete:
-            conditions = set_condition(conditions, "Progressing", "True", "NewReplicaSetAvailable", f'ReplicaSet "{rs_name}" has successfully progressed.', now)
+            conditions = set_condition(
+                conditions,
+                "Progressing",
+                "True",
+                "NewReplicaSetAvailable",
+                f'ReplicaSet "{rs_name}" has successfully progressed.',
+                now,
+            )
         else:
-            conditions = set_condition(conditions, "Progressing", "True", "ReplicaSetUpdated", f'ReplicaSet "{rs_name}" is progressing.', now)
+            conditions = set_condition(
+                conditions, "Progressing", "True", "ReplicaSetUpdated", f'ReplicaSet "{rs_name}" is progressing.', now
+            )
         for cond in conditions:
             cond.pop("lastProbeTime", None)
             cond.setdefault("lastUpdateTime", now)
@@ -646,16 +803,30 @@ class Controllers:
         failed = sum(1 for p in pods if p["status"].get("phase") == "Failed")
         active = [p for p in pods if not terminal(p) and not deleting(p)]
         completions = spec.get("completions", 1)
-        done = any(c["type"] in ("Complete", "Failed") and c["status"] == "True" for c in status.get("conditions") or ())
+        done = any(
+            c["type"] in ("Complete", "Failed") and c["status"] == "True" for c in status.get("conditions") or ()
+        )
         want = 0 if done or spec.get("suspend") else min(spec.get("parallelism", 1), completions - succeeded)
         if len(active) < want:
             ref = owner_ref("Job", "batch/v1", job)
-            labels = {"batch.kubernetes.io/controller-uid": meta["uid"], "batch.kubernetes.io/job-name": meta["name"], "controller-uid": meta["uid"], "job-name": meta["name"]}
+            labels = {
+                "batch.kubernetes.io/controller-uid": meta["uid"],
+                "batch.kubernetes.io/job-name": meta["name"],
+                "controller-uid": meta["uid"],
+                "job-name": meta["name"],
+            }
             for _ in range(want - len(active)):
                 pod = self._new_pod(spec["template"], entry.namespace, f"{meta['name']}-{suffix()}", ref, labels)
                 pod["spec"]["restartPolicy"] = spec["template"]["spec"].get("restartPolicy", "Never")
                 self.store.create("pods", pod)
-                self.record(job, "Job", "Normal", "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}", "job-controller")
+                self.record(
+                    job,
+                    "Job",
+                    "Normal",
+                    "SuccessfulCreate",
+                    f"Created pod: {pod['metadata']['name']}",
+                    "job-controller",
+                )
             active = [p for p in self._owned(meta["uid"], entry.namespace) if not terminal(p) and not deleting(p)]
         new = dict(status)
         new["active"] = len(active)
@@ -681,19 +852,52 @@ class Controllers:
         pods = [p for p in self._owned(meta["uid"], entry.namespace) if not terminal(p)]
         by_node = {p["spec"].get("nodeName"): p for p in pods if not deleting(p)}
         nodes = {e.name: e.obj() for e in self.store.iter("nodes")}
-        probe = {"spec": {"tolerations": [{"operator": "Exists"}], **{k: v for k, v in template["spec"].items() if k == "nodeSelector"}}}
+        probe = {
+            "spec": {
+                "tolerations": [{"operator": "Exists"}],
+                **{k: v for k, v in template["spec"].items() if k == "nodeSelector"},
+            }
+        }
         if template["spec"].get("tolerations"):
             probe["spec"]["tolerations"] = template["spec"]["tolerations"] + [
                 {"key": k, "operator": "Exists"}
-                for k in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable", "node.kubernetes.io/unschedulable", "node.kubernetes.io/disk-pressure", "node.kubernetes.io/memory-pressure", "node.kubernetes.io/pid-pressure")
+                for k in (
+                    "node.kubernetes.io/not-ready",
+                    "node.kubernetes.io/unreachable",
+                    "node.kubernetes.io/unschedulable",
+                    "node.kubernetes.io/disk-pressure",
+                    "node.kubernetes.io/memory-pressure",
+                    "node.kubernetes.io/pid-pressure",
+                )
             ]
-        eligible = [n for n, node in sorted(nodes.items()) if not self._unfit(probe, dict(node, spec={**node["spec"], "unschedulable": False}), 0, 0)]
+        eligible = [
+            n
+            for n, node in sorted(nodes.items())
+            if not self._unfit(probe, dict(node, spec={**node["spec"], "unschedulable": False}), 0, 0)
+        ]
         ref = owner_ref("DaemonSet", "apps/v1", ds)
         for name in eligible:
             if name not in by_node:
-                pod = self._new_pod(template, entry.namespace, f"{meta['name']}-{suffix()}", ref, {"controller-revision-hash": template_hash(template)[:10], "pod-template-generation": str(meta.get("generation", 1))}, node=name)
+                pod = self._new_pod(
+                    template,
+                    entry.namespace,
+                    f"{meta['name']}-{suffix()}",
+                    ref,
+                    {
+                        "controller-revision-hash": template_hash(template)[:10],
+                        "pod-template-generation": str(meta.get("generation", 1)),
+                    },
+                    node=name,
+                )
                 self.store.create("pods", pod)
-                self.record(ds, "DaemonSet", "Normal", "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}", "daemonset-controller")
+                self.record(
+                    ds,
+                    "DaemonSet",
+                    "Normal",
+                    "SuccessfulCreate",
+                    f"Created pod: {pod['metadata']['name']}",
+                    "daemonset-controller",
+                )
         for name, pod in by_node.items():
             if name not in nodes:
                 self.delete_pod(entry.namespace, pod["metadata"]["name"])
@@ -710,7 +914,11 @@ class Controllers:
         }
         if len(eligible) > n_ready:
             status["numberUnavailable"] = len(eligible) - n_ready
-        status = {k: v for k, v in status.items() if v or k in ("currentNumberScheduled", "desiredNumberScheduled", "numberMisscheduled", "numberReady")}
+        status = {
+            k: v
+            for k, v in status.items()
+            if v or k in ("currentNumberScheduled", "desiredNumberScheduled", "numberMisscheduled", "numberReady")
+        }
         if ds.get("status") != status:
             ds["status"] = status
             self.store.replace("daemonsets", ds)
@@ -734,7 +942,9 @@ class Controllers:
     def _do_kueue(self, _key: str) -> None:
         """Kueue's scheduler and queue status, on any change to its objects (the lab's are few: all in one pass)."""
         objs = {plural: {e.key: e.obj() for e in self.store.iter(plural)} for plural in kueue.PLURALS}
-        for plural, obj in kueue.reconcile(objs["resourceflavors"], objs["clusterqueues"], objs["localqueues"], objs["workloads"], self._now()):
+        for plural, obj in kueue.reconcile(
+            objs["resourceflavors"], objs["clusterqueues"], objs["localqueues"], objs["workloads"], self._now()
+        ):
             self.store.replace(plural, obj)
 
     # -- disruption budgets --------------------------------------------------------------
@@ -759,7 +969,9 @@ class Controllers:
         has = any(t.get("key") == "node.kubernetes.io/unschedulable" for t in taints)
         cordoned = bool(node["spec"].get("unschedulable"))
         if cordoned and not has:
-            taints.append({"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule", "timeAdded": rfc3339(self._now())})
+            taints.append(
+                {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule", "timeAdded": rfc3339(self._now())}
+            )
         elif has and not cordoned:
             taints = [t for t in taints if t.get("key") != "node.kubernetes.io/unschedulable"]
         else:
@@ -769,15 +981,29 @@ class Controllers:
         else:
             node["spec"].pop("taints", None)
         self.store.replace("nodes", node)
-        self.record(node, "Node", "Normal", "NodeNotSchedulable" if cordoned else "NodeSchedulable", f"Node {node['metadata']['name']} status is now: {'NodeNotSchedulable' if cordoned else 'NodeSchedulable'}", "kubelet", node["metadata"]["name"])
+        self.record(
+            node,
+            "Node",
+            "Normal",
+            "NodeNotSchedulable" if cordoned else "NodeSchedulable",
+            f"Node {node['metadata']['name']} status is now: {'NodeNotSchedulable' if cordoned else 'NodeSchedulable'}",
+            "kubelet",
+            node["metadata"]["name"],
+        )
 
 
 def _set_ready(pod: dict, is_ready: bool, now: str) -> None:
     status = pod["status"]
     word = "True" if is_ready else "False"
     for ctype in ("Ready", "ContainersReady"):
-        status["conditions"] = set_condition(status.get("conditions") or [], ctype, word, "" if is_ready else "ContainersNotReady",
-                                             "" if is_ready else "containers with unready status", now)
+        status["conditions"] = set_condition(
+            status.get("conditions") or [],
+            ctype,
+            word,
+            "" if is_ready else "ContainersNotReady",
+            "" if is_ready else "containers with unready status",
+            now,
+        )
     for cs in status.get("containerStatuses") or ():
         cs["ready"] = is_ready
     if is_ready:
@@ -793,7 +1019,9 @@ def _stamp_seconds(value: str) -> float:
     return dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC).timestamp()
 
 
-def shape_pod(template: dict, namespace: str, name: str, ref: dict | None, extra_labels: dict | None = None, node: str = "") -> dict:
+def shape_pod(
+    template: dict, namespace: str, name: str, ref: dict | None, extra_labels: dict | None = None, node: str = ""
+) -> dict:
     """A pod from a template, with the API's defaults filled in (as the controllers and the API create them)."""
     tmeta = template.get("metadata") or {}
     pod = {
@@ -831,8 +1059,18 @@ def shape_pod(template: dict, namespace: str, name: str, ref: dict | None, extra
     spec.setdefault(
         "tolerations",
         [
-            {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
-            {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+            {
+                "key": "node.kubernetes.io/not-ready",
+                "operator": "Exists",
+                "effect": "NoExecute",
+                "tolerationSeconds": 300,
+            },
+            {
+                "key": "node.kubernetes.io/unreachable",
+                "operator": "Exists",
+                "effect": "NoExecute",
+                "tolerationSeconds": 300,
+            },
         ],
     )
     if node:
@@ -927,7 +1165,9 @@ def start_pod(pod: dict, now: float) -> None:
 def pdb_status(pdb: dict, pods: list[dict], now: float) -> dict:
     """A PodDisruptionBudget's status as the disruption controller computes it from the pods it selects."""
     sel = selector_from_label_selector(pdb["spec"].get("selector"))
-    matching = [p for p in pods if sel is not None and labels_match(sel, p["metadata"].get("labels") or {}) and not terminal(p)]
+    matching = [
+        p for p in pods if sel is not None and labels_match(sel, p["metadata"].get("labels") or {}) and not terminal(p)
+    ]
     live = [p for p in matching if not deleting(p)]
     old = pdb.get("status") or {}
     disrupted = {
@@ -954,7 +1194,9 @@ def pdb_status(pdb: dict, pods: list[dict], now: float) -> dict:
         "reason": "SufficientPods" if allowed > 0 else "InsufficientPods",
         "message": "",
         "observedGeneration": pdb["metadata"].get("generation", 1),
-        "lastTransitionTime": previous["lastTransitionTime"] if previous and previous["status"] == status_word else stamp,
+        "lastTransitionTime": previous["lastTransitionTime"]
+        if previous and previous["status"] == status_word
+        else stamp,
     }
     out = {
         "observedGeneration": pdb["metadata"].get("generation", 1),

@@ -35,16 +35,41 @@ def replicaset(ns: str, name: str, now: float, *, template: dict, pods: list[tup
     """A bare ReplicaSet (no Deployment) with its pods already running: ``pods`` is [(pod name, node)]."""
     rs_uid = uid("rs", ns, name)
     rs = {
-        "metadata": {"name": name, "namespace": ns, "uid": rs_uid, "creationTimestamp": rfc3339(now - 86400), "generation": 1, "labels": dict(template["metadata"]["labels"])},
-        "spec": {"replicas": len(pods), "selector": {"matchLabels": dict(template["metadata"]["labels"])}, "template": template},
-        "status": {"replicas": len(pods), "fullyLabeledReplicas": len(pods), "readyReplicas": len(pods), "availableReplicas": len(pods), "observedGeneration": 1},
+        "metadata": {
+            "name": name,
+            "namespace": ns,
+            "uid": rs_uid,
+            "creationTimestamp": rfc3339(now - 86400),
+            "generation": 1,
+            "labels": dict(template["metadata"]["labels"]),
+        },
+        "spec": {
+            "replicas": len(pods),
+            "selector": {"matchLabels": dict(template["metadata"]["labels"])},
+            "template": template,
+        },
+        "status": {
+            "replicas": len(pods),
+            "fullyLabeledReplicas": len(pods),
+            "readyReplicas": len(pods),
+            "availableReplicas": len(pods),
+            "observedGeneration": 1,
+        },
     }
     owner = ref("ReplicaSet", "apps/v1", name, rs_uid)
     out: list[Obj] = [("replicasets", rs)]
     tspec = template["spec"]
     for pod_name, where in pods:
-        _, p = pod(ns, pod_name, now, node_name=where, containers=tspec["containers"], owner_ref=owner, labels=template["metadata"]["labels"],
-                   annotations=template["metadata"].get("annotations"))
+        _, p = pod(
+            ns,
+            pod_name,
+            now,
+            node_name=where,
+            containers=tspec["containers"],
+            owner_ref=owner,
+            labels=template["metadata"]["labels"],
+            annotations=template["metadata"].get("annotations"),
+        )
         p["spec"]["terminationGracePeriodSeconds"] = tspec.get("terminationGracePeriodSeconds", 30)
         if tspec.get("volumes"):
             p["spec"]["volumes"] = tspec["volumes"]
@@ -58,19 +83,59 @@ def statefulset(ns: str, name: str, now: float, *, template: dict, nodes: list[s
     revision = f"{name}-{template_hash(template)[:10]}"
     n = len(nodes)
     sts = {
-        "metadata": {"name": name, "namespace": ns, "uid": sts_uid, "creationTimestamp": rfc3339(now - 86400), "generation": 1, "labels": dict(template["metadata"]["labels"])},
-        "spec": {"replicas": n, "selector": {"matchLabels": dict(template["metadata"]["labels"])}, "serviceName": name, "template": template,
-                 "podManagementPolicy": "OrderedReady", "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}, "revisionHistoryLimit": 10},
-        "status": {"observedGeneration": 1, "replicas": n, "readyReplicas": n, "currentReplicas": n, "updatedReplicas": n, "availableReplicas": n,
-                   "currentRevision": revision, "updateRevision": revision, "collisionCount": 0},
+        "metadata": {
+            "name": name,
+            "namespace": ns,
+            "uid": sts_uid,
+            "creationTimestamp": rfc3339(now - 86400),
+            "generation": 1,
+            "labels": dict(template["metadata"]["labels"]),
+        },
+        "spec": {
+            "replicas": n,
+            "selector": {"matchLabels": dict(template["metadata"]["labels"])},
+            "serviceName": name,
+            "template": template,
+            "podManagementPolicy": "OrderedReady",
+            "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}},
+            "revisionHistoryLimit": 10,
+        },
+        "status": {
+            "observedGeneration": 1,
+            "replicas": n,
+            "readyReplicas": n,
+            "currentReplicas": n,
+            "updatedReplicas": n,
+            "availableReplicas": n,
+            "currentRevision": revision,
+            "updateRevision": revision,
+            "collisionCount": 0,
+        },
     }
     owner = ref("StatefulSet", "apps/v1", name, sts_uid)
     out: list[Obj] = [("statefulsets", sts)]
     for i, where in enumerate(nodes):
-        labels = {**template["metadata"]["labels"], "apps.kubernetes.io/pod-index": str(i), "controller-revision-hash": revision, "statefulset.kubernetes.io/pod-name": f"{name}-{i}"}
-        _, p = pod(ns, f"{name}-{i}", now, node_name=where, containers=template["spec"]["containers"], owner_ref=owner, labels=labels)
+        labels = {
+            **template["metadata"]["labels"],
+            "apps.kubernetes.io/pod-index": str(i),
+            "controller-revision-hash": revision,
+            "statefulset.kubernetes.io/pod-name": f"{name}-{i}",
+        }
+        _, p = pod(
+            ns,
+            f"{name}-{i}",
+            now,
+            node_name=where,
+            containers=template["spec"]["containers"],
+            owner_ref=owner,
+            labels=labels,
+        )
         p["metadata"].pop("generateName", None)
-        p["spec"].update(hostname=f"{name}-{i}", subdomain=name, terminationGracePeriodSeconds=template["spec"].get("terminationGracePeriodSeconds", 30))
+        p["spec"].update(
+            hostname=f"{name}-{i}",
+            subdomain=name,
+            terminationGracePeriodSeconds=template["spec"].get("terminationGracePeriodSeconds", 30),
+        )
         out.append(("pods", p))
     return out
 
@@ -78,7 +143,11 @@ def statefulset(ns: str, name: str, now: float, *, template: dict, nodes: list[s
 def slow_template(app: str, seconds: float) -> dict:
     """Pods whose containers ignore SIGTERM: each goes when its grace period (``seconds``, rounded up) ends."""
     grace = max(1, math.ceil(seconds))
-    tmpl = _template({"app": app}, [container("worker", "busybox:1.36", cpu="100m", memory="64Mi")], terminationGracePeriodSeconds=grace)
+    tmpl = _template(
+        {"app": app},
+        [container("worker", "busybox:1.36", cpu="100m", memory="64Mi")],
+        terminationGracePeriodSeconds=grace,
+    )
     tmpl["metadata"]["annotations"] = {STOP_AFTER: "3600"}
     return tmpl
 
@@ -90,44 +159,126 @@ def drain_cluster(now: float, *, slow_pods: int = 0, slow_s: float = 2.0) -> lis
     for i, name in enumerate(names):
         out.append(node(name, now, index=40 + i, gpus=0 if name in SPARES else 8))
 
-    proxy = _template({"k8s-app": "kube-proxy"}, [container("kube-proxy", "registry.k8s.io/kube-proxy:v1.31.4", cpu="100m", memory="64Mi")], tolerations=[{"operator": "Exists"}])
+    proxy = _template(
+        {"k8s-app": "kube-proxy"},
+        [container("kube-proxy", "registry.k8s.io/kube-proxy:v1.31.4", cpu="100m", memory="64Mi")],
+        tolerations=[{"operator": "Exists"}],
+    )
     plural, ds = daemonset("kube-system", "kube-proxy", now, template=proxy, nodes=names, ready_nodes=names)
     out.append((plural, ds))
     ds_ref = ref("DaemonSet", "apps/v1", "kube-proxy", ds["metadata"]["uid"])
     for n in names:
-        out.append(pod("kube-system", f"kube-proxy-{uid('dspod', n)[:5]}", now, node_name=n, containers=proxy["spec"]["containers"], owner_ref=ds_ref,
-                       labels={"k8s-app": "kube-proxy", "controller-revision-hash": "6d9f8b7c5d", "pod-template-generation": "1"}, tolerations=[{"operator": "Exists"}]))
+        out.append(
+            pod(
+                "kube-system",
+                f"kube-proxy-{uid('dspod', n)[:5]}",
+                now,
+                node_name=n,
+                containers=proxy["spec"]["containers"],
+                owner_ref=ds_ref,
+                labels={
+                    "k8s-app": "kube-proxy",
+                    "controller-revision-hash": "6d9f8b7c5d",
+                    "pod-template-generation": "1",
+                },
+                tolerations=[{"operator": "Exists"}],
+            )
+        )
 
     # drain-a: one of each kind
     hashed = uid("mirror", "node-exporter", "drain-a")[:32]
-    out.append(pod("kube-system", "node-exporter-drain-a", now, node_name="drain-a", containers=[container("node-exporter", "quay.io/prometheus/node-exporter:v1.8.2", cpu="100m", memory="64Mi")],
-                   owner_ref={"apiVersion": "v1", "kind": "Node", "name": "drain-a", "uid": uid("node", "drain-a"), "controller": True},
-                   labels={"app": "node-exporter"}, annotations={MIRROR: hashed, "kubernetes.io/config.hash": hashed, "kubernetes.io/config.source": "file"},
-                   tolerations=[{"operator": "Exists", "effect": "NoExecute"}]))
-    scratch = _template({"app": "scratch"}, [container("cache", "redis:7.4", cpu="500m", memory="1Gi")],
-                        volumes=[{"name": "cache", "emptyDir": {"sizeLimit": "1Gi"}}, {"name": "config", "configMap": {"name": "scratch"}}])
+    out.append(
+        pod(
+            "kube-system",
+            "node-exporter-drain-a",
+            now,
+            node_name="drain-a",
+            containers=[
+                container("node-exporter", "quay.io/prometheus/node-exporter:v1.8.2", cpu="100m", memory="64Mi")
+            ],
+            owner_ref={
+                "apiVersion": "v1",
+                "kind": "Node",
+                "name": "drain-a",
+                "uid": uid("node", "drain-a"),
+                "controller": True,
+            },
+            labels={"app": "node-exporter"},
+            annotations={MIRROR: hashed, "kubernetes.io/config.hash": hashed, "kubernetes.io/config.source": "file"},
+            tolerations=[{"operator": "Exists", "effect": "NoExecute"}],
+        )
+    )
+    scratch = _template(
+        {"app": "scratch"},
+        [container("cache", "redis:7.4", cpu="500m", memory="1Gi")],
+        volumes=[
+            {"name": "cache", "emptyDir": {"sizeLimit": "1Gi"}},
+            {"name": "config", "configMap": {"name": "scratch"}},
+        ],
+    )
     out.extend(replicaset(NS, "scratch", now, template=scratch, pods=[("scratch-x7k2p", "drain-a")]))
-    out.append(pod(NS, "debug-shell", now, node_name="drain-a", containers=[container("shell", "busybox:1.36", cpu="100m", memory="64Mi")], labels={"app": "debug"}))
-    infer = _template({"app": "infer", "tier": "prod"}, [container("server", "vllm/vllm-openai:v0.6.4", gpus=2, cpu="8", memory="64Gi")])
-    out.extend(replicaset(NS, "infer", now, template=infer, pods=[("infer-q9w4z", "drain-a"), ("infer-m2b8c", "drain-c")]))
-    expressions = {"matchExpressions": [{"key": "app", "operator": "In", "values": ["infer", "infer-canary"]}, {"key": "tier", "operator": "NotIn", "values": ["canary"]},
-                                        {"key": "app", "operator": "Exists"}, {"key": "legacy", "operator": "DoesNotExist"}]}
+    out.append(
+        pod(
+            NS,
+            "debug-shell",
+            now,
+            node_name="drain-a",
+            containers=[container("shell", "busybox:1.36", cpu="100m", memory="64Mi")],
+            labels={"app": "debug"},
+        )
+    )
+    infer = _template(
+        {"app": "infer", "tier": "prod"},
+        [container("server", "vllm/vllm-openai:v0.6.4", gpus=2, cpu="8", memory="64Gi")],
+    )
+    out.extend(
+        replicaset(NS, "infer", now, template=infer, pods=[("infer-q9w4z", "drain-a"), ("infer-m2b8c", "drain-c")])
+    )
+    expressions = {
+        "matchExpressions": [
+            {"key": "app", "operator": "In", "values": ["infer", "infer-canary"]},
+            {"key": "tier", "operator": "NotIn", "values": ["canary"]},
+            {"key": "app", "operator": "Exists"},
+            {"key": "legacy", "operator": "DoesNotExist"},
+        ]
+    }
     for ns in (NS, "other-team"):
         plural, budget = pdb(ns, "infer", now, selector={}, min_available=1)
         budget["spec"]["selector"] = dict(expressions)
         out.append((plural, budget))
 
     # drain-b: a budget that lets one pod go, then none until its replacement is Ready elsewhere
-    nginx = {**container("nginx", "nginx:1.27", cpu="250m", memory="256Mi"), "readinessProbe": {"httpGet": {"path": "/", "port": 80}, "initialDelaySeconds": 1, "periodSeconds": 5}}
+    nginx = {
+        **container("nginx", "nginx:1.27", cpu="250m", memory="256Mi"),
+        "readinessProbe": {"httpGet": {"path": "/", "port": 80}, "initialDelaySeconds": 1, "periodSeconds": 5},
+    }
     web = _template({"app": "web"}, [nginx], terminationGracePeriodSeconds=1)
     out.extend(replicaset(NS, "web", now, template=web, pods=[("web-5tq8n", "drain-b"), ("web-j4f6r", "drain-b")]))
     out.append(pdb(NS, "web", now, selector={"app": "web"}, min_available=1))
 
     # drain-c: a StatefulSet's pod and pods that use their whole grace period
-    db = _template({"app": "db"}, [container("postgres", "postgres:16", cpu="1", memory="2Gi")], terminationGracePeriodSeconds=1)
+    db = _template(
+        {"app": "db"}, [container("postgres", "postgres:16", cpu="1", memory="2Gi")], terminationGracePeriodSeconds=1
+    )
     out.extend(statefulset(NS, "db", now, template=db, nodes=["drain-c"]))
-    out.extend(replicaset(NS, "slow", now, template=slow_template("slow", 2), pods=[("slow-7hd4k", "drain-c"), ("slow-p2x9v", "drain-c")]))
+    out.extend(
+        replicaset(
+            NS,
+            "slow",
+            now,
+            template=slow_template("slow", 2),
+            pods=[("slow-7hd4k", "drain-c"), ("slow-p2x9v", "drain-c")],
+        )
+    )
 
     if slow_pods:
-        out.extend(replicaset(NS, "slow-drain", now, template=slow_template("slow-drain", slow_s), pods=[(f"slow-drain-{i:05d}", "drain-slow") for i in range(slow_pods)]))
+        out.extend(
+            replicaset(
+                NS,
+                "slow-drain",
+                now,
+                template=slow_template("slow-drain", slow_s),
+                pods=[(f"slow-drain-{i:05d}", "drain-slow") for i in range(slow_pods)],
+            )
+        )
     return finish(out, now)

@@ -23,8 +23,12 @@ class Faults:
     reject_tokens: bool = False  # every request 401 Unauthorized (a rotated signing key, an expired token)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"forbidden": sorted(self.forbidden), "unserved": sorted(self.unserved),
-                "unserved_groups": sorted(self.unserved_groups), "reject_tokens": self.reject_tokens}
+        return {
+            "forbidden": sorted(self.forbidden),
+            "unserved": sorted(self.unserved),
+            "unserved_groups": sorted(self.unserved_groups),
+            "reject_tokens": self.reject_tokens,
+        }
 
     def update(self, doc: dict[str, Any]) -> None:
         """Set the toggles given in ``doc`` (the others stay); ``{"clear": true}`` first clears every one."""
@@ -51,5 +55,6 @@ class Faults:
         if before["reject_tokens"] != after["reject_tokens"]:
             return True
         name = rtype.group_resource
-        return any((name in before[k]) != (name in after[k]) for k in ("forbidden", "unserved")) or \
-            ((rtype.group in before["unserved_groups"]) != (rtype.group in after["unserved_groups"]))
+        return any((name in before[k]) != (name in after[k]) for k in ("forbidden", "unserved")) or (
+            (rtype.group in before["unserved_groups"]) != (rtype.group in after["unserved_groups"])
+        )

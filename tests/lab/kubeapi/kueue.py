@@ -25,9 +25,21 @@ Obj = tuple[str, dict]
 
 # ------------------------------------------------------------------------------ quantities
 _FACTORS: dict[str, Fraction] = {
-    "Ki": Fraction(2**10), "Mi": Fraction(2**20), "Gi": Fraction(2**30), "Ti": Fraction(2**40), "Pi": Fraction(2**50), "Ei": Fraction(2**60),
-    "n": Fraction(1, 10**9), "u": Fraction(1, 10**6), "m": Fraction(1, 1000),
-    "k": Fraction(10**3), "M": Fraction(10**6), "G": Fraction(10**9), "T": Fraction(10**12), "P": Fraction(10**15), "E": Fraction(10**18),
+    "Ki": Fraction(2**10),
+    "Mi": Fraction(2**20),
+    "Gi": Fraction(2**30),
+    "Ti": Fraction(2**40),
+    "Pi": Fraction(2**50),
+    "Ei": Fraction(2**60),
+    "n": Fraction(1, 10**9),
+    "u": Fraction(1, 10**6),
+    "m": Fraction(1, 1000),
+    "k": Fraction(10**3),
+    "M": Fraction(10**6),
+    "G": Fraction(10**9),
+    "T": Fraction(10**12),
+    "P": Fraction(10**15),
+    "E": Fraction(10**18),
 }
 
 
@@ -53,7 +65,14 @@ def fmt(resource: str, value_milli: int) -> str:
         return f"{value_milli}m"
     n = value_milli // 1000
     if resource in _BINARY and n:
-        for suffix, factor in (("Ei", 2**60), ("Pi", 2**50), ("Ti", 2**40), ("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10)):
+        for suffix, factor in (
+            ("Ei", 2**60),
+            ("Pi", 2**50),
+            ("Ti", 2**40),
+            ("Gi", 2**30),
+            ("Mi", 2**20),
+            ("Ki", 2**10),
+        ):
             if n % factor == 0:
                 return f"{n // factor}{suffix}"
     return str(n)
@@ -93,7 +112,9 @@ def workload_gpus(wl: dict) -> int:
 
 
 # ------------------------------------------------------------------------------ conditions and states
-def set_condition(conditions: list, ctype: str, status: str, reason: str, message: str, stamp: str, generation: int) -> list:
+def set_condition(
+    conditions: list, ctype: str, status: str, reason: str, message: str, stamp: str, generation: int
+) -> list:
     """metav1 SetStatusCondition: the transition time only moves when the status does."""
     out = [dict(c) for c in conditions]
     for cond in out:
@@ -102,16 +123,27 @@ def set_condition(conditions: list, ctype: str, status: str, reason: str, messag
                 cond["lastTransitionTime"] = stamp
             cond.update(status=status, reason=reason, message=message, observedGeneration=generation)
             return out
-    out.append({"type": ctype, "status": status, "observedGeneration": generation, "lastTransitionTime": stamp, "reason": reason, "message": message})
+    out.append(
+        {
+            "type": ctype,
+            "status": status,
+            "observedGeneration": generation,
+            "lastTransitionTime": stamp,
+            "reason": reason,
+            "message": message,
+        }
+    )
     return out
 
 
 def _true(obj: dict, ctype: str) -> bool:
-    return any(c.get("type") == ctype and c.get("status") == "True" for c in (obj.get("status") or {}).get("conditions") or ())
+    return any(
+        c.get("type") == ctype and c.get("status") == "True" for c in (obj.get("status") or {}).get("conditions") or ()
+    )
 
 
 def state(wl: dict) -> str:
-    """"finished", "admitted", "reserved" (quota, admission checks pending), "inactive" or "pending", as Kueue reads it."""
+    """ "finished", "admitted", "reserved" (quota, admission checks pending), "inactive" or "pending", as Kueue reads it."""
     if _true(wl, "Finished"):
         return "finished"
     if _true(wl, "Admitted"):
@@ -132,7 +164,9 @@ def _groups(cq: dict) -> list[dict]:
     return (cq.get("spec") or {}).get("resourceGroups") or []
 
 
-def assign(cq: dict, flavors: dict[str, dict], used: dict[tuple[str, str], int], wl: dict) -> tuple[list[dict] | None, str]:
+def assign(
+    cq: dict, flavors: dict[str, dict], used: dict[tuple[str, str], int], wl: dict
+) -> tuple[list[dict] | None, str]:
     """Kueue's flavor assignment of every pod set within nominal quota (no borrowing, no preemption): the
     podSetAssignments, or ``None`` and the scheduler's words ("couldn't assign flavors to pod set main: ...")."""
     assumed = dict(used)
@@ -143,7 +177,11 @@ def assign(cq: dict, flavors: dict[str, dict], used: dict[tuple[str, str], int],
         total = podset_requests(ps)
         selector = ((ps.get("template") or {}).get("spec") or {}).get("nodeSelector") or {}
         chosen: dict[str, str] = {}
-        reasons = [f"resource {r} unavailable in ClusterQueue" for r in total if not any(r in g.get("coveredResources", ()) for g in groups)]
+        reasons = [
+            f"resource {r} unavailable in ClusterQueue"
+            for r in total
+            if not any(r in g.get("coveredResources", ()) for g in groups)
+        ]
         if not reasons:
             for group in groups:
                 wanted = [r for r in group.get("coveredResources", ()) if r in total]
@@ -162,7 +200,10 @@ def assign(cq: dict, flavors: dict[str, dict], used: dict[tuple[str, str], int],
                     if not short:
                         pick = fname
                         break
-                    tried += [f"insufficient unused quota for {r} in flavor {fname}, {fmt(r, n)} more needed" for r, n in short]
+                    tried += [
+                        f"insufficient unused quota for {r} in flavor {fname}, {fmt(r, n)} more needed"
+                        for r, n in short
+                    ]
                 if pick is None:
                     reasons += tried
                 else:
@@ -172,7 +213,14 @@ def assign(cq: dict, flavors: dict[str, dict], used: dict[tuple[str, str], int],
             continue
         for r, fname in chosen.items():
             assumed[(fname, r)] = assumed.get((fname, r), 0) + total[r]
-        assignments.append({"name": name, "flavors": chosen, "resourceUsage": {r: fmt(r, total[r]) for r in chosen}, "count": int(ps.get("count", 1))})
+        assignments.append(
+            {
+                "name": name,
+                "flavors": chosen,
+                "resourceUsage": {r: fmt(r, total[r]) for r in chosen},
+                "count": int(ps.get("count", 1)),
+            }
+        )
     if failures:
         return None, "; ".join(failures)
     return assignments, ""
@@ -183,14 +231,24 @@ def admit(wl: dict, cluster_queue: str, assignments: list[dict], stamp: str) -> 
     status = wl.setdefault("status", {})
     gen = _generation(wl)
     status["admission"] = {"clusterQueue": cluster_queue, "podSetAssignments": assignments}
-    conds = set_condition(status.get("conditions") or [], "QuotaReserved", "True", "QuotaReserved", f"Quota reserved in ClusterQueue {cluster_queue}", stamp, gen)
+    conds = set_condition(
+        status.get("conditions") or [],
+        "QuotaReserved",
+        "True",
+        "QuotaReserved",
+        f"Quota reserved in ClusterQueue {cluster_queue}",
+        stamp,
+        gen,
+    )
     status["conditions"] = set_condition(conds, "Admitted", "True", "Admitted", "The workload is admitted", stamp, gen)
 
 
 def finish(wl: dict, stamp: str, *, succeeded: bool = True) -> None:
     status = wl.setdefault("status", {})
     reason, message = ("Succeeded", "Job finished successfully") if succeeded else ("Failed", "Job failed")
-    status["conditions"] = set_condition(status.get("conditions") or [], "Finished", "True", reason, message, stamp, _generation(wl))
+    status["conditions"] = set_condition(
+        status.get("conditions") or [], "Finished", "True", reason, message, stamp, _generation(wl)
+    )
 
 
 # ------------------------------------------------------------------------------ the controller's pass
@@ -208,7 +266,9 @@ def _usage_list(cq: dict, amounts: dict[tuple[str, str], int], *, borrowed: bool
     return out
 
 
-def reconcile(flavors: dict[str, dict], cqs: dict[str, dict], lqs: dict[str, dict], wls: dict[str, dict], now: float) -> list[Obj]:
+def reconcile(
+    flavors: dict[str, dict], cqs: dict[str, dict], lqs: dict[str, dict], wls: dict[str, dict], now: float
+) -> list[Obj]:
     """One pass of the lab's Kueue over (copies of) every object: admit what fits (BestEffortFIFO, nominal quota only),
     say why the rest waits, and count both into ClusterQueue and LocalQueue status. Returns the objects it changed."""
     stamp = rfc3339(now)
@@ -234,7 +294,9 @@ def reconcile(flavors: dict[str, dict], cqs: dict[str, dict], lqs: dict[str, dic
         for psa in ((wl.get("status") or {}).get("admission") or {}).get("podSetAssignments") or ():
             for r, fname in (psa.get("flavors") or {}).items():
                 q = milli((psa.get("resourceUsage") or {}).get(r))
-                for table, owner in ((reserved, cq_name), (lq_reserved, lq_key)) + (((admitted_use, cq_name), (lq_admitted, lq_key)) if is_admitted else ()):
+                for table, owner in ((reserved, cq_name), (lq_reserved, lq_key)) + (
+                    ((admitted_use, cq_name), (lq_admitted, lq_key)) if is_admitted else ()
+                ):
                     if owner in table:
                         table[owner][(fname, r)] = table[owner].get((fname, r), 0) + q
         for table, owner in ((counts, cq_name), (lq_counts, lq_key)):
@@ -250,7 +312,9 @@ def reconcile(flavors: dict[str, dict], cqs: dict[str, dict], lqs: dict[str, dic
             pending.append((key, wl))
 
     def queued_at(wl: dict) -> str:
-        requeued = next((c for c in (wl.get("status") or {}).get("conditions") or () if c.get("type") == "Requeued"), None)
+        requeued = next(
+            (c for c in (wl.get("status") or {}).get("conditions") or () if c.get("type") == "Requeued"), None
+        )
         return (requeued or {}).get("lastTransitionTime") or wl["metadata"].get("creationTimestamp", "")
 
     pending.sort(key=lambda kv: (-int((kv[1].get("spec") or {}).get("priority") or 0), queued_at(kv[1]), kv[0]))
@@ -279,15 +343,24 @@ def reconcile(flavors: dict[str, dict], cqs: dict[str, dict], lqs: dict[str, dic
             lq_counts[lq_key][0] += 1
             if cq_name in counts:
                 counts[cq_name][0] += 1
-        status["conditions"] = set_condition(status.get("conditions") or [], "QuotaReserved", "False", reason, message, stamp, _generation(wl))
+        status["conditions"] = set_condition(
+            status.get("conditions") or [], "QuotaReserved", "False", reason, message, stamp, _generation(wl)
+        )
         if status != before:
             changed.append(("workloads", wl))
 
     for name, cq in cqs.items():
         active = name not in inactive
         new = dict(cq.get("status") or {})
-        new["conditions"] = set_condition(new.get("conditions") or [], "Active", "True" if active else "False", "Ready" if active else "FlavorNotFound" if "ResourceFlavor" in inactive.get(name, "") else "Stopped",
-                                          "Can admit new workloads" if active else inactive[name], stamp, _generation(cq))
+        new["conditions"] = set_condition(
+            new.get("conditions") or [],
+            "Active",
+            "True" if active else "False",
+            "Ready" if active else "FlavorNotFound" if "ResourceFlavor" in inactive.get(name, "") else "Stopped",
+            "Can admit new workloads" if active else inactive[name],
+            stamp,
+            _generation(cq),
+        )
         new["flavorsReservation"] = _usage_list(cq, reserved[name], borrowed=True)
         new["flavorsUsage"] = _usage_list(cq, admitted_use[name], borrowed=True)
         new["pendingWorkloads"], new["reservingWorkloads"], new["admittedWorkloads"] = counts[name]
@@ -299,8 +372,15 @@ def reconcile(flavors: dict[str, dict], cqs: dict[str, dict], lqs: dict[str, dic
         cq = cqs.get(cq_name)
         new = dict(lq.get("status") or {})
         ok = cq is not None and cq_name not in inactive
-        new["conditions"] = set_condition(new.get("conditions") or [], "Active", "True" if ok else "False", "Ready" if ok else "ClusterQueueIsInactive" if cq is not None else "ClusterQueueDoesNotExist",
-                                          "Can submit new workloads to localQueue" if ok else "Can't submit new workloads to clusterQueue", stamp, _generation(lq))
+        new["conditions"] = set_condition(
+            new.get("conditions") or [],
+            "Active",
+            "True" if ok else "False",
+            "Ready" if ok else "ClusterQueueIsInactive" if cq is not None else "ClusterQueueDoesNotExist",
+            "Can submit new workloads to localQueue" if ok else "Can't submit new workloads to clusterQueue",
+            stamp,
+            _generation(lq),
+        )
         new["flavorsReservation"] = _usage_list(cq, lq_reserved[key], borrowed=False) if cq is not None else []
         new["flavorUsage"] = _usage_list(cq, lq_admitted[key], borrowed=False) if cq is not None else []
         new["pendingWorkloads"], new["reservingWorkloads"], new["admittedWorkloads"] = lq_counts[key]
@@ -321,7 +401,12 @@ def json_copy(obj: Any) -> Any:
 # ------------------------------------------------------------------------------ builders (the seed's)
 def resource_flavor(name: str, node_labels: dict[str, str], now: float) -> Obj:
     return "resourceflavors", {
-        "metadata": {"name": name, "creationTimestamp": rfc3339(now - 86400 * 14), "generation": 1, "finalizers": ["kueue.x-k8s.io/resource-in-use"]},
+        "metadata": {
+            "name": name,
+            "creationTimestamp": rfc3339(now - 86400 * 14),
+            "generation": 1,
+            "finalizers": ["kueue.x-k8s.io/resource-in-use"],
+        },
         "spec": {"nodeLabels": dict(node_labels)},
     }
 
@@ -334,21 +419,41 @@ def cluster_queue(name: str, flavors: list[tuple[str, dict[str, str]]], now: flo
         "resourceGroups": [
             {
                 "coveredResources": ["cpu", "memory", GPU],
-                "flavors": [{"name": f, "resources": [{"name": r, "nominalQuota": quotas[r]} for r in ("cpu", "memory", GPU)]} for f, quotas in flavors],
+                "flavors": [
+                    {"name": f, "resources": [{"name": r, "nominalQuota": quotas[r]} for r in ("cpu", "memory", GPU)]}
+                    for f, quotas in flavors
+                ],
             }
         ],
         "flavorFungibility": {"whenCanBorrow": "Borrow", "whenCanPreempt": "TryNextFlavor"},
-        "preemption": {"borrowWithinCohort": {"policy": "Never"}, "reclaimWithinCohort": "Never", "withinClusterQueue": "Never"},
+        "preemption": {
+            "borrowWithinCohort": {"policy": "Never"},
+            "reclaimWithinCohort": "Never",
+            "withinClusterQueue": "Never",
+        },
         "stopPolicy": "None",
     }
     if cohort:
         spec["cohort"] = cohort
-    return "clusterqueues", {"metadata": {"name": name, "creationTimestamp": rfc3339(now - 86400 * 14), "generation": 1, "finalizers": [FINALIZER]}, "spec": spec}
+    return "clusterqueues", {
+        "metadata": {
+            "name": name,
+            "creationTimestamp": rfc3339(now - 86400 * 14),
+            "generation": 1,
+            "finalizers": [FINALIZER],
+        },
+        "spec": spec,
+    }
 
 
 def local_queue(namespace: str, name: str, cq: str, now: float) -> Obj:
     return "localqueues", {
-        "metadata": {"name": name, "namespace": namespace, "creationTimestamp": rfc3339(now - 86400 * 14), "generation": 1},
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "creationTimestamp": rfc3339(now - 86400 * 14),
+            "generation": 1,
+        },
         "spec": {"clusterQueue": cq, "stopPolicy": "None"},
     }
 
@@ -371,7 +476,16 @@ def workload_for_job(job: dict, queue: str) -> Obj:
             "generation": 1,
             "labels": {JOB_UID_LABEL: meta["uid"]},
             "finalizers": [FINALIZER],
-            "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": meta["name"], "uid": meta["uid"], "controller": True, "blockOwnerDeletion": True}],
+            "ownerReferences": [
+                {
+                    "apiVersion": "batch/v1",
+                    "kind": "Job",
+                    "name": meta["name"],
+                    "uid": meta["uid"],
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
         },
         "spec": {
             "active": True,
@@ -398,7 +512,10 @@ def defaults(plural: str, obj: dict) -> None:
         spec.setdefault("queueingStrategy", "BestEffortFIFO")
         spec.setdefault("stopPolicy", "None")
         spec.setdefault("flavorFungibility", {"whenCanBorrow": "Borrow", "whenCanPreempt": "TryNextFlavor"})
-        spec.setdefault("preemption", {"borrowWithinCohort": {"policy": "Never"}, "reclaimWithinCohort": "Never", "withinClusterQueue": "Never"})
+        spec.setdefault(
+            "preemption",
+            {"borrowWithinCohort": {"policy": "Never"}, "reclaimWithinCohort": "Never", "withinClusterQueue": "Never"},
+        )
 
 
 def invalid_fields(plural: str, obj: dict) -> list[tuple[str, str, str]]:
@@ -413,7 +530,13 @@ def invalid_fields(plural: str, obj: dict) -> list[tuple[str, str, str]]:
             if not isinstance(ps, dict) or not isinstance(ps.get("template"), dict):
                 causes.append(("FieldValueRequired", f"spec.podSets[{i}].template", "Required value"))
             elif not isinstance(ps.get("count"), int) or ps["count"] < 0:
-                causes.append(("FieldValueInvalid", f"spec.podSets[{i}].count", f"Invalid value: {ps.get('count')!r}: spec.podSets[{i}].count in body should be greater than or equal to 0"))
+                causes.append(
+                    (
+                        "FieldValueInvalid",
+                        f"spec.podSets[{i}].count",
+                        f"Invalid value: {ps.get('count')!r}: spec.podSets[{i}].count in body should be greater than or equal to 0",
+                    )
+                )
     elif plural == "localqueues":
         if not spec.get("clusterQueue"):
             causes.append(("FieldValueRequired", "spec.clusterQueue", "Required value"))
@@ -421,5 +544,11 @@ def invalid_fields(plural: str, obj: dict) -> list[tuple[str, str, str]]:
         for i, group in enumerate(spec.get("resourceGroups") or ()):
             covered = group.get("coveredResources") or []
             if any(len(flavor.get("resources") or ()) != len(covered) for flavor in group.get("flavors") or ()):
-                causes.append(("FieldValueInvalid", f"spec.resourceGroups[{i}]", "Invalid value: \"object\": flavors must have the same number of resources as the coveredResources"))
+                causes.append(
+                    (
+                        "FieldValueInvalid",
+                        f"spec.resourceGroups[{i}]",
+                        'Invalid value: "object": flavors must have the same number of resources as the coveredResources',
+                    )
+                )
     return causes

@@ -32,8 +32,20 @@ USERS: dict[str, dict] = {
         "name": "viewer",
         "groups": ["system:authenticated"],
         "rules": [
-            {"verbs": ["get", "list", "watch"], "apiGroups": ["", "apps", "batch", "policy", "events.k8s.io"],
-             "resources": ["pods", "events", "namespaces", "deployments", "replicasets", "daemonsets", "jobs", "poddisruptionbudgets"]},
+            {
+                "verbs": ["get", "list", "watch"],
+                "apiGroups": ["", "apps", "batch", "policy", "events.k8s.io"],
+                "resources": [
+                    "pods",
+                    "events",
+                    "namespaces",
+                    "deployments",
+                    "replicasets",
+                    "daemonsets",
+                    "jobs",
+                    "poddisruptionbudgets",
+                ],
+            },
         ],
     },
     # may list pods but not watch them
@@ -41,7 +53,20 @@ USERS: dict[str, dict] = {
         "name": "lister",
         "groups": ["system:authenticated"],
         "rules": [
-            {"verbs": ["get", "list", "watch"], "apiGroups": ["*"], "resources": ["nodes", "events", "namespaces", "deployments", "replicasets", "daemonsets", "jobs", "poddisruptionbudgets"]},
+            {
+                "verbs": ["get", "list", "watch"],
+                "apiGroups": ["*"],
+                "resources": [
+                    "nodes",
+                    "events",
+                    "namespaces",
+                    "deployments",
+                    "replicasets",
+                    "daemonsets",
+                    "jobs",
+                    "poddisruptionbudgets",
+                ],
+            },
             {"verbs": ["get", "list"], "apiGroups": [""], "resources": ["pods"]},
         ],
     },
@@ -49,14 +74,44 @@ USERS: dict[str, dict] = {
     "nokueue": {
         "name": "nokueue",
         "groups": ["system:authenticated"],
-        "rules": [{"verbs": ["get", "list", "watch"], "apiGroups": ["", "apps", "batch", "policy", "events.k8s.io"],
-                   "resources": ["nodes", "pods", "events", "namespaces", "deployments", "replicasets", "daemonsets", "jobs", "poddisruptionbudgets"]}],
+        "rules": [
+            {
+                "verbs": ["get", "list", "watch"],
+                "apiGroups": ["", "apps", "batch", "policy", "events.k8s.io"],
+                "resources": [
+                    "nodes",
+                    "pods",
+                    "events",
+                    "namespaces",
+                    "deployments",
+                    "replicasets",
+                    "daemonsets",
+                    "jobs",
+                    "poddisruptionbudgets",
+                ],
+            }
+        ],
     },
     # everything sovtui reads, except events
     "noevents": {
         "name": "noevents",
         "groups": ["system:authenticated"],
-        "rules": [{"verbs": ["get", "list", "watch"], "apiGroups": ["", "apps", "batch", "policy"], "resources": ["nodes", "pods", "namespaces", "deployments", "replicasets", "daemonsets", "jobs", "poddisruptionbudgets"]}],
+        "rules": [
+            {
+                "verbs": ["get", "list", "watch"],
+                "apiGroups": ["", "apps", "batch", "policy"],
+                "resources": [
+                    "nodes",
+                    "pods",
+                    "namespaces",
+                    "deployments",
+                    "replicasets",
+                    "daemonsets",
+                    "jobs",
+                    "poddisruptionbudgets",
+                ],
+            }
+        ],
     },
     # reads everything and cordons nodes, but may not evict (no create on pods/eviction)
     "cordoner": {
@@ -66,7 +121,14 @@ USERS: dict[str, dict] = {
     },
 }
 #: kubeconfig context → user key in USERS (plus "lab-exec": admin through an exec plugin, "lab-badtoken": a token nobody knows)
-CONTEXTS = {"lab": "admin", "lab-viewer": "viewer", "lab-lister": "lister", "lab-noevents": "noevents", "lab-nokueue": "nokueue", "lab-cordoner": "cordoner"}
+CONTEXTS = {
+    "lab": "admin",
+    "lab-viewer": "viewer",
+    "lab-lister": "lister",
+    "lab-noevents": "noevents",
+    "lab-nokueue": "nokueue",
+    "lab-cordoner": "cordoner",
+}
 
 
 # ------------------------------------------------------------------------------ TLS
@@ -101,7 +163,16 @@ def make_tls(workdir: Path) -> tuple[Path, Path, Path]:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.DNSName("kubernetes.default.svc"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [
+                    x509.DNSName("localhost"),
+                    x509.DNSName("kubernetes.default.svc"),
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                ]
+            ),
+            critical=False,
+        )
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .sign(ca_key, hashes.SHA256())
@@ -110,7 +181,9 @@ def make_tls(workdir: Path) -> tuple[Path, Path, Path]:
     ca_path, cert_path, key_path = workdir / "ca.crt", workdir / "apiserver.crt", workdir / "apiserver.key"
     ca_path.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     key_path.chmod(0o600)
     return ca_path, cert_path, key_path
 
@@ -151,7 +224,12 @@ class KubeCluster:
         if self._ssl is None:
             self._ssl = ssl.create_default_context(cafile=str(self.ca_file))
         qs = "?" + urllib.parse.urlencode(query) if query else ""
-        req = urllib.request.Request(f"{self.url}/_lab/{what}{qs}", method=method, headers={"Authorization": f"Bearer {self.control_token}"}, data=b"" if method == "POST" else None)
+        req = urllib.request.Request(
+            f"{self.url}/_lab/{what}{qs}",
+            method=method,
+            headers={"Authorization": f"Bearer {self.control_token}"},
+            data=b"" if method == "POST" else None,
+        )
         with urllib.request.urlopen(req, timeout=10, context=self._ssl) as resp:
             return json.loads(resp.read() or b"{}")
 
@@ -183,7 +261,9 @@ class KubeCluster:
         self.daemon.stop()
 
 
-def start_cluster(workdir: Path, name: str, seed: dict, *, history: int = 1000, bookmark_s: float = 0.5, tls: bool = True) -> KubeCluster:
+def start_cluster(
+    workdir: Path, name: str, seed: dict, *, history: int = 1000, bookmark_s: float = 0.5, tls: bool = True
+) -> KubeCluster:
     """Start one fake API server process on a free loopback port (HTTPS; plain HTTP with ``tls=False``) and write its kubeconfig."""
     t0 = time.perf_counter()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -206,7 +286,13 @@ def start_cluster(workdir: Path, name: str, seed: dict, *, history: int = 1000, 
     cfg_path = workdir / "kubeapi.json"
     cfg_path.write_text(json.dumps(cfg, indent=1), encoding="utf-8")
     cfg_path.chmod(0o600)
-    daemon = start_daemon(f"kubeapi-{name}", [sys.executable, "-m", "tests.lab.kubeapi", str(cfg_path)], workdir, cwd=REPO, env={"PYTHONPATH": str(REPO)})
+    daemon = start_daemon(
+        f"kubeapi-{name}",
+        [sys.executable, "-m", "tests.lab.kubeapi", str(cfg_path)],
+        workdir,
+        cwd=REPO,
+        env={"PYTHONPATH": str(REPO)},
+    )
     wait_until(ready_file.exists, daemon=daemon, timeout_s=120, what="serving")
     url = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     token_file = workdir / "exec-token"
@@ -216,8 +302,18 @@ def start_cluster(workdir: Path, name: str, seed: dict, *, history: int = 1000, 
     plugin.write_text(EXEC_PLUGIN, encoding="utf-8")
     kubeconfig = workdir / "kubeconfig"
     write_kubeconfig(kubeconfig, url, ca, tokens, exec_argv=[sys.executable, str(plugin), str(token_file)])
-    return KubeCluster(name, url, kubeconfig, ca, tokens, control_token, workdir, daemon, startup_s=time.perf_counter() - t0,
-                       started_at=time.time())
+    return KubeCluster(
+        name,
+        url,
+        kubeconfig,
+        ca,
+        tokens,
+        control_token,
+        workdir,
+        daemon,
+        startup_s=time.perf_counter() - t0,
+        started_at=time.time(),
+    )
 
 
 def write_kubeconfig(path: Path, url: str, ca: Path, tokens: dict[str, str], *, exec_argv: list[str]) -> None:
@@ -225,9 +321,25 @@ def write_kubeconfig(path: Path, url: str, ca: Path, tokens: dict[str, str], *, 
 
     ca_data = base64.b64encode(ca.read_bytes()).decode()
     users = [{"name": f"{ctx}-user", "user": {"token": tokens[user]}} for ctx, user in CONTEXTS.items()]
-    users.append({"name": "lab-exec-user", "user": {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": exec_argv[0], "args": exec_argv[1:], "interactiveMode": "Never", "provideClusterInfo": False}}})
+    users.append(
+        {
+            "name": "lab-exec-user",
+            "user": {
+                "exec": {
+                    "apiVersion": "client.authentication.k8s.io/v1",
+                    "command": exec_argv[0],
+                    "args": exec_argv[1:],
+                    "interactiveMode": "Never",
+                    "provideClusterInfo": False,
+                }
+            },
+        }
+    )
     users.append({"name": "lab-badtoken-user", "user": {"token": "not-a-token-anyone-knows"}})
-    contexts = [{"name": ctx, "context": {"cluster": "lab", "user": f"{ctx}-user"}} for ctx in [*CONTEXTS, "lab-exec", "lab-badtoken"]]
+    contexts = [
+        {"name": ctx, "context": {"cluster": "lab", "user": f"{ctx}-user"}}
+        for ctx in [*CONTEXTS, "lab-exec", "lab-badtoken"]
+    ]
     doc = {
         "apiVersion": "v1",
         "kind": "Config",
@@ -278,7 +390,9 @@ class KubeLab:
         with self._lock:
             key = (nodes, pods)
             if key not in self._big:
-                self._big[key] = start_cluster(self.workdir / f"big-{nodes}-{pods}", f"big-{nodes}", {"kind": "big", "nodes": nodes, "pods": pods})
+                self._big[key] = start_cluster(
+                    self.workdir / f"big-{nodes}-{pods}", f"big-{nodes}", {"kind": "big", "nodes": nodes, "pods": pods}
+                )
             return self._big[key]
 
     def drain(self, slow_pods: int = 0, slow_s: float = 2.0) -> KubeCluster:
@@ -287,8 +401,11 @@ class KubeLab:
         with self._lock:
             key = (slow_pods, slow_s)
             if key not in self._drain:
-                self._drain[key] = start_cluster(self.workdir / f"drain-{slow_pods}-{slow_s:g}", f"drain-{slow_pods}",
-                                                 {"kind": "drain", "slow_pods": slow_pods, "slow_s": slow_s})
+                self._drain[key] = start_cluster(
+                    self.workdir / f"drain-{slow_pods}-{slow_s:g}",
+                    f"drain-{slow_pods}",
+                    {"kind": "drain", "slow_pods": slow_pods, "slow_s": slow_s},
+                )
             return self._drain[key]
 
     def faulty(self) -> KubeCluster:
@@ -301,8 +418,13 @@ class KubeLab:
             return self._faulty
 
     def close(self) -> None:
-        for cluster in [*self._big.values(), *self._drain.values(), *([self._plain] if self._plain else []),
-                        *([self._faulty] if self._faulty else []), self.main]:
+        for cluster in [
+            *self._big.values(),
+            *self._drain.values(),
+            *([self._plain] if self._plain else []),
+            *([self._faulty] if self._faulty else []),
+            self.main,
+        ]:
             cluster.close()
 
 

@@ -97,7 +97,9 @@ def _merge_list(have: list, patch: list, merge_key: str) -> list:
     for item in patch:
         if not isinstance(item, dict) or merge_key not in item:
             raise PatchError(f"map: {item!r} does not contain declared merge key: {merge_key}")
-        index = next((i for i, cur in enumerate(out) if isinstance(cur, dict) and cur.get(merge_key) == item[merge_key]), None)
+        index = next(
+            (i for i, cur in enumerate(out) if isinstance(cur, dict) and cur.get(merge_key) == item[merge_key]), None
+        )
         if item.get("$patch") == "delete":
             if index is not None:
                 del out[index]
@@ -194,7 +196,11 @@ def json_patch(target: Any, ops: Any) -> Any:
             doc = _remove(doc, parts)
         elif kind == "replace":
             _get(doc, parts)
-            doc = _add(_remove(doc, parts), parts, copy.deepcopy(op.get("value"))) if parts else copy.deepcopy(op.get("value"))
+            doc = (
+                _add(_remove(doc, parts), parts, copy.deepcopy(op.get("value")))
+                if parts
+                else copy.deepcopy(op.get("value"))
+            )
         elif kind in ("move", "copy"):
             src = _pointer(op.get("from", ""))
             value = copy.deepcopy(_get(doc, src))

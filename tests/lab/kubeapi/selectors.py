@@ -12,7 +12,9 @@ class SelectorError(ValueError):
 
 
 # ------------------------------------------------------------------------------- labels
-_KEY = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+_KEY = re.compile(
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+)
 _VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 
@@ -73,13 +75,17 @@ def _tokens(text: str) -> list[str]:
 
 def _check_key(key: str) -> str:
     if not key or not _KEY.match(key) or len(key.split("/")[-1]) > 63:
-        raise SelectorError(f"unable to parse requirement: invalid label key \"{key}\": name part must consist of alphanumeric characters, '-', '_' or '.'")
+        raise SelectorError(
+            f"unable to parse requirement: invalid label key \"{key}\": name part must consist of alphanumeric characters, '-', '_' or '.'"
+        )
     return key
 
 
 def _check_value(value: str) -> str:
     if len(value) > 63 or not _VALUE.match(value):
-        raise SelectorError(f"unable to parse requirement: invalid label value: \"{value}\": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.'")
+        raise SelectorError(
+            f"unable to parse requirement: invalid label value: \"{value}\": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.'"
+        )
     return value
 
 
@@ -135,11 +141,15 @@ def parse_label_selector(text: str | None) -> tuple[Requirement, ...]:
             elif op in ("<", ">"):
                 value = peek(1) or ""
                 if not value.lstrip("-").isdigit():
-                    raise SelectorError("unable to parse requirement: for 'gt', 'lt' operators, the value must be an integer")
+                    raise SelectorError(
+                        "unable to parse requirement: for 'gt', 'lt' operators, the value must be an integer"
+                    )
                 reqs.append(Requirement(key, "gt" if op == ">" else "lt", (value,)))
                 pos += 2
             else:
-                raise SelectorError(f"unable to parse requirement: found '{op}', expected: ',', '=', '!=', 'in', 'notin'")
+                raise SelectorError(
+                    f"unable to parse requirement: found '{op}', expected: ',', '=', '!=', 'in', 'notin'"
+                )
         if pos < len(toks):
             if toks[pos] != ",":
                 raise SelectorError(f"found '{toks[pos]}', expected: ',' or 'end of string'")
@@ -172,7 +182,9 @@ class FieldRequirement:
     negate: bool = False
 
 
-def parse_field_selector(text: str | None, supported: frozenset[str], kind_for_error: str) -> tuple[FieldRequirement, ...]:
+def parse_field_selector(
+    text: str | None, supported: frozenset[str], kind_for_error: str
+) -> tuple[FieldRequirement, ...]:
     """Parse ``a=b,c!=d`` (``==`` too) and refuse fields the resource does not index, like the real server."""
     if not text or not text.strip():
         return ()
@@ -188,7 +200,7 @@ def parse_field_selector(text: str | None, supported: frozenset[str], kind_for_e
         negate = op == "!="
         field = field.strip()
         if field not in supported:
-            raise SelectorError(f'field label not supported: {field}')
+            raise SelectorError(f"field label not supported: {field}")
         out.append(FieldRequirement(field, _unescape(value.strip()), negate))
     return tuple(out)
 

@@ -66,7 +66,9 @@ CONTINUE_TOO_OLD = (
 class ApiError(Exception):
     """An error the server answers with a ``Status`` object."""
 
-    def __init__(self, code: int, reason: str, message: str, details: dict | None = None, headers: dict | None = None) -> None:
+    def __init__(
+        self, code: int, reason: str, message: str, details: dict | None = None, headers: dict | None = None
+    ) -> None:
         super().__init__(message)
         self.code, self.reason, self.message, self.details = code, reason, message, details
         self.headers = headers or {}
@@ -76,7 +78,14 @@ class ApiError(Exception):
 
 
 def status_object(code: int, reason: str, message: str, details: dict | None = None) -> dict:
-    out: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message, "reason": reason}
+    out: dict[str, Any] = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+    }
     if details is not None:
         out["details"] = details
     out["code"] = code
@@ -128,7 +137,11 @@ class User:
         if "system:masters" in self.groups:
             return True
         for rule in self.rules:
-            if not _any(rule.get("verbs"), verb) or not _any(rule.get("apiGroups"), group) or not _any(rule.get("resources"), resource):
+            if (
+                not _any(rule.get("verbs"), verb)
+                or not _any(rule.get("apiGroups"), group)
+                or not _any(rule.get("resources"), resource)
+            ):
                 continue
             if rule.get("resourceNames") and name not in rule["resourceNames"]:
                 continue
@@ -177,7 +190,9 @@ class Stats:
     denied: Counter = field(default_factory=Counter)
 
     def as_dict(self) -> dict:
-        return {k: dict(getattr(self, k)) for k in ("requests", "items", "watch_events", "bookmarks", "expired", "denied")}
+        return {
+            k: dict(getattr(self, k)) for k in ("requests", "items", "watch_events", "bookmarks", "expired", "denied")
+        }
 
 
 class ApiServer:
@@ -225,7 +240,9 @@ class ApiServer:
             user = self.authenticate(request)
             return await self.route(request, user)
         except ApiError as err:
-            return web.Response(status=err.code, body=dumps(err.status()), content_type="application/json", headers=err.headers)
+            return web.Response(
+                status=err.code, body=dumps(err.status()), content_type="application/json", headers=err.headers
+            )
 
     def authenticate(self, request: web.Request) -> User:
         header = request.headers.get("Authorization", "")
@@ -283,15 +300,29 @@ class ApiServer:
         if path == "/version":
             return web.json_response(VERSION)
         if path == "/api":
-            return web.json_response({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": self.address}]})
+            return web.json_response(
+                {
+                    "kind": "APIVersions",
+                    "versions": ["v1"],
+                    "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": self.address}],
+                }
+            )
         groups = self._groups()
         if path == "/apis":
-            return web.json_response({"kind": "APIGroupList", "apiVersion": "v1", "groups": [self._group_doc(g, groups[g]) for g in sorted(groups)]})
+            return web.json_response(
+                {
+                    "kind": "APIGroupList",
+                    "apiVersion": "v1",
+                    "groups": [self._group_doc(g, groups[g]) for g in sorted(groups)],
+                }
+            )
         if parts[:2] == ["api", "v1"]:
             group, version, rest = "", "v1", parts[2:]
         elif len(parts) >= 2 and parts[0] == "apis" and parts[1] in groups:
             if len(parts) == 2:
-                return web.json_response({"kind": "APIGroup", "apiVersion": "v1", **self._group_doc(parts[1], groups[parts[1]])})
+                return web.json_response(
+                    {"kind": "APIGroup", "apiVersion": "v1", **self._group_doc(parts[1], groups[parts[1]])}
+                )
             if parts[2] not in groups[parts[1]]:
                 raise ApiError(404, "NotFound", "the server could not find the requested resource", {})
             group, version, rest = parts[1], parts[2], parts[3:]
@@ -304,7 +335,13 @@ class ApiServer:
             namespace, rest = rest[1], rest[2:]
         plural, name, sub = rest[0], rest[1] if len(rest) > 1 else "", rest[2] if len(rest) > 2 else ""
         rtype = BY_GROUP_VERSION.get((group, version, plural))
-        if rtype is None or not self._served(rtype) or len(rest) > 3 or (namespace and not rtype.namespaced) or (sub and sub not in rtype.subresources):
+        if (
+            rtype is None
+            or not self._served(rtype)
+            or len(rest) > 3
+            or (namespace and not rtype.namespaced)
+            or (sub and sub not in rtype.subresources)
+        ):
             raise ApiError(404, "NotFound", "the server could not find the requested resource", {})
         query = request.query
         method = request.method
@@ -312,15 +349,29 @@ class ApiServer:
             watching = query.get("watch") in ("1", "true", "True")
             verb = "watch" if watching else ("get" if name else "list")
         else:
-            verb = {"POST": "create", "PATCH": "patch", "PUT": "update", "DELETE": "delete" if name else "deletecollection"}.get(method, "")
+            verb = {
+                "POST": "create",
+                "PATCH": "patch",
+                "PUT": "update",
+                "DELETE": "delete" if name else "deletecollection",
+            }.get(method, "")
             if not verb:
-                raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+                raise ApiError(
+                    405, "MethodNotAllowed", "the server does not allow this method on the requested resource"
+                )
         self.stats.requests[f"{verb} {rtype.group_resource}"] += 1
-        if self.faults.forbids(rtype) or not user.allowed(verb, rtype.group, f"{plural}/{sub}" if sub else plural, namespace, name):
+        if self.faults.forbids(rtype) or not user.allowed(
+            verb, rtype.group, f"{plural}/{sub}" if sub else plural, namespace, name
+        ):
             self.stats.denied[f"{verb} {rtype.group_resource}"] += 1
             raise forbidden(user, verb, rtype, namespace, name, sub)
         dry_run = self._dry_run(query)
-        if namespace and rtype.plural != "namespaces" and method in ("POST", "PUT") and self.store.get("namespaces", "", namespace) is None:
+        if (
+            namespace
+            and rtype.plural != "namespaces"
+            and method in ("POST", "PUT")
+            and self.store.get("namespaces", "", namespace) is None
+        ):
             raise not_found(STORED["namespaces"], namespace)
         if verb == "watch":
             return await self.watch(request, rtype, namespace, name)
@@ -333,7 +384,9 @@ class ApiServer:
             return self.evict(namespace, name, body, dry_run)
         if verb == "create":
             if name:
-                raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+                raise ApiError(
+                    405, "MethodNotAllowed", "the server does not allow this method on the requested resource"
+                )
             return self._obj(201, rtype, self.create(rtype, namespace, body, dry_run))
         if verb == "patch":
             return self._obj(200, rtype, self.patch(rtype, namespace, name, sub, request.content_type, body, dry_run))
@@ -394,16 +447,45 @@ class ApiServer:
         for r in RESOURCES:
             if r.group != group or r.version != version or not self._served(r):
                 continue
-            doc: dict[str, Any] = {"name": r.plural, "singularName": r.singular, "namespaced": r.namespaced, "kind": r.kind, "verbs": list(r.verbs)}
+            doc: dict[str, Any] = {
+                "name": r.plural,
+                "singularName": r.singular,
+                "namespaced": r.namespaced,
+                "kind": r.kind,
+                "verbs": list(r.verbs),
+            }
             if r.short_names:
                 doc["shortNames"] = list(r.short_names)
             resources.append(doc)
             for sub in r.subresources:
                 if sub == "eviction":
-                    resources.append({"name": f"{r.plural}/eviction", "singularName": "", "namespaced": True, "group": "policy", "version": "v1", "kind": "Eviction", "verbs": ["create"]})
+                    resources.append(
+                        {
+                            "name": f"{r.plural}/eviction",
+                            "singularName": "",
+                            "namespaced": True,
+                            "group": "policy",
+                            "version": "v1",
+                            "kind": "Eviction",
+                            "verbs": ["create"],
+                        }
+                    )
                 else:
-                    resources.append({"name": f"{r.plural}/{sub}", "singularName": "", "namespaced": r.namespaced, "kind": r.kind, "verbs": ["get", "patch", "update"]})
-        return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": f"{group}/{version}" if group else version, "resources": resources}
+                    resources.append(
+                        {
+                            "name": f"{r.plural}/{sub}",
+                            "singularName": "",
+                            "namespaced": r.namespaced,
+                            "kind": r.kind,
+                            "verbs": ["get", "patch", "update"],
+                        }
+                    )
+        return {
+            "kind": "APIResourceList",
+            "apiVersion": "v1",
+            "groupVersion": f"{group}/{version}" if group else version,
+            "resources": resources,
+        }
 
     def _selectors(self, rtype: ResourceType, query) -> tuple[tuple, tuple[FieldRequirement, ...]]:
         try:
@@ -437,7 +519,12 @@ class ApiServer:
             rv_param = query.get("resourceVersion", "")
             if rv_param and not rv_param.isdigit():
                 raise bad_request(f"resourceVersion: Invalid value: {rv_param!r}: must be a valid resource version")
-            if rv_match == "Exact" and rv_param and int(rv_param) != self.store.rv and int(rv_param) < self.store.floor[rtype.stored_as]:
+            if (
+                rv_match == "Exact"
+                and rv_param
+                and int(rv_param) != self.store.rv
+                and int(rv_param) < self.store.floor[rtype.stored_as]
+            ):
                 raise ApiError(410, "Expired", "The resourceVersion for the provided list is too old.")
             entries = self.store.entries(rtype.stored_as, namespace)
             snap = Snapshot([e.key for e in entries], entries, self.store.rv, now)
@@ -474,7 +561,9 @@ class ApiServer:
             doc = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
             return str(doc["start"]).rstrip("\x00")
         except (binascii.Error, ValueError, KeyError, TypeError):
-            raise bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)") from None
+            raise bad_request(
+                "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)"
+            ) from None
 
     # -- watch -----------------------------------------------------------------------------
     async def watch(self, request: web.Request, rtype: ResourceType, namespace: str, name: str) -> web.StreamResponse:
@@ -491,7 +580,9 @@ class ApiServer:
             raise bad_request("timeoutSeconds: Invalid value") from None
         rv_param = query.get("resourceVersion", "")
         send_initial = query.get("sendInitialEvents") in ("1", "true", "True")
-        resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json", "Cache-Control": "no-cache, private"})
+        resp = web.StreamResponse(
+            status=200, headers={"Content-Type": "application/json", "Cache-Control": "no-cache, private"}
+        )
         resp.enable_chunked_encoding()
         await resp.prepare(request)
         writer = getattr(resp, "_payload_writer", None)
@@ -539,7 +630,9 @@ class ApiServer:
                 if left <= 0:
                     break
                 try:
-                    line = await asyncio.wait_for(watcher.queue.get(), timeout=min(left, self.bookmark_s) if bookmarks else left)
+                    line = await asyncio.wait_for(
+                        watcher.queue.get(), timeout=min(left, self.bookmark_s) if bookmarks else left
+                    )
                 except TimeoutError:
                     if bookmarks and watcher.queue.empty():
                         await resp.write(self._bookmark(rtype, store.rv))
@@ -581,15 +674,26 @@ class ApiServer:
         meta = obj.setdefault("metadata", {})
         if rtype.namespaced:
             if meta.get("namespace") and meta["namespace"] != namespace:
-                raise bad_request("the namespace of the provided object does not match the namespace sent on the request")
+                raise bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request"
+                )
             meta["namespace"] = namespace
         if not meta.get("name"):
             if meta.get("generateName"):
                 meta["name"] = meta["generateName"] + suffix()
             else:
-                raise invalid(rtype, "", [("FieldValueRequired", "metadata.name", "Required value: name or generateName is required")])
+                raise invalid(
+                    rtype,
+                    "",
+                    [("FieldValueRequired", "metadata.name", "Required value: name or generateName is required")],
+                )
         if self.store.get(rtype.plural, namespace, meta["name"]) is not None:
-            raise ApiError(409, "AlreadyExists", f'{rtype.group_resource} "{meta["name"]}" already exists', _details(rtype, meta["name"]))
+            raise ApiError(
+                409,
+                "AlreadyExists",
+                f'{rtype.group_resource} "{meta["name"]}" already exists',
+                _details(rtype, meta["name"]),
+            )
         for key in ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "generation"):
             meta.pop(key, None)
         if rtype.crd and "status" in rtype.subresources:
@@ -604,13 +708,21 @@ class ApiServer:
 
     def _check_body(self, rtype: ResourceType, body: Any) -> dict:
         if not isinstance(body, dict):
-            raise bad_request("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf")
+            raise bad_request(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf"
+            )
         kind, api_version = body.get("kind"), body.get("apiVersion")
         if (kind and kind != rtype.kind) or (api_version and api_version != rtype.api_version):
-            raise bad_request(f"the API version in the data ({api_version}) does not match the expected API version ({rtype.api_version})" if api_version != rtype.api_version else f"kind {kind} does not match {rtype.kind}")
+            raise bad_request(
+                f"the API version in the data ({api_version}) does not match the expected API version ({rtype.api_version})"
+                if api_version != rtype.api_version
+                else f"kind {kind} does not match {rtype.kind}"
+            )
         return body
 
-    def patch(self, rtype: ResourceType, namespace: str, name: str, sub: str, content_type: str, body: Any, dry_run: bool) -> dict:
+    def patch(
+        self, rtype: ResourceType, namespace: str, name: str, sub: str, content_type: str, body: Any, dry_run: bool
+    ) -> dict:
         if rtype.storage:
             raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
         entry = self._entry(rtype, namespace, name)
@@ -620,14 +732,22 @@ class ApiServer:
                 patched = merge_patch(current, body)
             elif content_type == "application/strategic-merge-patch+json":
                 if rtype.crd:
-                    raise ApiError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml")
+                    raise ApiError(
+                        415,
+                        "UnsupportedMediaType",
+                        "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
+                    )
                 patched = strategic_merge_patch(current, body)
             elif content_type == "application/json-patch+json":
                 patched = json_patch(current, body)
             elif content_type == "application/apply-patch+yaml":
                 raise ApiError(415, "UnsupportedMediaType", "the lab server does not implement server-side apply")
             else:
-                raise ApiError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json")
+                raise ApiError(
+                    415,
+                    "UnsupportedMediaType",
+                    "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json",
+                )
         except PatchError as exc:
             if exc.code == 422:
                 raise ApiError(422, "Invalid", str(exc)) from None
@@ -642,7 +762,9 @@ class ApiServer:
         entry = self._entry(rtype, namespace, name)
         obj = self._check_body(rtype, body)
         if (obj.get("metadata") or {}).get("name") not in (None, name):
-            raise bad_request(f"the name of the object ({obj['metadata']['name']}) does not match the name on the URL ({name})")
+            raise bad_request(
+                f"the name of the object ({obj['metadata']['name']}) does not match the name on the URL ({name})"
+            )
         return self._write(rtype, entry, obj, sub, dry_run)
 
     def _write(self, rtype: ResourceType, entry: Entry, new: dict, sub: str, dry_run: bool) -> dict:
@@ -668,7 +790,15 @@ class ApiServer:
                     new["status"] = old["status"]
                 else:
                     new.pop("status", None)
-            for key in ("uid", "creationTimestamp", "namespace", "name", "generation", "deletionTimestamp", "deletionGracePeriodSeconds"):
+            for key in (
+                "uid",
+                "creationTimestamp",
+                "namespace",
+                "name",
+                "generation",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+            ):
                 if key in old["metadata"]:
                     meta[key] = old["metadata"][key]
                 else:
@@ -679,7 +809,9 @@ class ApiServer:
             return old
         return self.store.replace(rtype.plural, new, dry_run=dry_run)
 
-    def delete(self, rtype: ResourceType, namespace: str, name: str, dry_run: bool, grace_s: int | None = None) -> web.Response:
+    def delete(
+        self, rtype: ResourceType, namespace: str, name: str, dry_run: bool, grace_s: int | None = None
+    ) -> web.Response:
         if rtype.storage or rtype.plural == "namespaces":
             raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
         entry = self._entry(rtype, namespace, name)
@@ -688,7 +820,13 @@ class ApiServer:
             return self._obj(200, rtype, pod or entry.obj())
         uid = entry.obj()["metadata"]["uid"]
         self.store.delete(rtype.plural, namespace, name, dry_run=dry_run)
-        body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": _details(rtype, name, uid=uid)}
+        body = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Success",
+            "details": _details(rtype, name, uid=uid),
+        }
         return self._bytes(200, dumps(body))
 
     # -- eviction --------------------------------------------------------------------------
@@ -703,7 +841,11 @@ class ApiServer:
         grace = _grace_period({}, opts)
         entry = self._entry(pods, namespace, name)
         pod = entry.obj()
-        success = web.Response(status=201, body=dumps({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}), content_type="application/json")
+        success = web.Response(
+            status=201,
+            body=dumps({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+            content_type="application/json",
+        )
         phase = (pod.get("status") or {}).get("phase")
         if terminal(pod) or phase == "Pending" or pod["metadata"].get("deletionTimestamp"):
             self.controllers.delete_pod(namespace, name, evicted=True, dry_run=dry_run, grace_s=grace)
@@ -717,23 +859,52 @@ class ApiServer:
             if sel is not None and labels_match(sel, pod["metadata"].get("labels") or {}):
                 pdbs.append(pdb)
         if len(pdbs) > 1:
-            raise ApiError(500, "InternalError", "Internal error occurred: This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.",
-                           {"causes": [{"message": "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support."}]})
+            raise ApiError(
+                500,
+                "InternalError",
+                "Internal error occurred: This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.",
+                {
+                    "causes": [
+                        {
+                            "message": "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support."
+                        }
+                    ]
+                },
+            )
         if pdbs:
             pdb = pdbs[0]
             status = pdb.get("status") or {}
-            healthy_enough = status.get("currentHealthy", 0) >= status.get("desiredHealthy", 0) and status.get("desiredHealthy", 0) > 0
+            healthy_enough = (
+                status.get("currentHealthy", 0) >= status.get("desiredHealthy", 0)
+                and status.get("desiredHealthy", 0) > 0
+            )
             if not ready(pod) and (pdb["spec"].get("unhealthyPodEvictionPolicy") == "AlwaysAllow" or healthy_enough):
                 self.controllers.delete_pod(namespace, name, evicted=True, dry_run=dry_run, grace_s=grace)
                 return success
             if status.get("observedGeneration", 0) < pdb["metadata"].get("generation", 1):
-                raise ApiError(429, "TooManyRequests", "Cannot evict pod as it would violate the pod's disruption budget.",
-                               {"causes": [{"reason": "DisruptionBudget", "message": f"The disruption budget {pdb['metadata']['name']} is still being processed by the server."}], "retryAfterSeconds": 10},
-                               headers={"Retry-After": "10"})
+                raise ApiError(
+                    429,
+                    "TooManyRequests",
+                    "Cannot evict pod as it would violate the pod's disruption budget.",
+                    {
+                        "causes": [
+                            {
+                                "reason": "DisruptionBudget",
+                                "message": f"The disruption budget {pdb['metadata']['name']} is still being processed by the server.",
+                            }
+                        ],
+                        "retryAfterSeconds": 10,
+                    },
+                    headers={"Retry-After": "10"},
+                )
             if status.get("disruptionsAllowed", 0) == 0:
                 message = f"The disruption budget {pdb['metadata']['name']} needs {status.get('desiredHealthy', 0)} healthy pods and has {status.get('currentHealthy', 0)} currently"
-                raise ApiError(429, "TooManyRequests", "Cannot evict pod as it would violate the pod's disruption budget.",
-                               {"causes": [{"reason": "DisruptionBudget", "message": message}]})
+                raise ApiError(
+                    429,
+                    "TooManyRequests",
+                    "Cannot evict pod as it would violate the pod's disruption budget.",
+                    {"causes": [{"reason": "DisruptionBudget", "message": message}]},
+                )
             if not dry_run:
                 status = dict(status)
                 status["disruptionsAllowed"] = status["disruptionsAllowed"] - 1
@@ -750,7 +921,13 @@ class ApiServer:
         spec = obj.get("spec") or {}
         if rtype.plural == "nodes":
             if "unschedulable" in spec and not isinstance(spec["unschedulable"], bool):
-                causes.append(("FieldValueInvalid", "spec.unschedulable", f"Invalid value: {json.dumps(spec['unschedulable'])}: must be a boolean"))
+                causes.append(
+                    (
+                        "FieldValueInvalid",
+                        "spec.unschedulable",
+                        f"Invalid value: {json.dumps(spec['unschedulable'])}: must be a boolean",
+                    )
+                )
             seen = set()
             for i, taint in enumerate(spec.get("taints") or ()):
                 if not isinstance(taint, dict) or not taint.get("key"):
@@ -759,10 +936,22 @@ class ApiServer:
                 effect = taint.get("effect", "")
                 if effect not in TAINT_EFFECTS:
                     supported = ", ".join(f'"{e}"' for e in TAINT_EFFECTS)
-                    word = "Required value" if not effect else f'Unsupported value: "{effect}": supported values: {supported}'
-                    causes.append(("FieldValueRequired" if not effect else "FieldValueNotSupported", f"spec.taints[{i}].effect", word))
+                    word = (
+                        "Required value"
+                        if not effect
+                        else f'Unsupported value: "{effect}": supported values: {supported}'
+                    )
+                    causes.append(
+                        (
+                            "FieldValueRequired" if not effect else "FieldValueNotSupported",
+                            f"spec.taints[{i}].effect",
+                            word,
+                        )
+                    )
                 if (taint["key"], effect) in seen:
-                    causes.append(("FieldValueDuplicate", f"spec.taints[{i}]", f'Duplicate value: "{taint["key"]}:{effect}"'))
+                    causes.append(
+                        ("FieldValueDuplicate", f"spec.taints[{i}]", f'Duplicate value: "{taint["key"]}:{effect}"')
+                    )
                 seen.add((taint["key"], effect))
         elif rtype.plural == "pods":
             containers = spec.get("containers") or []
@@ -776,7 +965,13 @@ class ApiServer:
                 res = c.get("resources") or {}
                 req, lim = (res.get("requests") or {}).get(GPU), (res.get("limits") or {}).get(GPU)
                 if req is not None and lim is not None and str(req) != str(lim):
-                    causes.append(("FieldValueInvalid", f"spec.containers[{i}].resources.requests", f'Invalid value: "{req}": must be equal to {GPU} limit of {lim}'))
+                    causes.append(
+                        (
+                            "FieldValueInvalid",
+                            f"spec.containers[{i}].resources.requests",
+                            f'Invalid value: "{req}": must be equal to {GPU} limit of {lim}',
+                        )
+                    )
         elif rtype.plural in ("deployments", "replicasets", "daemonsets", "statefulsets"):
             sel = spec.get("selector")
             if not sel:
@@ -785,12 +980,30 @@ class ApiServer:
                 reqs = selector_from_label_selector(sel)
                 tlabels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
                 if reqs is not None and not labels_match(reqs, tlabels):
-                    causes.append(("FieldValueInvalid", "spec.template.metadata.labels", f"Invalid value: {json.dumps(tlabels, separators=(',', ':'))}: `selector` does not match template `labels`"))
+                    causes.append(
+                        (
+                            "FieldValueInvalid",
+                            "spec.template.metadata.labels",
+                            f"Invalid value: {json.dumps(tlabels, separators=(',', ':'))}: `selector` does not match template `labels`",
+                        )
+                    )
             if isinstance(spec.get("replicas"), int) and spec["replicas"] < 0:
-                causes.append(("FieldValueInvalid", "spec.replicas", f"Invalid value: {spec['replicas']}: must be greater than or equal to 0"))
+                causes.append(
+                    (
+                        "FieldValueInvalid",
+                        "spec.replicas",
+                        f"Invalid value: {spec['replicas']}: must be greater than or equal to 0",
+                    )
+                )
         elif rtype.plural == "poddisruptionbudgets":
             if "minAvailable" in spec and "maxUnavailable" in spec:
-                causes.append(("FieldValueInvalid", "spec", "Invalid value: policy.PodDisruptionBudgetSpec: minAvailable and maxUnavailable cannot be both set"))
+                causes.append(
+                    (
+                        "FieldValueInvalid",
+                        "spec",
+                        "Invalid value: policy.PodDisruptionBudgetSpec: minAvailable and maxUnavailable cannot be both set",
+                    )
+                )
         elif rtype.plural == "events":
             causes += _event_causes(obj)
         elif rtype.crd:
@@ -807,7 +1020,11 @@ def _event_causes(event: dict) -> list[tuple[str, str, str]]:
     inv = event.get("involvedObject") or {}
     inv_ns = inv.get("namespace") or ""
     causes: list[tuple[str, str, str]] = []
-    mismatch = ("FieldValueInvalid", "involvedObject.namespace", f"Invalid value: {json.dumps(inv_ns)}: does not match event.namespace")
+    mismatch = (
+        "FieldValueInvalid",
+        "involvedObject.namespace",
+        f"Invalid value: {json.dumps(inv_ns)}: does not match event.namespace",
+    )
     if not event.get("eventTime"):
         if (not inv_ns and ns not in ("", "default")) or (inv_ns and ns != inv_ns):
             causes.append(mismatch)
@@ -844,14 +1061,18 @@ def _defaults(rtype: ResourceType, obj: dict) -> None:
         kueue.defaults(rtype.plural, obj)
     elif rtype.plural == "pods":
         template = {"metadata": {}, "spec": spec}
-        shaped = shape_pod(template, obj["metadata"]["namespace"], obj["metadata"]["name"], None, node=spec.get("nodeName", ""))
+        shaped = shape_pod(
+            template, obj["metadata"]["namespace"], obj["metadata"]["name"], None, node=spec.get("nodeName", "")
+        )
         obj["spec"] = shaped["spec"]
         obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
     elif rtype.plural == "deployments":
         spec.setdefault("replicas", 1)
         spec.setdefault("revisionHistoryLimit", 10)
         spec.setdefault("progressDeadlineSeconds", 600)
-        spec.setdefault("strategy", {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}})
+        spec.setdefault(
+            "strategy", {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}
+        )
         obj.setdefault("status", {})
     elif rtype.plural == "jobs":
         spec.setdefault("parallelism", 1)

@@ -36,14 +36,25 @@ def reconcile(ctl: Controllers, key: str) -> None:
         pod_name = f"{name}-{ordinal}"
         found = store.get("pods", ns, pod_name)
         if found is None:
-            labels = {"apps.kubernetes.io/pod-index": str(ordinal), "controller-revision-hash": revision, "statefulset.kubernetes.io/pod-name": pod_name}
+            labels = {
+                "apps.kubernetes.io/pod-index": str(ordinal),
+                "controller-revision-hash": revision,
+                "statefulset.kubernetes.io/pod-name": pod_name,
+            }
             pod = shape_pod(template, ns, pod_name, ref, labels)
             pod["metadata"].pop("generateName", None)
             pod["spec"].setdefault("hostname", pod_name)
             if spec.get("serviceName"):
                 pod["spec"].setdefault("subdomain", spec["serviceName"])
             store.create("pods", pod)
-            ctl.record(sts, "StatefulSet", "Normal", "SuccessfulCreate", f"create Pod {pod_name} in StatefulSet {name} successful", "statefulset-controller")
+            ctl.record(
+                sts,
+                "StatefulSet",
+                "Normal",
+                "SuccessfulCreate",
+                f"create Pod {pod_name} in StatefulSet {name} successful",
+                "statefulset-controller",
+            )
             if ordered:
                 break
             continue
@@ -59,7 +70,14 @@ def reconcile(ctl: Controllers, key: str) -> None:
         index = obj["metadata"]["name"].rsplit("-", 1)[-1]
         if index.isdigit() and int(index) >= replicas:
             ctl.delete_pod(ns, obj["metadata"]["name"])
-            ctl.record(sts, "StatefulSet", "Normal", "SuccessfulDelete", f"delete Pod {obj['metadata']['name']} in StatefulSet {name} successful", "statefulset-controller")
+            ctl.record(
+                sts,
+                "StatefulSet",
+                "Normal",
+                "SuccessfulDelete",
+                f"delete Pod {obj['metadata']['name']} in StatefulSet {name} successful",
+                "statefulset-controller",
+            )
     pods = [p for p in ctl._owned(meta["uid"], ns) if not terminal(p) and not deleting(p)]
     n_ready = sum(1 for p in pods if ready(p))
     status = {

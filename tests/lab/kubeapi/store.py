@@ -101,19 +101,76 @@ RESOURCES: tuple[ResourceType, ...] = (
     _rt("namespaces", "namespace", "Namespace", "", "v1", False, short_names=("ns",)),
     _rt("nodes", "node", "Node", "", "v1", False, NODE_FIELDS, short_names=("no",)),
     _rt("pods", "pod", "Pod", "", "v1", True, POD_FIELDS, short_names=("po",), subresources=("status", "eviction")),
-    _rt("events", "event", "Event", "", "v1", True, EVENT_FIELDS, short_names=("ev",), has_status=False, subresources=()),
+    _rt(
+        "events", "event", "Event", "", "v1", True, EVENT_FIELDS, short_names=("ev",), has_status=False, subresources=()
+    ),
     _rt("deployments", "deployment", "Deployment", "apps", "v1", True, short_names=("deploy",), has_generation=True),
     _rt("replicasets", "replicaset", "ReplicaSet", "apps", "v1", True, short_names=("rs",), has_generation=True),
     _rt("daemonsets", "daemonset", "DaemonSet", "apps", "v1", True, short_names=("ds",), has_generation=True),
     _rt("statefulsets", "statefulset", "StatefulSet", "apps", "v1", True, short_names=("sts",), has_generation=True),
     _rt("jobs", "job", "Job", "batch", "v1", True, has_generation=True),
-    _rt("poddisruptionbudgets", "poddisruptionbudget", "PodDisruptionBudget", "policy", "v1", True, short_names=("pdb",), has_generation=True),
-    _rt("events", "event", "Event", "events.k8s.io", "v1", True, EVENT_FIELDS, short_names=("ev",), has_status=False, storage="events", subresources=()),
+    _rt(
+        "poddisruptionbudgets",
+        "poddisruptionbudget",
+        "PodDisruptionBudget",
+        "policy",
+        "v1",
+        True,
+        short_names=("pdb",),
+        has_generation=True,
+    ),
+    _rt(
+        "events",
+        "event",
+        "Event",
+        "events.k8s.io",
+        "v1",
+        True,
+        EVENT_FIELDS,
+        short_names=("ev",),
+        has_status=False,
+        storage="events",
+        subresources=(),
+    ),
     # Kueue's CRDs (kueue.x-k8s.io/v1beta1), as its manifests install them
-    _rt("resourceflavors", "resourceflavor", "ResourceFlavor", KUEUE, "v1beta1", False, short_names=("flavor", "flavors", "rf"), has_status=False, has_generation=True, subresources=(), crd=True),
-    _rt("clusterqueues", "clusterqueue", "ClusterQueue", KUEUE, "v1beta1", False, short_names=("cq",), has_generation=True, crd=True),
-    _rt("localqueues", "localqueue", "LocalQueue", KUEUE, "v1beta1", True, short_names=("queue", "queues", "lq"), has_generation=True, crd=True),
-    _rt("workloads", "workload", "Workload", KUEUE, "v1beta1", True, short_names=("wl",), has_generation=True, crd=True),
+    _rt(
+        "resourceflavors",
+        "resourceflavor",
+        "ResourceFlavor",
+        KUEUE,
+        "v1beta1",
+        False,
+        short_names=("flavor", "flavors", "rf"),
+        has_status=False,
+        has_generation=True,
+        subresources=(),
+        crd=True,
+    ),
+    _rt(
+        "clusterqueues",
+        "clusterqueue",
+        "ClusterQueue",
+        KUEUE,
+        "v1beta1",
+        False,
+        short_names=("cq",),
+        has_generation=True,
+        crd=True,
+    ),
+    _rt(
+        "localqueues",
+        "localqueue",
+        "LocalQueue",
+        KUEUE,
+        "v1beta1",
+        True,
+        short_names=("queue", "queues", "lq"),
+        has_generation=True,
+        crd=True,
+    ),
+    _rt(
+        "workloads", "workload", "Workload", KUEUE, "v1beta1", True, short_names=("wl",), has_generation=True, crd=True
+    ),
 )
 BY_GROUP_VERSION: dict[tuple[str, str, str], ResourceType] = {(r.group, r.version, r.plural): r for r in RESOURCES}
 STORED: dict[str, ResourceType] = {r.plural: r for r in RESOURCES if not r.storage}
@@ -329,7 +386,9 @@ class Store:
         obj.pop("apiVersion", None)
         before = old.obj()
         if rtype.has_generation:
-            meta["generation"] = before["metadata"].get("generation", 1) + (1 if before.get("spec") != obj.get("spec") else 0)
+            meta["generation"] = before["metadata"].get("generation", 1) + (
+                1 if before.get("spec") != obj.get("spec") else 0
+            )
         if dry_run:
             meta["resourceVersion"] = before["metadata"]["resourceVersion"]
             return obj
