@@ -8,6 +8,7 @@ from dataclasses import asdict
 from typing import Any
 
 from .health import alert_level, ceph_verdict, fabric_verdict
+from .jobs import JobsState
 from .nodes import NodeRow
 from .view import ClusterView
 
@@ -116,6 +117,7 @@ def view_to_json(view: ClusterView) -> dict[str, Any]:
         "ceph": ceph,
         "fabric": fabric,
         "queues": queues,
+        "jobs": jobs_to_json(view.jobs),
         "alerts": alerts,
         "nodes": nodes,
     }
@@ -202,3 +204,41 @@ def node_to_json(node: NodeRow) -> dict[str, Any]:
             for e in node.events
         ],
     }
+
+
+def jobs_to_json(jobs: JobsState | None) -> dict[str, Any]:
+    """The ``jobs`` key of a snapshot: per system its work, ``null`` for a system the site does not have."""
+    jobs = jobs or JobsState()
+    slurm = None
+    if jobs.slurm_jobs is not None or jobs.slurm_partitions is not None:
+        slurm = {
+            "partitions": None
+            if jobs.slurm_partitions is None
+            else [asdict(p) | {"nodes_by_state": dict(p.nodes_by_state)} for p in jobs.slurm_partitions],
+            "jobs": None
+            if jobs.slurm_jobs is None
+            else [
+                asdict(j)
+                | {"nodes": list(j.nodes), "submitted_at": rfc3339(j.submitted_at), "started_at": rfc3339(j.started_at)}
+                for j in jobs.slurm_jobs
+            ],
+        }
+    kubernetes = None
+    if jobs.kube_jobs is not None or jobs.pending_pods is not None:
+        kubernetes = {
+            "jobs": None
+            if jobs.kube_jobs is None
+            else [asdict(j) | {"created": rfc3339(j.created)} for j in jobs.kube_jobs],
+            "pending_pods": None
+            if jobs.pending_pods is None
+            else [asdict(p) | {"since": rfc3339(p.since)} for p in jobs.pending_pods],
+        }
+    kueue = None
+    if jobs.kueue_queues is not None or jobs.kueue_workloads is not None:
+        kueue = {
+            "cluster_queues": None if jobs.kueue_queues is None else [asdict(q) for q in jobs.kueue_queues],
+            "workloads": None
+            if jobs.kueue_workloads is None
+            else [asdict(w) | {"queued": rfc3339(w.queued)} for w in jobs.kueue_workloads],
+        }
+    return {"slurm": slurm, "kubernetes": kubernetes, "kueue": kueue}

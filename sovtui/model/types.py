@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .jobs import JobsState
+
 
 class Health(enum.StrEnum):
     """A verdict level; ordered so that ``max()`` picks the worst."""
@@ -449,6 +451,8 @@ class SourceData:
     slurm_nodes: tuple[SlurmNode, ...] | None = None
     #: recent events per host: the source gives every event it keeps whose object is a node or sits on one
     node_events: tuple[NodeEvent, ...] | None = None
+    #: per-job work (Slurm jobs and partitions, Kubernetes Jobs and pending pods, Kueue): each source fills its systems
+    jobs: JobsState | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from operator import attrgetter
 from typing import Any
 
 from .health import alert_level, alert_sort_key, ceph_verdict, fabric_verdict, gpu_verdict, queue_verdict
+from .jobs import JobsState, merge_jobs
 from .nodes import SHARED_FUSION, NodeRow
 from .types import (
     Alert,
@@ -56,6 +57,7 @@ class ClusterView:
     nova_hosts: tuple[NovaHost, ...] | None = None
     slurm_nodes: tuple[SlurmNode, ...] | None = None
     node_events: tuple[NodeEvent, ...] | None = None
+    jobs: JobsState | None = None
     #: per host layer (kubernetes, nova, slurm, gpu), the source that gave it
     layer_sources: dict[str, str] | None = None
 
@@ -256,6 +258,7 @@ def build_view(site: SiteInfo, results: Mapping[str, SourceResult], now: float) 
     any_alerts = False
     kube_nodes = nova_hosts = slurm_nodes = None
     event_lists: list[tuple[NodeEvent, ...]] = []
+    job_parts: list[JobsState] = []
     layers: dict[str, str] = {}
     # freshest source last, so its singletons (ceph/fabric) win
     ordered = sorted(results.values(), key=lambda r: r.status.last_ok_at or 0.0)
@@ -295,6 +298,8 @@ def build_view(site: SiteInfo, results: Mapping[str, SourceResult], now: float) 
             layers.setdefault("gpu", name)
         if data.node_events is not None:
             event_lists.append(data.node_events)
+        if data.jobs is not None:
+            job_parts.append(data.jobs)
     gpus = None
     if gpu_lists or hosts:
         fused = fuse_gpus(gpu_lists, tuple(hosts.values()))
@@ -317,6 +322,7 @@ def build_view(site: SiteInfo, results: Mapping[str, SourceResult], now: float) 
         if event_lists
         else None,
         layer_sources=layers or None,
+        jobs=merge_jobs(job_parts),
     )
 
 
