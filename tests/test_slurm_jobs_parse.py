@@ -8,6 +8,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sovtui.model import slurm_queue as sq
 from sovtui.model.jobs import SlurmJob
 from sovtui.sources import slurm_jobs as sj
 from sovtui.sources import slurm_parse as sp
@@ -41,7 +42,7 @@ def test_recorded_2205_queue_every_job_and_reason():
     assert run.user and run.partition == "gpu" and run.priority == 4294901759
     big = jobs["finetune-big"]
     assert (big.state, big.reason_code, big.gpus, big.nodes, big.started_at) == ("PENDING", "Resources", 4, (), None)
-    assert big.reason == sj.REASONS["Resources"]
+    assert big.reason == sq.REASONS["Resources"]
     assert jobs["eval-small"].reason_code == "Priority" and jobs["eval-small"].gpus == 2
     assert jobs["eval-small"].time_limit_s is None  # no --time: the partition's (unlimited) limit
     held = jobs["held-job"]
@@ -58,7 +59,7 @@ def test_recorded_2205_queue_every_job_and_reason():
 def test_recorded_2205_partitions():
     nodes = sp.parse_nodes(_load("sinfo-jobs-22.05.json"))
     shown = sj.parse_partition_lines((FIXTURES / "scontrol-show-partition-22.05.txt").read_text(encoding="utf-8"))
-    parts = {p.name: p for p in sj.build_partitions(nodes, shown)}
+    parts = {p.name: p for p in sq.build_partitions(nodes, shown)}
     gpu = parts["gpu"]
     assert (gpu.state, gpu.default, gpu.nodes, gpu.max_time_s) == ("UP", True, 4, None)
     assert (gpu.gpus_total, gpu.gpus_allocated, gpu.gpus_idle, gpu.gpus_drained, gpu.gpus_down) == (16, 12, 0, 4, 0)
@@ -69,12 +70,12 @@ def test_recorded_2205_partitions():
 
 def test_partition_state_unknown_without_scontrol():
     nodes = sp.parse_nodes(_load("sinfo-jobs-22.05.json"))
-    parts = sj.build_partitions(nodes, None)
+    parts = sq.build_partitions(nodes, None)
     assert {p.name for p in parts} == {"gpu", "debug"} and all(p.state == "" for p in parts)
 
 
 def test_a_partition_without_nodes_has_unknown_gpus():
-    (part,) = sj.build_partitions([], {"empty": {"PartitionName": "empty", "State": "INACTIVE"}})
+    (part,) = sq.build_partitions([], {"empty": {"PartitionName": "empty", "State": "INACTIVE"}})
     assert part.state == "INACTIVE" and part.nodes == 0 and part.gpus_total is None
 
 
@@ -109,7 +110,7 @@ def test_2311_shape_numbers_as_objects_and_state_list():
         state="PENDING",
         flags=("REQUEUED",),
         reason_code="QOSMaxGRESPerUser",
-        reason=sj.REASONS["QOSMaxGRESPerUser"],
+        reason=sq.REASONS["QOSMaxGRESPerUser"],
         gpus=16,
         nodes=(),
         node_count=2,
@@ -154,7 +155,7 @@ def test_2205_infinite_and_no_val_limits():
 
 
 def test_scontrol_max_time_forms():
-    f = sj._minutes_text
+    f = sq.slurm_duration
     assert (f("UNLIMITED"), f("60"), f("2:30:00"), f("1-00:00:00"), f("1-12"), f("5:30"), f("junk")) == (
         None,
         3600.0,
@@ -167,8 +168,8 @@ def test_scontrol_max_time_forms():
 
 
 def test_unknown_reason_code_is_shown_as_written():
-    assert sj.reason_words("SomeNewReason") == "SomeNewReason"
-    assert sj.reason_words("None") == "" and sj.reason_words("") == ""
+    assert sq.reason_words("SomeNewReason") == "SomeNewReason"
+    assert sq.reason_words("None") == "" and sq.reason_words("") == ""
 
 
 # ---------------------------------------------------------------------------------- odd input
