@@ -86,3 +86,34 @@ def test_merge_keeps_each_systems_part_and_none_for_a_missing_one():
     assert len(merged.slurm_jobs or ()) == 3 and merged.kube_jobs == () and merged.pending_pods is None
     assert merge_jobs([None, None]) is None
     assert work_rows(None) == []
+
+
+def test_short_reason_names_the_gist():
+    from sovtui.model.jobs import WorkRow, short_reason
+
+    def row(system, reason, pending=True):
+        return WorkRow(
+            key="k",
+            system=system,
+            queue="q",
+            id="i",
+            owner="o",
+            state="PENDING",
+            gpus=1,
+            since=None,
+            reason=reason,
+            pending=pending,
+        )
+
+    assert short_reason(row("slurm", "waits for resources"), "Resources") == "Resources"
+    pod = "0/19 nodes are available: 8 Insufficient nvidia.com/gpu, 1 node(s) were unschedulable."
+    assert short_reason(row("kubernetes", pod)) == "no GPU free"
+    assert (
+        short_reason(row("kubernetes", "0/4 nodes are available: 4 node(s) didn't match Pod's node affinity/selector."))
+        == "no node matches"
+    )
+    assert (
+        short_reason(row("kueue", "couldn't assign flavors: insufficient unused quota for nvidia.com/gpu"))
+        == "no quota"
+    )
+    assert short_reason(row("slurm", "running", pending=False)) == ""

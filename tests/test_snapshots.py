@@ -60,8 +60,14 @@ def test_fabric(snap_compare):
     assert snap_compare(demo_app(), terminal_size=(80, 24), run_before=_then("5"))
 
 
-def test_jobs(snap_compare):
-    assert snap_compare(demo_app(), terminal_size=(80, 24), run_before=_then("6"))
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
+def test_jobs(snap_compare, size):
+    assert snap_compare(demo_app(), terminal_size=size, run_before=_then("6"))
+
+
+def test_job_detail(snap_compare):
+    # the top row is the job that waited longest; its details name the reason in words
+    assert snap_compare(demo_app(), terminal_size=(100, 40), run_before=_then("6", "enter"))
 
 
 def test_help(snap_compare):

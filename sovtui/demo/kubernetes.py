@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..model.jobs import JobsState, KubeJob, PendingPod
 from ..model.types import QueueState
 from .common import (
     TICK_S,
@@ -247,6 +248,41 @@ class KubeSimMixin:
     def k8s_queues(self) -> tuple[QueueState, ...]:
         """GPU pods per namespace: pending ones are those no node has room for."""
         return tuple(self._k8s_queues(self.now))
+
+    def k8s_work(self) -> JobsState:
+        """Jobs with their pods' counts and GPU pods waiting for a node, with the scheduler's reason."""
+        live: dict[tuple[str, str], int] = {}
+        for pod in self._pods.values():
+            if pod.owner_kind == "Job" and not pod.terminal:
+                live[(pod.namespace, pod.owner_name)] = live.get((pod.namespace, pod.owner_name), 0) + 1
+        jobs = tuple(
+            KubeJob(
+                namespace=job.namespace,
+                name=job.name,
+                active=live.get((job.namespace, job.name), 0),
+                succeeded=job.succeeded,
+                failed=job.failed,
+                completions=job.parallelism,
+                gpus=job.gpus * job.parallelism,
+                state="complete" if job.completed_at is not None else "running",
+                created=job.created_at,
+            )
+            for job in self._jobs
+        )
+        pending = tuple(
+            PendingPod(
+                namespace=pod.namespace,
+                name=pod.name,
+                gpus=pod.gpus,
+                reason=pod.reason,
+                since=pod.created_at,
+                wants=pod.pool,
+                owner=f"{pod.owner_kind}/{pod.owner_name}",
+            )
+            for pod in sorted(self._pods.values(), key=lambda p: (p.created_at, p.namespace, p.name))
+            if pod.gpus and pod.phase == "Pending" and not pod.node
+        )
+        return JobsState(kube_jobs=jobs, pending_pods=pending)
 
     def _node(self, host: str) -> K8sNode:
         node = self._k8s_nodes.get(host)

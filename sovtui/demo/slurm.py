@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import math
 
+from ..model.jobs import JobsState
+from ..model.jobs import SlurmJob as SlurmJobView
+from ..model.slurm_queue import build_partitions, reason_words
 from ..model.types import QueueState
 from .common import (
     TICK_S,
@@ -165,6 +168,41 @@ class SlurmSimMixin:
     def slurm_queues(self) -> tuple[QueueState, ...]:
         """Partitions as squeue (and prometheus-slurm-exporter) see them."""
         return tuple(self._slurm_queues(self.now))
+
+    def slurm_work(self) -> JobsState:
+        """``squeue``/``sinfo`` as the Slurm source reads them: every job with its reason, each partition's GPUs."""
+        jobs = []
+        for job in self._slurm_jobs:
+            if job.state not in ("PENDING", "RUNNING"):
+                continue
+            pending = job.state == "PENDING"
+            code = job.reason if pending and job.reason != "None" else ""
+            jobs.append(
+                SlurmJobView(
+                    id=job.id_str,
+                    name=job.name,
+                    user=job.user,
+                    account="research" if job.user != "ops" else "ops",
+                    partition=job.partition,
+                    state=job.state,
+                    reason_code=code,
+                    reason=reason_words(code),
+                    gpus=job.nodes * job.gpus_per_node,
+                    nodes=tuple(name for name, _ in job.alloc),
+                    node_count=job.nodes,
+                    submitted_at=job.submit_at,
+                    started_at=job.start_at,
+                    time_limit_s=60.0 * math.ceil(job.duration_s * 1.5 / 60.0),
+                    priority=100_000 - job.job_id,
+                    qos="normal",
+                )
+            )
+        shown = {
+            "gpu": {"PartitionName": "gpu", "State": "UP", "Default": "YES", "MaxTime": "2-00:00:00"},
+            "debug": {"PartitionName": "debug", "State": "UP", "Default": "NO", "MaxTime": "30"},
+        }
+        partitions = build_partitions(self.slurm_node_views(), shown)  # type: ignore[attr-defined]
+        return JobsState(slurm_jobs=tuple(jobs), slurm_partitions=partitions)
 
     def _slurm_node(self, host: str) -> SlurmNode:
         node = self._slurm_nodes.get(host)

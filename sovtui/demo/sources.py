@@ -122,7 +122,11 @@ class DemoKubernetes(DemoSource):
     def build(self) -> SourceData:
         c = self.cluster
         return SourceData(
-            queues=c.k8s_queues(), kube_nodes=c.kube_nodes(), node_events=c.node_events(), version="v1.30.4 (demo)"
+            queues=c.k8s_queues(),
+            kube_nodes=c.kube_nodes(),
+            node_events=c.node_events(),
+            jobs=c.k8s_work(),
+            version="v1.30.4 (demo)",
         )
 
     # -- what a drain reads (sync: the demo's cache is the simulation itself) -------------------
@@ -186,7 +190,12 @@ class DemoSlurm(DemoSource):
 
     def build(self) -> SourceData:
         c = self.cluster
-        return SourceData(queues=c.slurm_queues(), slurm_nodes=c.slurm_node_views(), version="slurm 23.11.10 (demo)")
+        return SourceData(
+            queues=c.slurm_queues(),
+            slurm_nodes=c.slurm_node_views(),
+            jobs=c.slurm_work(),
+            version="slurm 23.11.10 (demo)",
+        )
 
     def node(self, name: str) -> SlurmNode | None:
         with self.current() as ops:

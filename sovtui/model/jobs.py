@@ -235,3 +235,28 @@ def pending_gpus(rows: Iterable[WorkRow]) -> tuple[int, bool]:
             else:
                 total += row.gpus
     return total, known
+
+
+def short_reason(row: WorkRow, code: str = "") -> str:
+    """A few words of why a row waits, for narrow terminals: Slurm's reason word, the scheduler's gist, Kueue's."""
+    if not row.pending:
+        return ""
+    if code:
+        return code
+    text = row.reason
+    low = text.lower()
+    if row.system == "kubernetes":
+        if "insufficient nvidia.com/gpu" in low or "insufficient gpu" in low:
+            return "no GPU free"
+        if "didn't match" in low or "node affinity" in low or "selector" in low:
+            return "no node matches"
+        if "taint" in low:
+            return "taints"
+        if "unschedulable" in low:
+            return "unschedulable"
+    if row.system == "kueue":
+        if "quota" in low:
+            return "no quota"
+        if "inactive" in low or "stopped" in low:
+            return "queue stopped"
+    return text[:20]
