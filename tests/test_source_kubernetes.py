@@ -17,10 +17,8 @@ from sovtui.config import SiteConfig
 from sovtui.hub import Hub
 from sovtui.model.types import KubeNode
 from sovtui.sources.base import AuthError, SourceError, Timeout, Unreachable
-from sovtui.sources.kubernetes import (
-    EvictionBlocked,
-    KubeForbidden,
-    KubernetesSource,
+from sovtui.sources.kubernetes import EvictionBlocked, KubeForbidden, KubernetesSource
+from sovtui.sources.kubernetes.source import (
     parse_time,
     pod_gpus,
     project_event,

@@ -15,7 +15,8 @@ import pytest
 from sovtui.app import SovtuiApp
 from sovtui.config import SiteConfig
 from sovtui.model.types import SiteInfo
-from sovtui.sources.kubernetes import KINDS, KubernetesSource, _import_client
+from sovtui.sources.kubernetes import KINDS, KubernetesSource
+from sovtui.sources.kubernetes.source import _import_client
 from tests.faults.harness import check_fault
 from tests.lab.faultproxy import FaultProxy
 from tests.lab.kubeapi.lab import write_kubeconfig

@@ -14,7 +14,7 @@ Kueue's custom resources (ClusterQueues, LocalQueues, Workloads) are read when t
 as discovery (``/apis``) tells, checked at start and every few minutes after (CRDs come and go); without the CRDs
 nothing is said.
 
-Only nodes (and the API itself) carry the whole source: every other kind is a part (:mod:`.kube_parts`) that may be
+Only nodes (and the API itself) carry the whole source: every other kind is a part (:mod:`.parts`) that may be
 denied, not served or not listed yet on its own, and is reported as such; what needs it (GPU pods on a node, queues)
 then says unknown, never 0. Every read is bounded in time and in size.
 """
@@ -35,20 +35,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from ..config import SiteConfig
-from ..model.types import DoctorCheck, KubeNode, NodeEvent, QueueState, SourceData
-from .base import AuthError, BadAnswer, Source, SourceError, Timeout, Unreachable, jittered_backoff
-from .kube_drain import (
-    CORDON_REASON_ANNOTATION,
+from ...config import SiteConfig
+from ...model.types import DoctorCheck, KubeNode, NodeEvent, QueueState, SourceData
+from ..base import AuthError, BadAnswer, Source, SourceError, Timeout, Unreachable, jittered_backoff
+from .drain import (
     DrainMixin,
-    PodGone,
     Selector,
     grace_period,
     has_emptydir,
     intern_labels,
     parse_selector,
 )
-from .kube_parts import (
+from .parts import (
     KUEUE_PART,
     MAX_EVENT_BYTES,
     MAX_PAGE_BYTES,
@@ -60,8 +58,6 @@ from .kube_parts import (
     read_bounded,
     unknown_why,
 )
-
-__all__ = ["CORDON_REASON_ANNOTATION", "EvictionBlocked", "KubeForbidden", "KubernetesSource", "PodGone"]
 
 log = logging.getLogger(__name__)
 
@@ -1539,12 +1535,12 @@ class KubernetesSource(DrainMixin, Source):
         keep = "kubernetes" if known_pods else "kueue"
         return tuple(q for q in queues if q.system == keep)
 
-    # -- actions: cordon() and evict() are DrainMixin's (kube_drain.py) ---------------------------
+    # -- actions: cordon() and evict() are DrainMixin's (drain.py) ---------------------------
 
     # -- doctor -------------------------------------------------------------------------------
     async def doctor(self, executor: Executor | None = None) -> list[DoctorCheck]:
         """Kubeconfig, reachability, Kueue's discovery and, per kind, whether this user may list and watch it (and if not,
-        the RBAC rule to grant): see :func:`.kube_parts.doctor_checks`."""
+        the RBAC rule to grant): see :func:`.parts.doctor_checks`."""
         try:
             await self._start()
         except SourceError as exc:

@@ -11,8 +11,8 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from ..model.types import DoctorCheck, PartStatus
-from .base import BadAnswer
+from ...model.types import DoctorCheck, PartStatus
+from ..base import BadAnswer
 
 #: a list page larger than this is refused (500 objects of a few KiB each are far below it)
 MAX_PAGE_BYTES = 64 * 2**20
@@ -177,7 +177,7 @@ def rbac_hint(verb: str, resource: str, group: str) -> str:
 
 async def doctor_kind(src: Any, kind: Any, call: Any) -> tuple[bool, str, str]:
     """Whether this user may list and watch one kind: (ok, detail, hint). ``call`` is the kind's raw list method."""
-    from .kubernetes import _bounded, _call_raw
+    from .source import _bounded, _call_raw
 
     verb = "list"
     try:
@@ -207,7 +207,7 @@ async def doctor_checks(src: Any) -> list[DoctorCheck]:
     """The doctor of a started source: its kubeconfig, Kueue's discovery, then one check per kind it reads."""
     from kubernetes.aio import client
 
-    from .kubernetes import KUEUE_GROUP, KUEUE_VERSIONS, ResourceKind, _call_raw, kueue_kinds, served_version
+    from .source import KUEUE_GROUP, KUEUE_VERSIONS, ResourceKind, _call_raw, kueue_kinds, served_version
 
     checks = [DoctorCheck(src.name, "kubeconfig", True, f"context {src.context or 'current'} → {src.server}")]
     kinds = list(src.kinds)

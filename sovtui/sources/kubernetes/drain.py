@@ -15,12 +15,12 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ..model.workload import BudgetRef, PodRef
-from .base import SourceError
+from ...model.workload import BudgetRef, PodRef
+from ..base import SourceError
 
 if TYPE_CHECKING:
-    from ..model.types import KubeNode
-    from .kubernetes import PdbRec, PodRec
+    from ...model.types import KubeNode
+    from .source import PdbRec, PodRec
 
 CORDON_REASON_ANNOTATION = "sovtui.io/cordon-reason"
 OPERATORS = frozenset({"In", "NotIn", "Exists", "DoesNotExist"})
@@ -295,7 +295,7 @@ class DrainMixin:
         the server has it."""
         from kubernetes.aio import client
 
-        from . import kubernetes as kube
+        from . import source as kube
 
         await self._start()  # type: ignore[attr-defined]
         kwargs: dict[str, Any] = {"dry_run": "All"} if dry_run else {}
@@ -342,7 +342,7 @@ class DrainMixin:
         """
         from kubernetes.aio import client
 
-        from . import kubernetes as kube
+        from . import source as kube
 
         await self._start()  # type: ignore[attr-defined]
         options = client.V1DeleteOptions(grace_period_seconds=grace_period_s) if grace_period_s is not None else None

@@ -1,0 +1,50 @@
+"""Provides the Kubernetes source (:class:`KubernetesSource`) and what its callers use: its kinds, records and errors.
+
+The official ``kubernetes`` client is imported lazily, when the source first starts: importing this package does not
+load it.
+"""
+
+from __future__ import annotations
+
+from .drain import CORDON_REASON_ANNOTATION, PodGone
+from .source import (
+    KINDS,
+    ClusterQueueRec,
+    DeploymentRec,
+    EventRec,
+    EvictionBlocked,
+    InformerStats,
+    JobRec,
+    KubeForbidden,
+    KubernetesSource,
+    KubeWorkloads,
+    LocalQueueRec,
+    NodeRec,
+    PdbRec,
+    PodRec,
+    ResourceKind,
+    WorkloadRec,
+    kueue_kinds,
+)
+
+__all__ = [
+    "CORDON_REASON_ANNOTATION",
+    "KINDS",
+    "ClusterQueueRec",
+    "DeploymentRec",
+    "EventRec",
+    "EvictionBlocked",
+    "InformerStats",
+    "JobRec",
+    "KubeForbidden",
+    "KubeWorkloads",
+    "KubernetesSource",
+    "LocalQueueRec",
+    "NodeRec",
+    "PdbRec",
+    "PodGone",
+    "PodRec",
+    "ResourceKind",
+    "WorkloadRec",
+    "kueue_kinds",
+]
