@@ -18,14 +18,10 @@ from hypothesis import strategies as st
 from sovtui.config import SiteConfig
 from sovtui.model.workload import BudgetRef
 from sovtui.sources.kubernetes import EvictionBlocked, KubeForbidden, KubernetesSource, NodeRec
-from sovtui.sources.kubernetes.drain import (
-    CORDON_REASON_ANNOTATION,
-    PodGone,
-    intern_labels,
-    parse_selector,
-    selector_matches,
-)
-from sovtui.sources.kubernetes.source import Informer, project_pdb, project_pod
+from sovtui.sources.kubernetes.drain import CORDON_REASON_ANNOTATION, PodGone
+from sovtui.sources.kubernetes.projections import intern_labels, project_pdb, project_pod
+from sovtui.sources.kubernetes.selectors import parse_selector, selector_matches
+from sovtui.sources.kubernetes.source import Informer
 from tests.lab.kubeapi.selectors import labels_match, selector_from_label_selector
 from tests.lab.waits import eventually, timed
 

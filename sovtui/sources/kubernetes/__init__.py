@@ -7,25 +7,19 @@ load it.
 from __future__ import annotations
 
 from .drain import CORDON_REASON_ANNOTATION, PodGone
-from .source import (
-    KINDS,
+from .records import (
     ClusterQueueRec,
     DeploymentRec,
     EventRec,
-    EvictionBlocked,
-    InformerStats,
     JobRec,
-    KubeForbidden,
-    KubernetesSource,
     KubeWorkloads,
     LocalQueueRec,
     NodeRec,
     PdbRec,
     PodRec,
-    ResourceKind,
     WorkloadRec,
-    kueue_kinds,
 )
+from .source import KINDS, EvictionBlocked, InformerStats, KubeForbidden, KubernetesSource, ResourceKind, kueue_kinds
 
 __all__ = [
     "CORDON_REASON_ANNOTATION",

@@ -13,17 +13,17 @@ import asyncio
 import json
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from ...model.workload import BudgetRef, PodRef
 from ..base import SourceError
+from .selectors import selector_matches
 
 if TYPE_CHECKING:
     from ...model.types import KubeNode
-    from .source import PdbRec, PodRec
+    from .records import PdbRec, PodRec
 
 CORDON_REASON_ANNOTATION = "sovtui.io/cordon-reason"
-OPERATORS = frozenset({"In", "NotIn", "Exists", "DoesNotExist"})
 MAX_KUBECONFIG_BYTES = 4 * 2**20  # a kubeconfig read for identity() before the source has started
 
 
@@ -35,86 +35,6 @@ class PodGone(SourceError):
     def __init__(self, namespace: str, pod: str, message: str = "") -> None:
         self.namespace, self.pod = namespace, pod
         super().__init__(f"{namespace}/{pod} is gone" + (f" ({message})" if message else ""))
-
-
-# ================================================================================== selectors
-class Selector(NamedTuple):
-    """A ``metav1.LabelSelector``: matchLabels as sorted (key, value) pairs, matchExpressions as (key, operator, values)."""
-
-    labels: tuple[tuple[str, str], ...] = ()
-    expressions: tuple[tuple[str, str, frozenset[str]], ...] = ()
-
-
-def parse_selector(sel: Any) -> Selector | None:
-    """A LabelSelector from its JSON; ``None`` for a null or unusable one (it selects nothing, as the API treats it)."""
-    if not isinstance(sel, Mapping):
-        return None
-    match = sel.get("matchLabels") or {}
-    exprs = sel.get("matchExpressions") or ()
-    if not isinstance(match, Mapping) or not isinstance(exprs, (list, tuple)):
-        return None
-    out = []
-    for expr in exprs:
-        if (
-            not isinstance(expr, Mapping)
-            or expr.get("operator") not in OPERATORS
-            or not isinstance(expr.get("key"), str)
-        ):
-            return None
-        values = expr.get("values") or ()
-        out.append((expr["key"], expr["operator"], frozenset(str(v) for v in values)))
-    return Selector(tuple(sorted((str(k), str(v)) for k, v in match.items())), tuple(out))
-
-
-def selector_matches(sel: Selector | None, labels: Mapping[str, str]) -> bool:
-    """Whether a pod with ``labels`` is selected: every matchLabels pair and every expression must hold."""
-    if sel is None:
-        return False
-    for key, value in sel.labels:
-        if labels.get(key) != value:
-            return False
-    for key, op, values in sel.expressions:
-        have = labels.get(key)
-        if op == "In":
-            if have is None or have not in values:
-                return False
-        elif op == "NotIn":
-            if have is not None and have in values:
-                return False
-        elif op == "Exists":
-            if have is None:
-                return False
-        elif have is not None:  # DoesNotExist
-            return False
-    return True
-
-
-# ================================================================================== pod fields
-_LABEL_SETS: dict[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]] = {}
-
-
-def intern_labels(labels: Any) -> tuple[tuple[str, str], ...]:
-    """A pod's labels as sorted pairs, one shared tuple per distinct set (a ReplicaSet's pods all have the same)."""
-    if not labels or not isinstance(labels, Mapping):
-        return ()
-    pairs = tuple(sorted((str(k), str(v)) for k, v in labels.items()))
-    known = _LABEL_SETS.get(pairs)
-    if known is not None:
-        return known
-    if len(_LABEL_SETS) > 65536:
-        _LABEL_SETS.clear()
-    _LABEL_SETS[pairs] = pairs
-    return pairs
-
-
-def has_emptydir(spec: Mapping) -> bool:
-    """Whether the pod has an emptyDir volume (its data is lost when the pod goes)."""
-    return any(isinstance(v, Mapping) and v.get("emptyDir") is not None for v in spec.get("volumes") or ())
-
-
-def grace_period(spec: Mapping) -> int | None:
-    value = spec.get("terminationGracePeriodSeconds")
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 # ================================================================================== the mixin

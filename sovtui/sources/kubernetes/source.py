@@ -32,20 +32,12 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from ...config import SiteConfig
 from ...model.types import DoctorCheck, KubeNode, NodeEvent, QueueState, SourceData
 from ..base import AuthError, BadAnswer, Source, SourceError, Timeout, Unreachable, jittered_backoff
-from .drain import (
-    DrainMixin,
-    Selector,
-    grace_period,
-    has_emptydir,
-    intern_labels,
-    parse_selector,
-)
+from .drain import DrainMixin
 from .parts import (
     KUEUE_PART,
     MAX_EVENT_BYTES,
@@ -58,33 +50,33 @@ from .parts import (
     read_bounded,
     unknown_why,
 )
+from .projections import (
+    project_cluster_queue,
+    project_deployment,
+    project_event,
+    project_job,
+    project_local_queue,
+    project_node,
+    project_pdb,
+    project_pod,
+    project_workload,
+)
+from .records import (
+    ClusterQueueRec,
+    EventRec,
+    KubeWorkloads,
+    LocalQueueRec,
+    NodeRec,
+    PodRec,
+    WorkloadRec,
+)
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 
-GPU_RESOURCE = "nvidia.com/gpu"
-MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 #: terminal pods hold no GPUs: the server leaves them out (and sends DELETED when a pod finishes)
 POD_FIELD_SELECTOR = "status.phase!=Succeeded,status.phase!=Failed"
-#: node labels worth carrying: roles, placement, and NVIDIA GPU feature discovery's essentials
-LABEL_PREFIXES = ("node-role.kubernetes.io/",)
-LABEL_KEYS = frozenset(
-    {
-        "topology.kubernetes.io/zone",
-        "topology.kubernetes.io/region",
-        "node.kubernetes.io/instance-type",
-        "kubernetes.io/arch",
-        "nvidia.com/gpu.product",
-        "nvidia.com/gpu.count",
-        "nvidia.com/gpu.memory",
-        "nvidia.com/gpu.family",
-        "nvidia.com/gpu.present",
-        "nvidia.com/mig.strategy",
-        "nvidia.com/mig.config",
-        "nvidia.com/cuda.driver-version.full",
-    }
-)
 PAGE_SIZE = 500  # as client-go's reflector pages its lists
 MAX_EVENTS = 500  # most recent Warning events kept
 KUEUE_GROUP = "kueue.x-k8s.io"
@@ -123,396 +115,6 @@ class EvictionBlocked(SourceError):
 
 class _Expired(Exception):
     """410 Gone, reason Expired: the watch (or list continuation) is too old; list again."""
-
-
-# ================================================================================== records
-class NodeRec(NamedTuple):
-    name: str
-    ready: bool | None
-    unschedulable: bool
-    taints: tuple[str, ...]
-    labels: tuple[tuple[str, str], ...]
-    gpu_product: str
-    gpu_capacity: int
-    gpu_allocatable: int
-    conditions: tuple[tuple[str, str, str, str], ...]
-
-
-class PodRec(NamedTuple):
-    namespace: str
-    name: str
-    node: str
-    phase: str
-    gpus: int
-    owner_kind: str
-    owner_name: str
-    mirror: bool
-    created: float | None
-    deleting: bool
-    scheduling: str  # why it is not scheduled (PodScheduled=False message), if so
-    uid: str = ""
-    emptydir: bool = False  # has an emptyDir volume
-    labels: tuple[tuple[str, str], ...] = ()  # sorted pairs, one tuple shared by pods with the same labels
-    grace_period_s: int | None = None  # spec.terminationGracePeriodSeconds
-
-    @property
-    def key(self) -> str:
-        return f"{self.namespace}/{self.name}"
-
-    @property
-    def holds_gpus(self) -> bool:
-        return bool(self.gpus and self.node and self.phase not in ("Succeeded", "Failed"))
-
-    @property
-    def waits_for_gpus(self) -> bool:
-        return bool(self.gpus and not self.node and self.phase == "Pending" and not self.deleting)
-
-
-class PdbRec(NamedTuple):
-    namespace: str
-    name: str
-    disruptions_allowed: int
-    current_healthy: int
-    desired_healthy: int
-    expected_pods: int
-    selector: Selector | None = None  # None selects no pod
-
-
-class JobRec(NamedTuple):
-    namespace: str
-    name: str
-    active: int
-    succeeded: int
-    failed: int
-    completions: int | None
-    state: str  # "running" | "complete" | "failed" | "suspended"
-
-
-class DeploymentRec(NamedTuple):
-    namespace: str
-    name: str
-    replicas: int
-    updated: int
-    ready: int
-    available: int
-    rolled_out: bool  # the controller saw the latest spec and every replica is updated and available
-
-
-class EventRec(NamedTuple):
-    namespace: str
-    name: str
-    type: str
-    reason: str
-    message: str
-    object_kind: str
-    object_name: str
-    object_namespace: str
-    count: int
-    last_seen: float | None
-
-
-class ClusterQueueRec(NamedTuple):
-    name: str
-    cohort: str
-    pending: int  # status.pendingWorkloads, as Kueue last counted them
-    reserving: int
-    admitted: int
-    gpu_quota: int  # nominal nvidia.com/gpu quota over its flavors
-    gpu_reserved: int  # nvidia.com/gpu held by its workloads (status.flavorsReservation)
-
-
-class LocalQueueRec(NamedTuple):
-    namespace: str
-    name: str
-    cluster_queue: str
-
-
-class WorkloadRec(NamedTuple):
-    namespace: str
-    name: str
-    queue: str  # its LocalQueue (spec.queueName)
-    cluster_queue: str  # where it holds quota (status.admission.clusterQueue), if it does
-    state: str  # "pending" | "reserved" (quota held, admission checks not yet passed) | "admitted" | "finished" | "inactive"
-    gpus: int  # over its pod sets: count x the per-pod nvidia.com/gpu request
-    queued: float | None  # when it (re-)entered the queue: its last requeue, else its creation
-    reason: str  # QuotaReserved's reason and message while pending: why it waits, in Kueue's words
-    message: str
-    owner_kind: str
-    owner_name: str
-
-    @property
-    def key(self) -> str:
-        return f"{self.namespace}/{self.name}"
-
-    @property
-    def local_queue(self) -> str:
-        return f"{self.namespace}/{self.queue}"
-
-
-@dataclass(frozen=True)
-class KubeWorkloads:
-    """What the informers hold beyond nodes and GPU queues, for screens that want it."""
-
-    pdbs: tuple[PdbRec, ...]
-    jobs: tuple[JobRec, ...]
-    deployments: tuple[DeploymentRec, ...]
-    warning_events: tuple[EventRec, ...]  # newest first
-
-
-# ================================================================================== projections
-def parse_time(value: Any) -> float | None:
-    if not value or not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
-
-
-def quantity(value: Any) -> int:
-    """An integer resource quantity such as an extended resource count ("8"); fractions round down."""
-    if value is None:
-        return 0
-    text = str(value).strip()
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    suffixes = {"k": 10**3, "M": 10**6, "G": 10**9, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
-    for suffix, factor in sorted(suffixes.items(), key=lambda kv: -len(kv[0])):
-        if text.endswith(suffix):
-            try:
-                return int(float(text[: -len(suffix)]) * factor)
-            except ValueError:
-                return 0
-    if text.endswith("m"):
-        try:
-            return int(float(text[:-1]) / 1000)
-        except ValueError:
-            return 0
-    try:
-        return int(float(text))
-    except ValueError:
-        return 0
-
-
-def _container_gpus(container: dict, resource: str) -> int:
-    res = container.get("resources") or {}
-    requests, limits = res.get("requests") or {}, res.get("limits") or {}
-    # for extended resources requests default to limits, and must equal them when both are set
-    return quantity(requests.get(resource, limits.get(resource)))
-
-
-def pod_gpus(pod: dict, resource: str = GPU_RESOURCE) -> int:
-    """The pod's effective request: max(sum of app containers and sidecars, largest regular init container)."""
-    spec = pod.get("spec") or {}
-    init = spec.get("initContainers") or ()
-    sidecars = sum(_container_gpus(c, resource) for c in init if c.get("restartPolicy") == "Always")
-    main = sum(_container_gpus(c, resource) for c in spec.get("containers") or ()) + sidecars
-    first = max((_container_gpus(c, resource) for c in init if c.get("restartPolicy") != "Always"), default=0)
-    return max(main, first)
-
-
-def _taint(t: dict) -> str:
-    value = t.get("value")
-    return f"{t.get('key', '')}{'=' + value if value else ''}:{t.get('effect', '')}"
-
-
-def project_node(obj: dict) -> NodeRec:
-    meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
-    labels = meta.get("labels") or {}
-    conditions = tuple(
-        (c.get("type", ""), c.get("status", ""), c.get("reason", ""), c.get("message", ""))
-        for c in status.get("conditions") or ()
-    )
-    ready_status = next((c[1] for c in conditions if c[0] == "Ready"), "")
-    return NodeRec(
-        name=meta.get("name", ""),
-        ready={"True": True, "False": False}.get(ready_status),
-        unschedulable=bool(spec.get("unschedulable")),
-        taints=tuple(_taint(t) for t in spec.get("taints") or ()),
-        labels=tuple(sorted((k, v) for k, v in labels.items() if k in LABEL_KEYS or k.startswith(LABEL_PREFIXES))),
-        gpu_product=labels.get("nvidia.com/gpu.product", ""),
-        gpu_capacity=quantity((status.get("capacity") or {}).get(GPU_RESOURCE)),
-        gpu_allocatable=quantity((status.get("allocatable") or {}).get(GPU_RESOURCE)),
-        conditions=conditions,
-    )
-
-
-def project_pod(obj: dict) -> PodRec:
-    meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
-    owner = next((r for r in meta.get("ownerReferences") or () if r.get("controller")), None)
-    scheduled = next((c for c in status.get("conditions") or () if c.get("type") == "PodScheduled"), None)
-    why = scheduled.get("message", "") if scheduled and scheduled.get("status") == "False" else ""
-    return PodRec(
-        namespace=meta.get("namespace", ""),
-        name=meta.get("name", ""),
-        node=spec.get("nodeName") or "",
-        phase=status.get("phase") or "Pending",
-        gpus=pod_gpus(obj),
-        owner_kind=owner.get("kind", "") if owner else "",
-        owner_name=owner.get("name", "") if owner else "",
-        mirror=MIRROR_ANNOTATION in (meta.get("annotations") or {}),
-        created=parse_time(meta.get("creationTimestamp")),
-        deleting=bool(meta.get("deletionTimestamp")),
-        scheduling=why,
-        uid=str(meta.get("uid") or ""),
-        emptydir=has_emptydir(spec),
-        labels=intern_labels(meta.get("labels")),
-        grace_period_s=grace_period(spec),
-    )
-
-
-def project_pdb(obj: dict) -> PdbRec:
-    meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
-    return PdbRec(
-        meta.get("namespace", ""),
-        meta.get("name", ""),
-        int(status.get("disruptionsAllowed") or 0),
-        int(status.get("currentHealthy") or 0),
-        int(status.get("desiredHealthy") or 0),
-        int(status.get("expectedPods") or 0),
-        parse_selector(spec.get("selector")),
-    )
-
-
-def project_job(obj: dict) -> JobRec:
-    meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
-    conds = {c.get("type"): c.get("status") for c in status.get("conditions") or ()}
-    state = (
-        "complete"
-        if conds.get("Complete") == "True"
-        else "failed"
-        if conds.get("Failed") == "True"
-        else "suspended"
-        if spec.get("suspend")
-        else "running"
-    )
-    return JobRec(
-        meta.get("namespace", ""),
-        meta.get("name", ""),
-        int(status.get("active") or 0),
-        int(status.get("succeeded") or 0),
-        int(status.get("failed") or 0),
-        spec.get("completions"),
-        state,
-    )
-
-
-def project_deployment(obj: dict) -> DeploymentRec:
-    meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
-    replicas = int(spec.get("replicas", 1) if spec.get("replicas") is not None else 1)
-    updated, available = int(status.get("updatedReplicas") or 0), int(status.get("availableReplicas") or 0)
-    observed = int(status.get("observedGeneration") or 0) >= int(meta.get("generation") or 0)
-    rolled_out = (
-        observed and updated == replicas and available == replicas and int(status.get("replicas") or 0) == replicas
-    )
-    return DeploymentRec(
-        meta.get("namespace", ""),
-        meta.get("name", ""),
-        replicas,
-        updated,
-        int(status.get("readyReplicas") or 0),
-        available,
-        rolled_out,
-    )
-
-
-def project_event(obj: dict) -> EventRec:
-    meta = obj.get("metadata") or {}
-    inv = obj.get("involvedObject") or {}
-    series = obj.get("series") or {}
-    last = (
-        parse_time(series.get("lastObservedTime"))
-        or parse_time(obj.get("lastTimestamp"))
-        or parse_time(obj.get("eventTime"))
-        or parse_time(obj.get("firstTimestamp"))
-        or parse_time(meta.get("creationTimestamp"))
-    )
-    return EventRec(
-        meta.get("namespace", ""),
-        meta.get("name", ""),
-        obj.get("type", ""),
-        obj.get("reason", ""),
-        obj.get("message", ""),
-        inv.get("kind", ""),
-        inv.get("name", ""),
-        inv.get("namespace", ""),
-        int(series.get("count") or obj.get("count") or 1),
-        last,
-    )
-
-
-def project_cluster_queue(obj: dict) -> ClusterQueueRec:
-    meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
-    quota = sum(
-        quantity(r.get("nominalQuota"))
-        for group in spec.get("resourceGroups") or ()
-        for flavor in group.get("flavors") or ()
-        for r in flavor.get("resources") or ()
-        if r.get("name") == GPU_RESOURCE
-    )
-    reserved = sum(
-        quantity(r.get("total"))
-        for f in status.get("flavorsReservation") or ()
-        for r in f.get("resources") or ()
-        if r.get("name") == GPU_RESOURCE
-    )
-    return ClusterQueueRec(
-        meta.get("name", ""),
-        str(spec.get("cohort") or spec.get("cohortName") or ""),
-        int(status.get("pendingWorkloads") or 0),
-        int(status.get("reservingWorkloads") or 0),
-        int(status.get("admittedWorkloads") or 0),
-        quota,
-        reserved,
-    )
-
-
-def project_local_queue(obj: dict) -> LocalQueueRec:
-    meta, spec = obj.get("metadata") or {}, obj.get("spec") or {}
-    return LocalQueueRec(meta.get("namespace", ""), meta.get("name", ""), str(spec.get("clusterQueue") or ""))
-
-
-def project_workload(obj: dict) -> WorkloadRec:
-    """A Workload's place in its queue, read as Kueue itself reads its conditions."""
-    meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
-    conds = {c.get("type"): c for c in status.get("conditions") or () if isinstance(c, dict)}
-
-    def holds(ctype: str) -> bool:
-        return (conds.get(ctype) or {}).get("status") == "True"
-
-    if holds("Finished"):
-        state = "finished"
-    elif holds("Admitted"):
-        state = "admitted"
-    elif holds("QuotaReserved"):
-        state = "reserved"
-    elif spec.get("active") is False:
-        state = "inactive"
-    else:
-        state = "pending"
-    gpus = 0
-    for ps in spec.get("podSets") or ():
-        count = ps.get("count", 1)
-        gpus += (count if isinstance(count, int) else quantity(count)) * pod_gpus(ps.get("template") or {})
-    waiting = (conds.get("QuotaReserved") or {}) if state == "pending" else {}
-    requeued = conds.get("Requeued")
-    owner = next((r for r in meta.get("ownerReferences") or () if r.get("controller")), None)
-    return WorkloadRec(
-        namespace=meta.get("namespace", ""),
-        name=meta.get("name", ""),
-        queue=str(spec.get("queueName") or ""),
-        cluster_queue=str((status.get("admission") or {}).get("clusterQueue") or ""),
-        state=state,
-        gpus=gpus,
-        queued=(parse_time(requeued.get("lastTransitionTime")) if requeued else None)
-        or parse_time(meta.get("creationTimestamp")),
-        reason=str(waiting.get("reason") or ""),
-        message=str(waiting.get("message") or ""),
-        owner_kind=owner.get("kind", "") if owner else "",
-        owner_name=owner.get("name", "") if owner else "",
-    )
 
 
 @dataclass(frozen=True)
