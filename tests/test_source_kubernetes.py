@@ -18,6 +18,7 @@ from sovtui.hub import Hub
 from sovtui.model.types import KubeNode
 from sovtui.sources.base import AuthError, SourceError, Timeout, Unreachable
 from sovtui.sources.kubernetes import EvictionBlocked, KubeForbidden, KubernetesSource
+from sovtui.sources.kubernetes.kinds import served_version
 from sovtui.sources.kubernetes.projections import (
     parse_time,
     pod_gpus,
@@ -26,7 +27,6 @@ from sovtui.sources.kubernetes.projections import (
     project_workload,
     quantity,
 )
-from sovtui.sources.kubernetes.source import served_version
 from sovtui.sources.registry import build_sources
 from tests.lab.kubeapi.seed import bare_gpu_pod
 from tests.lab.procs import free_port

@@ -21,7 +21,7 @@ from sovtui.ops.layers import Layers
 from sovtui.ops.plan import Options
 from sovtui.sources.base import BadAnswer
 from sovtui.sources.kubernetes import KubeForbidden, KubernetesSource
-from sovtui.sources.kubernetes.parts import MAX_PAGE_BYTES, parse_event, parse_list, read_bounded
+from sovtui.sources.kubernetes.wire import MAX_PAGE_BYTES, parse_event, parse_list, read_bounded
 from tests.lab.faultproxy import FaultProxy
 from tests.lab.kubeapi.lab import write_kubeconfig
 

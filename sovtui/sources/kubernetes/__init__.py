@@ -7,6 +7,7 @@ load it.
 from __future__ import annotations
 
 from .drain import CORDON_REASON_ANNOTATION, PodGone
+from .kinds import KINDS, ResourceKind, kueue_kinds
 from .records import (
     ClusterQueueRec,
     DeploymentRec,
@@ -19,7 +20,7 @@ from .records import (
     PodRec,
     WorkloadRec,
 )
-from .source import KINDS, EvictionBlocked, InformerStats, KubeForbidden, KubernetesSource, ResourceKind, kueue_kinds
+from .source import EvictionBlocked, InformerStats, KubeForbidden, KubernetesSource
 
 __all__ = [
     "CORDON_REASON_ANNOTATION",

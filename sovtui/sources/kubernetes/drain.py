@@ -17,7 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from ...model.workload import BudgetRef, PodRef
 from ..base import SourceError
+from .kinds import ResourceKind
+from .projections import project_node, project_pod
 from .selectors import selector_matches
+from .wire import call_raw
 
 if TYPE_CHECKING:
     from ...model.types import KubeNode
@@ -224,17 +227,17 @@ class DrainMixin:
             body["metadata"] = {"annotations": {CORDON_REASON_ANNOTATION: None}}
         elif reason:
             body["metadata"] = {"annotations": {CORDON_REASON_ANNOTATION: reason}}
-        kind = kube.ResourceKind("nodes", "", "", "", kube.project_node)
+        kind = ResourceKind("nodes", "", "", "", project_node)
         try:
             call = client.CoreV1Api(self._api).patch_node_without_preload_content
-            status, raw, _ = await kube._call_raw(
+            status, raw, _ = await call_raw(
                 call, self.timeout_s, node, body, _content_type="application/merge-patch+json", **kwargs
             )
         except Exception as exc:  # noqa: BLE001
             raise self._classify(exc, "patch", kind) from None  # type: ignore[attr-defined]
         if status != 200:
             raise self._http_error(status, raw, "patch", kind)  # type: ignore[attr-defined]
-        rec = kube.project_node(json.loads(raw))
+        rec = project_node(json.loads(raw))
         held = self._gpu_pods.get(node, {})
         return kube.KubeNode(
             rec.name,
@@ -273,10 +276,10 @@ class DrainMixin:
             delete_options=options,
         )
         kwargs: dict[str, Any] = {"dry_run": "All"} if dry_run else {}
-        kind = kube.ResourceKind("pods/eviction", "", "", "", kube.project_pod)
+        kind = ResourceKind("pods/eviction", "", "", "", project_pod)
         try:
             call = client.CoreV1Api(self._api).create_namespaced_pod_eviction_without_preload_content
-            status, raw, headers = await kube._call_raw(call, self.timeout_s, pod, namespace, body, **kwargs)
+            status, raw, headers = await call_raw(call, self.timeout_s, pod, namespace, body, **kwargs)
         except Exception as exc:  # noqa: BLE001
             raise self._classify(exc, "create", kind) from None  # type: ignore[attr-defined]
         if status in (200, 201):

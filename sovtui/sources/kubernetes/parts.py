@@ -12,14 +12,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from ...model.types import DoctorCheck, PartStatus
-from ..base import BadAnswer
+from .kinds import KUEUE_GROUP, KUEUE_VERSIONS, ResourceKind, kueue_kinds, served_version
+from .wire import bounded, call_raw, read_bounded
 
-#: a list page larger than this is refused (500 objects of a few KiB each are far below it)
-MAX_PAGE_BYTES = 64 * 2**20
-#: a watch event (one object) larger than this is refused; etcd stores objects of at most 1.5 MiB
-MAX_EVENT_BYTES = 4 * 2**20
-#: the types of watch event the API sends
-EVENT_TYPES = frozenset({"ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"})
 #: the part of each kind (Kueue's kinds are one part: its queues need all three)
 KUEUE_PART = "kueue"
 #: parts in the order they are reported
@@ -28,58 +23,7 @@ PART_ORDER = ("pods", "events", "poddisruptionbudgets", "jobs", "deployments", K
 
 def part_of(resource: str, group: str) -> str:
     """The part a resource kind belongs to: its plural, or ``kueue`` for Kueue's kinds."""
-    return KUEUE_PART if group == "kueue.x-k8s.io" else resource
-
-
-async def read_bounded(content: Any, limit: int, what: str) -> bytes:
-    """A response body read in chunks, refused as soon as it grows past ``limit`` bytes (an endless answer is cut)."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        chunk = await content.read(65536)
-        if not chunk:
-            return b"".join(chunks)
-        size += len(chunk)
-        if size > limit:
-            raise BadAnswer(
-                f"{what}: answer larger than {limit // 2**20} MiB, cut off",
-                hint="the API server (or a proxy before it) sent an endless answer",
-            )
-        chunks.append(chunk)
-
-
-def parse_list(raw: bytes, what: str) -> tuple[list[dict], dict]:
-    """A list answer's items and metadata; BadAnswer when it is not a Kubernetes list (HTML, the wrong shape)."""
-    try:
-        doc = json.loads(raw)
-    except ValueError as exc:
-        raise BadAnswer(f"{what}: unreadable answer (not JSON: {exc})") from None
-    items = doc.get("items") if isinstance(doc, dict) else None
-    meta = doc.get("metadata") if isinstance(doc, dict) else None
-    if items is None and isinstance(doc, dict) and isinstance(meta, dict) and str(doc.get("kind", "")).endswith("List"):
-        items = []  # an empty list may leave items out
-    if not isinstance(items, list) or not isinstance(meta, dict) or not all(isinstance(i, dict) for i in items):
-        raise BadAnswer(f"{what}: the answer is not a list of objects (wrong shape: {_shape(doc)})")
-    return items, meta
-
-
-def parse_event(line: bytes, what: str) -> tuple[str, dict]:
-    """One watch line's (type, object); BadAnswer when it is not a watch event."""
-    try:
-        event = json.loads(line)
-    except ValueError as exc:
-        raise BadAnswer(f"{what}: unreadable watch event (not JSON: {exc})") from None
-    etype = event.get("type") if isinstance(event, dict) else None
-    obj = event.get("object") if isinstance(event, dict) else None
-    if etype not in EVENT_TYPES or not isinstance(obj, dict):
-        raise BadAnswer(f"{what}: not a watch event (wrong shape: {_shape(event)})")
-    return etype, obj
-
-
-def _shape(doc: Any) -> str:
-    if isinstance(doc, dict):
-        return "an object with " + (", ".join(sorted(map(str, doc))[:5]) or "no keys")
-    return type(doc).__name__
+    return KUEUE_PART if group == KUEUE_GROUP else resource
 
 
 def forbidden_words(server_message: str, verb: str, qualified: str) -> str:
@@ -177,15 +121,13 @@ def rbac_hint(verb: str, resource: str, group: str) -> str:
 
 async def doctor_kind(src: Any, kind: Any, call: Any) -> tuple[bool, str, str]:
     """Whether this user may list and watch one kind: (ok, detail, hint). ``call`` is the kind's raw list method."""
-    from .source import _bounded, _call_raw
-
     verb = "list"
     try:
-        status, raw, _ = await _call_raw(call, src.timeout_s, *kind.args, limit=1)
+        status, raw, _ = await call_raw(call, src.timeout_s, *kind.args, limit=1)
         if status != 200:
             raise src._http_error(status, raw, "list", kind)
         verb = "watch"
-        resp = await _bounded(
+        resp = await bounded(
             call(*kind.args, watch=True, timeout_seconds=1, _request_timeout=src.timeout_s), src.timeout_s
         )
         try:
@@ -207,14 +149,12 @@ async def doctor_checks(src: Any) -> list[DoctorCheck]:
     """The doctor of a started source: its kubeconfig, Kueue's discovery, then one check per kind it reads."""
     from kubernetes.aio import client
 
-    from .source import KUEUE_GROUP, KUEUE_VERSIONS, ResourceKind, _call_raw, kueue_kinds, served_version
-
     checks = [DoctorCheck(src.name, "kubeconfig", True, f"context {src.context or 'current'} → {src.server}")]
     kinds = list(src.kinds)
     if src.kueue:
         apis = ResourceKind("apis", "", "", "", dict)
         try:
-            status, raw, _ = await _call_raw(
+            status, raw, _ = await call_raw(
                 client.ApisApi(src._api).get_api_versions_without_preload_content, src.timeout_s
             )
             if status != 200:

@@ -38,29 +38,8 @@ from ...config import SiteConfig
 from ...model.types import DoctorCheck, KubeNode, NodeEvent, QueueState, SourceData
 from ..base import AuthError, BadAnswer, Source, SourceError, Timeout, Unreachable, jittered_backoff
 from .drain import DrainMixin
-from .parts import (
-    KUEUE_PART,
-    MAX_EVENT_BYTES,
-    MAX_PAGE_BYTES,
-    doctor_checks,
-    kind_parts,
-    not_served_words,
-    parse_event,
-    parse_list,
-    read_bounded,
-    unknown_why,
-)
-from .projections import (
-    project_cluster_queue,
-    project_deployment,
-    project_event,
-    project_job,
-    project_local_queue,
-    project_node,
-    project_pdb,
-    project_pod,
-    project_workload,
-)
+from .kinds import KINDS, KUEUE_GROUP, KUEUE_VERSIONS, ResourceKind, kueue_kinds, served_version
+from .parts import KUEUE_PART, doctor_checks, kind_parts, not_served_words, unknown_why
 from .records import (
     ClusterQueueRec,
     EventRec,
@@ -70,18 +49,14 @@ from .records import (
     PodRec,
     WorkloadRec,
 )
+from .wire import MAX_EVENT_BYTES, bounded, call_raw, import_client, object_key, parse_event, parse_list, read_bounded
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 
-#: terminal pods hold no GPUs: the server leaves them out (and sends DELETED when a pod finishes)
-POD_FIELD_SELECTOR = "status.phase!=Succeeded,status.phase!=Failed"
 PAGE_SIZE = 500  # as client-go's reflector pages its lists
 MAX_EVENTS = 500  # most recent Warning events kept
-KUEUE_GROUP = "kueue.x-k8s.io"
-#: Kueue API versions whose ClusterQueue/LocalQueue/Workload fields this source reads (the same in both)
-KUEUE_VERSIONS = ("v1beta2", "v1beta1")
 KUEUE_RECHECK_S = 300.0  # how often discovery is asked again whether Kueue is (still) served
 
 
@@ -117,144 +92,10 @@ class _Expired(Exception):
     """410 Gone, reason Expired: the watch (or list continuation) is too old; list again."""
 
 
-@dataclass(frozen=True)
-class ResourceKind:
-    """One resource the source keeps an informer for."""
-
-    resource: str  # plural, as RBAC and errors name it
-    group: str
-    api: str  # kubernetes.aio.client class
-    method: str  # its list-for-all-namespaces method
-    project: Callable[[dict], Any]
-    field_selector: str | None = None
-    required: bool = True  # without it the poll fails; any other kind is a part of the source, failing alone
-    args: tuple[str, ...] = ()  # positional arguments of the list method (a custom resource's group, version, plural)
-
-    @property
-    def qualified(self) -> str:
-        return f"{self.resource}.{self.group}" if self.group else self.resource
-
-
-KINDS: tuple[ResourceKind, ...] = (
-    ResourceKind("nodes", "", "CoreV1Api", "list_node", project_node),
-    ResourceKind(
-        "pods", "", "CoreV1Api", "list_pod_for_all_namespaces", project_pod, POD_FIELD_SELECTOR, required=False
-    ),
-    ResourceKind(
-        "poddisruptionbudgets",
-        "policy",
-        "PolicyV1Api",
-        "list_pod_disruption_budget_for_all_namespaces",
-        project_pdb,
-        required=False,
-    ),
-    ResourceKind("jobs", "batch", "BatchV1Api", "list_job_for_all_namespaces", project_job, required=False),
-    ResourceKind(
-        "deployments", "apps", "AppsV1Api", "list_deployment_for_all_namespaces", project_deployment, required=False
-    ),
-    ResourceKind(
-        "events", "", "CoreV1Api", "list_event_for_all_namespaces", project_event, "type=Warning", required=False
-    ),
-)
-
-
-def kueue_kinds(version: str) -> tuple[ResourceKind, ...]:
-    """Informers for Kueue's ClusterQueues, LocalQueues and Workloads at one served API version."""
-    return (
-        ResourceKind(
-            "clusterqueues",
-            KUEUE_GROUP,
-            "CustomObjectsApi",
-            "list_cluster_custom_object",
-            project_cluster_queue,
-            required=False,
-            args=(KUEUE_GROUP, version, "clusterqueues"),
-        ),
-        ResourceKind(
-            "localqueues",
-            KUEUE_GROUP,
-            "CustomObjectsApi",
-            "list_custom_object_for_all_namespaces",
-            project_local_queue,
-            required=False,
-            args=(KUEUE_GROUP, version, "localqueues"),
-        ),
-        ResourceKind(
-            "workloads",
-            KUEUE_GROUP,
-            "CustomObjectsApi",
-            "list_custom_object_for_all_namespaces",
-            project_workload,
-            required=False,
-            args=(KUEUE_GROUP, version, "workloads"),
-        ),
-    )
-
-
-def served_version(doc: dict, group: str, known: Iterable[str]) -> str:
-    """From an APIGroupList (``/apis``): the version of ``group`` to read, among ``known`` (its preferred one when
-    known, else the first known one served), or "" when the group is not served at all."""
-    known = tuple(known)
-    for g in doc.get("groups") or ():
-        if g.get("name") != group:
-            continue
-        served = [v.get("version") for v in g.get("versions") or ()]
-        preferred = (g.get("preferredVersion") or {}).get("version")
-        if preferred in known:
-            return preferred
-        return next((v for v in known if v in served), "")
-    return ""
-
-
-def _key(obj: dict) -> str:
-    meta = obj.get("metadata") or {}
-    ns = meta.get("namespace")
-    return f"{ns}/{meta.get('name', '')}" if ns else meta.get("name", "")
-
-
 def _decode_page(raw: bytes, project: Callable[[dict], Any], what: str = "list") -> tuple[list[tuple[str, Any]], dict]:
     """A list response's items projected, and its list metadata (run off the event loop); BadAnswer if it is no list."""
     items, meta = parse_list(raw, what)
-    return [(_key(obj), project(obj)) for obj in items], meta
-
-
-def _import_client(kinds: Iterable[ResourceKind]) -> None:
-    """Import the client and the API classes it loads lazily (run in a thread)."""
-    from kubernetes.aio import client, config  # noqa: F401
-
-    for name in {k.api for k in kinds} | {
-        "VersionApi",
-        "ApisApi",
-        "CustomObjectsApi",
-        "ApiClient",
-        "Configuration",
-        "V1Eviction",
-        "V1ObjectMeta",
-    }:
-        getattr(client, name)
-
-
-async def _bounded(awaitable: Any, seconds: float) -> Any:
-    """``await`` with a deadline; unlike ``wait_for`` on Python 3.11 it never swallows a cancellation."""
-    async with asyncio.timeout(seconds):
-        return await awaitable
-
-
-async def _call_raw(
-    call: Callable, seconds: float, *args: Any, _limit: int = MAX_PAGE_BYTES, **kwargs: Any
-) -> tuple[int, bytes, Any]:
-    """One request through a client ``*_without_preload_content`` method: (status, body, headers), all within ``seconds``
-    and a body of at most ``_limit`` bytes."""
-    async with asyncio.timeout(seconds):
-        resp = await call(*args, _request_timeout=seconds, **kwargs)
-        try:
-            return (
-                resp.status,
-                await read_bounded(resp.content, _limit, getattr(call, "__name__", "request")),
-                resp.headers,
-            )
-        finally:
-            resp.release()
+    return [(object_key(obj), project(obj)) for obj in items], meta
 
 
 def _status_of(raw: bytes) -> dict:
@@ -365,7 +206,7 @@ class Informer:
                 kwargs["_continue"] = token
             if self.kind.field_selector:
                 kwargs["field_selector"] = self.kind.field_selector
-            status, raw, _ = await _call_raw(call, timeout, **kwargs)
+            status, raw, _ = await call_raw(call, timeout, **kwargs)
             if status != 200:
                 if status == 410:
                     raise _Expired(_status_of(raw).get("message", "continue token expired"))
@@ -404,11 +245,11 @@ class Informer:
         }
         if self.kind.field_selector:
             kwargs["field_selector"] = self.kind.field_selector
-        resp = await _bounded(call(**kwargs), timeout)
+        resp = await bounded(call(**kwargs), timeout)
         streaming = False
         try:
             if resp.status != 200:
-                raw = await _bounded(
+                raw = await bounded(
                     read_bounded(resp.content, MAX_EVENT_BYTES, f"watch {self.kind.qualified}"), timeout
                 )
                 if resp.status == 410:
@@ -425,7 +266,7 @@ class Informer:
             what = f"watch {self.kind.qualified}"
             while True:
                 try:
-                    line = await _bounded(resp.content.readline(max_line_length=MAX_EVENT_BYTES), idle)
+                    line = await bounded(resp.content.readline(max_line_length=MAX_EVENT_BYTES), idle)
                 except LineTooLong:  # an endless event
                     raise BadAnswer(
                         f"{what}: a watch event larger than {MAX_EVENT_BYTES // 2**20} MiB, cut off"
@@ -445,14 +286,14 @@ class Informer:
                 if etype == "BOOKMARK":
                     self.stats.bookmarks += 1
                 elif etype in ("ADDED", "MODIFIED"):
-                    key = _key(obj)
+                    key = object_key(obj)
                     rec = project(obj)
                     old = items.get(key)
                     items[key] = rec
                     changed(self.kind, key, old, rec)
                     self.stats.events += 1
                 elif etype == "DELETED":
-                    key = _key(obj)
+                    key = object_key(obj)
                     old = items.pop(key, None)
                     changed(self.kind, key, old, None)
                     self.stats.events += 1
@@ -870,7 +711,7 @@ class KubernetesSource(DrainMixin, Source):
         cfg = client.Configuration()
         path = self.kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
         try:
-            loader = await _bounded(
+            loader = await bounded(
                 config.load_kube_config(
                     config_file=path, context=self.context, client_configuration=cfg, persist_config=False
                 ),
@@ -905,7 +746,7 @@ class KubernetesSource(DrainMixin, Source):
 
         path = self.kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
         try:
-            await _bounded(
+            await bounded(
                 config.load_kube_config(
                     config_file=path, context=self.context, client_configuration=self._cfg, persist_config=False
                 ),
@@ -926,7 +767,7 @@ class KubernetesSource(DrainMixin, Source):
             if self._api is not None:
                 return
             # importing the client takes a second or more: not on the event loop the UI draws with
-            await asyncio.to_thread(_import_client, self.kinds)
+            await asyncio.to_thread(import_client, self.kinds)
             from kubernetes.aio import client
 
             await self._load_config()
@@ -942,7 +783,7 @@ class KubernetesSource(DrainMixin, Source):
         from kubernetes.aio import client
 
         try:
-            status, raw, _ = await _call_raw(
+            status, raw, _ = await call_raw(
                 client.VersionApi(self._api).get_code_without_preload_content, self.timeout_s
             )
             if status == 200:
@@ -959,7 +800,7 @@ class KubernetesSource(DrainMixin, Source):
         failures = 0
         while self._api is not None:
             try:
-                status, raw, _ = await _call_raw(
+                status, raw, _ = await call_raw(
                     client.ApisApi(self._api).get_api_versions_without_preload_content, self.timeout_s
                 )
                 if status != 200:
@@ -978,7 +819,7 @@ class KubernetesSource(DrainMixin, Source):
             self._poke()
             wake = self._kueue_wake = asyncio.Event()
             with contextlib.suppress(TimeoutError):
-                await _bounded(wake.wait(), delay)
+                await bounded(wake.wait(), delay)
 
     def _use_kueue(self, version: str) -> None:
         """Read Kueue at ``version`` ("": not at all): informers started or stopped to match."""
@@ -1097,7 +938,7 @@ class KubernetesSource(DrainMixin, Source):
                 )
             self._wake.clear()
             try:
-                await _bounded(self._wake.wait(), deadline - loop.time())
+                await bounded(self._wake.wait(), deadline - loop.time())
             except TimeoutError:
                 pass
         parts = kind_parts(self._informers.values(), self.clock(), self._kueue_error, bool(self.kueue_version))
