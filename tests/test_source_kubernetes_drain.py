@@ -17,8 +17,14 @@ from hypothesis import strategies as st
 
 from sovtui.config import SiteConfig
 from sovtui.model.workload import BudgetRef
-from sovtui.sources.kubernetes import EvictionBlocked, KubeForbidden, KubernetesSource, NodeRec
-from sovtui.sources.kubernetes.drain import CORDON_REASON_ANNOTATION, PodGone
+from sovtui.sources.kubernetes import (
+    CORDON_REASON_ANNOTATION,
+    EvictionBlocked,
+    KubeForbidden,
+    KubernetesSource,
+    NodeRec,
+    PodGone,
+)
 from sovtui.sources.kubernetes.projections import intern_labels, project_pdb, project_pod
 from sovtui.sources.kubernetes.selectors import parse_selector, selector_matches
 from sovtui.sources.kubernetes.source import Informer

@@ -6,7 +6,8 @@ load it.
 
 from __future__ import annotations
 
-from .drain import CORDON_REASON_ANNOTATION, PodGone
+from .drain import CORDON_REASON_ANNOTATION
+from .errors import EvictionBlocked, KubeForbidden, PodGone
 from .kinds import KINDS, ResourceKind, kueue_kinds
 from .records import (
     ClusterQueueRec,
@@ -20,7 +21,7 @@ from .records import (
     PodRec,
     WorkloadRec,
 )
-from .source import EvictionBlocked, InformerStats, KubeForbidden, KubernetesSource
+from .source import InformerStats, KubernetesSource
 
 __all__ = [
     "CORDON_REASON_ANNOTATION",

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ...model.workload import BudgetRef, PodRef
-from ..base import SourceError
+from .errors import EvictionBlocked, PodGone, status_of
 from .kinds import ResourceKind
 from .projections import project_node, project_pod
 from .selectors import selector_matches
@@ -28,16 +28,6 @@ if TYPE_CHECKING:
 
 CORDON_REASON_ANNOTATION = "sovtui.io/cordon-reason"
 MAX_KUBECONFIG_BYTES = 4 * 2**20  # a kubeconfig read for identity() before the source has started
-
-
-class PodGone(SourceError):
-    """The pod is not there (404): already deleted, or never was."""
-
-    hint = "the pod left before the request; nothing to do for it"
-
-    def __init__(self, namespace: str, pod: str, message: str = "") -> None:
-        self.namespace, self.pod = namespace, pod
-        super().__init__(f"{namespace}/{pod} is gone" + (f" ({message})" if message else ""))
 
 
 # ================================================================================== the mixin
@@ -234,9 +224,9 @@ class DrainMixin:
                 call, self.timeout_s, node, body, _content_type="application/merge-patch+json", **kwargs
             )
         except Exception as exc:  # noqa: BLE001
-            raise self._classify(exc, "patch", kind) from None  # type: ignore[attr-defined]
+            raise self.classify(exc, "patch", kind) from None  # type: ignore[attr-defined]
         if status != 200:
-            raise self._http_error(status, raw, "patch", kind)  # type: ignore[attr-defined]
+            raise self.http_error(status, raw, "patch", kind)  # type: ignore[attr-defined]
         rec = project_node(json.loads(raw))
         held = self._gpu_pods.get(node, {})
         return kube.KubeNode(
@@ -265,8 +255,6 @@ class DrainMixin:
         """
         from kubernetes.aio import client
 
-        from . import source as kube
-
         await self._start()  # type: ignore[attr-defined]
         options = client.V1DeleteOptions(grace_period_seconds=grace_period_s) if grace_period_s is not None else None
         body = client.V1Eviction(
@@ -281,10 +269,10 @@ class DrainMixin:
             call = client.CoreV1Api(self._api).create_namespaced_pod_eviction_without_preload_content
             status, raw, headers = await call_raw(call, self.timeout_s, pod, namespace, body, **kwargs)
         except Exception as exc:  # noqa: BLE001
-            raise self._classify(exc, "create", kind) from None  # type: ignore[attr-defined]
+            raise self.classify(exc, "create", kind) from None  # type: ignore[attr-defined]
         if status in (200, 201):
             return
-        doc = kube._status_of(raw)
+        doc = status_of(raw)
         if status == 429:
             details = doc.get("details") or {}
             causes = tuple(str(c.get("message", "")) for c in details.get("causes") or () if c.get("message"))
@@ -293,10 +281,10 @@ class DrainMixin:
                 retry_s = float(retry) if retry else None
             except ValueError:
                 retry_s = None
-            raise kube.EvictionBlocked(namespace, pod, str(doc.get("message") or "too many requests"), causes, retry_s)
+            raise EvictionBlocked(namespace, pod, str(doc.get("message") or "too many requests"), causes, retry_s)
         if status == 404:
             raise PodGone(namespace, pod, str(doc.get("message") or "not found"))
-        raise self._http_error(status, raw, "create", kind)  # type: ignore[attr-defined]
+        raise self.http_error(status, raw, "create", kind)  # type: ignore[attr-defined]
 
 
 def _kubeconfig_names(path: str | None, context: str | None) -> tuple[str, str, str]:

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ...model.types import DoctorCheck, PartStatus
+from .errors import error_words
 from .kinds import KUEUE_GROUP, KUEUE_VERSIONS, ResourceKind, kueue_kinds, served_version
 from .wire import bounded, call_raw, read_bounded
 
@@ -24,28 +25,6 @@ PART_ORDER = ("pods", "events", "poddisruptionbudgets", "jobs", "deployments", K
 def part_of(resource: str, group: str) -> str:
     """The part a resource kind belongs to: its plural, or ``kueue`` for Kueue's kinds."""
     return KUEUE_PART if group == KUEUE_GROUP else resource
-
-
-def forbidden_words(server_message: str, verb: str, qualified: str) -> str:
-    """A 403 in words: ``forbidden: User "x" cannot list resource "pods" in API group "" at the cluster scope``."""
-    _, sep, why = server_message.partition(" is forbidden: ")
-    return (
-        f"forbidden: {why}"
-        if sep and why
-        else f"forbidden: cannot {verb} {qualified}" + (f" ({server_message})" if server_message else "")
-    )
-
-
-def error_words(err: Any, qualified: str) -> str:
-    """A kind's error as its part says it: a 403 in the API server's words, anything else as the error reads."""
-    if hasattr(err, "server_message") and hasattr(err, "verb"):
-        words = forbidden_words(err.server_message, err.verb, qualified)
-        return words if qualified.split(".")[0] in words else f"{qualified}: {words}"
-    return str(err)
-
-
-def not_served_words(verb: str, qualified: str, server: str) -> str:
-    return f"{verb} {qualified}: not served (404) by {server or 'the API server'}"
 
 
 def kind_parts(
@@ -125,20 +104,20 @@ async def doctor_kind(src: Any, kind: Any, call: Any) -> tuple[bool, str, str]:
     try:
         status, raw, _ = await call_raw(call, src.timeout_s, *kind.args, limit=1)
         if status != 200:
-            raise src._http_error(status, raw, "list", kind)
+            raise src.http_error(status, raw, "list", kind)
         verb = "watch"
         resp = await bounded(
             call(*kind.args, watch=True, timeout_seconds=1, _request_timeout=src.timeout_s), src.timeout_s
         )
         try:
             if resp.status != 200:
-                raise src._http_error(
+                raise src.http_error(
                     resp.status, await read_bounded(resp.content, 65536, f"watch {kind.qualified}"), "watch", kind
                 )
         finally:
             resp.close()
     except Exception as exc:  # noqa: BLE001 - every failure is a failed check, in words
-        err = src._classify(exc, verb, kind)
+        err = src.classify(exc, verb, kind)
         if hasattr(err, "server_message"):
             return False, error_words(err, kind.qualified), rbac_hint(verb, kind.resource, kind.group)
         return False, str(err), err.hint
@@ -158,7 +137,7 @@ async def doctor_checks(src: Any) -> list[DoctorCheck]:
                 client.ApisApi(src._api).get_api_versions_without_preload_content, src.timeout_s
             )
             if status != 200:
-                raise src._http_error(status, raw, "get", apis)
+                raise src.http_error(status, raw, "get", apis)
             version = served_version(json.loads(raw), KUEUE_GROUP, KUEUE_VERSIONS)
             checks.append(
                 DoctorCheck(
@@ -170,7 +149,7 @@ async def doctor_checks(src: Any) -> list[DoctorCheck]:
             )
             kinds += kueue_kinds(version) if version else ()
         except Exception as exc:  # noqa: BLE001 - a failed check, in words
-            err = src._classify(exc, "get", apis)
+            err = src.classify(exc, "get", apis)
             checks.append(DoctorCheck(src.name, f"discover {KUEUE_GROUP}", False, str(err), err.hint))
     for kind in kinds:  # one check per kind: may this user list and watch it, and if not, why
         call = getattr(getattr(client, kind.api)(src._api), f"{kind.method}_without_preload_content")

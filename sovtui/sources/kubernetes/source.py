@@ -37,9 +37,11 @@ from typing import Any
 from ...config import SiteConfig
 from ...model.types import DoctorCheck, KubeNode, NodeEvent, QueueState, SourceData
 from ..base import AuthError, BadAnswer, Source, SourceError, Timeout, Unreachable, jittered_backoff
+from . import errors
 from .drain import DrainMixin
+from .errors import KubeForbidden, status_of
 from .kinds import KINDS, KUEUE_GROUP, KUEUE_VERSIONS, ResourceKind, kueue_kinds, served_version
-from .parts import KUEUE_PART, doctor_checks, kind_parts, not_served_words, unknown_why
+from .parts import KUEUE_PART, doctor_checks, kind_parts, unknown_why
 from .records import (
     ClusterQueueRec,
     EventRec,
@@ -60,34 +62,6 @@ MAX_EVENTS = 500  # most recent Warning events kept
 KUEUE_RECHECK_S = 300.0  # how often discovery is asked again whether Kueue is (still) served
 
 
-# ================================================================================== errors
-class KubeForbidden(AuthError):
-    """The API server's RBAC denied one verb on one resource (403); ``verb``, ``resource`` and ``group`` say which."""
-
-    hint = "grant this user the verb on the resource (a ClusterRole and ClusterRoleBinding); sovtui does not work around RBAC"
-
-    def __init__(self, verb: str, resource: str, group: str = "", message: str = "", namespace: str = "") -> None:
-        self.verb, self.resource, self.group, self.namespace = verb, resource, group, namespace
-        self.server_message = message
-        qualified = f"{resource}.{group}" if group else resource
-        super().__init__(
-            f"cannot {verb} {qualified}: {message}" if message else f"cannot {verb} {qualified} (forbidden)"
-        )
-
-
-class EvictionBlocked(SourceError):
-    """An eviction refused with 429 because the pod's PodDisruptionBudget allows no disruption now."""
-
-    hint = "wait for the budget to allow a disruption (more healthy pods), or change the PodDisruptionBudget"
-
-    def __init__(
-        self, namespace: str, pod: str, message: str, causes: tuple[str, ...] = (), retry_after_s: float | None = None
-    ) -> None:
-        self.namespace, self.pod, self.causes, self.retry_after_s = namespace, pod, causes, retry_after_s
-        detail = f" ({'; '.join(causes)})" if causes else ""
-        super().__init__(f"evicting {namespace}/{pod}: {message}{detail}")
-
-
 class _Expired(Exception):
     """410 Gone, reason Expired: the watch (or list continuation) is too old; list again."""
 
@@ -96,14 +70,6 @@ def _decode_page(raw: bytes, project: Callable[[dict], Any], what: str = "list")
     """A list response's items projected, and its list metadata (run off the event loop); BadAnswer if it is no list."""
     items, meta = parse_list(raw, what)
     return [(object_key(obj), project(obj)) for obj in items], meta
-
-
-def _status_of(raw: bytes) -> dict:
-    try:
-        doc = json.loads(raw)
-    except ValueError:
-        return {"message": raw[:200].decode("utf-8", "replace").strip()}
-    return doc if isinstance(doc, dict) else {}
 
 
 # ================================================================================== informer
@@ -175,7 +141,7 @@ class Informer:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - every failure becomes a typed error and a retry
-                err = self.source._classify(exc, "watch" if self.synced and not need_list else "list", self.kind)
+                err = self.source.classify(exc, "watch" if self.synced and not need_list else "list", self.kind)
                 was_watching = getattr(exc, "_sovtui_streamed", False)
                 if getattr(exc, "_sovtui_healthy", False):
                     failures = 0  # a fresh problem, not a repeat of the last one
@@ -209,8 +175,8 @@ class Informer:
             status, raw, _ = await call_raw(call, timeout, **kwargs)
             if status != 200:
                 if status == 410:
-                    raise _Expired(_status_of(raw).get("message", "continue token expired"))
-                raise self.source._http_error(status, raw, "list", self.kind)
+                    raise _Expired(status_of(raw).get("message", "continue token expired"))
+                raise self.source.http_error(status, raw, "list", self.kind)
             what = f"list {self.kind.qualified}"
             page, meta = (
                 await asyncio.to_thread(_decode_page, raw, self.kind.project, what)
@@ -253,8 +219,8 @@ class Informer:
                     read_bounded(resp.content, MAX_EVENT_BYTES, f"watch {self.kind.qualified}"), timeout
                 )
                 if resp.status == 410:
-                    raise _Expired(_status_of(raw).get("message", ""))
-                raise self.source._http_error(resp.status, raw, "watch", self.kind)
+                    raise _Expired(status_of(raw).get("message", ""))
+                raise self.source.http_error(resp.status, raw, "watch", self.kind)
             streaming = True
             started = time.monotonic()
             received = 0
@@ -281,7 +247,7 @@ class Informer:
                 if etype == "ERROR":
                     if obj.get("code") == 410:
                         raise _Expired(obj.get("message", ""))
-                    raise self.source._http_error(int(obj.get("code") or 500), line, "watch", self.kind)
+                    raise self.source.http_error(int(obj.get("code") or 500), line, "watch", self.kind)
                 rv = (obj.get("metadata") or {}).get("resourceVersion")
                 if etype == "BOOKMARK":
                     self.stats.bookmarks += 1
@@ -804,7 +770,7 @@ class KubernetesSource(DrainMixin, Source):
                     client.ApisApi(self._api).get_api_versions_without_preload_content, self.timeout_s
                 )
                 if status != 200:
-                    raise self._http_error(status, raw, "get", kind)
+                    raise self.http_error(status, raw, "get", kind)
                 version = served_version(json.loads(raw), KUEUE_GROUP, KUEUE_VERSIONS)
                 self._kueue_error, failures, delay = None, 0, KUEUE_RECHECK_S
                 self._use_kueue(version)
@@ -812,7 +778,7 @@ class KubernetesSource(DrainMixin, Source):
                 raise
             except Exception as exc:  # noqa: BLE001 - reported in the poll's notes, retried
                 failures += 1
-                self._kueue_error = self._classify(exc, "get", kind)
+                self._kueue_error = self.classify(exc, "get", kind)
                 delay = jittered_backoff(failures, 2.0, min(KUEUE_RECHECK_S, 2.0 * 2**6))
                 log.info("kubernetes: discovery of %s: %s; retrying in %.0fs", KUEUE_GROUP, self._kueue_error, delay)
             self._kueue_known = True
@@ -851,57 +817,13 @@ class KubernetesSource(DrainMixin, Source):
             self._wake.set()
 
     # -- errors -------------------------------------------------------------------------------
-    def _http_error(self, status: int, raw: bytes, verb: str, kind: ResourceKind) -> SourceError:
-        doc = _status_of(raw)
-        message = str(doc.get("message") or "").strip()
-        if status == 401:
-            return AuthError(
-                f"unauthorized: {self._where()} rejected the credentials",
-                hint="the token or client certificate is invalid or expired; log in again or refresh the kubeconfig",
-            )
-        if status == 403:
-            return KubeForbidden(verb, kind.resource, kind.group, message)
-        if status == 404:
-            return BadAnswer(
-                not_served_words(verb, kind.qualified, self.server),
-                hint="the cluster does not serve this API (its group, version or CRD is missing)",
-            )
-        if status == 429:
-            return BadAnswer(
-                f"{verb} {kind.qualified}: the API server is throttling requests (429)",
-                hint="the API server is overloaded; sovtui retries with backoff",
-            )
-        return BadAnswer(f"{verb} {kind.qualified}: HTTP {status}" + (f": {message}" if message else ""))
+    def http_error(self, status: int, raw: bytes, verb: str, kind: ResourceKind) -> SourceError:
+        """An error answer of this cluster's API server as a typed error (:func:`.errors.http_error`)."""
+        return errors.http_error(status, raw, verb, kind, self.server, self._where())
 
-    def _classify(self, exc: BaseException, verb: str, kind: ResourceKind) -> SourceError:
-        import aiohttp
-
-        if isinstance(exc, SourceError):
-            return exc
-        what = f"{verb} {kind.qualified}"
-        if isinstance(exc, TimeoutError):
-            return Timeout(f"{what}: no answer from {self.server} within {self.timeout_s:g}s")
-        if isinstance(exc, (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError)):
-            return Unreachable(
-                f"TLS with {self.server} failed: {exc}",
-                hint="check certificate-authority(-data) and the server name in the kubeconfig",
-            )
-        if isinstance(exc, aiohttp.ClientConnectorError):
-            why = (
-                exc.os_error.strerror
-                if getattr(exc, "os_error", None) is not None and exc.os_error.strerror
-                else str(exc)
-            )
-            return Unreachable(f"cannot connect to {self.server}: {why}")
-        if isinstance(
-            exc, (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError, aiohttp.ClientOSError, ConnectionError)
-        ):
-            return Unreachable(f"{what}: connection to {self.server} dropped ({type(exc).__name__})")
-        if isinstance(exc, aiohttp.ClientError):
-            return Unreachable(f"{what}: {type(exc).__name__}: {exc}")
-        if isinstance(exc, ValueError):
-            return BadAnswer(f"{what}: unreadable answer from {self.server}: {exc}")
-        return BadAnswer(f"{what}: {type(exc).__name__}: {exc}")
+    def classify(self, exc: BaseException, verb: str, kind: ResourceKind) -> SourceError:
+        """A failed request to this cluster's API server as a typed error (:func:`.errors.classify`)."""
+        return errors.classify(exc, verb, kind, self.server, self.timeout_s)
 
     # -- polling ------------------------------------------------------------------------------
     async def fetch(self, executor: Executor | None = None) -> SourceData:
