@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .drain import CORDON_REASON_ANNOTATION
 from .errors import EvictionBlocked, KubeForbidden, PodGone
+from .informer import InformerStats
 from .kinds import KINDS, ResourceKind, kueue_kinds
 from .records import (
     ClusterQueueRec,
@@ -21,7 +22,7 @@ from .records import (
     PodRec,
     WorkloadRec,
 )
-from .source import InformerStats, KubernetesSource
+from .source import KubernetesSource
 
 __all__ = [
     "CORDON_REASON_ANNOTATION",

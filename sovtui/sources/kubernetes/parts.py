@@ -134,7 +134,7 @@ async def doctor_checks(src: Any) -> list[DoctorCheck]:
         apis = ResourceKind("apis", "", "", "", dict)
         try:
             status, raw, _ = await call_raw(
-                client.ApisApi(src._api).get_api_versions_without_preload_content, src.timeout_s
+                client.ApisApi(src.api).get_api_versions_without_preload_content, src.timeout_s
             )
             if status != 200:
                 raise src.http_error(status, raw, "get", apis)
@@ -152,7 +152,7 @@ async def doctor_checks(src: Any) -> list[DoctorCheck]:
             err = src.classify(exc, "get", apis)
             checks.append(DoctorCheck(src.name, f"discover {KUEUE_GROUP}", False, str(err), err.hint))
     for kind in kinds:  # one check per kind: may this user list and watch it, and if not, why
-        call = getattr(getattr(client, kind.api)(src._api), f"{kind.method}_without_preload_content")
+        call = getattr(getattr(client, kind.api)(src.api), f"{kind.method}_without_preload_content")
         ok, detail, hint = await doctor_kind(src, kind, call)
         checks.append(DoctorCheck(src.name, f"list+watch {kind.qualified}", ok, detail, hint))
         if not ok and not ("forbidden" in detail or "not served" in detail):
