@@ -2,9 +2,7 @@
 
 :class:`DrainMixin` is mixed into :class:`~sovtui.sources.kubernetes.KubernetesSource`. Its index of pods by node and of
 PodDisruptionBudgets by namespace is kept by the informers' callbacks, so :meth:`DrainMixin.pods_on` costs the pods of
-one node, never a scan of the cluster. Label selectors are matched as ``metav1.LabelSelectorAsSelector`` does
-(matchLabels, and matchExpressions with In, NotIn, Exists, DoesNotExist; a null selector selects nothing, an empty one
-every pod of its namespace).
+one node, never a scan of the cluster; budgets are matched to pods by their label selectors (:mod:`.selectors`).
 """
 
 from __future__ import annotations
@@ -12,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ...model.workload import BudgetRef, PodRef
@@ -24,7 +22,8 @@ from .wire import call_raw
 
 if TYPE_CHECKING:
     from ...model.types import KubeNode
-    from .records import PdbRec, PodRec
+    from ..base import SourceError
+    from .records import NodeRec, PdbRec, PodRec
 
 CORDON_REASON_ANNOTATION = "sovtui.io/cordon-reason"
 MAX_KUBECONFIG_BYTES = 4 * 2**20  # a kubeconfig read for identity() before the source has started
@@ -37,13 +36,16 @@ class DrainMixin:
     # provided by KubernetesSource
     _informers: dict[str, Any]
     _nodes: dict[str, Any]
-    _gpu_pods: dict[str, dict[str, int]]
     _loader: Any
-    _api: Any
+    api: Any
     kubeconfig: str | None
     context: str | None
     server: str
     timeout_s: float
+    _start: Callable[[], Awaitable[None]]
+    _node_view: Callable[[NodeRec], KubeNode]
+    classify: Callable[[BaseException, str, ResourceKind], SourceError]
+    http_error: Callable[[int, bytes, str, ResourceKind], SourceError]
 
     def _init_drain(self) -> None:
         self._pod_waiters: set[asyncio.Future] = set()
@@ -55,6 +57,20 @@ class DrainMixin:
         self._pods_on_memo: dict[str, tuple[PodRef, ...]] = {}
 
     # -- kept by the informers' callbacks ---------------------------------------------------------
+    def _index_relist(self, kind: ResourceKind, items: Mapping[str, Any]) -> None:
+        """A (re-)list replaced one cache: the index of pods by node, or of budgets by namespace, is rebuilt."""
+        if kind.resource == "pods":
+            self._index_pods(items)
+        elif kind.resource == "poddisruptionbudgets":
+            self._index_pdbs(items)
+
+    def _index_change(self, kind: ResourceKind, key: str, old: Any, new: Any) -> None:
+        """A watch event changed one pod or budget: the index follows."""
+        if kind.resource == "pods":
+            self._index_pod(key, old, new)
+        elif kind.resource == "poddisruptionbudgets":
+            self._index_pdb(key, old, new)
+
     def _index_pods(self, items: Mapping[str, PodRec]) -> None:
         by_node: dict[str, dict[str, PodRec]] = {}
         for key, pod in items.items():
@@ -178,7 +194,7 @@ class DrainMixin:
         self._pod_waiters.add(fut)  # before any await: no change can slip in between
         try:
             async with asyncio.timeout(max(0.0, timeout_s)):
-                await self._start()  # type: ignore[attr-defined]
+                await self._start()
                 return await fut
         except TimeoutError:
             return False
@@ -208,9 +224,7 @@ class DrainMixin:
         the server has it."""
         from kubernetes.aio import client
 
-        from . import source as kube
-
-        await self._start()  # type: ignore[attr-defined]
+        await self._start()
         kwargs: dict[str, Any] = {"dry_run": "All"} if dry_run else {}
         body: dict[str, Any] = {"spec": {"unschedulable": True if unschedulable else None}}
         if not unschedulable:
@@ -219,30 +233,15 @@ class DrainMixin:
             body["metadata"] = {"annotations": {CORDON_REASON_ANNOTATION: reason}}
         kind = ResourceKind("nodes", "", "", "", project_node)
         try:
-            call = client.CoreV1Api(self._api).patch_node_without_preload_content
+            call = client.CoreV1Api(self.api).patch_node_without_preload_content
             status, raw, _ = await call_raw(
                 call, self.timeout_s, node, body, _content_type="application/merge-patch+json", **kwargs
             )
         except Exception as exc:  # noqa: BLE001
-            raise self.classify(exc, "patch", kind) from None  # type: ignore[attr-defined]
+            raise self.classify(exc, "patch", kind) from None
         if status != 200:
-            raise self.http_error(status, raw, "patch", kind)  # type: ignore[attr-defined]
-        rec = project_node(json.loads(raw))
-        held = self._gpu_pods.get(node, {})
-        return kube.KubeNode(
-            rec.name,
-            rec.ready,
-            rec.unschedulable,
-            rec.taints,
-            rec.labels,
-            rec.gpu_product,
-            rec.gpu_capacity,
-            rec.gpu_allocatable,
-            sum(held.values()),
-            rec.conditions,
-            tuple(sorted(held.items())),
-            pods_unknown=getattr(self, "_pods_unknown", ""),
-        )
+            raise self.http_error(status, raw, "patch", kind)
+        return self._node_view(project_node(json.loads(raw)))
 
     async def evict(
         self, namespace: str, pod: str, *, grace_period_s: int | None = None, dry_run: bool = False
@@ -255,7 +254,7 @@ class DrainMixin:
         """
         from kubernetes.aio import client
 
-        await self._start()  # type: ignore[attr-defined]
+        await self._start()
         options = client.V1DeleteOptions(grace_period_seconds=grace_period_s) if grace_period_s is not None else None
         body = client.V1Eviction(
             api_version="policy/v1",
@@ -266,10 +265,10 @@ class DrainMixin:
         kwargs: dict[str, Any] = {"dry_run": "All"} if dry_run else {}
         kind = ResourceKind("pods/eviction", "", "", "", project_pod)
         try:
-            call = client.CoreV1Api(self._api).create_namespaced_pod_eviction_without_preload_content
+            call = client.CoreV1Api(self.api).create_namespaced_pod_eviction_without_preload_content
             status, raw, headers = await call_raw(call, self.timeout_s, pod, namespace, body, **kwargs)
         except Exception as exc:  # noqa: BLE001
-            raise self.classify(exc, "create", kind) from None  # type: ignore[attr-defined]
+            raise self.classify(exc, "create", kind) from None
         if status in (200, 201):
             return
         doc = status_of(raw)
@@ -284,7 +283,7 @@ class DrainMixin:
             raise EvictionBlocked(namespace, pod, str(doc.get("message") or "too many requests"), causes, retry_s)
         if status == 404:
             raise PodGone(namespace, pod, str(doc.get("message") or "not found"))
-        raise self.http_error(status, raw, "create", kind)  # type: ignore[attr-defined]
+        raise self.http_error(status, raw, "create", kind)
 
 
 def _kubeconfig_names(path: str | None, context: str | None) -> tuple[str, str, str]:
