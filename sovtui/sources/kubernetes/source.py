@@ -95,9 +95,9 @@ class KubernetesSource(AccountingMixin, DrainMixin, Source):
         self._kueue_error: SourceError | None = None  # the last discovery failure, until one succeeds
         self._init_drain()
         self._reset_aggregates()
-        self._reset_drain_index()
 
     def informer_stats(self) -> dict[str, InformerStats]:
+        """Each informer's traffic counters, by resource."""
         return {name: inf.stats for name, inf in self._informers.items()}
 
     # -- connection ---------------------------------------------------------------------------
@@ -109,11 +109,15 @@ class KubernetesSource(AccountingMixin, DrainMixin, Source):
         )
         return f"{self.server or 'the API server'} (context {ctx})"
 
+    def _kubeconfig_path(self) -> str:
+        """The kubeconfig file read: the one given, else $KUBECONFIG, else ~/.kube/config."""
+        return self.kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+
     async def _load_config(self) -> None:
         from kubernetes.aio import client, config
 
         cfg = client.Configuration()
-        path = self.kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+        path = self._kubeconfig_path()
         try:
             loader = await bounded(
                 config.load_kube_config(
@@ -148,7 +152,7 @@ class KubernetesSource(AccountingMixin, DrainMixin, Source):
         self._last_refresh = time.monotonic()
         from kubernetes.aio import config
 
-        path = self.kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+        path = self._kubeconfig_path()
         try:
             await bounded(
                 config.load_kube_config(
