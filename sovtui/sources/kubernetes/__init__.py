@@ -1,7 +1,10 @@
 """Provides the Kubernetes source (:class:`KubernetesSource`) and what its callers use: its kinds, records and errors.
 
 The official ``kubernetes`` client is imported lazily, when the source first starts: importing this package does not
-load it.
+load it. The modules: :mod:`.source` (the source), :mod:`.informer` (list + watch caches), :mod:`.accounting` (GPU,
+queue and Kueue counts), :mod:`.drain` (pods by node, cordon, eviction), :mod:`.parts` (parts and doctor),
+:mod:`.errors`, :mod:`.kinds`, :mod:`.records`, :mod:`.projections`, :mod:`.selectors` and :mod:`.wire` (bounded
+requests and decoding).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
-"""Provides the Kubernetes source's parts: one per resource kind it reads, with why a kind did not answer, and the size bounds of its reads.
+"""Provides the Kubernetes source's parts (one per optional resource kind, with why a kind did not answer) and its doctor.
 
 Nodes (and the API itself) carry the whole source; every other kind is a part (:class:`~sovtui.model.types.PartStatus`)
 that may fail alone: denied by RBAC (403), not served (404), or not listed yet. A part that failed keeps its last
 listed data, marked with when it was last in sync (``last_ok_at``); a part that never answered is unknown.
+The doctor (:func:`doctor_checks`) asks, per kind, whether this user may list and watch it.
 """
 
 from __future__ import annotations
