@@ -16,8 +16,7 @@ from sovtui.model.types import SiteInfo
 from sovtui.ops import audit
 from sovtui.ops.operator import Operator
 from sovtui.ops.plan import Options
-from sovtui.sources.kube_drain import CORDON_REASON_ANNOTATION
-from sovtui.sources.kubernetes import KubernetesSource
+from sovtui.sources.kubernetes import CORDON_REASON_ANNOTATION, KubernetesSource
 from tests.lab.kubeapi.lab import start_cluster
 
 pytestmark = [pytest.mark.kubernetes, pytest.mark.slow]

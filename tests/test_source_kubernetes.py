@@ -17,17 +17,15 @@ from sovtui.config import SiteConfig
 from sovtui.hub import Hub
 from sovtui.model.types import KubeNode
 from sovtui.sources.base import AuthError, SourceError, Timeout, Unreachable
-from sovtui.sources.kubernetes import (
-    EvictionBlocked,
-    KubeForbidden,
-    KubernetesSource,
+from sovtui.sources.kubernetes import EvictionBlocked, KubeForbidden, KubernetesSource
+from sovtui.sources.kubernetes.kinds import served_version
+from sovtui.sources.kubernetes.projections import (
     parse_time,
     pod_gpus,
     project_event,
     project_node,
     project_workload,
     quantity,
-    served_version,
 )
 from sovtui.sources.registry import build_sources
 from tests.lab.kubeapi.seed import bare_gpu_pod

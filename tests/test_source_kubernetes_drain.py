@@ -17,16 +17,17 @@ from hypothesis import strategies as st
 
 from sovtui.config import SiteConfig
 from sovtui.model.workload import BudgetRef
-from sovtui.sources.kube_drain import CORDON_REASON_ANNOTATION, PodGone, intern_labels, parse_selector, selector_matches
 from sovtui.sources.kubernetes import (
+    CORDON_REASON_ANNOTATION,
     EvictionBlocked,
-    Informer,
     KubeForbidden,
     KubernetesSource,
     NodeRec,
-    project_pdb,
-    project_pod,
+    PodGone,
 )
+from sovtui.sources.kubernetes.informer import Informer
+from sovtui.sources.kubernetes.projections import intern_labels, project_pdb, project_pod
+from sovtui.sources.kubernetes.selectors import parse_selector, selector_matches
 from tests.lab.kubeapi.selectors import labels_match, selector_from_label_selector
 from tests.lab.waits import eventually, timed
 
@@ -217,9 +218,9 @@ def test_pods_on_a_node_with_100_pods_in_a_20000_pod_cache_is_cheap():
     for resource, items in (("nodes", {}), ("pods", pods), ("poddisruptionbudgets", pdbs)):
         inf = src._informers[resource] = Informer(kinds[resource], src)
         inf.items, inf.synced = items, True
-        src._reset(kinds[resource], items)
+        src.on_relist(kinds[resource], items)
     for name in ["node-hot", *(f"node-{i:04d}" for i in range(500))]:
-        src._changed(kinds["nodes"], name, None, NodeRec(name, True, False, (), (), "", 8, 8, ()))
+        src.on_change(kinds["nodes"], name, None, NodeRec(name, True, False, (), (), "", 8, 8, ()))
     gc.collect()
     t0 = time.perf_counter()
     refs = src.pods_on("node-hot")
@@ -232,7 +233,7 @@ def test_pods_on_a_node_with_100_pods_in_a_20000_pod_cache_is_cheap():
     again = []
     for _ in range(20):  # after a change on the node: rebuilt, as after every watch event a drain waits on
         key = "team-05/pod-00005"
-        src._changed(kinds["pods"], key, pods[key], pods[key])
+        src.on_change(kinds["pods"], key, pods[key], pods[key])
         t1 = time.perf_counter()
         src.pods_on("node-hot")
         again.append(time.perf_counter() - t1)

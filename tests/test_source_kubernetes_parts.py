@@ -20,8 +20,8 @@ from sovtui.ops.drain import make_plan
 from sovtui.ops.layers import Layers
 from sovtui.ops.plan import Options
 from sovtui.sources.base import BadAnswer
-from sovtui.sources.kube_parts import MAX_PAGE_BYTES, parse_event, parse_list, read_bounded
 from sovtui.sources.kubernetes import KubeForbidden, KubernetesSource
+from sovtui.sources.kubernetes.wire import MAX_PAGE_BYTES, parse_event, parse_list, read_bounded
 from tests.lab.faultproxy import FaultProxy
 from tests.lab.kubeapi.lab import write_kubeconfig
 
@@ -321,7 +321,7 @@ async def test_kueue_uninstalled_is_seen_by_discovery_at_once_not_as_a_failure(c
 def test_parts_from_informer_states():
     from types import SimpleNamespace as NS
 
-    from sovtui.sources.kube_parts import kind_parts
+    from sovtui.sources.kubernetes.parts import kind_parts
 
     def inf(resource, group="", *, synced=True, watching=True, error=None, last=None, required=False):
         qualified = f"{resource}.{group}" if group else resource

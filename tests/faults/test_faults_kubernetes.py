@@ -15,7 +15,8 @@ import pytest
 from sovtui.app import SovtuiApp
 from sovtui.config import SiteConfig
 from sovtui.model.types import SiteInfo
-from sovtui.sources.kubernetes import KINDS, KubernetesSource, _import_client
+from sovtui.sources.kubernetes import KINDS, KubernetesSource
+from sovtui.sources.kubernetes.wire import import_client
 from tests.faults.harness import check_fault
 from tests.lab.faultproxy import FaultProxy
 from tests.lab.kubeapi.lab import write_kubeconfig
@@ -41,7 +42,7 @@ UNSERVE = {**{part: kinds[:1] for part, kinds in DENY.items()}}
 def kube(lab_kube, tmp_path_factory):
     """(the fault cluster, the proxy before it, a kubeconfig through the proxy)."""
     cluster = lab_kube.faulty()
-    _import_client(KINDS)  # once: the first poll of each cell then costs what the lists cost
+    import_client(KINDS)  # once: the first poll of each cell then costs what the lists cost
     url = urlsplit(cluster.url)
     with FaultProxy(url.hostname or "127.0.0.1", url.port or 80) as proxy:
         kubeconfig = tmp_path_factory.mktemp("kube-faults") / "kubeconfig"

@@ -2,9 +2,7 @@
 
 :class:`DrainMixin` is mixed into :class:`~sovtui.sources.kubernetes.KubernetesSource`. Its index of pods by node and of
 PodDisruptionBudgets by namespace is kept by the informers' callbacks, so :meth:`DrainMixin.pods_on` costs the pods of
-one node, never a scan of the cluster. Label selectors are matched as ``metav1.LabelSelectorAsSelector`` does
-(matchLabels, and matchExpressions with In, NotIn, Exists, DoesNotExist; a null selector selects nothing, an empty one
-every pod of its namespace).
+one node, never a scan of the cluster; budgets are matched to pods by their label selectors (:mod:`.selectors`).
 """
 
 from __future__ import annotations
@@ -12,109 +10,23 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
-from ..model.workload import BudgetRef, PodRef
-from .base import SourceError
+from ...model.workload import BudgetRef, PodRef
+from .errors import EvictionBlocked, PodGone, status_of
+from .kinds import ResourceKind
+from .projections import project_node, project_pod
+from .selectors import selector_matches
+from .wire import call_raw
 
 if TYPE_CHECKING:
-    from ..model.types import KubeNode
-    from .kubernetes import PdbRec, PodRec
+    from ...model.types import KubeNode
+    from ..base import SourceError
+    from .records import NodeRec, PdbRec, PodRec
 
 CORDON_REASON_ANNOTATION = "sovtui.io/cordon-reason"
-OPERATORS = frozenset({"In", "NotIn", "Exists", "DoesNotExist"})
 MAX_KUBECONFIG_BYTES = 4 * 2**20  # a kubeconfig read for identity() before the source has started
-
-
-class PodGone(SourceError):
-    """The pod is not there (404): already deleted, or never was."""
-
-    hint = "the pod left before the request; nothing to do for it"
-
-    def __init__(self, namespace: str, pod: str, message: str = "") -> None:
-        self.namespace, self.pod = namespace, pod
-        super().__init__(f"{namespace}/{pod} is gone" + (f" ({message})" if message else ""))
-
-
-# ================================================================================== selectors
-class Selector(NamedTuple):
-    """A ``metav1.LabelSelector``: matchLabels as sorted (key, value) pairs, matchExpressions as (key, operator, values)."""
-
-    labels: tuple[tuple[str, str], ...] = ()
-    expressions: tuple[tuple[str, str, frozenset[str]], ...] = ()
-
-
-def parse_selector(sel: Any) -> Selector | None:
-    """A LabelSelector from its JSON; ``None`` for a null or unusable one (it selects nothing, as the API treats it)."""
-    if not isinstance(sel, Mapping):
-        return None
-    match = sel.get("matchLabels") or {}
-    exprs = sel.get("matchExpressions") or ()
-    if not isinstance(match, Mapping) or not isinstance(exprs, (list, tuple)):
-        return None
-    out = []
-    for expr in exprs:
-        if (
-            not isinstance(expr, Mapping)
-            or expr.get("operator") not in OPERATORS
-            or not isinstance(expr.get("key"), str)
-        ):
-            return None
-        values = expr.get("values") or ()
-        out.append((expr["key"], expr["operator"], frozenset(str(v) for v in values)))
-    return Selector(tuple(sorted((str(k), str(v)) for k, v in match.items())), tuple(out))
-
-
-def selector_matches(sel: Selector | None, labels: Mapping[str, str]) -> bool:
-    """Whether a pod with ``labels`` is selected: every matchLabels pair and every expression must hold."""
-    if sel is None:
-        return False
-    for key, value in sel.labels:
-        if labels.get(key) != value:
-            return False
-    for key, op, values in sel.expressions:
-        have = labels.get(key)
-        if op == "In":
-            if have is None or have not in values:
-                return False
-        elif op == "NotIn":
-            if have is not None and have in values:
-                return False
-        elif op == "Exists":
-            if have is None:
-                return False
-        elif have is not None:  # DoesNotExist
-            return False
-    return True
-
-
-# ================================================================================== pod fields
-_LABEL_SETS: dict[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]] = {}
-
-
-def intern_labels(labels: Any) -> tuple[tuple[str, str], ...]:
-    """A pod's labels as sorted pairs, one shared tuple per distinct set (a ReplicaSet's pods all have the same)."""
-    if not labels or not isinstance(labels, Mapping):
-        return ()
-    pairs = tuple(sorted((str(k), str(v)) for k, v in labels.items()))
-    known = _LABEL_SETS.get(pairs)
-    if known is not None:
-        return known
-    if len(_LABEL_SETS) > 65536:
-        _LABEL_SETS.clear()
-    _LABEL_SETS[pairs] = pairs
-    return pairs
-
-
-def has_emptydir(spec: Mapping) -> bool:
-    """Whether the pod has an emptyDir volume (its data is lost when the pod goes)."""
-    return any(isinstance(v, Mapping) and v.get("emptyDir") is not None for v in spec.get("volumes") or ())
-
-
-def grace_period(spec: Mapping) -> int | None:
-    value = spec.get("terminationGracePeriodSeconds")
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 # ================================================================================== the mixin
@@ -124,13 +36,16 @@ class DrainMixin:
     # provided by KubernetesSource
     _informers: dict[str, Any]
     _nodes: dict[str, Any]
-    _gpu_pods: dict[str, dict[str, int]]
     _loader: Any
-    _api: Any
+    api: Any
     kubeconfig: str | None
     context: str | None
     server: str
     timeout_s: float
+    _start: Callable[[], Awaitable[None]]
+    _node_view: Callable[[NodeRec], KubeNode]
+    classify: Callable[[BaseException, str, ResourceKind], SourceError]
+    http_error: Callable[[int, bytes, str, ResourceKind], SourceError]
 
     def _init_drain(self) -> None:
         self._pod_waiters: set[asyncio.Future] = set()
@@ -142,6 +57,20 @@ class DrainMixin:
         self._pods_on_memo: dict[str, tuple[PodRef, ...]] = {}
 
     # -- kept by the informers' callbacks ---------------------------------------------------------
+    def _index_relist(self, kind: ResourceKind, items: Mapping[str, Any]) -> None:
+        """A (re-)list replaced one cache: the index of pods by node, or of budgets by namespace, is rebuilt."""
+        if kind.resource == "pods":
+            self._index_pods(items)
+        elif kind.resource == "poddisruptionbudgets":
+            self._index_pdbs(items)
+
+    def _index_change(self, kind: ResourceKind, key: str, old: Any, new: Any) -> None:
+        """A watch event changed one pod or budget: the index follows."""
+        if kind.resource == "pods":
+            self._index_pod(key, old, new)
+        elif kind.resource == "poddisruptionbudgets":
+            self._index_pdb(key, old, new)
+
     def _index_pods(self, items: Mapping[str, PodRec]) -> None:
         by_node: dict[str, dict[str, PodRec]] = {}
         for key, pod in items.items():
@@ -265,7 +194,7 @@ class DrainMixin:
         self._pod_waiters.add(fut)  # before any await: no change can slip in between
         try:
             async with asyncio.timeout(max(0.0, timeout_s)):
-                await self._start()  # type: ignore[attr-defined]
+                await self._start()
                 return await fut
         except TimeoutError:
             return False
@@ -295,41 +224,24 @@ class DrainMixin:
         the server has it."""
         from kubernetes.aio import client
 
-        from . import kubernetes as kube
-
-        await self._start()  # type: ignore[attr-defined]
+        await self._start()
         kwargs: dict[str, Any] = {"dry_run": "All"} if dry_run else {}
         body: dict[str, Any] = {"spec": {"unschedulable": True if unschedulable else None}}
         if not unschedulable:
             body["metadata"] = {"annotations": {CORDON_REASON_ANNOTATION: None}}
         elif reason:
             body["metadata"] = {"annotations": {CORDON_REASON_ANNOTATION: reason}}
-        kind = kube.ResourceKind("nodes", "", "", "", kube.project_node)
+        kind = ResourceKind("nodes", "", "", "", project_node)
         try:
-            call = client.CoreV1Api(self._api).patch_node_without_preload_content
-            status, raw, _ = await kube._call_raw(
+            call = client.CoreV1Api(self.api).patch_node_without_preload_content
+            status, raw, _ = await call_raw(
                 call, self.timeout_s, node, body, _content_type="application/merge-patch+json", **kwargs
             )
         except Exception as exc:  # noqa: BLE001
-            raise self._classify(exc, "patch", kind) from None  # type: ignore[attr-defined]
+            raise self.classify(exc, "patch", kind) from None
         if status != 200:
-            raise self._http_error(status, raw, "patch", kind)  # type: ignore[attr-defined]
-        rec = kube.project_node(json.loads(raw))
-        held = self._gpu_pods.get(node, {})
-        return kube.KubeNode(
-            rec.name,
-            rec.ready,
-            rec.unschedulable,
-            rec.taints,
-            rec.labels,
-            rec.gpu_product,
-            rec.gpu_capacity,
-            rec.gpu_allocatable,
-            sum(held.values()),
-            rec.conditions,
-            tuple(sorted(held.items())),
-            pods_unknown=getattr(self, "_pods_unknown", ""),
-        )
+            raise self.http_error(status, raw, "patch", kind)
+        return self._node_view(project_node(json.loads(raw)))
 
     async def evict(
         self, namespace: str, pod: str, *, grace_period_s: int | None = None, dry_run: bool = False
@@ -342,9 +254,7 @@ class DrainMixin:
         """
         from kubernetes.aio import client
 
-        from . import kubernetes as kube
-
-        await self._start()  # type: ignore[attr-defined]
+        await self._start()
         options = client.V1DeleteOptions(grace_period_seconds=grace_period_s) if grace_period_s is not None else None
         body = client.V1Eviction(
             api_version="policy/v1",
@@ -353,15 +263,15 @@ class DrainMixin:
             delete_options=options,
         )
         kwargs: dict[str, Any] = {"dry_run": "All"} if dry_run else {}
-        kind = kube.ResourceKind("pods/eviction", "", "", "", kube.project_pod)
+        kind = ResourceKind("pods/eviction", "", "", "", project_pod)
         try:
-            call = client.CoreV1Api(self._api).create_namespaced_pod_eviction_without_preload_content
-            status, raw, headers = await kube._call_raw(call, self.timeout_s, pod, namespace, body, **kwargs)
+            call = client.CoreV1Api(self.api).create_namespaced_pod_eviction_without_preload_content
+            status, raw, headers = await call_raw(call, self.timeout_s, pod, namespace, body, **kwargs)
         except Exception as exc:  # noqa: BLE001
-            raise self._classify(exc, "create", kind) from None  # type: ignore[attr-defined]
+            raise self.classify(exc, "create", kind) from None
         if status in (200, 201):
             return
-        doc = kube._status_of(raw)
+        doc = status_of(raw)
         if status == 429:
             details = doc.get("details") or {}
             causes = tuple(str(c.get("message", "")) for c in details.get("causes") or () if c.get("message"))
@@ -370,10 +280,10 @@ class DrainMixin:
                 retry_s = float(retry) if retry else None
             except ValueError:
                 retry_s = None
-            raise kube.EvictionBlocked(namespace, pod, str(doc.get("message") or "too many requests"), causes, retry_s)
+            raise EvictionBlocked(namespace, pod, str(doc.get("message") or "too many requests"), causes, retry_s)
         if status == 404:
             raise PodGone(namespace, pod, str(doc.get("message") or "not found"))
-        raise self._http_error(status, raw, "create", kind)  # type: ignore[attr-defined]
+        raise self.http_error(status, raw, "create", kind)
 
 
 def _kubeconfig_names(path: str | None, context: str | None) -> tuple[str, str, str]:

@@ -1,8 +1,9 @@
-"""Provides the Kubernetes source's parts: one per resource kind it reads, with why a kind did not answer, and the size bounds of its reads.
+"""Provides the Kubernetes source's parts (one per optional resource kind, with why a kind did not answer) and its doctor.
 
 Nodes (and the API itself) carry the whole source; every other kind is a part (:class:`~sovtui.model.types.PartStatus`)
 that may fail alone: denied by RBAC (403), not served (404), or not listed yet. A part that failed keeps its last
 listed data, marked with when it was last in sync (``last_ok_at``); a part that never answered is unknown.
+The doctor (:func:`doctor_checks`) asks, per kind, whether this user may list and watch it.
 """
 
 from __future__ import annotations
@@ -11,15 +12,11 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from ..model.types import DoctorCheck, PartStatus
-from .base import BadAnswer
+from ...model.types import DoctorCheck, PartStatus
+from .errors import error_words
+from .kinds import KUEUE_GROUP, KUEUE_VERSIONS, ResourceKind, kueue_kinds, served_version
+from .wire import bounded, call_raw, read_bounded
 
-#: a list page larger than this is refused (500 objects of a few KiB each are far below it)
-MAX_PAGE_BYTES = 64 * 2**20
-#: a watch event (one object) larger than this is refused; etcd stores objects of at most 1.5 MiB
-MAX_EVENT_BYTES = 4 * 2**20
-#: the types of watch event the API sends
-EVENT_TYPES = frozenset({"ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"})
 #: the part of each kind (Kueue's kinds are one part: its queues need all three)
 KUEUE_PART = "kueue"
 #: parts in the order they are reported
@@ -28,80 +25,7 @@ PART_ORDER = ("pods", "events", "poddisruptionbudgets", "jobs", "deployments", K
 
 def part_of(resource: str, group: str) -> str:
     """The part a resource kind belongs to: its plural, or ``kueue`` for Kueue's kinds."""
-    return KUEUE_PART if group == "kueue.x-k8s.io" else resource
-
-
-async def read_bounded(content: Any, limit: int, what: str) -> bytes:
-    """A response body read in chunks, refused as soon as it grows past ``limit`` bytes (an endless answer is cut)."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        chunk = await content.read(65536)
-        if not chunk:
-            return b"".join(chunks)
-        size += len(chunk)
-        if size > limit:
-            raise BadAnswer(
-                f"{what}: answer larger than {limit // 2**20} MiB, cut off",
-                hint="the API server (or a proxy before it) sent an endless answer",
-            )
-        chunks.append(chunk)
-
-
-def parse_list(raw: bytes, what: str) -> tuple[list[dict], dict]:
-    """A list answer's items and metadata; BadAnswer when it is not a Kubernetes list (HTML, the wrong shape)."""
-    try:
-        doc = json.loads(raw)
-    except ValueError as exc:
-        raise BadAnswer(f"{what}: unreadable answer (not JSON: {exc})") from None
-    items = doc.get("items") if isinstance(doc, dict) else None
-    meta = doc.get("metadata") if isinstance(doc, dict) else None
-    if items is None and isinstance(doc, dict) and isinstance(meta, dict) and str(doc.get("kind", "")).endswith("List"):
-        items = []  # an empty list may leave items out
-    if not isinstance(items, list) or not isinstance(meta, dict) or not all(isinstance(i, dict) for i in items):
-        raise BadAnswer(f"{what}: the answer is not a list of objects (wrong shape: {_shape(doc)})")
-    return items, meta
-
-
-def parse_event(line: bytes, what: str) -> tuple[str, dict]:
-    """One watch line's (type, object); BadAnswer when it is not a watch event."""
-    try:
-        event = json.loads(line)
-    except ValueError as exc:
-        raise BadAnswer(f"{what}: unreadable watch event (not JSON: {exc})") from None
-    etype = event.get("type") if isinstance(event, dict) else None
-    obj = event.get("object") if isinstance(event, dict) else None
-    if etype not in EVENT_TYPES or not isinstance(obj, dict):
-        raise BadAnswer(f"{what}: not a watch event (wrong shape: {_shape(event)})")
-    return etype, obj
-
-
-def _shape(doc: Any) -> str:
-    if isinstance(doc, dict):
-        return "an object with " + (", ".join(sorted(map(str, doc))[:5]) or "no keys")
-    return type(doc).__name__
-
-
-def forbidden_words(server_message: str, verb: str, qualified: str) -> str:
-    """A 403 in words: ``forbidden: User "x" cannot list resource "pods" in API group "" at the cluster scope``."""
-    _, sep, why = server_message.partition(" is forbidden: ")
-    return (
-        f"forbidden: {why}"
-        if sep and why
-        else f"forbidden: cannot {verb} {qualified}" + (f" ({server_message})" if server_message else "")
-    )
-
-
-def error_words(err: Any, qualified: str) -> str:
-    """A kind's error as its part says it: a 403 in the API server's words, anything else as the error reads."""
-    if hasattr(err, "server_message") and hasattr(err, "verb"):
-        words = forbidden_words(err.server_message, err.verb, qualified)
-        return words if qualified.split(".")[0] in words else f"{qualified}: {words}"
-    return str(err)
-
-
-def not_served_words(verb: str, qualified: str, server: str) -> str:
-    return f"{verb} {qualified}: not served (404) by {server or 'the API server'}"
+    return KUEUE_PART if group == KUEUE_GROUP else resource
 
 
 def kind_parts(
@@ -177,26 +101,24 @@ def rbac_hint(verb: str, resource: str, group: str) -> str:
 
 async def doctor_kind(src: Any, kind: Any, call: Any) -> tuple[bool, str, str]:
     """Whether this user may list and watch one kind: (ok, detail, hint). ``call`` is the kind's raw list method."""
-    from .kubernetes import _bounded, _call_raw
-
     verb = "list"
     try:
-        status, raw, _ = await _call_raw(call, src.timeout_s, *kind.args, limit=1)
+        status, raw, _ = await call_raw(call, src.timeout_s, *kind.args, limit=1)
         if status != 200:
-            raise src._http_error(status, raw, "list", kind)
+            raise src.http_error(status, raw, "list", kind)
         verb = "watch"
-        resp = await _bounded(
+        resp = await bounded(
             call(*kind.args, watch=True, timeout_seconds=1, _request_timeout=src.timeout_s), src.timeout_s
         )
         try:
             if resp.status != 200:
-                raise src._http_error(
+                raise src.http_error(
                     resp.status, await read_bounded(resp.content, 65536, f"watch {kind.qualified}"), "watch", kind
                 )
         finally:
             resp.close()
     except Exception as exc:  # noqa: BLE001 - every failure is a failed check, in words
-        err = src._classify(exc, verb, kind)
+        err = src.classify(exc, verb, kind)
         if hasattr(err, "server_message"):
             return False, error_words(err, kind.qualified), rbac_hint(verb, kind.resource, kind.group)
         return False, str(err), err.hint
@@ -207,18 +129,16 @@ async def doctor_checks(src: Any) -> list[DoctorCheck]:
     """The doctor of a started source: its kubeconfig, Kueue's discovery, then one check per kind it reads."""
     from kubernetes.aio import client
 
-    from .kubernetes import KUEUE_GROUP, KUEUE_VERSIONS, ResourceKind, _call_raw, kueue_kinds, served_version
-
     checks = [DoctorCheck(src.name, "kubeconfig", True, f"context {src.context or 'current'} → {src.server}")]
     kinds = list(src.kinds)
     if src.kueue:
         apis = ResourceKind("apis", "", "", "", dict)
         try:
-            status, raw, _ = await _call_raw(
-                client.ApisApi(src._api).get_api_versions_without_preload_content, src.timeout_s
+            status, raw, _ = await call_raw(
+                client.ApisApi(src.api).get_api_versions_without_preload_content, src.timeout_s
             )
             if status != 200:
-                raise src._http_error(status, raw, "get", apis)
+                raise src.http_error(status, raw, "get", apis)
             version = served_version(json.loads(raw), KUEUE_GROUP, KUEUE_VERSIONS)
             checks.append(
                 DoctorCheck(
@@ -230,10 +150,10 @@ async def doctor_checks(src: Any) -> list[DoctorCheck]:
             )
             kinds += kueue_kinds(version) if version else ()
         except Exception as exc:  # noqa: BLE001 - a failed check, in words
-            err = src._classify(exc, "get", apis)
+            err = src.classify(exc, "get", apis)
             checks.append(DoctorCheck(src.name, f"discover {KUEUE_GROUP}", False, str(err), err.hint))
     for kind in kinds:  # one check per kind: may this user list and watch it, and if not, why
-        call = getattr(getattr(client, kind.api)(src._api), f"{kind.method}_without_preload_content")
+        call = getattr(getattr(client, kind.api)(src.api), f"{kind.method}_without_preload_content")
         ok, detail, hint = await doctor_kind(src, kind, call)
         checks.append(DoctorCheck(src.name, f"list+watch {kind.qualified}", ok, detail, hint))
         if not ok and not ("forbidden" in detail or "not served" in detail):
