@@ -88,7 +88,7 @@ def _plan_of(*keys: str, reason: str = "", form_keys: tuple[str, ...] = ("enter"
     """Open the Nodes screen, press ``keys`` (an action), type the reason (none: keep the one offered), wait for the plan."""
 
     async def run(pilot) -> None:
-        from sovtui.screens.ops import PlanScreen
+        from sovtui.screens.op_dialogs import PlanScreen
         from tests.lab.waits import eventually
 
         await _ready(pilot)

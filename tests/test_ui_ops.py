@@ -10,7 +10,7 @@ from sovtui.app import SovtuiApp
 from sovtui.model.types import SiteInfo
 from sovtui.model.workload import PodRef
 from sovtui.ops import audit
-from sovtui.screens.ops import OperationForm, PlanScreen, RunScreen, UnfinishedScreen
+from sovtui.screens.op_dialogs import OperationForm, PlanScreen, RunScreen, UnfinishedScreen
 from tests.lab.layers import FakeKube, FakeSlurm
 from tests.lab.waits import eventually
 

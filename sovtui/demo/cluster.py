@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections.abc import Iterable
 
 from .alerts import AlertRulesMixin
 from .ceph import CephSimMixin
@@ -47,7 +48,7 @@ from .common import (
     gpu_uuid,
 )
 from .construction import BuildMixin
-from .entities import SimGpu, Storyline
+from .entities import Deployment, K8sNode, NovaServer, NovaService, Pod, SimGpu, SimHost, SlurmJob, SlurmNode, Storyline
 from .fabric import FabricSimMixin
 from .gpus import GpuSimMixin
 from .kubernetes import KubeSimMixin
@@ -138,6 +139,46 @@ class DemoCluster(
     def storyline(self) -> Storyline:
         """Where and when this seed's incidents happen."""
         return self._story
+
+    # -- live state, for operations in flight (the simulation's own objects, not copies) ------
+    def live_host(self, name: str) -> SimHost:
+        return self._hosts[name]
+
+    def live_k8s_node(self, name: str) -> K8sNode | None:
+        return self._k8s_nodes.get(name)
+
+    def live_pod(self, namespace: str, name: str) -> Pod | None:
+        return self._pods.get((namespace, name))
+
+    def live_pods(self) -> Iterable[Pod]:
+        return self._pods.values()
+
+    def live_deployments(self) -> list[Deployment]:
+        return self._deployments
+
+    def remove_pod(self, namespace: str, name: str) -> None:
+        """Take the pod out of the cluster; its controller sees one pod short at the next tick and creates another."""
+        del self._pods[(namespace, name)]
+
+    def release_pod(self, pod: Pod) -> None:
+        """Give back the GPUs ``pod`` holds."""
+        self._pod_release(pod)
+
+    def live_nova_services(self) -> Iterable[NovaService]:
+        return self._nova_services.values()
+
+    def live_nova_servers(self) -> list[NovaServer]:
+        return self._nova_servers
+
+    def live_slurm_node(self, name: str) -> SlurmNode:
+        return self._slurm_nodes[name]
+
+    def live_slurm_jobs(self) -> list[SlurmJob]:
+        return self._slurm_jobs
+
+    def release_slurm_job(self, job: SlurmJob) -> None:
+        """Give back the GPUs ``job`` holds and its nodes."""
+        self._slurm_release(job)
 
     # -- time --------------------------------------------------------------------------------
     def advance_to(self, t: float) -> None:

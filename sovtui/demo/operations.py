@@ -95,7 +95,7 @@ class DemoOps:
         c = self.cluster
         for key, ghost in list(self._ghosts.items()):
             if ghost.gone_at <= now:
-                c._pod_release(ghost.pod)
+                c.release_pod(ghost.pod)
                 del self._ghosts[key]
         for server_id, mig in list(self._migrations.items()):
             if mig.landed or mig.done_at > now:
@@ -114,8 +114,8 @@ class DemoOps:
                 server.status = "VERIFY_RESIZE"
                 mig.landed = True
         for name, at in list(self._nhc.items()):
-            node = c._slurm_nodes[name]
-            lost = [g.index for g in c._hosts[name].gpus if g.lost]
+            node = c.live_slurm_node(name)
+            lost = [g.index for g in c.live_host(name).gpus if g.lost]
             if node.drain or not lost:
                 del self._nhc[name]
             elif at <= now:
@@ -127,18 +127,18 @@ class DemoOps:
         ghost = self._ghosts.get((namespace, name))
         if ghost is not None:
             return ghost.uid
-        return _uid(self.cluster, namespace, name) if (namespace, name) in self.cluster._pods else None
+        return _uid(self.cluster, namespace, name) if self.cluster.live_pod(namespace, name) is not None else None
 
     def budgets(self) -> dict[tuple[str, str], BudgetRef]:
         """(namespace, Deployment) -> its budget as the disruption controller would write it now."""
         c = self.cluster
         out = {}
-        for dep in c._deployments:
+        for dep in c.live_deployments():
             if dep.pdb_min_available is None:
                 continue
             healthy = sum(
                 1
-                for p in c._pods.values()
+                for p in c.live_pods()
                 if p.namespace == dep.namespace
                 and p.owner_kind == "ReplicaSet"
                 and p.owner_name == dep.name
@@ -160,7 +160,11 @@ class DemoOps:
         budget: tuple[BudgetRef, ...] = ()
         if pod.owner_kind == "ReplicaSet":
             dep = next(
-                (d for d in self.cluster._deployments if d.namespace == pod.namespace and d.name == pod.owner_name),
+                (
+                    d
+                    for d in self.cluster.live_deployments()
+                    if d.namespace == pod.namespace and d.name == pod.owner_name
+                ),
                 None,
             )
             if dep is not None:
@@ -184,12 +188,12 @@ class DemoOps:
 
     def pods_on(self, node: str) -> tuple[PodRef, ...] | None:
         c = self.cluster
-        if node not in c._k8s_nodes:
+        if c.live_k8s_node(node) is None:
             return None
         budgets = self.budgets()
         refs = [
             self._pod_ref(p, _uid(c, p.namespace, p.name), budgets)
-            for p in c._pods.values()
+            for p in c.live_pods()
             if p.node == node and not p.terminal
         ]
         refs += [
@@ -199,7 +203,7 @@ class DemoOps:
 
     def pods_state(self) -> tuple:
         """What a watch of pods would report a change of: which pods there are, where, in which phase, ready or not."""
-        live = [(p.namespace, p.name, p.phase, p.node, p.ready, False) for p in self.cluster._pods.values()]
+        live = [(p.namespace, p.name, p.phase, p.node, p.ready, False) for p in self.cluster.live_pods()]
         return tuple(
             sorted(
                 live
@@ -210,7 +214,7 @@ class DemoOps:
 
     def cordon(self, node: str, unschedulable: bool, reason: str | None, dry_run: bool) -> KubeNode:
         c = self.cluster
-        rec = c._k8s_nodes.get(node)
+        rec = c.live_k8s_node(node)
         if rec is None:
             raise BadAnswer(f'cordoning {node}: nodes "{node}" not found')
         if not dry_run:
@@ -231,7 +235,7 @@ class DemoOps:
         c = self.cluster
         if (namespace, name) in self._ghosts:
             return  # already terminating: the API answers as for a successful eviction
-        pod = c._pods.get((namespace, name))
+        pod = c.live_pod(namespace, name)
         if pod is None:
             raise PodGone(namespace, name, f'pods "{name}" not found')
         if pod.owner_kind == "Node":
@@ -253,18 +257,18 @@ class DemoOps:
         if dry_run:
             return
         uid = _uid(c, namespace, name)
-        del c._pods[(namespace, name)]  # its controller sees one pod short at the next tick and creates another
+        c.remove_pod(namespace, name)  # its controller sees one pod short at the next tick and creates another
         grace = GRACE_S.get(pod.owner_kind, DEFAULT_GRACE_S) if grace_period_s is None else grace_period_s
         stop_s = min(TERMINATE_S, float(grace))
         if pod.terminal or pod.node is None or stop_s <= 0:
-            c._pod_release(pod)
+            c.release_pod(pod)
             return
         pod.ready = False
         self._ghosts[(namespace, name)] = _Ghost(pod, uid, c.now + stop_s)
 
     # -- OpenStack -------------------------------------------------------------------------
     def _server(self, server_id: str) -> NovaServer:
-        server = next((s for s in self.cluster._nova_servers if s.id == server_id), None)
+        server = next((s for s in self.cluster.live_nova_servers() if s.id == server_id), None)
         if server is None:
             raise BadAnswer(f"Instance {server_id} could not be found.")
         return server
@@ -290,10 +294,12 @@ class DemoOps:
         )
 
     def servers_on(self, host: str) -> tuple[VmRef, ...]:
-        return tuple(self.vm_ref(s) for s in sorted(self.cluster._nova_servers, key=lambda s: s.name) if s.host == host)
+        return tuple(
+            self.vm_ref(s) for s in sorted(self.cluster.live_nova_servers(), key=lambda s: s.name) if s.host == host
+        )
 
     def server(self, server_id: str) -> VmRef | None:
-        server = next((s for s in self.cluster._nova_servers if s.id == server_id), None)
+        server = next((s for s in self.cluster.live_nova_servers() if s.id == server_id), None)
         return self.vm_ref(server) if server is not None else None
 
     def set_compute(self, host: str, enabled: bool, reason: str = "") -> None:
@@ -317,9 +323,9 @@ class DemoOps:
                 f"Cannot '{verb}' instance {server.id} while it is in {'task_state' if state == 'migrating' else 'vm_state'} {state}"
             )
         target = self._pick_host(server, target_host)
-        free = c._hosts[target].free_gpus()[: server.gpus]
+        free = c.live_host(target).free_gpus()[: server.gpus]
         for i in free:
-            c._hosts[target].gpus[i].owner = server
+            c.live_host(target).gpus[i].owner = server
         self._migrations[server.id] = _Migration(
             server,
             live,
@@ -338,7 +344,7 @@ class DemoOps:
         vcpus, ram, gpus = FLAVORS.get(server.flavor, (0, 0, 0))
         model = FLAVOR_GPU.get(server.flavor, "")
         fits = []
-        for svc in sorted(c._nova_services.values(), key=lambda s: s.host):
+        for svc in sorted(c.live_nova_services(), key=lambda s: s.host):
             if (
                 svc.host == server.host
                 or svc.status != "enabled"
@@ -346,10 +352,10 @@ class DemoOps:
                 or (wanted and svc.host != wanted)
             ):
                 continue
-            host = c._hosts[svc.host]
+            host = c.live_host(svc.host)
             if gpus and (len(host.free_gpus()) < gpus or model not in host.model.name.lower()):
                 continue
-            here = [s for s in c._nova_servers if s.host == svc.host] + [
+            here = [s for s in c.live_nova_servers() if s.host == svc.host] + [
                 m.server for m in self._migrations.values() if m.target == svc.host
             ]
             sizes = [FLAVORS.get(s.flavor, (0, 0, 0)) for s in here]
@@ -375,7 +381,7 @@ class DemoOps:
         del self._migrations[server.id]
 
     def _release(self, host: str, indices: tuple[int, ...], owner: object) -> None:
-        gpus = self.cluster._hosts[host].gpus
+        gpus = self.cluster.live_host(host).gpus
         for i in indices:
             if gpus[i].owner is owner:
                 gpus[i].owner = None
@@ -386,7 +392,7 @@ class DemoOps:
 
     def jobs_on(self, name: str) -> tuple[SlurmJobRef, ...]:
         out = []
-        for job in self.cluster._slurm_jobs:
+        for job in self.cluster.live_slurm_jobs():
             nodes = tuple(node for node, _ in job.alloc)
             if job.state == "RUNNING" and name in nodes:
                 out.append(
@@ -402,20 +408,20 @@ class DemoOps:
                 self.cluster.resume_slurm(name)  # the demo's nodes are never DOWN: clearing the drain is all there is
         except DemoOperationError as exc:
             raise BadAnswer(f"scontrol update nodename={name}: {exc}") from None
-        if not drain and any(g.lost for g in self.cluster._hosts[name].gpus):
+        if not drain and any(g.lost for g in self.cluster.live_host(name).gpus):
             self._nhc[name] = self.cluster.now + NHC_INTERVAL_S  # the GPU is still gone: the health check will see it
 
     def requeue(self, job_id: str) -> None:
         """``scontrol requeue``: the job gives its nodes back and waits in the queue again (from the start)."""
         c = self.cluster
-        job = next((j for j in c._slurm_jobs if j.id_str == job_id), None)
+        job = next((j for j in c.live_slurm_jobs() if j.id_str == job_id), None)
         if job is None:
             raise BadAnswer(f"scontrol requeue {job_id}: Invalid job id specified")
         if job.state != "RUNNING":
             raise BadAnswer(
                 f"scontrol requeue {job_id}: Job is {job.state.lower()}, only a running job can be requeued"
             )
-        c._slurm_release(job)
+        c.release_slurm_job(job)
         job.state, job.reason = "PENDING", "BeginTime"
         job.requeues += 1
         job.start_at = job.end_at = None

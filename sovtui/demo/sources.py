@@ -137,7 +137,7 @@ class DemoKubernetes(DemoSource):
 
     def node_unschedulable(self, node: str) -> bool | None:
         with self.current():
-            rec = self.cluster._k8s_nodes.get(node)
+            rec = self.cluster.live_k8s_node(node)
             return None if rec is None else rec.unschedulable
 
     def cordon_reason(self, node: str) -> str | None:

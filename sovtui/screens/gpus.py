@@ -6,143 +6,29 @@ import shutil
 import subprocess
 from collections import Counter
 from itertools import compress, repeat
-from operator import and_, attrgetter, eq, is_, itemgetter, le, not_
+from operator import and_, attrgetter, eq, is_, itemgetter, not_
 
 from rich.text import Text
 from textual import work
 from textual.binding import Binding
 
-from ..model.export import rfc3339
-from ..model.history import sparkline
 from ..model.types import Health, Verdict
 from ..model.view import ClusterView, GpuRow
 from ..sources.names import BadName, ssh_argv
-from ..widgets.fmt import LEVEL_STYLE, fmt_age, fmt_num, level_text
+from ..widgets.fmt import LEVEL_STYLE, fmt_num
 from .base import Row, TableScreen
 from .dialogs import DetailScreen
+from .gpu_detail import gpu_fields
+from .gpu_rows import gpu_row, shared_level_text, shared_text, tree_row, worst_first
 from .ops import HostActions, drain_reason, host_action_bindings
 
 HOST_PREFIX = "host:"
 
 
-def gpu_fields(item: GpuRow, view: ClusterView, history, ranges: dict | None = None) -> list[tuple[str, str | Text]]:
-    """Everything known about one GPU, for the detail view.
-
-    ``ranges`` (metric -> values from a Prometheus range query) wins over the in-memory ``history``.
-    """
-    g, v = item.gpu, item.verdict
-    host = next((h for h in view.gpu_hosts or () if h.name == g.host), None)
-    fields: list[tuple[str, str | Text]] = [("health", level_text(v.level))]
-    fields += [("reason", reason) for reason in v.reasons] or [("reason", "none: all rules pass")]
-    fields += [
-        (
-            "host",
-            g.host
-            + (
-                f"  (driver {host.driver_version}, CUDA {host.cuda_version}"
-                + (f", via {host.backend})" if host.backend else ")")
-                if host and host.driver_version
-                else ""
-            ),
-        ),
-        ("GPU", f"{g.index}  {g.name or '?'}  {g.uuid or ''}"),
-        ("PCI bus", g.pci_bus_id or "—"),
-        ("utilisation", f"gpu {fmt_num(g.util_pct, '%')}, memory bus {fmt_num(g.mem_util_pct, '%')}"),
-        (
-            "memory",
-            f"{fmt_num(g.mem_used_mib, ' MiB')} of {fmt_num(g.mem_total_mib, ' MiB')} ({fmt_num(g.mem_pct, '%')})",
-        ),
-        (
-            "temperature",
-            f"{fmt_num(g.temp_c, ' °C')} (slowdown {fmt_num(g.temp_slowdown_c, ' °C')}, shutdown {fmt_num(g.temp_shutdown_c, ' °C')})",
-        ),
-        ("power", f"{fmt_num(g.power_w, ' W')} of {fmt_num(g.power_limit_w, ' W')}"),
-        ("clocks", f"SM {fmt_num(g.sm_clock_mhz, ' MHz')}, memory {fmt_num(g.mem_clock_mhz, ' MHz')}"),
-        ("throttle", ", ".join(g.throttle_reasons) or "none"),
-        (
-            "ECC",
-            f"mode {_onoff(g.ecc_mode)}; volatile corrected {fmt_num(g.ecc_corrected_volatile)}, uncorrected {fmt_num(g.ecc_uncorrected_volatile)}; aggregate uncorrected {fmt_num(g.ecc_uncorrected_aggregate)}",
-        ),
-        (
-            "row remap",
-            f"pending {_yesno(g.row_remap_pending)}, failed {_yesno(g.row_remap_failure)}; retired pages pending {_yesno(g.retired_pages_pending)}",
-        ),
-        (
-            "NVLink",
-            "—" if g.nvlink_total is None else f"{g.nvlink_total - (g.nvlink_down or 0)}/{g.nvlink_total} links up",
-        ),
-        ("MIG", _onoff(g.mig_mode) + "".join(f"\n  GI {m.gi}/CI {m.ci} {m.profile} {m.uuid}" for m in g.mig_instances)),
-        ("workload", g.workload or "—"),
-    ]
-    for p in g.processes:
-        fields.append(("process", f"pid {p.pid} {p.name} {fmt_num(p.used_mib, ' MiB')} → {p.workload}"))
-    where = "last hour, Prometheus" if ranges else "since start, in memory"
-    for label, metric, lo, hi in (
-        ("util history", "util_pct", 0, 100),
-        ("memory history", "mem_pct", 0, 100),
-        ("temp history", "temp_c", None, None),
-        ("power history", "power_w", 0, None),
-    ):
-        series = (ranges or {}).get(metric) or (history.series(g.key, metric) if history is not None else [])
-        present = [x for x in series if x is not None]
-        if present:
-            fields.append(
-                (
-                    label,
-                    Text(sparkline(series, 60, lo, hi), style="cyan")
-                    + Text(
-                        f"  now {present[-1]:.0f}, min {min(present):.0f}, max {max(present):.0f} ({where})",
-                        style="dim",
-                    ),
-                )
-            )
-    if g.xids:
-        for x in reversed(g.xids):
-            age = f"{fmt_age(view.now - x.at)} ago" if x.at else "time unknown"
-            fields.append(("XID", f"{x.code} {age} ({rfc3339(x.at) or '?'}) {x.message}"))
-    else:
-        fields.append(("XID", "none seen"))
-    fields.append(("sources", ", ".join(g.sources) or "—"))
-    if g.error:
-        fields.append(("read error", g.error))
-    return fields
-
-
-def _yesno(value: bool | None) -> str:
-    return "—" if value is None else ("YES" if value else "no")
-
-
-def _onoff(value: bool | None) -> str:
-    return "—" if value is None else ("on" if value else "off")
-
-
-#: shared cell texts: a cell is never modified once made, and the fleet repeats the same few
-_TEXTS: dict[tuple[str, str], Text] = {}
-_LEVEL_TEXTS: dict[tuple[Health, str], Text] = {}
-
-
-def _text(plain: str, style: str) -> Text:
-    text = _TEXTS.get((plain, style))
-    if text is None:
-        if len(_TEXTS) > 4096:
-            _TEXTS.clear()
-        text = _TEXTS[(plain, style)] = Text(plain, style=style)
-    return text
-
-
-def _level_text(level: Health, reason: str) -> Text:
-    text = _LEVEL_TEXTS.get((level, reason))
-    if text is None:
-        if len(_LEVEL_TEXTS) > 4096:
-            _LEVEL_TEXTS.clear()
-        text = _LEVEL_TEXTS[(level, reason)] = level_text(level, reason)
-    return text
-
-
 # getters for the C-level passes over thousands of rows
 _KEY = attrgetter("key")  # of a Row or a Gpu
 _GPU, _VERDICT = attrgetter("gpu"), attrgetter("verdict")  # of a GpuRow
-_HOST_INDEX, _LEVEL_OF = attrgetter("gpu.host", "gpu.index"), attrgetter("verdict.level")  # of a GpuRow
+_LEVEL_OF = attrgetter("verdict.level")  # of a GpuRow
 _UTIL, _MEM_PCT, _TEMP, _POWER, _WORKLOAD = (
     attrgetter(name) for name in ("util_pct", "mem_pct", "temp_c", "power_w", "workload")
 )
@@ -153,7 +39,6 @@ _SHOWN = attrgetter(
 _FIRST, _SECOND, _THIRD, _FOURTH, _FIFTH, _SIXTH = (itemgetter(i) for i in range(6))
 _HOST, _LEVEL, _RANK = itemgetter(0), itemgetter(1), itemgetter(2)  # of a GPU's info: (host, level, level rank)
 _HEALTH_RANK = {level: level.rank for level in Health}
-_NEGATIVE_RANK = {level: -level.rank for level in Health}
 #: what a GPU without a kept row compares as: nothing equals it
 _NO_ENTRY = (object(), None)
 
@@ -165,39 +50,6 @@ def _same_verdict(kept: Verdict | None, verdict: Verdict) -> bool:
 def _same_rows(kept: list[Row], rows: list[Row]) -> bool:
     """The very same row objects in the same order (a GPU's row is kept while its values are)."""
     return kept is rows or (len(kept) == len(rows) and all(map(is_, kept, rows)))
-
-
-def _tree_row(row: Row, last: bool) -> Row:
-    """A GPU's row under its host: a tree branch instead of the host name."""
-    return Row(row.key, (_text("  └─" if last else "  ├─", "dim"), *row.cells[1:]), row.search, row.sort)
-
-
-def _worst_first(gpus: tuple[GpuRow, ...]) -> list[GpuRow]:
-    """The GPUs by (worst level, host, index)."""
-    places = list(map(_HOST_INDEX, gpus))
-    if all(map(le, places, places[1:])):  # as the view lists them: a stable sort on the level is enough
-        ranks = list(map(_NEGATIVE_RANK.__getitem__, map(_LEVEL_OF, gpus)))
-        return list(map(gpus.__getitem__, sorted(range(len(gpus)), key=ranks.__getitem__)))
-    return sorted(gpus, key=lambda r: (-r.verdict.level.rank, r.gpu.host, r.gpu.index))
-
-
-def _gpu_row(item: GpuRow) -> Row:
-    g, v = item.gpu, item.verdict
-    model = g.name.replace("NVIDIA ", "")
-    cells = (
-        g.host,
-        str(g.index),
-        model,
-        fmt_num(g.util_pct, "%"),
-        fmt_num(g.mem_pct, "%"),
-        fmt_num(g.temp_c, "°"),
-        fmt_num(g.power_w, "W"),
-        _level_text(v.level, v.first_reason),
-        g.workload or _text("—", "dim"),
-    )
-    search = " ".join([g.host, model, g.uuid, v.level.value, *v.reasons, g.workload]).lower()
-    sort = (g.host, g.index, model, g.util_pct, g.mem_pct, g.temp_c, g.power_w, -v.level.rank, g.workload)
-    return Row(g.key, cells, search, sort)
 
 
 class GpusScreen(HostActions, TableScreen):
@@ -255,7 +107,7 @@ class GpusScreen(HostActions, TableScreen):
         """
         if view.gpus is None:
             return None
-        items = _worst_first(view.gpus)
+        items = worst_first(view.gpus)
         gpus = list(map(_GPU, items))
         keys = list(map(_KEY, gpus))
         shown = list(map(_SHOWN, gpus))  # everything of a GPU its row shows, searches or sorts on
@@ -265,9 +117,9 @@ class GpusScreen(HostActions, TableScreen):
         same = map(and_, map(eq, map(_FIRST, entries), shown), map(_same_verdict, map(_SECOND, entries), verdicts))
         for index in compress(range(len(items)), map(not_, same)):
             item, v = items[index], verdicts[index]
-            row = _gpu_row(item)
+            row = gpu_row(item)
             info = (item.gpu.host, v.level, v.level.rank)
-            entries[index] = (shown[index], v, row, info, _tree_row(row, False), _tree_row(row, True))
+            entries[index] = (shown[index], v, row, info, tree_row(row, False), tree_row(row, True))
         self._row_cache = dict(zip(keys, entries, strict=True))
         self._info = dict(zip(keys, map(_FOURTH, entries), strict=True))
         self._tree_inner = dict(zip(keys, map(_FIFTH, entries), strict=True))
@@ -384,14 +236,14 @@ class GpusScreen(HostActions, TableScreen):
         workloads = sorted({x for x in map(_WORKLOAD, gpus) if x})
         cells = (
             Text(f"{fold} {host}", style="bold"),
-            _text(str(len(items)), "bold"),
-            _text("", ""),
-            _text(fmt_num(sum(utils) / len(utils), "%") if utils else "—", "bold"),
-            _text(fmt_num(sum(mems) / len(mems), "%") if mems else "—", "bold"),
-            _text(fmt_num(max(temps), "°") if temps else "—", "bold"),
-            _text(fmt_num(sum(power) / 1000, "kW", 1) if power else "—", "bold"),
-            _level_text(level, summary) if not error else Text(f"✗ {error}", style=LEVEL_STYLE[Health.CRIT]),
-            _text(f"{len(workloads)} workloads" if workloads else "", "dim"),
+            shared_text(str(len(items)), "bold"),
+            shared_text("", ""),
+            shared_text(fmt_num(sum(utils) / len(utils), "%") if utils else "—", "bold"),
+            shared_text(fmt_num(sum(mems) / len(mems), "%") if mems else "—", "bold"),
+            shared_text(fmt_num(max(temps), "°") if temps else "—", "bold"),
+            shared_text(fmt_num(sum(power) / 1000, "kW", 1) if power else "—", "bold"),
+            shared_level_text(level, summary) if not error else Text(f"✗ {error}", style=LEVEL_STYLE[Health.CRIT]),
+            shared_text(f"{len(workloads)} workloads" if workloads else "", "dim"),
         )
         row = Row(HOST_PREFIX + host, cells, host, ())
         self._host_rows[host] = (stamp, tuple(members), row)  # the members keep their ids unique

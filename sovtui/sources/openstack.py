@@ -23,7 +23,7 @@ from typing import Any
 
 from ..config import SiteConfig
 from ..model.types import DoctorCheck, PartStatus, SourceData
-from .base import AuthError, BadAnswer, DaemonPool, Source, SourceError, Timeout, Unreachable
+from .base import AuthError, BadAnswer, DaemonPool, Source, SourceError, Timeout, Unreachable, close_quietly
 from .http import bounded_adapter
 from .nova_ops import NovaOps
 from .openstack_parts import (
@@ -110,10 +110,7 @@ class OpenStackSource(NovaOps, Source):
         with self._lock:
             conn, self._conn = self._conn, None
         if conn is not None:
-            try:
-                conn.close()
-            except Exception:  # noqa: BLE001
-                pass
+            close_quietly("the OpenStack connection", conn.close)
 
     def _call(self, service: str, fn: Callable[[], Any]) -> Any:
         """Run one SDK call, turning its exceptions into the typed :mod:`.base` errors."""

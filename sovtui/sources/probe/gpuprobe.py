@@ -11,6 +11,17 @@ reason).
 In ``--serve`` mode NVML is initialised once and kept, static facts (names, thresholds, link
 counts, unsupported calls) are cached per GPU UUID, and the kernel log is read at most every
 ``--xid-interval`` seconds, so a steady poll costs about the NVML calls alone.
+
+It is one file on purpose (it is shipped to hosts as one script). Its sections, in order:
+
+    protocol and limits        the document's version, NVML codes, field lists, timeouts
+    small helpers              empty GPU entry, throttle and CUDA version decoding, text of values and errors
+    kernel log (XIDs)          XID lines from journalctl or dmesg, read at most every interval
+    processes → pods / jobs    a GPU process's Kubernetes pod and container or Slurm job, from its cgroup
+    NVML                       the nvidia-ml-py backend
+    nvidia-smi                 the fallback backend: ``--query-gpu`` CSV
+    the probe                  backend choice and fallback, one document per poll
+    output and main            JSON lines, ``--serve`` loop and command line
 """
 
 import argparse
@@ -22,6 +33,7 @@ import subprocess
 import sys
 import time
 
+# ------------------------------------------------------------------------------ protocol and limits
 PROTOCOL_VERSION = 1
 MIB = 1024.0 * 1024.0
 
@@ -115,6 +127,7 @@ NVML_RETRY_S = 30.0
 PODS_RESCAN_S = 10.0
 
 
+# ------------------------------------------------------------------------------ small helpers
 def empty_gpu(index):
     """A GPU entry with every field present and unknown."""
     gpu = dict.fromkeys(GPU_FIELDS)
@@ -151,12 +164,17 @@ def _text(value):
     return "" if value is None else str(value)
 
 
-def _error_text(exc):
+def _quietly(call, default=None):
+    """``call()``, or ``default`` when it fails: for what the probe does without (a version, a shutdown, a text)."""
     try:
-        text = str(exc)
-    except Exception:  # noqa: BLE001 - an error's text must never fail the poll
-        text = ""
-    return text or type(exc).__name__
+        return call()
+    except Exception:  # noqa: BLE001 - what it reads is optional, what it closes is gone
+        return default
+
+
+def _error_text(exc):
+    # an error's text must never fail the poll
+    return _quietly(lambda: str(exc), "") or type(exc).__name__
 
 
 # ------------------------------------------------------------------------------ kernel log (XIDs)
@@ -461,22 +479,11 @@ class NvmlBackend:
         self._gpus = {}  # uuid → {"skip": set(), static facts}
         self._identity = {}  # index → (uuid, name, pci bus id) when last seen healthy
         self._count = None
-        self.driver = ""
-        self.cuda = ""
-        try:
-            self.driver = _text(pynvml.nvmlSystemGetDriverVersion())
-        except Exception:  # noqa: BLE001
-            pass
-        try:
-            self.cuda = cuda_version_text(pynvml.nvmlSystemGetCudaDriverVersion())
-        except Exception:  # noqa: BLE001
-            pass
+        self.driver = _quietly(lambda: _text(pynvml.nvmlSystemGetDriverVersion()), "")
+        self.cuda = _quietly(lambda: cuda_version_text(pynvml.nvmlSystemGetCudaDriverVersion()), "")
 
     def close(self):
-        try:
-            self.N.nvmlShutdown()
-        except Exception:  # noqa: BLE001
-            pass
+        _quietly(lambda: self.N.nvmlShutdown())
 
     # one NVML call: None when unsupported (remembered in ``skip``), _Lost when the GPU is lost
     def _q(self, skip, name, handle, *args):
@@ -893,6 +900,7 @@ class Probe:
             self.nvml = None
 
 
+# ------------------------------------------------------------------------------ output and main
 def _failure_doc(host, exc):
     return {
         "v": PROTOCOL_VERSION,
