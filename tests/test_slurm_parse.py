@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sovtui.model.types import SlurmNode
-from sovtui.sources import slurm_parse as sp
+from sovtui.sources.slurm import parse as sp
 
 FIXTURES = Path(__file__).parent / "fixtures" / "slurm"
 

@@ -21,8 +21,8 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
-from ..model.types import QueueState, SlurmNode
-from ..model.workload import SlurmJobRef
+from ...model.types import QueueState, SlurmNode
+from ...model.workload import SlurmJobRef
 
 #: bound on the names one hostlist expression may expand to
 MAX_HOSTS = 100_000

@@ -22,13 +22,12 @@ from concurrent.futures import Executor
 from datetime import datetime
 from typing import Any
 
-from ..config import SiteConfig
-from ..model.types import DoctorCheck, PartStatus, SlurmNode, SourceData
-from ..model.workload import SlurmJobRef
-from . import slurm_parse as sp
-from .base import AuthError, BadAnswer, Source, SourceError, Timeout, Unreachable, close_quietly, wait_quietly
-from .names import BadName, check_host_name
-from .sshconn import (
+from ...config import SiteConfig
+from ...model.types import DoctorCheck, PartStatus, SlurmNode, SourceData
+from ...model.workload import SlurmJobRef
+from ..base import AuthError, BadAnswer, Source, SourceError, Timeout, Unreachable, close_quietly, wait_quietly
+from ..names import BadName, check_host_name
+from ..sshconn import (
     SSH_CONFIG_ENV,
     KnownHostsCache,
     config_paths,
@@ -37,6 +36,7 @@ from .sshconn import (
     local_user,
     ssh_failure,
 )
+from . import parse as sp
 
 Clock = Callable[[], float]
 
