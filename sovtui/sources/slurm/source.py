@@ -37,6 +37,7 @@ from ..sshconn import (
     ssh_failure,
 )
 from . import parse as sp
+from .values import text
 
 Clock = Callable[[], float]
 
@@ -62,9 +63,9 @@ class NodeUnknown(SlurmCommandError):
 
 
 def _first_line(data: bytes | str) -> str:
-    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return sp.text(" | ".join(lines[:3]), 300)
+    output = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    return text(" | ".join(lines[:3]), 300)
 
 
 def _epoch(stamp: str) -> float | None:
@@ -301,7 +302,7 @@ class SlurmSource(Source):
             if type(sinfo.get("nodes")) is not list and type(sinfo.get("sinfo")) is not list:  # unknown, not 0 nodes
                 raise BadAnswer(
                     f"sinfo --json answered JSON of a shape sovtui cannot read (no 'nodes' or 'sinfo' list; "
-                    f"keys: {sp.text(', '.join(map(str, list(sinfo)[:8])), 120) or 'none'})",
+                    f"keys: {text(', '.join(map(str, list(sinfo)[:8])), 120) or 'none'})",
                     hint="sovtui reads the sinfo --json of Slurm 21.08 to 24.x",
                 )
             nodes = sp.parse_nodes(sinfo)
@@ -326,7 +327,7 @@ class SlurmSource(Source):
                 except SourceError as exc:
                     error = str(exc)
                 except Exception as exc:  # noqa: BLE001 - a JSON shape the parser does not know
-                    error = f"squeue --json not understood: {type(exc).__name__}: {sp.text(str(exc), 200)}"
+                    error = f"squeue --json not understood: {type(exc).__name__}: {text(str(exc), 200)}"
             version = sp.slurm_version(sinfo) or squeue_version
             lacking = any(n.reason and (not n.reason_user or n.reason_time is None) for n in nodes)
             return nodes, jobs, submitted, version, lacking, error
