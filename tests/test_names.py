@@ -176,4 +176,4 @@ async def test_slurm_commands_refuse_node_names_before_anything_runs(name):
         await source.read_node(name)
     with pytest.raises(NodeUnknown):
         await source.undrain(name)
-    assert source._conn is None  # nothing was connected to
+    assert source.login.conn is None  # nothing was connected to

@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sovtui.model.types import SlurmNode
-from sovtui.sources import slurm_parse as sp
+from sovtui.sources.slurm import parse as sp
+from sovtui.sources.slurm import values as sv
 
 FIXTURES = Path(__file__).parent / "fixtures" / "slurm"
 
@@ -221,20 +222,20 @@ def test_unknown_state_word_stays_what_it_says():
 
 
 def test_hostlists():
-    assert sp.expand_hostlist("gpu[01-03,07],login1") == ("gpu01", "gpu02", "gpu03", "gpu07", "login1")
-    assert sp.expand_hostlist("r[1-2]-n[08-09]") == ("r1-n08", "r1-n09", "r2-n08", "r2-n09")
-    assert sp.expand_hostlist("bad[3-1],odd[x]") == ("bad[3-1]", "odd[x]")
-    assert sp.expand_hostlist("") == () and sp.expand_hostlist(None) == ()
-    assert len(sp.expand_hostlist("n[0-99999999]", limit=1000)) == 1  # too big: kept as written, not expanded
+    assert sv.expand_hostlist("gpu[01-03,07],login1") == ("gpu01", "gpu02", "gpu03", "gpu07", "login1")
+    assert sv.expand_hostlist("r[1-2]-n[08-09]") == ("r1-n08", "r1-n09", "r2-n08", "r2-n09")
+    assert sv.expand_hostlist("bad[3-1],odd[x]") == ("bad[3-1]", "odd[x]")
+    assert sv.expand_hostlist("") == () and sv.expand_hostlist(None) == ()
+    assert len(sv.expand_hostlist("n[0-99999999]", limit=1000)) == 1  # too big: kept as written, not expanded
 
 
 def test_gres_and_tres_counts():
-    assert sp.gres_gpus("gpu:h100:4(S:0-1),gpu:a100:2") == 6
-    assert sp.gres_gpus("gpu:h100:2(IDX:0-1,3)") == 2
-    assert sp.gres_gpus("gres:gpu:2") == 2 and sp.gres_gpus("gres/gpu:h100:3") == 3
-    assert sp.gres_gpus("tmpsize:7T") is None and sp.gres_gpus("N/A") is None and sp.gres_gpus("") is None
-    assert sp.tres_gpus("cpu=1,gres/gpu=3,gres/gpu:h100=3") == 3
-    assert sp.tres_gpus("cpu=1,mem=4G") is None
+    assert sv.gres_gpus("gpu:h100:4(S:0-1),gpu:a100:2") == 6
+    assert sv.gres_gpus("gpu:h100:2(IDX:0-1,3)") == 2
+    assert sv.gres_gpus("gres:gpu:2") == 2 and sv.gres_gpus("gres/gpu:h100:3") == 3
+    assert sv.gres_gpus("tmpsize:7T") is None and sv.gres_gpus("N/A") is None and sv.gres_gpus("") is None
+    assert sv.tres_gpus("cpu=1,gres/gpu=3,gres/gpu:h100=3") == 3
+    assert sv.tres_gpus("cpu=1,mem=4G") is None
 
 
 # ---------------------------------------------------------------------------------- odd input never raises
@@ -297,9 +298,9 @@ def test_parsers_never_raise_on_odd_input(nodes, jobs, top):
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=60))
 def test_string_parsers_never_raise(value):
-    sp.expand_hostlist(value, limit=1000)
-    sp.gres_gpus(value)
-    sp.tres_gpus(value)
-    sp.words(value)
+    sv.expand_hostlist(value, limit=1000)
+    sv.gres_gpus(value)
+    sv.tres_gpus(value)
+    sv.words(value)
     sp.parse_scontrol_nodes(value)
     sp.parse_scontrol_nodes("NodeName=" + value + " Reason=" + value)

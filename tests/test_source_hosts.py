@@ -322,11 +322,11 @@ Host *
 def test_ssh_config_copy_per_host_gives_the_same_settings(tmp_path, alias):
     from asyncssh.config import SSHClientConfig
 
-    from sovtui.sources.hosts import _SshConfigFilter
+    from sovtui.sources.hosts.ssh_config import SshConfigFilter
 
     path = tmp_path / "config"
     path.write_text(SSH_CONFIG)
-    flt = _SshConfigFilter([str(path)])
+    flt = SshConfigFilter([str(path)])
     copy = flt.paths_for(alias)
     try:
         assert copy != [str(path)]
@@ -344,13 +344,13 @@ def test_ssh_config_copy_per_host_gives_the_same_settings(tmp_path, alias):
 def test_ssh_config_copy_keeps_the_jump_hosts(tmp_path):
     from asyncssh.config import SSHClientConfig
 
-    from sovtui.sources.hosts import _SshConfigFilter
+    from sovtui.sources.hosts.ssh_config import SshConfigFilter
 
     path = tmp_path / "config"
     path.write_text(
         SSH_CONFIG + "Host edge\n  ProxyJump admin@gw:2222\nHost gw\n  HostName 10.9.9.9\n  ProxyJump bastion\n"
     )
-    flt = _SshConfigFilter([str(path)])
+    flt = SshConfigFilter([str(path)])
     try:
         (copy,) = flt.paths_for("gpu01")
         text = Path(copy).read_text()
@@ -369,11 +369,11 @@ def test_ssh_config_copy_keeps_the_jump_hosts(tmp_path):
 
 
 def test_ssh_config_with_canonicalization_is_used_whole(tmp_path):
-    from sovtui.sources.hosts import _SshConfigFilter
+    from sovtui.sources.hosts.ssh_config import SshConfigFilter
 
     path = tmp_path / "config"
     path.write_text("CanonicalizeHostname yes\n" + SSH_CONFIG)
-    assert _SshConfigFilter([str(path)]).paths_for("gpu01") == [str(path)]
+    assert SshConfigFilter([str(path)]).paths_for("gpu01") == [str(path)]
 
 
 def test_set_hosts_adds_and_removes_live():

@@ -3,68 +3,43 @@
 Configured by ``[sites.X.slurm] host = "login1"`` (an alias resolved through ``~/.ssh/config`` or
 ``$SOVTUI_SSH_CONFIG``, host key checked against known_hosts, as for the GPU hosts). Each poll runs
 ``sinfo --json`` and ``squeue --json`` side by side on that connection, plus ``scontrol -o show node``
-only when the JSON lacks who set a node's reason and when (the 23.11+ ``sinfo`` shape). Every command
-is bounded in time and in the size of what it prints. Commands that change something (drain, resume,
-requeue) run under ``sudo -n`` when ``sudo = true``. Every argument is one word, quoted with
-:func:`shlex.quote` for the login host's shell: a reason is never parsed as shell.
+only when the JSON lacks who set a node's reason and when (the 23.11+ ``sinfo`` shape). The commands
+run through :class:`~.login.LoginHost` (bounded in time and output, quoted word by word, ``sudo -n``
+for the ones that change something when ``sudo = true``); their output is read by :mod:`.parse`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import re
-import shlex
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from datetime import datetime
-from typing import Any
 
-from ..config import SiteConfig
-from ..model.types import DoctorCheck, PartStatus, SlurmNode, SourceData
-from ..model.workload import SlurmJobRef
-from . import slurm_parse as sp
-from .base import AuthError, BadAnswer, Source, SourceError, Timeout, Unreachable, close_quietly, wait_quietly
-from .names import BadName, check_host_name
-from .sshconn import (
-    SSH_CONFIG_ENV,
-    KnownHostsCache,
-    config_paths,
-    connect_options,
-    credential_of,
-    local_user,
-    ssh_failure,
+from ...config import SiteConfig
+from ...model.types import DoctorCheck, PartStatus, SlurmNode, SourceData
+from ...model.workload import SlurmJobRef
+from ..base import AuthError, BadAnswer, Source, SourceError, Timeout, Unreachable
+from ..names import BadName, check_host_name
+from ..sshconn import SSH_CONFIG_ENV, config_paths, credential_of
+from . import parse as sp
+from .login import (
+    HINT_CTLD,
+    HINT_RIGHTS,
+    OUTPUT_LIMIT,
+    STDERR_LIMIT,
+    LoginHost,
+    NodeUnknown,
+    SlurmCommandError,
+    json_object,
 )
+from .values import text
 
 Clock = Callable[[], float]
 
-#: bound on what one command may print (a 10,000-node sinfo --json is ~30 MB)
-OUTPUT_LIMIT = 64 * 1024 * 1024
-_STDERR_LIMIT = 64 * 1024
 _JOB_ID = re.compile(r"^[0-9]+(_[0-9]+)?$")
-_HINT_CTLD = "check slurmctld on the controller (systemctl status slurmctld; its log)"
-_HINT_RIGHTS = (
-    "run as the SlurmUser or root on the login host, or set sudo = true in [sites.NAME.slurm] "
-    "with a sudoers rule for scontrol"
-)
-
-
-class SlurmCommandError(SourceError):
-    """Slurm refused a command or answered it with an error; ``str()`` is Slurm's reason."""
-
-    hint = "see the reason; scontrol prints the same when run by hand on the login host"
-
-
-class NodeUnknown(SlurmCommandError):
-    """Slurm does not know the node."""
-
-
-def _first_line(data: bytes | str) -> str:
-    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return sp.text(" | ".join(lines[:3]), 300)
 
 
 def _epoch(stamp: str) -> float | None:
@@ -95,22 +70,20 @@ class SlurmSource(Source):
         check_host_name(cfg.host, "Slurm login host")  # never an ssh option or a command
         self.site = site
         self.host = cfg.host
-        self.sudo = cfg.sudo
         self.clock = clock
-        self.command_timeout_s = float(cfg.timeout_s)
         self.interval_s = site.refresh_s
         # a poll connects (when needed) and then runs its commands side by side
-        self.timeout_s = 2 * self.command_timeout_s + 2.0
-        self.output_limit = output_limit
+        self.timeout_s = 2 * float(cfg.timeout_s) + 2.0
         explicit = ssh_config if ssh_config is not None else os.environ.get(SSH_CONFIG_ENV) or None
         self.ssh_config_paths = config_paths(explicit)
-        self._known_hosts = KnownHostsCache()
-        self._conn: Any = None
-        self._lock: asyncio.Lock | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._trusted = False
-        self._target = ""
-        self._identity = ""
+        self.login = LoginHost(
+            cfg.host,
+            site.ssh,
+            self.ssh_config_paths,
+            sudo=cfg.sudo,
+            timeout_s=float(cfg.timeout_s),
+            output_limit=output_limit,
+        )
         self._nodes: dict[str, SlurmNode] = {}
         self._jobs: tuple[SlurmJobRef, ...] = ()
         self._submitted: dict = {}
@@ -121,157 +94,18 @@ class SlurmSource(Source):
         self.slurm_version = ""
         self.last_poll_s: float | None = None
 
-    # -- SSH ---------------------------------------------------------------------------------
-    def _options(self) -> dict[str, Any]:
-        def looked_up(trusted: bool) -> None:
-            self._trusted = trusted
-
-        ssh = self.site.ssh
-        options, self._target = connect_options(
-            self.host,
-            self.ssh_config_paths,
-            cache=self._known_hosts,
-            user=ssh.user,
-            port=ssh.port,
-            known_hosts=ssh.known_hosts,
-            on_key_lookup=looked_up,
-        )
-        return options
-
-    def _bind_loop(self) -> asyncio.Lock:
-        loop = asyncio.get_running_loop()
-        if loop is not self._loop or self._lock is None:
-            self._loop, self._conn, self._lock = loop, None, asyncio.Lock()  # connections belong to their loop
-        return self._lock
-
-    async def _connection(self) -> Any:
-        import asyncssh
-
-        async with self._bind_loop():
-            if self._conn is not None and not self._conn.is_closed():
-                return self._conn
-            self._conn = None
-            timeout = self.command_timeout_s
-            self._trusted = False
-            try:
-                options = self._options()
-                self._conn = await asyncio.wait_for(
-                    asyncssh.connect(
-                        self.host,
-                        connect_timeout=timeout,
-                        login_timeout=timeout,
-                        keepalive_interval=max(15.0, 2 * timeout),
-                        keepalive_count_max=3,
-                        **options,
-                    ),
-                    timeout + 1.0,
-                )
-            except TimeoutError:
-                raise Timeout(f"no SSH answer from {self.host} in {timeout:g}s") from None
-            except Exception as exc:  # noqa: BLE001 - every failure becomes a typed error
-                raise ssh_failure(exc, self.host, self._target, had_trusted_keys=self._trusted) from None
-            return self._conn
-
-    def _drop(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            close_quietly("the connection to the login host", conn.close)
-
-    @staticmethod
-    async def _read(stream: Any, limit: int, what: str) -> bytes:
-        chunks, size = [], 0
-        while True:
-            chunk = await stream.read(65536)
-            if not chunk:
-                return b"".join(chunks)
-            size += len(chunk)
-            if size > limit:
-                raise BadAnswer(
-                    f"{what} printed more than {limit // (1024 * 1024) or limit} "
-                    f"{'MB' if limit >= 1024 * 1024 else 'bytes'}; not read further"
-                )
-            chunks.append(chunk)
-
+    # -- commands ----------------------------------------------------------------------------
     def command(self, argv: Sequence[str], *, mutating: bool = False) -> str:
-        """The remote command line: each word quoted for the login host's shell (``sudo -n`` first if asked)."""
-        words = (["sudo", "-n"] if mutating and self.sudo else []) + list(argv)
-        return " ".join(shlex.quote(word) for word in words)
+        """The remote command line of ``argv`` (see :meth:`LoginHost.command`)."""
+        return self.login.command(argv, mutating=mutating)
 
     async def run(self, argv: Sequence[str], *, mutating: bool = False, limit: int | None = None) -> str:
-        """Run one command on the login host; its stdout, or a typed error naming Slurm's reason."""
-        import asyncssh
+        """Run one command on the login host (see :meth:`LoginHost.run`)."""
+        return await self.login.run(argv, mutating=mutating, limit=limit)
 
-        what = " ".join(argv[:2])
-        conn = await self._connection()
-        timeout = self.command_timeout_s
-        proc = None
-        try:
-            async with asyncio.timeout(timeout):
-                proc = await conn.create_process(self.command(argv, mutating=mutating), encoding=None)
-                out, err = await asyncio.gather(
-                    self._read(proc.stdout, limit or self.output_limit, what),
-                    self._read(proc.stderr, _STDERR_LIMIT, f"{what} (stderr)"),
-                )
-                await proc.wait_closed()
-        except TimeoutError:
-            if proc is not None:
-                proc.close()
-            raise Timeout(f"{what} on {self.host} did not finish in {timeout:g}s") from None
-        except (BadAnswer, asyncio.CancelledError):
-            if proc is not None:
-                proc.close()
-            raise
-        except (asyncssh.Error, OSError) as exc:
-            self._drop()
-            raise ssh_failure(exc, self.host, self._target) from None
-        status = proc.exit_status
-        if status != 0:
-            raise self._failure(argv, status, err or out)
-        return out.decode("utf-8", "replace")
-
-    def _failure(self, argv: Sequence[str], status: int | None, output: bytes) -> SourceError:
-        line = _first_line(output) or f"exit status {status}"
-        low = line.lower()
-        what = argv[0]
-        if status == 127 or "command not found" in low or "no such file" in low and what in low:
-            return BadAnswer(f"{what} not found on {self.host}", hint="install the Slurm client commands there")
-        if "sudo:" in low:
-            return AuthError(f"sudo -n {what} refused on {self.host}: {line}", hint=_HINT_RIGHTS)
-        if any(
-            s in low
-            for s in (
-                "unable to contact slurm controller",
-                "socket timed out",
-                "connection refused",
-                "zero bytes were transmitted",
-                "unable to establish",
-            )
-        ):
-            return Unreachable(
-                f"slurmctld does not answer (from {self.host}): {line}",
-                hint="check slurmctld on the controller (systemctl status slurmctld; its log)",
-            )
-        if "access/permission denied" in low or "invalid user id" in low or "permission denied" in low:
-            return AuthError(f"{what} refused for {self.identity()}: {line}", hint=_HINT_RIGHTS)
-        if "invalid node name" in low:
-            named = next((w.split("=", 1)[1] for w in argv if w.startswith("nodename=")), "")
-            return NodeUnknown(
-                f"Slurm knows no node {named!r}: {line}" if named else f"Slurm knows no such node: {line}"
-            )
-        return SlurmCommandError(f"{' '.join(argv[:2])} failed: {line}")
-
-    @staticmethod
-    def _json(output: str, what: str) -> Any:
-        try:
-            doc = json.loads(output)
-        except (ValueError, RecursionError):
-            raise BadAnswer(
-                f"{what} answered no JSON: {_first_line(output[:200]) or 'nothing'}",
-                hint="sovtui needs Slurm 21.08 or newer (--json)",
-            ) from None
-        if type(doc) is not dict:
-            raise BadAnswer(f"{what} answered JSON that is not an object")
-        return doc
+    def identity(self) -> str:
+        """``user@login-host`` as the ssh config resolves it (no I/O)."""
+        return self.login.identity()
 
     # -- reading -----------------------------------------------------------------------------
     async def _read_all(
@@ -297,11 +131,11 @@ class SlurmSource(Source):
             squeue_error = str(exc)
 
         def parse() -> tuple[list[SlurmNode], tuple[SlurmJobRef, ...] | None, dict, str, bool, str]:
-            sinfo = self._json(sinfo_out, "sinfo --json")
+            sinfo = json_object(sinfo_out, "sinfo --json")
             if type(sinfo.get("nodes")) is not list and type(sinfo.get("sinfo")) is not list:  # unknown, not 0 nodes
                 raise BadAnswer(
                     f"sinfo --json answered JSON of a shape sovtui cannot read (no 'nodes' or 'sinfo' list; "
-                    f"keys: {sp.text(', '.join(map(str, list(sinfo)[:8])), 120) or 'none'})",
+                    f"keys: {text(', '.join(map(str, list(sinfo)[:8])), 120) or 'none'})",
                     hint="sovtui reads the sinfo --json of Slurm 21.08 to 24.x",
                 )
             nodes = sp.parse_nodes(sinfo)
@@ -310,12 +144,12 @@ class SlurmSource(Source):
             errors = sp.api_errors(sinfo)
             if errors and not sinfo.get("nodes") and not sinfo.get("sinfo"):
                 raise Unreachable(
-                    f"sinfo --json got nothing from slurmctld (from {self.host}): {errors[0]}", hint=_HINT_CTLD
+                    f"sinfo --json got nothing from slurmctld (from {self.host}): {errors[0]}", hint=HINT_CTLD
                 )
             jobs, submitted, error, squeue_version = None, {}, squeue_error, ""
             if squeue_out is not None:
                 try:
-                    squeue = self._json(squeue_out, "squeue --json")
+                    squeue = json_object(squeue_out, "squeue --json")
                     errors = sp.api_errors(squeue)
                     if errors and not squeue.get("jobs"):
                         raise Unreachable(f"squeue --json got nothing from slurmctld (from {self.host}): {errors[0]}")
@@ -326,7 +160,7 @@ class SlurmSource(Source):
                 except SourceError as exc:
                     error = str(exc)
                 except Exception as exc:  # noqa: BLE001 - a JSON shape the parser does not know
-                    error = f"squeue --json not understood: {type(exc).__name__}: {sp.text(str(exc), 200)}"
+                    error = f"squeue --json not understood: {type(exc).__name__}: {text(str(exc), 200)}"
             version = sp.slurm_version(sinfo) or squeue_version
             lacking = any(n.reason and (not n.reason_user or n.reason_time is None) for n in nodes)
             return nodes, jobs, submitted, version, lacking, error
@@ -370,7 +204,7 @@ class SlurmSource(Source):
         """After sinfo failed to reach the controller: ``scontrol ping``'s words (it answers at once) as an
         :class:`Unreachable` when it says slurmctld is DOWN; returns when it does not say so."""
         try:
-            out = await self.run(["scontrol", "ping"], limit=_STDERR_LIMIT)
+            out = await self.run(["scontrol", "ping"], limit=STDERR_LIMIT)
         except SlurmCommandError as exc:  # exit status 1: some controller is down
             out = str(exc)
         except SourceError:
@@ -382,7 +216,7 @@ class SlurmSource(Source):
         ]
         if said and all("down" in line.lower() for line in said):
             raise Unreachable(
-                f"slurmctld does not answer (from {self.host}): {'; '.join(said)}", hint=_HINT_CTLD
+                f"slurmctld does not answer (from {self.host}): {'; '.join(said)}", hint=HINT_CTLD
             ) from cause
 
     async def fetch(self, executor: Executor | None = None) -> SourceData:
@@ -463,24 +297,13 @@ class SlurmSource(Source):
             raise SlurmCommandError(f"not a Slurm job id: {job_id!r}")
         await self.run(["scontrol", "requeue", job_id], mutating=True)
 
-    def identity(self) -> str:
-        """``user@login-host`` as the ssh config resolves it (no I/O)."""
-        if not self._identity:
-            try:
-                self._options()
-                user = self._target.rsplit("@", 1)[0] if "@" in self._target else local_user()
-            except Exception:  # noqa: BLE001 - a broken ssh config: doctor says why
-                user = self.site.ssh.user or local_user()
-            self._identity = f"{user}@{self.host}"
-        return self._identity
-
     # -- doctor ------------------------------------------------------------------------------
     async def doctor(self, executor: Executor | None = None) -> list[DoctorCheck]:
         checks = [
             DoctorCheck(self.name, "ssh config", True, ", ".join(self.ssh_config_paths) or "none (no ~/.ssh/config)")
         ]
         try:
-            await self._connection()
+            await self.login.connection()
         except SourceError as exc:
             why = str(exc)
             if isinstance(exc, AuthError):  # which credential was offered, never its value
@@ -491,7 +314,7 @@ class SlurmSource(Source):
                 self.name,
                 f"{self.host}: login",
                 True,
-                f"{self._target or self.host} ({credential_of(self.host, self.ssh_config_paths)})",
+                f"{self.login.target or self.host} ({credential_of(self.host, self.ssh_config_paths)})",
             )
         )
         try:
@@ -516,13 +339,13 @@ class SlurmSource(Source):
     async def _rights_check(self) -> DoctorCheck:
         label = "rights to drain"
         try:
-            if self.sudo:
+            if self.login.sudo:
                 await self.run(["true"], mutating=True)
                 return DoctorCheck(self.name, label, True, "sudo -n works on the login host")
             whoami = (await self.run(["id", "-un"])).strip()
             config = await self.run(["scontrol", "show", "config"], limit=1024 * 1024)
         except SourceError as exc:
-            return DoctorCheck(self.name, label, False, str(exc), exc.hint or _HINT_RIGHTS)
+            return DoctorCheck(self.name, label, False, str(exc), exc.hint or HINT_RIGHTS)
         match = re.search(r"^SlurmUser\s*=\s*([^\s(]+)", config, re.MULTILINE)
         slurm_user = match.group(1) if match else ""
         if whoami in ("root", slurm_user):
@@ -533,14 +356,11 @@ class SlurmSource(Source):
             False,
             f"{whoami} is neither root nor the SlurmUser ({slurm_user or '?'}): drain works only if "
             "slurmdbd gives it AdminLevel=Operator",
-            _HINT_RIGHTS,
+            HINT_RIGHTS,
         )
 
     def close(self) -> None:
-        self._drop()
+        self.login.close()
 
     async def aclose(self) -> None:
-        conn = self._conn
-        self._drop()
-        if conn is not None and asyncio.get_running_loop() is self._loop:  # else its loop is gone: nothing to wait for
-            await wait_quietly("the login host's connection to close", conn.wait_closed(), 5.0)
+        await self.login.aclose()
