@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from sovtui.model import slurm_queue as sq
 from sovtui.model.jobs import SlurmJob
-from sovtui.sources import slurm_jobs as sj
-from sovtui.sources import slurm_parse as sp
+from sovtui.sources.slurm import jobs as sj
+from sovtui.sources.slurm import parse as sp
 
 FIXTURES = Path(__file__).parent / "fixtures" / "slurm"
 

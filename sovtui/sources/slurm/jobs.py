@@ -1,6 +1,6 @@
 """Provides the reading of Slurm's queue: whole job records of ``squeue --json`` and ``scontrol -o show partition``.
 
-Every shape :mod:`.slurm_parse` knows is read here too: 22.05's plain numbers and ``job_state`` string
+Every shape :mod:`.parse` knows is read here too: 22.05's plain numbers and ``job_state`` string
 (``time_limit`` absent or ``null`` when unlimited, ``4294967295`` when INFINITE), 23.02's and 23.11+'s
 ``{"set", "infinite", "number"}`` numbers and 23.11+'s ``job_state`` list. Nothing here raises on odd
 input: a value of the wrong type is unknown, never a made-up 0.
@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..model.jobs import SlurmJob
-from ..model.slurm_queue import reason_words
-from .slurm_parse import _dict, _list, expand_hostlist, integer, job_gpus, number, text, words
+from ...model.jobs import SlurmJob
+from ...model.slurm_queue import reason_words
+from .parse import _dict, _list, job_gpus
+from .values import expand_hostlist, integer, number, text, words
 
 #: Slurm's INFINITE and NO_VAL for 32-bit fields (22.05 prints them as plain numbers)
 _INFINITE32 = 0xFFFFFFFF
