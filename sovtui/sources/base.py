@@ -85,6 +85,12 @@ class Source:
         """Release connections; called once when the hub stops."""
 
 
+def short(text: object, limit: int = 200) -> str:
+    """``text`` on one line (whitespace runs collapsed), cut to ``limit`` characters with an ellipsis."""
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
 def jittered_backoff(failures: int, base_s: float, cap_s: float, rng: random.Random | None = None) -> float:
     """The wait before retry number ``failures`` (1 = the first): ``base_s`` doubling per failure up to ``cap_s``,
     then a random half to all of it, so that a fleet failing together does not retry together. The one backoff of

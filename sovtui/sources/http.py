@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .base import AuthError, BadAnswer, Timeout, Unreachable
+from .base import AuthError, BadAnswer, Timeout, Unreachable, short
 
 if TYPE_CHECKING:  # pragma: no cover
     import requests
@@ -19,15 +19,11 @@ _CHUNK = 256 * 1024
 _MAX_REASON = 160
 
 
-def short(text: str, limit: int = _MAX_REASON) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def api_error(payload: Any) -> str:
     """The error a Prometheus-style API put in its JSON body (``status: error``), or ``""``."""
     if isinstance(payload, dict) and payload.get("status") == "error":
         kind, error = payload.get("errorType", ""), payload.get("error", "")
-        return short(f"Prometheus error{f' ({kind})' if kind else ''}: {error}")
+        return short(f"Prometheus error{f' ({kind})' if kind else ''}: {error}", _MAX_REASON)
     return ""
 
 

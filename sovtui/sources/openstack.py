@@ -23,7 +23,7 @@ from typing import Any
 
 from ..config import SiteConfig
 from ..model.types import DoctorCheck, PartStatus, SourceData
-from .base import AuthError, BadAnswer, DaemonPool, Source, SourceError, Timeout, Unreachable, close_quietly
+from .base import AuthError, BadAnswer, DaemonPool, Source, SourceError, Timeout, Unreachable, close_quietly, short
 from .http import bounded_adapter
 from .nova_ops import NovaOps
 from .openstack_parts import (
@@ -129,20 +129,20 @@ class OpenStackSource(NovaOps, Source):
         where = "keystone" if auth_step else service
         timed_out = isinstance(exc, ksa.ConnectionError) and "timed out" in str(exc).lower()
         if "larger than" in str(exc):
-            return BadAnswer(f"{where}: {_short(exc).rsplit(': ', 1)[-1]}", hint="the endpoint answered without end")
+            return BadAnswer(f"{where}: {short(exc).rsplit(': ', 1)[-1]}", hint="the endpoint answered without end")
         if isinstance(exc, ksa.ConnectTimeout) or timed_out:
             return Timeout(f"{where} timed out after {self.timeout_s:g}s")
         text = str(exc)
         if any(
             w in text for w in ("IncompleteRead", "Connection broken", "ChunkedEncodingError", "RemoteDisconnected")
         ):
-            return BadAnswer(f"{where}: answer cut off ({_short(exc)[-80:]})")
+            return BadAnswer(f"{where}: answer cut off ({short(exc)[-80:]})")
         if "reset by peer" in text or "Connection aborted" in text:
             return Unreachable(f"{where}: connection reset", hint="check the endpoint and anything between (proxies)")
         if isinstance(exc, ValueError) and "json" in f"{type(exc).__name__} {text}".lower() or _not_json(exc):
             return BadAnswer(f"{where}: the answer is not JSON", hint="check that the catalog's endpoint is the API")
         if isinstance(exc, KeyError | TypeError | AttributeError | ksa.InvalidResponse):
-            return BadAnswer(f"{where}: an answer of an unexpected shape ({type(exc).__name__}: {_short(exc)[:80]})")
+            return BadAnswer(f"{where}: an answer of an unexpected shape ({type(exc).__name__}: {short(exc)[:80]})")
         if isinstance(exc, ksa.ConnectionError | ksa.SSLError):
             return Unreachable(f"{where} unreachable", hint="check auth_url / the endpoint and that the service runs")
         if isinstance(exc, ksa.EndpointNotFound):
@@ -150,15 +150,15 @@ class OpenStackSource(NovaOps, Source):
                 f"no {service} endpoint in the catalog", hint="check region_name and interface in clouds.yaml"
             )
         if isinstance(exc, ksa.Unauthorized | ksa.Forbidden):
-            return AuthError(f"{where}: {_short(exc)}")
+            return AuthError(f"{where}: {short(exc)}")
         status = getattr(exc, "status_code", None) or getattr(exc, "http_status", None)
         if status in (401, 403):
-            return AuthError(f"{where}: HTTP {status} {_short(exc)}")
+            return AuthError(f"{where}: HTTP {status} {short(exc)}")
         if isinstance(exc, sdk.HttpException | ksa.HttpError):
-            return BadAnswer(f"{service}: HTTP {status} {_short(exc)}")
+            return BadAnswer(f"{service}: HTTP {status} {short(exc)}")
         if isinstance(exc, ksa.ClientException | sdk.SDKException):
-            return BadAnswer(f"{service}: {_short(exc)}")
-        return BadAnswer(f"{service}: {type(exc).__name__}: {_short(exc)}")
+            return BadAnswer(f"{service}: {short(exc)}")
+        return BadAnswer(f"{service}: {type(exc).__name__}: {short(exc)}")
 
     def _authenticating(self, exc: Exception) -> bool:
         """True when the failure happened while getting a token (no valid token yet)."""
@@ -376,8 +376,3 @@ def _not_json(exc: Exception) -> bool:
     except ValueError:
         return True
     return False
-
-
-def _short(exc: Exception) -> str:
-    text = " ".join(str(exc).split())
-    return text[:200]

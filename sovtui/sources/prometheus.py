@@ -17,8 +17,8 @@ from ..model.types import (
     PartStatus,
     SourceData,
 )
-from .base import BadAnswer, DaemonPool, Source, SourceError, Timeout
-from .http import HttpJson, api_error, short
+from .base import BadAnswer, DaemonPool, Source, SourceError, Timeout, short
+from .http import HttpJson, api_error
 from .prometheus_map import (
     build_queries,
     ceph_from_samples,

@@ -12,8 +12,8 @@ from ..model.types import (
 )
 from .alerts import labels as _labels
 from .alerts import make_alert, sort_alerts
-from .base import BadAnswer
-from .http import api_error, short
+from .base import BadAnswer, short
+from .http import api_error
 
 
 class Sample(NamedTuple):

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .base import AuthError, SourceError, Timeout, Unreachable
+from .base import AuthError, SourceError, Timeout, Unreachable, short
 
 #: environment variable naming an OpenSSH client config file to use instead of ``~/.ssh/config``
 SSH_CONFIG_ENV = "SOVTUI_SSH_CONFIG"
@@ -150,11 +150,6 @@ def credential_of(alias: str, paths: Sequence[str]) -> str:
     return "key " + ", ".join(offered) if offered else "no key (no agent, no IdentityFile)"
 
 
-def _short(text: object, limit: int = 200) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def ssh_failure(exc: BaseException, name: str, target: str = "", *, had_trusted_keys: bool = False) -> SourceError:
     """A connection failure as a typed :class:`SourceError` with a short reason."""
     import asyncssh
@@ -175,21 +170,21 @@ def ssh_failure(exc: BaseException, name: str, target: str = "", *, had_trusted_
     if isinstance(exc, asyncssh.PermissionDenied):
         return AuthError(f"permission denied for {who} (check key/agent)")
     if isinstance(exc, asyncssh.KeyImportError):
-        return AuthError(f"cannot load the SSH key for {name}: {_short(exc)}")
+        return AuthError(f"cannot load the SSH key for {name}: {short(exc)}")
     if isinstance(exc, asyncssh.ConnectionLost):
-        return Unreachable(f"connection to {name} lost ({_short(exc.reason) or 'closed'})")
+        return Unreachable(f"connection to {name} lost ({short(exc.reason) or 'closed'})")
     if isinstance(exc, asyncssh.DisconnectError):
-        return Unreachable(f"{name} disconnected: {_short(exc.reason)}")
+        return Unreachable(f"{name} disconnected: {short(exc.reason)}")
     if isinstance(exc, asyncssh.ChannelOpenError):
-        return Unreachable(f"{name} refused to run a command: {_short(exc.reason)}")
+        return Unreachable(f"{name} refused to run a command: {short(exc.reason)}")
     if isinstance(exc, TimeoutError):
         return Timeout(str(exc) or f"no SSH answer from {name}")
     if isinstance(exc, socket.gaierror):
-        return Unreachable(f"cannot resolve {name} ({_short(exc.strerror or exc)})")
+        return Unreachable(f"cannot resolve {name} ({short(exc.strerror or exc)})")
     if isinstance(exc, ConnectionRefusedError):
         return Unreachable(f"connection refused by {who}")
     if isinstance(exc, OSError):
-        return Unreachable(f"cannot reach {who}: {_short(exc.strerror or exc)}")
+        return Unreachable(f"cannot reach {who}: {short(exc.strerror or exc)}")
     if isinstance(exc, ValueError):  # asyncssh config errors (ConfigParseError is one)
-        return Unreachable(f"ssh config for {name}: {_short(exc)}", hint="fix the ssh config")
-    return Unreachable(f"{type(exc).__name__}: {_short(exc)}")
+        return Unreachable(f"ssh config for {name}: {short(exc)}", hint="fix the ssh config")
+    return Unreachable(f"{type(exc).__name__}: {short(exc)}")

@@ -21,20 +21,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ...model.types import Gpu, GpuHost, GpuProcess, MigInstance, XidEvent
+from ..base import short
 
 #: protocol version of the probe's answers this module understands
 PROBE_VERSION = 1
-_MAX_REASON = 200
 
 
 class ProbeError(ValueError):
     """The probe answered something that is not a valid answer; ``str()`` is the reason."""
-
-
-def short(text: object, limit: int = _MAX_REASON) -> str:
-    """``text`` on one line (whitespace runs collapsed), cut to ``limit`` characters."""
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _num(value: Any) -> float | None:

@@ -18,8 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..base import close_quietly, jittered_backoff, wait_quietly
-from .answer import HostMemory, short
+from ..base import close_quietly, jittered_backoff, short, wait_quietly
+from .answer import HostMemory
 from .ssh_config import HostResolver
 from .stages import ProbeGone, describe
 

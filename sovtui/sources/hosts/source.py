@@ -27,10 +27,10 @@ from typing import Any
 
 from ...config import SiteConfig
 from ...model.types import DoctorCheck, Gpu, GpuHost, PartStatus, SourceData
-from ..base import Source, wait_quietly
+from ..base import Source, short, wait_quietly
 from ..names import BadName, check_host_name, shown
 from ..sshconn import SSH_CONFIG_ENV, config_paths, credential_of
-from .answer import ParsedHost, ProbeError, host_from_answer, kept_readings, parse_answer, short
+from .answer import ParsedHost, ProbeError, host_from_answer, kept_readings, parse_answer
 from .link import Link, LinkSettings, Reply
 from .ssh_config import HostResolver
 from .stages import HINTS, STAGES

@@ -6,7 +6,7 @@ import logging
 import socket
 from typing import TYPE_CHECKING
 
-from .answer import short
+from ..base import short
 
 if TYPE_CHECKING:
     from .link import Link
