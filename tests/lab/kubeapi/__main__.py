@@ -13,7 +13,7 @@ from pathlib import Path
 from aiohttp import web
 
 from . import kueue
-from .controllers import Controllers
+from .controllers.manager import Controllers
 from .seed import big_cluster, gpu_cluster
 from .server import ApiServer, User
 from .store import Store

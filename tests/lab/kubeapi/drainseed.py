@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 
-from .controllers import MIRROR, STOP_AFTER, template_hash
+from .controllers.objects import MIRROR, STOP_AFTER, template_hash
 from .seed import Obj, _template, container, daemonset, finish, namespace, node, pdb, pod, ref, uid
 from .store import rfc3339
 

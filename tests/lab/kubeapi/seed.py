@@ -7,7 +7,9 @@ import uuid
 from dataclasses import dataclass, field
 
 from . import kueue as kq
-from .controllers import GPU, MIRROR, explain, owner, pdb_status, pod_gpus, start_pod, template_hash, terminal
+from .controllers.disruption import pdb_status
+from .controllers.objects import GPU, MIRROR, owner, pod_gpus, start_pod, template_hash, terminal
+from .controllers.scheduler import explain
 from .store import micro_time, rfc3339
 
 H100 = "NVIDIA-H100-80GB-HBM3"

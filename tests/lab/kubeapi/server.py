@@ -16,7 +16,9 @@ from typing import Any
 from aiohttp import web
 
 from . import kueue
-from .controllers import GPU, Controllers, pdb_status, ready, shape_pod, suffix, terminal
+from .controllers.disruption import pdb_status
+from .controllers.manager import Controllers
+from .controllers.objects import GPU, ready, shape_pod, suffix, terminal
 from .faults import Faults
 from .patches import PatchError, json_patch, merge_patch, strategic_merge_patch
 from .selectors import (
