@@ -10,6 +10,7 @@ from . import kueue as kq
 from .controllers.disruption import pdb_status
 from .controllers.objects import GPU, MIRROR, owner, pod_gpus, start_pod, template_hash, terminal
 from .controllers.scheduler import explain
+from .kueue_objects import cluster_queue, local_queue, resource_flavor, workload_for_job
 from .store import micro_time, rfc3339
 
 H100 = "NVIDIA-H100-80GB-HBM3"
@@ -1094,17 +1095,17 @@ def kueue_setup(objects: list[Obj], now: float) -> list[Obj]:
     only the queue label; no pod changes. Statuses are computed by the same pass the lab's Kueue runs."""
     jobs = {(o["metadata"]["namespace"], o["metadata"]["name"]): o for plural, o in objects if plural == "jobs"}
     out: list[Obj] = [
-        kq.resource_flavor("h100", {"nvidia.com/gpu.product": H100}, now),
-        kq.resource_flavor("a100", {"nvidia.com/gpu.product": A100}, now),
-        kq.cluster_queue(
+        resource_flavor("h100", {"nvidia.com/gpu.product": H100}, now),
+        resource_flavor("a100", {"nvidia.com/gpu.product": A100}, now),
+        cluster_queue(
             "gpu-training",
             [("h100", {"cpu": "448", "memory": "4Ti", GPU: "16"}), ("a100", {"cpu": "224", "memory": "2Ti", GPU: "8"})],
             now,
         ),
-        kq.cluster_queue("gpu-research", [("h100", {"cpu": "448", "memory": "4Ti", GPU: "16"})], now),
-        kq.local_queue("ml-train", "training", "gpu-training", now),
-        kq.local_queue("ml-serving", "batch", "gpu-training", now),
-        kq.local_queue("research", "research", "gpu-research", now),
+        cluster_queue("gpu-research", [("h100", {"cpu": "448", "memory": "4Ti", GPU: "16"})], now),
+        local_queue("ml-train", "training", "gpu-training", now),
+        local_queue("ml-serving", "batch", "gpu-training", now),
+        local_queue("research", "research", "gpu-research", now),
     ]
 
     def managed(job_obj: dict, queue: str) -> dict:
@@ -1112,7 +1113,7 @@ def kueue_setup(objects: list[Obj], now: float) -> list[Obj]:
             **job_obj["metadata"]["labels"],
             kq.QUEUE_LABEL: queue,
         }  # the Job's own labels, not its pods'
-        _, wl = kq.workload_for_job(job_obj, queue)
+        _, wl = workload_for_job(job_obj, queue)
         out.append(("workloads", wl))
         return wl
 

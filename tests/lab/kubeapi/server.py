@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import kueue
+from . import kueue_objects
 from .controllers.disruption import pdb_status
 from .controllers.manager import Controllers
 from .controllers.objects import GPU, ready, shape_pod, suffix, terminal
@@ -1009,7 +1009,7 @@ class ApiServer:
         elif rtype.plural == "events":
             causes += _event_causes(obj)
         elif rtype.crd:
-            causes += kueue.invalid_fields(rtype.plural, obj)
+            causes += kueue_objects.invalid_fields(rtype.plural, obj)
         if causes:
             raise invalid(rtype, name, causes)
 
@@ -1060,7 +1060,7 @@ def _defaults(rtype: ResourceType, obj: dict) -> None:
     """The API's defaulting for what the lab lets clients create."""
     spec = obj.setdefault("spec", {}) if rtype.plural != "events" else {}
     if rtype.crd:
-        kueue.defaults(rtype.plural, obj)
+        kueue_objects.defaults(rtype.plural, obj)
     elif rtype.plural == "pods":
         template = {"metadata": {}, "spec": spec}
         shaped = shape_pod(
