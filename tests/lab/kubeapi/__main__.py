@@ -14,7 +14,8 @@ from aiohttp import web
 
 from . import kueue
 from .controllers.manager import Controllers
-from .seed import big_cluster, gpu_cluster
+from .seed.big import big_cluster
+from .seed.gpu import gpu_cluster
 from .server import ApiServer, User
 from .store import Store
 
