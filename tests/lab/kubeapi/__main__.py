@@ -16,7 +16,8 @@ from . import kueue
 from .controllers.manager import Controllers
 from .seed.big import big_cluster
 from .seed.gpu import gpu_cluster
-from .server import ApiServer, User
+from .server.app import ApiServer
+from .server.auth import User
 from .store import Store
 
 
