@@ -1,4 +1,4 @@
-"""Pilot tests of the app shell: navigation, command line, help, filter, failing sources."""
+"""Provides Pilot tests of the app shell: navigation, command line, help, filter, failing sources."""
 
 from __future__ import annotations
 
