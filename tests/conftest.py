@@ -8,7 +8,7 @@ import tempfile
 import hypothesis.internal.conjecture.providers  # noqa: F401
 import pytest
 
-pytest_plugins = ("tests.lab.plugin", "tests.plugins.snapshots")
+pytest_plugins = ("tests.lab.plugin", "tests.plugins.cli", "tests.plugins.snapshots")
 
 
 @pytest.fixture(autouse=True, scope="session")

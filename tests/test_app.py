@@ -1,4 +1,4 @@
-"""Pilot tests of the app shell: navigation, command line, help, filter, failing sources."""
+"""Provides Pilot tests of the app shell: navigation, command line, help, filter, failing sources."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from sovtui.model.types import SiteInfo
 from sovtui.screens.dialogs import CommandLine, DetailScreen, HelpScreen
 from sovtui.widgets.header import SiteHeader
 from tests.fakes import NOW, SwitchedSource
+from tests.lab.waits import eventually
 
 pytestmark = pytest.mark.ui
 
@@ -21,18 +22,15 @@ def make_app(source: SwitchedSource | None = None, **site) -> tuple[SovtuiApp, S
     return app, source
 
 
-async def settle(pilot, app) -> None:
-    for _ in range(50):
-        await pilot.pause(0.02)
-        if all(r.status.ok is not None for r in app.hub.results.values()) and not app._rebuild_pending:
-            break
-    await pilot.pause(0.05)
+def settled(app: SovtuiApp) -> bool:
+    """Every source has answered once, and the screens show it."""
+    return all(r.status.ok is not None for r in app.hub.results.values()) and not app._rebuild_pending
 
 
 async def test_number_keys_and_escape_walk_the_screens():
     app, _ = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot, app)
+        await eventually(lambda: settled(app), what="the first answers shown", pilot=pilot)
         assert app.active_site_screen.NAME == "overview"
         for i, cls in enumerate(SCREEN_CLASSES, start=1):
             await pilot.press(str(i))
@@ -50,7 +48,7 @@ async def test_number_keys_and_escape_walk_the_screens():
 async def test_colon_commands_and_aliases():
     app, _ = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot, app)
+        await eventually(lambda: settled(app), what="the first answers shown", pilot=pilot)
         for typed, expected in (
             ("gpus", "gpus"),
             ("alert", "alerts"),
@@ -71,7 +69,7 @@ async def test_colon_commands_and_aliases():
 async def test_unknown_command_is_reported_and_esc_cancels():
     app, _ = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot, app)
+        await eventually(lambda: settled(app), what="the first answers shown", pilot=pilot)
         await pilot.press("colon", *"nosuch", "enter")
         await pilot.pause()
         assert app.active_site_screen.NAME == "overview"
@@ -86,7 +84,7 @@ async def test_unknown_command_is_reported_and_esc_cancels():
 async def test_colon_q_quits():
     app, _ = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot, app)
+        await eventually(lambda: settled(app), what="the first answers shown", pilot=pilot)
         await pilot.press("colon", "q", "enter")
         await pilot.pause()
     assert app.return_code == 0
@@ -95,7 +93,7 @@ async def test_colon_q_quits():
 async def test_help_lists_the_bindings_of_the_screen_below():
     app, _ = make_app()
     async with app.run_test(size=(100, 40)) as pilot:
-        await settle(pilot, app)
+        await eventually(lambda: settled(app), what="the first answers shown", pilot=pilot)
         await pilot.press("7", "question_mark")
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
@@ -109,7 +107,7 @@ async def test_help_lists_the_bindings_of_the_screen_below():
 async def test_overview_tile_enter_opens_its_screen():
     app, _ = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot, app)
+        await eventually(lambda: settled(app), what="the first answers shown", pilot=pilot)
         assert app.focused.id == "tile-gpus"
         await pilot.press("enter")
         await pilot.pause()
@@ -124,7 +122,7 @@ async def test_overview_tile_enter_opens_its_screen():
 async def test_filter_narrows_and_escape_clears():
     app, _ = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot, app)
+        await eventually(lambda: settled(app), what="the first answers shown", pilot=pilot)
         await pilot.press("2")
         await pilot.pause()
         screen = app.active_site_screen
@@ -141,7 +139,7 @@ async def test_filter_narrows_and_escape_clears():
 async def test_sort_and_detail():
     app, _ = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot, app)
+        await eventually(lambda: settled(app), what="the first answers shown", pilot=pilot)
         await pilot.press("7")
         await pilot.pause()
         screen = app.active_site_screen
@@ -159,22 +157,22 @@ async def test_sort_and_detail():
 async def test_failing_source_keeps_data_and_says_why_then_recovers():
     app, source = make_app()
     async with app.run_test(size=(120, 30)) as pilot:
-        await settle(pilot, app)
+        await eventually(lambda: settled(app), what="the first answers shown", pilot=pilot)
         await pilot.press("2")
         await pilot.pause()
         screen = app.active_site_screen
         assert screen.table.row_count == 10
         source.fail = "Prometheus unreachable at http://127.0.0.1:1"
         app.test_clock["now"] += 30
-        await app.hub.poll("prometheus")
-        await pilot.pause(0.1)
         header = screen.query_one(SiteHeader)
+        await app.hub.poll("prometheus")
+        await eventually(lambda: "prom✗" in header.plain, what="the header shows the failure", pilot=pilot)
         text = header.plain
         assert "prom✗" in text and "unreachable" in text and "30s old" in text
         assert screen.table.row_count == 10  # last good data still shown
         source.fail = None
         await app.hub.poll("prometheus")
-        await pilot.pause(0.1)
+        await eventually(lambda: "prom✓" in header.plain, what="the header shows the recovery", pilot=pilot)
         text = header.plain
         assert "prom✓" in text and "unreachable" not in text
 
@@ -182,7 +180,7 @@ async def test_failing_source_keeps_data_and_says_why_then_recovers():
 async def test_hidden_screens_render_when_shown_again():
     app, source = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot, app)
+        await eventually(lambda: settled(app), what="the first answers shown", pilot=pilot)
         await pilot.press("2")
         await pilot.pause()
         gpus = app.active_site_screen
@@ -190,7 +188,7 @@ async def test_hidden_screens_render_when_shown_again():
         await pilot.pause()
         calls = source.calls
         await app.hub.poll("prometheus")
-        await pilot.pause(0.1)
+        await eventually(lambda: gpus.dirty, what="the hidden screen marked", pilot=pilot)
         assert source.calls == calls + 1
         assert gpus.dirty  # hidden: marked, not rendered
         await pilot.press("2")
@@ -201,7 +199,7 @@ async def test_hidden_screens_render_when_shown_again():
 async def test_gpu_hosts_fold_and_worst_jump():
     app, _ = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot, app)
+        await eventually(lambda: settled(app), what="the first answers shown", pilot=pilot)
         await pilot.press("2")
         await pilot.pause()
         screen = app.active_site_screen
@@ -220,7 +218,7 @@ async def test_gpu_hosts_fold_and_worst_jump():
 async def test_gpu_detail_is_live_and_shows_history():
     app, source = make_app()
     async with app.run_test(size=(100, 40)) as pilot:
-        await settle(pilot, app)
+        await eventually(lambda: settled(app), what="the first answers shown", pilot=pilot)
         await pilot.press("2", "down", "enter")
         await pilot.pause()
         assert isinstance(app.screen, DetailScreen)
@@ -228,6 +226,8 @@ async def test_gpu_detail_is_live_and_shows_history():
         assert before["health"].plain.startswith("✓")
         app.test_clock["now"] += 10
         await app.hub.poll("prometheus")
-        await pilot.pause(0.1)
+        await eventually(
+            lambda: any(name == "util history" for name, _ in app.screen.fields), what="the history shown", pilot=pilot
+        )
         names = [name for name, _ in app.screen.fields]
         assert "util history" in names  # two samples recorded

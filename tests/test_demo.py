@@ -1,16 +1,12 @@
-"""Tests the demo cluster: determinism, storylines, operations and the demo sources."""
+"""Provides tests of the demo cluster: determinism, the fleet at t0, and operations on it."""
 
 from __future__ import annotations
 
-import ast
 import asyncio
 import re
-import time
-from pathlib import Path
 
 import pytest
 
-import sovtui.demo as demo_pkg
 from sovtui.demo import (
     DEMO_EPOCH,
     TICK_S,
@@ -20,36 +16,8 @@ from sovtui.demo import (
     NotFound,
     demo_sources,
 )
-from sovtui.hub import Hub
 from sovtui.model.types import SourceData
-
-SEEDS = (7, 0, 1, 2, 3, 11, 42)  # for cheap checks
-STORY_SEEDS = (7, 1, 2, 42)  # for the storylines, which step the sim for minutes
-
-
-class Clock:
-    """A settable clock for the sources and the hub."""
-
-    def __init__(self, t: float = DEMO_EPOCH) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-
-def fetch_all(cluster: DemoCluster, t: float) -> dict[str, SourceData]:
-    """Poll every demo source at ``t`` (synchronously: the async fetch does the same, see below)."""
-    return {s.name: s.fetch_sync() for s in demo_sources(cluster, lambda: t)}
-
-
-def at(cluster: DemoCluster, t: float) -> DemoCluster:
-    cluster.advance_to(t)
-    return cluster
-
-
-def find_gpu(gpus, host: str, index: int):
-    return next(g for g in gpus if g.host == host and g.index == index)
-
+from tests.demo_support import SEEDS, at, fetch_all, find_gpu
 
 # ---------------------------------------------------------------------------------------------
 # determinism
@@ -230,142 +198,6 @@ def test_t0_verdicts():
 
 
 # ---------------------------------------------------------------------------------------------
-# storylines
-
-
-@pytest.mark.parametrize("seed", STORY_SEEDS)
-def test_gpu_throws_xids_then_falls_off_the_bus(seed):
-    cluster = DemoCluster(seed=seed)
-    host, index = cluster.storyline().xid_gpu
-    seen: list[int] = []
-    lost_at = None
-    t = cluster.start
-    while t <= cluster.start + 6 * 60 and lost_at is None:
-        gpu = find_gpu(fetch_all(cluster, t)["ssh"].gpus, host, index)
-        seen = [x.code for x in gpu.xids]
-        if gpu.lost:
-            lost_at = t
-        t += 10
-    assert lost_at is not None, "the GPU never fell off the bus"
-    assert seen == [13, 31, 43, 79]
-    data = fetch_all(cluster, lost_at)
-    nvml = find_gpu(data["ssh"].gpus, host, index)
-    assert nvml.lost and nvml.util_pct is None and nvml.last_xid == 79
-    assert nvml.xids[-1].message == "GPU has fallen off the bus."
-    dcgm = find_gpu(data["prometheus"].gpus, host, index)
-    assert dcgm.last_xid == 79 and dcgm.temp_c is None
-    xid_alerts = [a for a in data["prometheus"].alerts if a.name == "GpuXidErrors" and a.label_dict["Hostname"] == host]
-    assert xid_alerts and "XID 79" in xid_alerts[0].summary and xid_alerts[0].state == "firing"
-    node = next(n for n in cluster.slurm_nodes() if n.name == host)
-    assert node.drain and "XID 79" in node.reason
-    assert not find_gpu(cluster.nvml_gpus(), host, index).workload
-
-
-def test_ecc_gpu_gets_a_second_error():
-    cluster = DemoCluster()
-    story = cluster.storyline()
-    gpu = find_gpu(fetch_all(cluster, cluster.start + 11 * 60)["ssh"].gpus, *story.ecc_gpu)
-    assert gpu.ecc_uncorrected_volatile == 2 and gpu.ecc_uncorrected_aggregate == 2
-
-
-@pytest.mark.parametrize("seed", STORY_SEEDS)
-def test_hot_gpu_stays_throttled_but_below_shutdown(seed):
-    cluster = DemoCluster(seed=seed)
-    host, index = cluster.storyline().hot_gpu
-    for k in range(0, 10 * 60, 5):
-        gpu = find_gpu(fetch_all(cluster, cluster.start + k)["ssh"].gpus, host, index)
-        assert "sw_thermal" in gpu.throttle_reasons
-        assert gpu.temp_c < gpu.temp_shutdown_c - 2
-
-
-@pytest.mark.parametrize("seed", STORY_SEEDS)
-def test_pool_fills_past_nearfull_then_is_purged(seed):
-    cluster = DemoCluster(seed=seed)
-
-    def datasets(t):
-        ceph = fetch_all(cluster, t)["prometheus"].ceph
-        return ceph, next(p for p in ceph.pools if p.name == "datasets")
-
-    ceph, pool = datasets(cluster.start)
-    assert pool.used_pct < 85.0
-    assert "POOL_NEARFULL" not in ceph.checks
-    crossed = None
-    for k in range(0, 6 * 60, 5):
-        ceph, pool = datasets(cluster.start + k)
-        if pool.used_pct >= 85.0:
-            crossed = cluster.start + k
-            break
-    assert crossed is not None, "datasets never crossed nearfull"
-    assert ceph.health == "HEALTH_WARN" and "POOL_NEARFULL" in ceph.checks
-    data = fetch_all(cluster, crossed + 90)
-    alert = next(a for a in data["prometheus"].alerts if a.name == "CephPoolNearFull")
-    assert alert.state == "firing" and alert.label_dict["name"] == "datasets" and "datasets" in alert.summary
-    assert "OSD_NEARFULL" in data["prometheus"].ceph.checks
-    _, pool = datasets(crossed + 10 * 60)
-    assert pool.used_pct < 80.0  # purged
-
-
-@pytest.mark.parametrize("seed", STORY_SEEDS)
-def test_an_osd_goes_down_and_comes_back(seed):
-    cluster = DemoCluster(seed=seed)
-    states = []
-    for k in range(0, 10 * 60, 10):
-        ceph = fetch_all(cluster, cluster.start + k)["prometheus"].ceph
-        states.append((ceph.osds_up, "OSD_DOWN" in ceph.checks))
-    assert states[0] == (12, False)
-    first_down = states.index((11, True))
-    assert (12, False) in states[first_down:]
-
-
-@pytest.mark.parametrize("seed", STORY_SEEDS)
-def test_a_fabric_link_flaps(seed):
-    cluster = DemoCluster(seed=seed)
-    leaf, ifname = cluster.storyline().flap_link
-    history = []
-    for k in range(0, 8 * 60, 5):
-        data = fetch_all(cluster, cluster.start + k)["prometheus"]
-        link = next(x for x in data.fabric.links if x.device == leaf and x.ifname == ifname)
-        spine_end = next(x for x in data.fabric.links if x.peer == f"{leaf}:{ifname}")
-        assert spine_end.device.startswith("spine") and spine_end.down == link.down  # both ends go down together
-        history.append((link.down, link.errors_per_s, data.alerts))
-    downs = [i for i, (down, _, _) in enumerate(history) if down]
-    assert downs, "the link never went down"
-    first = downs[0]
-    assert any(not down for down, _, _ in history[first:]), "the link never came back"
-    assert history[0][1] == 0 and max(err for _, err, _ in history[:first]) > 10  # errors rose before
-    alerts = [a for _, _, alerts in history for a in alerts if a.name == "FabricLinkDown" and a.state == "firing"]
-    assert {a.label_dict["instance"] for a in alerts} >= {leaf}
-    assert alerts[0].severity == "critical" and leaf in alerts[0].summary
-
-
-@pytest.mark.parametrize("seed", STORY_SEEDS)
-def test_slurm_queue_backs_up_then_drains(seed):
-    cluster = DemoCluster(seed=seed)
-
-    def pending(t):
-        cluster.advance_to(t)
-        return next(q for q in cluster.slurm_queues() if q.name == "gpu").pending_gpus, cluster.alerts()
-
-    start_pending, _ = pending(cluster.start)
-    series = [pending(cluster.start + k) for k in range(0, 10 * 60, 30)]
-    peak = max(p for p, _ in series)
-    assert peak >= start_pending + 48  # the sweep landed
-    assert any(a.name == "SlurmQueueBacklog" and a.state == "firing" for _, alerts in series for a in alerts)
-    later = [pending(cluster.start + k)[0] for k in range(10 * 60, 150 * 60, 300)]
-    assert min(later) < peak / 2
-
-
-def test_storylines_recur():
-    cluster = DemoCluster()
-    story = cluster.storyline()
-    downs = 0
-    for k in range(0, 3600, 5):
-        cluster.advance_to(story.flap_from + k)
-        downs += bool(cluster.fabric_state().links_down)
-    assert downs > 20  # two flaps per half hour, each 30-45 s
-
-
-# ---------------------------------------------------------------------------------------------
 # operations
 
 
@@ -456,122 +288,3 @@ def test_operations_are_deterministic_too():
         return fetch_all(cluster, DEMO_EPOCH + 900), [(p.name, p.node, p.phase) for p in cluster.pods()]
 
     assert run() == run()
-
-
-# ---------------------------------------------------------------------------------------------
-# sources
-
-
-def test_sources_follow_the_interface():
-    cluster = DemoCluster()
-    sources = demo_sources(cluster, Clock())
-    assert [(s.name, s.kind) for s in sources] == [
-        ("prometheus", "prometheus"),
-        ("ssh", "ssh"),
-        ("kubernetes", "kubernetes"),
-        ("slurm", "slurm"),
-        ("openstack", "openstack"),
-    ]
-    assert all(s.interval_s == 2.0 for s in sources)
-
-    async def doctor():
-        return [c for s in sources for c in await s.doctor()]
-
-    checks = asyncio.run(doctor())
-    assert len(checks) == 5 and all(c.ok and c.check == "simulated" for c in checks)
-    assert all("simulated" in c.detail for c in checks)
-
-
-def test_hub_polls_demo_sources_like_any_other():
-    clock = Clock()
-    cluster = DemoCluster()
-    hub = Hub(demo_sources(cluster, clock), clock=clock)
-
-    async def run():
-        first = await hub.poll_all()
-        clock.t += 300
-        second = await hub.poll_all()
-        await hub.stop()
-        return first, second
-
-    first, second = asyncio.run(run())
-    assert all(r.status.ok for r in first.values()) and all(r.status.ok for r in second.values())
-    assert first["ssh"].data.gpus != second["ssh"].data.gpus
-    assert cluster.now == DEMO_EPOCH + 300
-
-
-def test_fetch_is_fast():
-    cluster = DemoCluster()
-    clock = Clock(DEMO_EPOCH + 1)
-    sources = demo_sources(cluster, clock)
-
-    async def poll_once():
-        for s in sources:
-            await s.fetch()
-
-    asyncio.run(poll_once())
-    started = time.perf_counter()
-    for _ in range(10):
-        clock.t += 2.0  # like the hub: every 2 s, a tick every other poll
-        asyncio.run(poll_once())
-    assert (time.perf_counter() - started) / 10 < 0.05
-
-
-def test_package_hygiene():
-    root = Path(demo_pkg.__file__).parent
-    for path in sorted(root.glob("*.py")):
-        tree = ast.parse(path.read_text())
-        doc = ast.get_docstring(tree)
-        assert doc and doc.startswith("Provides ") and doc.splitlines()[0].endswith("."), path.name
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                assert not any(a.name.split(".")[0] == "textual" for a in node.names), path.name
-            elif isinstance(node, ast.ImportFrom):
-                assert (node.module or "").split(".")[0] != "textual", path.name
-
-
-def _nodes(cluster: DemoCluster, t: float):
-    from sovtui.model.types import SiteInfo, SourceResult, SourceStatus
-    from sovtui.model.view import build_view
-
-    results = {}
-    for source in demo_sources(cluster, lambda: t):
-        results[source.name] = SourceResult(
-            SourceStatus(source.name, source.kind, ok=True, last_ok_at=t), source.fetch_sync()
-        )
-    return {n.name: n for n in build_view(SiteInfo("demo", demo=True), results, t).nodes}
-
-
-def test_every_host_in_every_layer_and_operations_show():
-    cluster = DemoCluster()
-    nodes = _nodes(cluster, DEMO_EPOCH)
-    assert len(nodes) == 19  # 16 GPU hosts and 3 control-plane nodes
-    assert all(n.kube is not None for n in nodes.values())
-    assert {n for n, v in nodes.items() if v.nova is not None} == {"gpu14", "gpu15", "gpu16"}
-    assert {n for n, v in nodes.items() if v.slurm is not None} == {f"gpu{i:02d}" for i in range(9, 14)}
-    # the GPU accounting agrees with the pods the sim placed
-    for node in nodes.values():
-        k = node.kube
-        assert k.gpu_requested == sum(g for _, g in k.pods_with_gpus) <= k.gpu_allocatable
-    # the storyline's forgotten cordon
-    assert nodes["gpu16"].status.status == "mismatch"
-    assert nodes["gpu16"].status.reason == "cordoned in K8s but enabled in Nova"
-    # an operator finishes the job in Nova: with its VMs still there, the host drains
-    cluster.disable_nova("gpu16", "maintenance")
-    after = _nodes(cluster, DEMO_EPOCH + 5)["gpu16"]
-    assert after.status.status == "draining" and "2 VMs" in after.status.reason
-    # cordoning a Kubernetes host with GPU pods on it: draining, with what still runs
-    busy = next(n for n, v in nodes.items() if v.kube.pods_with_gpus and v.nova is None and v.slurm is None)
-    cluster.cordon(busy)
-    assert _nodes(cluster, DEMO_EPOCH + 10)[busy].status.status == "draining"
-
-
-def test_gpu_off_the_bus_drains_slurm_and_shows_the_mismatch():
-    cluster = DemoCluster()
-    story = cluster.storyline()
-    host = story.xid_gpu[0]
-    t = story.xid_times[-1][1] + 30
-    node = _nodes(cluster, t)[host]
-    assert node.slurm.state in ("draining", "drained")
-    assert node.status.status == "mismatch" and node.status.level.value == "crit"
-    assert "fell off the bus" in node.status.reason

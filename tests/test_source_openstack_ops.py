@@ -30,13 +30,6 @@ MOVE_S = 120
 
 
 @pytest.fixture(scope="module")
-def admin(lab_openstack):
-    conn = lab_openstack.connect()
-    yield conn
-    conn.close()
-
-
-@pytest.fixture(scope="module")
 def source(lab_openstack):
     src = OpenStackSource(
         SiteConfig(name="lab", openstack_cloud=lab_openstack.cloud, timeout_s=20.0),

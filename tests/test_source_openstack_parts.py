@@ -35,13 +35,6 @@ REASON = "lab: parts test"
 
 
 @pytest.fixture(scope="module")
-def admin(lab_openstack):
-    conn = lab_openstack.connect()
-    yield conn
-    conn.close()
-
-
-@pytest.fixture(scope="module")
 def dead_neutron(lab_openstack, tmp_path_factory):
     """clouds.yaml of cloud ``deadnet``: a region whose catalog lists the real Nova, Placement and Glance and a
     Neutron endpoint on a port nothing listens on."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .faultproxy import FaultProxy
-from .openstack import ADMIN_PASSWORD, REGION
+from .openstack.settings import ADMIN_PASSWORD, REGION
 
 #: part -> (service type in the catalog, the path under the endpoint's root the lab registers)
 SERVICES = {

@@ -217,6 +217,14 @@ def lab_openstack():
     return LAB.get("openstack")
 
 
+@pytest.fixture(scope="module")
+def admin(lab_openstack):
+    """An admin openstacksdk connection to the lab OpenStack, one per test module (closed after it)."""
+    conn = lab_openstack.connect()
+    yield conn
+    conn.close()
+
+
 @pytest.fixture(scope="session")
 def slurm_lab():
     """Slurm 22.05 (munged, slurmctld, gpu01-gpu04 with 4 fake H100 each, partitions gpu and debug) and its login

@@ -13,9 +13,11 @@ from pathlib import Path
 from aiohttp import web
 
 from . import kueue
-from .controllers import Controllers
-from .seed import big_cluster, gpu_cluster
-from .server import ApiServer, User
+from .controllers.manager import Controllers
+from .seed.big import big_cluster
+from .seed.gpu import gpu_cluster
+from .server.app import ApiServer
+from .server.auth import User
 from .store import Store
 
 

@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import math
 
-from .controllers import MIRROR, STOP_AFTER, template_hash
-from .seed import Obj, _template, container, daemonset, finish, namespace, node, pdb, pod, ref, uid
+from .controllers.objects import MIRROR, STOP_AFTER, template_hash
+from .seed.nodes import Obj, namespace, node, ref, uid
+from .seed.pods import container, pod
+from .seed.workloads import daemonset, finish, pdb, pod_template
 from .store import rfc3339
 
 NS = "drain-lab"
@@ -143,7 +145,7 @@ def statefulset(ns: str, name: str, now: float, *, template: dict, nodes: list[s
 def slow_template(app: str, seconds: float) -> dict:
     """Pods whose containers ignore SIGTERM: each goes when its grace period (``seconds``, rounded up) ends."""
     grace = max(1, math.ceil(seconds))
-    tmpl = _template(
+    tmpl = pod_template(
         {"app": app},
         [container("worker", "busybox:1.36", cpu="100m", memory="64Mi")],
         terminationGracePeriodSeconds=grace,
@@ -159,7 +161,7 @@ def drain_cluster(now: float, *, slow_pods: int = 0, slow_s: float = 2.0) -> lis
     for i, name in enumerate(names):
         out.append(node(name, now, index=40 + i, gpus=0 if name in SPARES else 8))
 
-    proxy = _template(
+    proxy = pod_template(
         {"k8s-app": "kube-proxy"},
         [container("kube-proxy", "registry.k8s.io/kube-proxy:v1.31.4", cpu="100m", memory="64Mi")],
         tolerations=[{"operator": "Exists"}],
@@ -208,7 +210,7 @@ def drain_cluster(now: float, *, slow_pods: int = 0, slow_s: float = 2.0) -> lis
             tolerations=[{"operator": "Exists", "effect": "NoExecute"}],
         )
     )
-    scratch = _template(
+    scratch = pod_template(
         {"app": "scratch"},
         [container("cache", "redis:7.4", cpu="500m", memory="1Gi")],
         volumes=[
@@ -227,7 +229,7 @@ def drain_cluster(now: float, *, slow_pods: int = 0, slow_s: float = 2.0) -> lis
             labels={"app": "debug"},
         )
     )
-    infer = _template(
+    infer = pod_template(
         {"app": "infer", "tier": "prod"},
         [container("server", "vllm/vllm-openai:v0.6.4", gpus=2, cpu="8", memory="64Gi")],
     )
@@ -252,12 +254,12 @@ def drain_cluster(now: float, *, slow_pods: int = 0, slow_s: float = 2.0) -> lis
         **container("nginx", "nginx:1.27", cpu="250m", memory="256Mi"),
         "readinessProbe": {"httpGet": {"path": "/", "port": 80}, "initialDelaySeconds": 1, "periodSeconds": 5},
     }
-    web = _template({"app": "web"}, [nginx], terminationGracePeriodSeconds=1)
+    web = pod_template({"app": "web"}, [nginx], terminationGracePeriodSeconds=1)
     out.extend(replicaset(NS, "web", now, template=web, pods=[("web-5tq8n", "drain-b"), ("web-j4f6r", "drain-b")]))
     out.append(pdb(NS, "web", now, selector={"app": "web"}, min_available=1))
 
     # drain-c: a StatefulSet's pod and pods that use their whole grace period
-    db = _template(
+    db = pod_template(
         {"app": "db"}, [container("postgres", "postgres:16", cpu="1", memory="2Gi")], terminationGracePeriodSeconds=1
     )
     out.extend(statefulset(NS, "db", now, template=db, nodes=["drain-c"]))

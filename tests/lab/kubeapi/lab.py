@@ -19,7 +19,8 @@ from pathlib import Path
 import yaml
 
 from ..procs import Daemon, free_port, start_daemon, wait_until
-from .seed import Truth, gpu_cluster, truth_of
+from .seed.gpu import gpu_cluster
+from .seed.truth import Truth, truth_of
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .controllers import deleting, owner, owner_ref, ready, shape_pod, template_hash, terminal
+from .objects import deleting, owner, owner_ref, ready, shape_pod, template_hash, terminal
 
 if TYPE_CHECKING:
-    from .controllers import Controllers
+    from .manager import Controllers
 
 
 def reconcile(ctl: Controllers, key: str) -> None:
@@ -78,7 +78,7 @@ def reconcile(ctl: Controllers, key: str) -> None:
                 f"delete Pod {obj['metadata']['name']} in StatefulSet {name} successful",
                 "statefulset-controller",
             )
-    pods = [p for p in ctl._owned(meta["uid"], ns) if not terminal(p) and not deleting(p)]
+    pods = [p for p in ctl.owned(meta["uid"], ns) if not terminal(p) and not deleting(p)]
     n_ready = sum(1 for p in pods if ready(p))
     status = {
         "observedGeneration": meta.get("generation", 1),
