@@ -1,7 +1,7 @@
 """Provides OneLineTable: a DataTable whose fast paths for one-line rows override Textual's private internals.
 
 Checked against Textual 8.2.8. Everything in this package (rows.py, render.py) that relies on a private
-Textual name is listed here (tests/test_textual_internals.py fails, naming the piece, when one goes missing):
+Textual name is listed here (tests/ui/test_textual_internals.py fails, naming the piece, when one goes missing):
 
 - modules: ``textual._segment_tools.line_crop``, ``textual._two_way_dict.TwoWayDict``,
   ``textual.widgets._data_table``: ``_EMPTY_TEXT``, ``RowRenderables``, ``default_cell_formatter``

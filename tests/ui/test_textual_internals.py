@@ -21,7 +21,7 @@ from textual.widgets import DataTable, Input
 
 pytestmark = pytest.mark.ui
 
-WIDGETS = Path(__file__).resolve().parent.parent / "sovtui" / "widgets"
+WIDGETS = Path(__file__).resolve().parents[2] / "sovtui" / "widgets"
 INTERNALS = WIDGETS / "textual_internals"
 VERSION = f"Textual {textual.__version__}"
 

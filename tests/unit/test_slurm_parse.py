@@ -12,7 +12,7 @@ from sovtui.model.types import SlurmNode
 from sovtui.sources.slurm import parse as sp
 from sovtui.sources.slurm import values as sv
 
-FIXTURES = Path(__file__).parent / "fixtures" / "slurm"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "slurm"
 
 
 def load(name: str):

@@ -183,7 +183,7 @@ def test_snapshot_has_a_nodes_key_with_every_layer(kube, lab_openstack, tmp_path
         text=True,
         env=env,
         timeout=120,
-        cwd=Path(__file__).parent.parent,
+        cwd=Path(__file__).parents[2],
     )
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)

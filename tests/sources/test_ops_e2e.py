@@ -23,7 +23,7 @@ from tests.lab.kubeapi.seed import node as node_obj
 from tests.lab.openstack import booted_server
 
 pytestmark = [pytest.mark.kubernetes, pytest.mark.openstack, pytest.mark.slurm, pytest.mark.ssh, pytest.mark.slow]
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parent.parent / "sovtui"
+PACKAGE = Path(__file__).resolve().parents[2] / "sovtui"
 
 #: everything that must run without Textual: sources → hub → model, plus ops, demo and config
 UI_FREE = ["sources", "model", "ops", "demo", "hub.py", "config.py"]

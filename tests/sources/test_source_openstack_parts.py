@@ -123,7 +123,7 @@ def test_snapshot_keeps_every_nova_host_names_neutron_and_exits_1(lab_openstack,
         text=True,
         env=env,
         timeout=120,
-        cwd=Path(__file__).parent.parent,
+        cwd=Path(__file__).parents[2],
     )
     assert proc.returncode == 1, proc.stderr
     doc = json.loads(proc.stdout)
@@ -155,7 +155,7 @@ def test_doctor_fails_the_network_check_alone(dead_neutron, tmp_path):
         text=True,
         env=env,
         timeout=120,
-        cwd=Path(__file__).parent.parent,
+        cwd=Path(__file__).parents[2],
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "network" in proc.stdout and "FAIL" in proc.stdout

@@ -284,7 +284,7 @@ def _sovtui(cluster, tmp_path, *args: str):
         text=True,
         env=env,
         timeout=120,
-        cwd=Path(__file__).parent.parent,
+        cwd=Path(__file__).parents[2],
     )
 
 

@@ -13,7 +13,7 @@ from sovtui.model.jobs import SlurmJob
 from sovtui.sources.slurm import jobs as sj
 from sovtui.sources.slurm import parse as sp
 
-FIXTURES = Path(__file__).parent / "fixtures" / "slurm"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "slurm"
 
 
 def _load(name: str):
