@@ -150,6 +150,7 @@ class WorkRow:
     nodes: tuple[str, ...] = ()
     reason: str = ""
     pending: bool = False
+    code: str = ""  # the system's own reason word (Slurm's Resources, Priority, ...), when it has one
 
 
 def work_rows(jobs: JobsState | None) -> list[WorkRow]:
@@ -171,6 +172,7 @@ def work_rows(jobs: JobsState | None) -> list[WorkRow]:
                 nodes=job.nodes,
                 reason=job.reason,
                 pending=job.pending,
+                code=job.reason_code,
             )
         )
     for pod in jobs.pending_pods or ():
@@ -241,6 +243,7 @@ def short_reason(row: WorkRow, code: str = "") -> str:
     """A few words of why a row waits, for narrow terminals: Slurm's reason word, the scheduler's gist, Kueue's."""
     if not row.pending:
         return ""
+    code = code or row.code
     if code:
         return code
     text = row.reason

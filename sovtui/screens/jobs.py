@@ -122,14 +122,13 @@ class JobsScreen(TableScreen):
         work = work_rows(view.jobs)
         summary.update(summary_text(view, work))
         self._work = {w.key: w for w in work}
-        codes = {f"slurm:{j.id}": j.reason_code for j in view.jobs.slurm_jobs or ()}
         rows = []
         for w in work:
             age = None if w.since is None else max(0.0, view.now - w.since)
             state = Text(w.state.lower() if w.state else "?", style=_STATE_STYLE.get(w.state, ""))
             gpus = "?" if w.gpus is None else str(w.gpus)
             nodes = ",".join(w.nodes[:4]) + (f" +{len(w.nodes) - 4}" if len(w.nodes) > 4 else "")
-            why = short_reason(w, codes.get(w.key, ""))
+            why = short_reason(w)
             system = _SYSTEM.get(w.system, w.system)
             cells = (system, w.queue, w.id, w.owner, state, gpus, fmt_age(age), nodes, why, w.reason)
             sort = (w.system, w.queue, w.id, w.owner, w.state, w.gpus, age, nodes, why, w.reason)

@@ -7,7 +7,6 @@ the official ``kubernetes`` client, as it talks to a real one. Every wait is for
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import time
 
@@ -28,32 +27,12 @@ from sovtui.sources.kubernetes import (
 from sovtui.sources.kubernetes.informer import Informer
 from sovtui.sources.kubernetes.projections import intern_labels, project_pdb, project_pod
 from sovtui.sources.kubernetes.selectors import parse_selector, selector_matches
+from tests.kube_support import kube_api, kube_source
 from tests.lab.kubeapi.selectors import labels_match, selector_from_label_selector
 from tests.lab.waits import eventually, timed
 
 lab = pytest.mark.kubernetes
 NS = "drain-lab"
-
-
-@contextlib.asynccontextmanager
-async def kube_source(kubeconfig, ctx: str = "lab", timeout_s: float = 5.0):
-    src = KubernetesSource(SiteConfig("lab", kube_context=ctx, timeout_s=timeout_s), kubeconfig=kubeconfig)
-    try:
-        yield src
-    finally:
-        await src.aclose()
-
-
-@contextlib.asynccontextmanager
-async def kube_api(kubeconfig, ctx: str = "lab"):
-    from kubernetes.aio import client, config
-
-    cfg = client.Configuration()
-    await config.load_kube_config(
-        config_file=str(kubeconfig), context=ctx, client_configuration=cfg, persist_config=False
-    )
-    async with client.ApiClient(cfg) as api:
-        yield api
 
 
 async def until_pods(src: KubernetesSource, check, timeout_s: float = 10.0):
